@@ -1,0 +1,19 @@
+#pragma once
+// The embedded CPython: `shard python ARGS...` behaves like the python3 command
+// line (script with argv, -c, -m, -u, stdin, exit status, KeyboardInterrupt),
+// with the stackless module built in and the shard's scripts/ on sys.path. The
+// code runs as the main tasklet of the main thread.
+
+#include <string>
+
+namespace shard::engine {
+
+struct InterpreterOptions {
+  std::string program;      // argv[0] the interpreter reports (sys.executable is this binary)
+  std::string scripts_dir;  // prepended to sys.path
+};
+
+// Runs the interpreter to completion; returns the process exit status.
+int run_python_main(const InterpreterOptions& options, int argc, char** argv);
+
+}  // namespace shard::engine

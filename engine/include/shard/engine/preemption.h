@@ -1,0 +1,42 @@
+#pragma once
+// The watchdog of stackless.run(timeout): interrupting a tasklet that runs too
+// long without switching, but only between two bytecodes of its Python code,
+// never inside C code that merely checks for signals (time.sleep, an IO retry).
+//
+// How: while a timed run() is active, a per-thread POSIX timer sends a
+// real-time signal to that thread. Its handler touches only atomics and the
+// thread state's trace slot: when the running tasklet is over its budget (and
+// no debugger or profiler owns the trace slot) it installs a one-shot C trace
+// function and raises the eval breaker. The eval loop calls that function at
+// its next instruction boundary; there, with the GIL held and the interpreter
+// consistent, the function removes itself and asks the scheduler to preempt
+// (which checks again, atomic tasklets included). C code never sees a switch.
+
+#include <Python.h>
+
+#include <cstdint>
+
+namespace shard::engine {
+
+class Scheduler;
+
+class Preemption final {
+ public:
+  // Whether this thread has a timed watchdog (switches then record the time).
+  static bool active();
+  static void note_switch(int64_t now_ns);
+};
+
+class PreemptionScope final {
+ public:
+  // Arms the timer when `enable`; budgets in nanoseconds (0 = none).
+  PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns, int64_t deadline_ns);
+  ~PreemptionScope();
+  PreemptionScope(const PreemptionScope&) = delete;
+  PreemptionScope& operator=(const PreemptionScope&) = delete;
+
+ private:
+  bool armed_ = false;
+};
+
+}  // namespace shard::engine

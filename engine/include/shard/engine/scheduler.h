@@ -1,0 +1,151 @@
+#pragma once
+// The per-thread scheduler: every OS thread that uses tasklets has one, with its
+// own main tasklet (the thread's original stack) and runnable ring. `head_` is
+// the ring's head: the running tasklet while it is runnable, otherwise the one
+// to run next. Round-robin moves the head forward; insert() adds at the end,
+// just before the head.
+//
+// All methods run on the owning thread with the GIL held, except
+// make_runnable() of a tasklet of another thread, which hands it over through
+// that thread's `incoming_` queue: the owner may be waiting for it with the GIL
+// released, so the queue has its own mutex and condition variable.
+
+#include <Python.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "shard/engine/tasklet.h"
+
+namespace shard::engine {
+
+class Scheduler final {
+ public:
+  // The calling thread's scheduler, created (with its main tasklet) on first use.
+  static Scheduler* current();
+  // The live scheduler of a thread, or null (GIL held).
+  static Scheduler* for_thread(unsigned long thread_id);
+  static std::vector<unsigned long> thread_ids();
+
+  Tasklet* main() const { return main_; }
+  Tasklet* current_tasklet() const { return current_; }
+  int runcount() const { return runcount_; }
+  unsigned long thread_id() const { return thread_id_; }
+  PyThreadState* tstate() const { return tstate_; }
+  uint64_t switches() const { return switches_; }
+  bool alive() const { return alive_; }
+
+  void insert(Tasklet* t);  // at the end of the ring; takes a reference
+  void remove(Tasklet* t);  // drops the ring's reference
+  void move_before_head(Tasklet* t);  // t runs right after a switch to it returns
+
+  // The top of the evaluation stack of the Python frame that called the switch
+  // point about to run (args + nargs of a vectorcall): exposed to the GC while
+  // the caller is suspended.
+  void set_call_sp(PyObject* const* sp) { call_sp_ = sp; }
+
+  // Switch points. Each returns what the resumed tasklet gets (a new reference:
+  // its tempval, or None), or null with an exception set.
+  PyObject* schedule(bool remove_current, PyObject* retval);
+  PyObject* run_tasklet(Tasklet* t, bool pause_current);  // tasklet.run()/switch()
+  // Switches away from current, which the caller has removed from the ring and
+  // parked (on a channel); it runs again once made runnable. Fails with
+  // RuntimeError (deadlock) when nothing could wake it: the caller then unparks
+  // it and calls reinstate_current().
+  PyObject* block_current();
+  void reinstate_current();
+  // Raises `exc` (owned) in t: now if t is current, else at its resume;
+  // `immediate` switches to t at once when it is in this thread.
+  PyObject* throw_into(Tasklet* t, PyObject* exc, bool immediate);
+
+  // Makes a tasklet runnable in its own thread (GIL held); takes a reference.
+  static void make_runnable(Tasklet* t);
+
+  struct RunOptions {
+    int64_t timeout_us = 0;
+    bool threadblock = false;
+    bool soft = false;
+    bool ignore_nesting = false;
+    int64_t totaltimeout_us = 0;
+  };
+  // stackless.run(): runs the ring with the current tasklet as its watchdog.
+  PyObject* run_watchdog(const RunOptions& options);
+
+  // The entering side of every switch, and a new fiber's first step.
+  void after_switch(boost::context::fiber&& from);
+  // A fiber's body: runs the tasklet's callable, then returns the fiber to
+  // continue with (the finished fiber's stack is freed by the next one).
+  boost::context::fiber run_body(Tasklet* self);
+
+  // Kills every tasklet of this thread that has C state (interpreter exit), so
+  // their finally blocks run and no stack is left behind.
+  void kill_all_started();
+
+  // The preemption timer asks whether the running tasklet is over its budget.
+  bool preemption_due(int64_t now_ns);
+  // Called at a safe point (between bytecodes) in the running tasklet.
+  PyObject* preempt();
+
+ private:
+  explicit Scheduler(PyThreadState* tstate);
+  friend void scheduler_thread_ended(PyObject* capsule);
+  void thread_ended();
+
+  enum class WakeReason { kNone, kRingEmpty, kInterrupted, kSoftTimeout };
+  struct Watchdog {
+    Tasklet* tasklet;
+    int64_t timeout_ns;
+    int64_t deadline_ns;  // totaltimeout; 0 = none
+    bool soft;
+    WakeReason reason = WakeReason::kNone;
+    Tasklet* interrupted = nullptr;  // owned
+  };
+
+  PyObject* switch_to(Tasklet* next);
+  boost::context::fiber& fiber_of(Tasklet* next);
+  void enter(Tasklet* next);
+  Tasklet* pick_next(bool* deadlock);
+  Watchdog* timed_watchdog();
+  Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
+  bool soft_watchdog_due();
+  bool wait_for_other_threads();
+  void drain_incoming();
+  PyObject* resume_value(Tasklet* t);
+  void pass_exception_to_main(PyObject* exc);
+  bool other_threads_exist() const;
+  Watchdog* find_watchdog(Tasklet* t);
+  void push_to_incoming(Tasklet* t);
+
+  PyThreadState* tstate_;
+  unsigned long thread_id_;
+  bool alive_ = true;
+  Tasklet* main_ = nullptr;      // owned
+  Tasklet* current_ = nullptr;   // owned
+  Tasklet* head_ = nullptr;      // ring head (borrowed; the ring owns members)
+  int runcount_ = 0;
+  uint64_t switches_ = 0;
+  PyObject* const* call_sp_ = nullptr;
+
+  Tasklet* switching_from_ = nullptr;
+  // The leaving tasklet's `current_` reference, released on the entering side:
+  // a finished tasklet cannot drop its last reference while on its own stack.
+  PyObject* release_after_switch_ = nullptr;
+
+  void link_live(Tasklet* t);
+  void unlink_live(Tasklet* t);
+  Tasklet* live_head_ = nullptr;  // tasklets with C state, linked through live_next_/live_prev_
+
+  std::vector<Watchdog> watchdogs_;
+  bool timed_ = false;          // a run() with a timeout or totaltimeout is active
+  int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if timed_)
+
+  std::mutex incoming_mutex_;
+  std::condition_variable incoming_cv_;
+  std::vector<Tasklet*> incoming_;  // owned references
+  std::atomic<bool> has_incoming_{false};
+};
+
+}  // namespace shard::engine

@@ -1,0 +1,82 @@
+#pragma once
+// A tasklet: the Python object `stackless.tasklet` and the C++ state behind it.
+// It runs its callable on its own fiber (a C stack from StackPool) and keeps the
+// interpreter state of that execution while it is switched out (PythonState).
+//
+// Links: a tasklet is in at most one chain at a time, through next_/prev_:
+// its thread's runnable ring (Scheduler) or the wait queue of the channel it is
+// blocked on (channel_ != nullptr). Each chain owns a reference to its members.
+
+#include <Python.h>
+
+#include <boost/context/fiber.hpp>
+#include <cstdint>
+
+#include "shard/engine/python_state.h"
+
+namespace shard::engine {
+
+class Scheduler;
+struct Channel;
+
+struct Tasklet {
+  PyObject_HEAD
+  PyObject* weakrefs_ = nullptr;
+  PyObject* dict_ = nullptr;
+
+  Tasklet* next_ = nullptr;
+  Tasklet* prev_ = nullptr;
+  Channel* channel_ = nullptr;  // set while blocked on a channel
+  int8_t blocked_dir_ = 0;      // +1 blocked sending, -1 receiving
+  bool in_ring_ = false;
+
+  Scheduler* sched_ = nullptr;  // owning thread
+  // Its thread's list of tasklets with C state (started, not finished).
+  Tasklet* live_next_ = nullptr;
+  Tasklet* live_prev_ = nullptr;
+  unsigned long thread_id_ = 0;
+
+  bool is_main_ = false;
+  bool started_ = false;   // its fiber has run (it has C state)
+  bool finished_ = false;
+  bool atomic_ = false;
+  bool ignore_nesting_ = false;
+  bool block_trap_ = false;
+
+  PyObject* func_ = nullptr;
+  PyObject* args_ = nullptr;  // tuple; non-null once setup/bind gave arguments
+  PyObject* kwargs_ = nullptr;
+  PyObject* tempval_ = nullptr;
+  bool tempval_is_exc_ = false;  // a channel passed an exception to raise
+  PyObject* name_ = nullptr;
+
+  // An exception to raise in this tasklet when it next resumes (kill, throw,
+  // raise_exception, send_exception, an error passed on to main).
+  PyObject* pending_exc_ = nullptr;
+  // The contextvars context it starts in: a copy of its creator's.
+  PyObject* init_context_ = nullptr;
+
+  boost::context::fiber fiber_;
+  _PyStackChunk* root_chunk_ = nullptr;  // in its stack block, once started
+  PythonState pystate_;
+  _PyErr_StackItem exc_root_{};
+  // While suspended inside a call, the value stack of its innermost frame is
+  // exposed to the GC; these restore it on resume.
+  struct _PyInterpreterFrame* exposed_frame_ = nullptr;
+  int exposed_saved_stacktop_ = 0;
+
+  bool alive() const { return !finished_ && (started_ || args_ != nullptr); }
+  bool blocked() const { return channel_ != nullptr; }
+  bool scheduled() const { return in_ring_ || blocked(); }
+};
+
+extern PyTypeObject TaskletType;
+
+inline bool is_tasklet(PyObject* obj) { return PyObject_TypeCheck(obj, &TaskletType); }
+inline Tasklet* as_tasklet(PyObject* obj) { return reinterpret_cast<Tasklet*>(obj); }
+inline PyObject* as_object(Tasklet* t) { return reinterpret_cast<PyObject*>(t); }
+
+// Creates an unbound tasklet of the exact base type (used for main tasklets).
+Tasklet* new_tasklet();
+
+}  // namespace shard::engine

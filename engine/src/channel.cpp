@@ -1,0 +1,129 @@
+#include "shard/engine/channel.h"
+
+#include "shard/engine/scheduler.h"
+
+namespace shard::engine {
+namespace {
+
+void enqueue(Channel* ch, Tasklet* t, Direction dir) {
+  Py_INCREF(t);
+  t->channel_ = ch;
+  t->blocked_dir_ = static_cast<int8_t>(dir);
+  if (ch->head_ == nullptr) {
+    t->next_ = t->prev_ = t;
+    ch->head_ = t;
+  } else {
+    t->next_ = ch->head_;
+    t->prev_ = ch->head_->prev_;
+    ch->head_->prev_->next_ = t;
+    ch->head_->prev_ = t;
+  }
+  ch->balance_ += static_cast<int>(dir);
+}
+
+}  // namespace
+
+Tasklet* channel_unblock(Tasklet* t) {
+  Channel* ch = t->channel_;
+  if (t->next_ == t) {
+    ch->head_ = nullptr;
+  } else {
+    if (ch->head_ == t) ch->head_ = t->next_;
+    t->prev_->next_ = t->next_;
+    t->next_->prev_ = t->prev_;
+  }
+  ch->balance_ -= t->blocked_dir_;
+  t->next_ = t->prev_ = nullptr;
+  t->channel_ = nullptr;
+  t->blocked_dir_ = 0;
+  return t;
+}
+
+PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
+  Scheduler* sched = Scheduler::current();
+  if (sched == nullptr) return nullptr;
+  Tasklet* self = sched->current_tasklet();
+  const int d = static_cast<int>(dir);
+
+  if (ch->balance_ * d < 0) {
+    // A partner waits: exchange with it.
+    Tasklet* partner = channel_unblock(ch->head_);  // the queue's reference, now ours
+    if (dir == Direction::kSend) {
+      Py_INCREF(value);
+      Py_XSETREF(partner->tempval_, value);
+      partner->tempval_is_exc_ = is_exception;
+    } else {
+      Py_XSETREF(self->tempval_, partner->tempval_);
+      self->tempval_is_exc_ = partner->tempval_is_exc_;
+      partner->tempval_ = nullptr;
+      partner->tempval_is_exc_ = false;
+    }
+    PyObject* result = nullptr;
+    if (partner->sched_ != sched) {
+      // Never switch across threads: the partner runs when its thread schedules.
+      Scheduler::make_runnable(partner);
+    } else if (ch->schedule_all_) {
+      sched->insert(partner);
+      Py_XINCREF(self->tempval_);
+      PyObject* own = self->tempval_;
+      result = sched->schedule(false, own);
+      Py_XDECREF(own);
+    } else if (ch->preference_ == -d) {
+      // The partner runs first; we stay runnable right behind it.
+      sched->insert(partner);
+      result = sched->run_tasklet(partner, false);
+    } else {
+      sched->insert(partner);
+      result = nullptr;
+    }
+    Py_DECREF(partner);
+    if (result == nullptr && !PyErr_Occurred()) {
+      // No switch: hand over our own tempval (the received value) directly.
+      PyObject* own = self->tempval_;
+      bool own_is_exc = self->tempval_is_exc_;
+      self->tempval_ = nullptr;
+      self->tempval_is_exc_ = false;
+      if (dir == Direction::kSend || own == nullptr) {
+        Py_XDECREF(own);
+        Py_RETURN_NONE;
+      }
+      if (own_is_exc) {
+        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(own)), own);
+        Py_DECREF(own);
+        return nullptr;
+      }
+      return own;
+    }
+    return result;
+  }
+
+  if (ch->closing_) {
+    PyErr_SetString(PyExc_ValueError, "Send/receive operation on a closed channel");
+    return nullptr;
+  }
+  if (self->block_trap_) {
+    PyErr_SetString(PyExc_RuntimeError, "this tasklet does not like to be blocked.");
+    return nullptr;
+  }
+  if (dir == Direction::kSend) {
+    Py_INCREF(value);
+    Py_XSETREF(self->tempval_, value);
+    self->tempval_is_exc_ = is_exception;
+  }
+  Py_INCREF(self);  // the ring's reference moves to the channel
+  sched->remove(self);
+  enqueue(ch, self, dir);
+  Py_DECREF(self);
+  PyObject* result = sched->block_current();
+  if (result == nullptr && self->channel_ == ch) {
+    // Deadlock: nobody could ever wake us; leave the channel as it was.
+    Tasklet* owned = channel_unblock(self);
+    sched->reinstate_current();
+    Py_DECREF(owned);
+    Py_CLEAR(self->tempval_);
+    self->tempval_is_exc_ = false;
+  }
+  return result;
+}
+
+}  // namespace shard::engine

@@ -1,0 +1,63 @@
+// Internal-header code for frame_internals.h; CPython 3.11 only.
+#define Py_BUILD_CORE 1
+#include "frame_internals.h"
+
+#include <limits.h>
+
+#include "internal/pycore_frame.h"
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+#error "frame_internals.c knows CPython 3.11's frame layout only"
+#endif
+
+static int visible_slots(const _PyInterpreterFrame* frame) {
+  int locals = frame->f_code->co_nlocalsplus;
+  return frame->stacktop > locals ? frame->stacktop : locals;
+}
+
+int shard_frames_traverse(struct _PyInterpreterFrame* frame, visitproc visit, void* arg) {
+  for (; frame != NULL; frame = frame->previous) {
+    if (frame->owner != FRAME_OWNED_BY_THREAD) continue;
+    Py_VISIT(frame->frame_obj);
+    Py_VISIT(frame->f_locals);
+    Py_VISIT(frame->f_func);
+    Py_VISIT(frame->f_code);
+    int slots = visible_slots(frame);
+    for (int i = 0; i < slots; i++) Py_VISIT(frame->localsplus[i]);
+  }
+  return 0;
+}
+
+int shard_frame_expose_stack(struct _PyInterpreterFrame* frame, PyObject* const* sp) {
+  if (frame == NULL) return INT_MIN;
+  PyObject* const* base = frame->localsplus + frame->f_code->co_nlocalsplus;
+  PyObject* const* limit = base + frame->f_code->co_stacksize;
+  if (sp < base || sp > limit) return INT_MIN;
+  int saved = frame->stacktop;
+  frame->stacktop = (int)(sp - frame->localsplus);
+  return saved;
+}
+
+void shard_frame_hide_stack(struct _PyInterpreterFrame* frame, int saved_stacktop) {
+  if (frame != NULL && saved_stacktop != INT_MIN) frame->stacktop = saved_stacktop;
+}
+
+#include "internal/pycore_atomic.h"
+#include "internal/pycore_interp.h"
+#include "internal/pycore_pystate.h"
+#include "internal/pycore_runtime.h"
+
+void shard_eval_breaker_set(PyInterpreterState* interp) {
+  _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+}
+
+void shard_eval_breaker_recompute(PyInterpreterState* interp) {
+  struct _ceval_state* ceval2 = &interp->ceval;
+  int pending = _Py_atomic_load_relaxed(&ceval2->gil_drop_request) |
+                (_Py_atomic_load_relaxed(&_PyRuntime.ceval.signals_pending) &&
+                 _Py_ThreadCanHandleSignals(interp)) |
+                (_Py_atomic_load_relaxed(&ceval2->pending.calls_to_do) &&
+                 _Py_ThreadCanHandlePendingCalls()) |
+                ceval2->pending.async_exc;
+  _Py_atomic_store_relaxed(&ceval2->eval_breaker, pending);
+}

@@ -1,0 +1,47 @@
+#pragma once
+// The few operations on CPython 3.11's interpreter frames that need its internal
+// headers. Those headers do not compile as C++, so they live in a small C file
+// (frame_internals.c) behind this C interface.
+
+#include <Python.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct _PyInterpreterFrame;
+
+// Visits what the frames of a suspended tasklet hold, from its innermost frame
+// down to the frame its fiber started with. Visits each reference once: frames
+// owned by a generator are left to the generator's own traversal. A frame that
+// was suspended inside a call into C has no recorded stack depth; only its fast
+// locals are visited then (what is not visited only keeps objects alive).
+int shard_frames_traverse(struct _PyInterpreterFrame* top, visitproc visit, void* arg);
+
+// Lets the garbage collector see the value stack of a frame that is about to be
+// suspended inside a call: `sp` is the top of the evaluation stack as passed to a
+// vectorcall-style function (args + nargs). Returns the frame's previous
+// `stacktop` to hand to shard_frame_hide_stack() on resume, or INT_MIN when
+// `sp` is not inside this frame's stack (then nothing changed).
+int shard_frame_expose_stack(struct _PyInterpreterFrame* frame, PyObject* const* sp);
+void shard_frame_hide_stack(struct _PyInterpreterFrame* frame, int saved_stacktop);
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Makes the eval loop of `interp` leave its fast path at the next check (a
+// plain atomic store, safe in a signal handler).
+void shard_eval_breaker_set(PyInterpreterState* interp);
+// Recomputes the eval breaker from what is really pending, as CPython does,
+// after shard_eval_breaker_set() made it fire for us. Called from the thread
+// that runs `interp`'s Python code, GIL held.
+void shard_eval_breaker_recompute(PyInterpreterState* interp);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,52 @@
+#include "shard/engine/interpreter.h"
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include <Python.h>
+
+#include "shard/engine/stackless_module.h"
+
+namespace shard::engine {
+namespace {
+
+bool check(PyStatus status, PyConfig* config) {
+  if (!PyStatus_Exception(status)) return true;
+  PyConfig_Clear(config);
+  if (PyStatus_IsExit(status)) std::exit(status.exitcode);
+  Py_ExitStatusException(status);  // prints the error, exits non-zero
+  return false;
+}
+
+std::string python_path(const std::string& scripts_dir) {
+  const char* existing = std::getenv("PYTHONPATH");
+  if (existing == nullptr || *existing == '\0') return scripts_dir;
+  return scripts_dir + ":" + existing;
+}
+
+}  // namespace
+
+int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
+  if (PyImport_AppendInittab("stackless", PyInit_stackless) < 0) return 1;
+
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>(options.program.c_str()));
+  for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  config.parse_argv = 1;
+  if (!check(PyConfig_SetBytesArgv(&config, static_cast<Py_ssize_t>(args.size()), args.data()), &config)) return 1;
+  std::error_code error;
+  std::string executable = std::filesystem::canonical("/proc/self/exe", error).string();
+  if (!error && !check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), &config)) return 1;
+  std::string path = python_path(options.scripts_dir);
+  if (!check(PyConfig_SetBytesString(&config, &config.pythonpath_env, path.c_str()), &config)) return 1;
+  if (!check(Py_InitializeFromConfig(&config), &config)) return 1;
+  PyConfig_Clear(&config);
+  return Py_RunMain();
+}
+
+}  // namespace shard::engine

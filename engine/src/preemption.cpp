@@ -1,0 +1,160 @@
+#include "shard/engine/preemption.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "frame_internals.h"
+#include "shard/engine/scheduler.h"
+
+namespace shard::engine {
+namespace {
+
+struct ThreadPreemption {
+  std::atomic<bool> active{false};
+  std::atomic<bool> trace_armed{false};
+  std::atomic<int64_t> slice_start_ns{0};
+  std::atomic<int64_t> timeout_ns{0};
+  std::atomic<int64_t> deadline_ns{0};
+  PyThreadState* tstate = nullptr;
+  Scheduler* sched = nullptr;
+  timer_t timer{};
+  bool timer_created = false;
+};
+
+thread_local ThreadPreemption tls;
+
+int preemption_signal() { return SIGRTMIN + 4; }
+
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+void disarm_trace(PyThreadState* tstate);
+
+// The one-shot trace function: called by the eval loop between two bytecodes.
+int preempt_at_safe_point(PyObject*, PyFrameObject*, int, PyObject*) {
+  PyThreadState* tstate = PyThreadState_Get();
+  disarm_trace(tstate);
+  if (tls.sched == nullptr) return 0;
+  PyObject* result = tls.sched->preempt();
+  if (result == nullptr) return -1;  // e.g. killed while it was interrupted
+  Py_DECREF(result);
+  return 0;
+}
+
+void disarm_trace(PyThreadState* tstate) {
+  if (!tls.trace_armed.exchange(false)) return;
+  if (tstate->c_tracefunc == preempt_at_safe_point) {
+    tstate->c_tracefunc = nullptr;
+    tstate->c_traceobj = nullptr;
+    if (tstate->tracing == 0) tstate->cframe->use_tracing = tstate->c_profilefunc ? 255 : 0;
+  }
+  shard_eval_breaker_recompute(tstate->interp);
+}
+
+// Async-signal context: atomics, clock_gettime and plain stores only.
+void on_timer_signal(int, siginfo_t*, void*) {
+  int saved_errno = errno;
+  if (tls.active.load(std::memory_order_relaxed) && !tls.trace_armed.load(std::memory_order_relaxed)) {
+    int64_t now = monotonic_ns();
+    int64_t deadline = tls.deadline_ns.load(std::memory_order_relaxed);
+    int64_t timeout = tls.timeout_ns.load(std::memory_order_relaxed);
+    bool due = (deadline != 0 && now >= deadline) ||
+               (timeout != 0 && now - tls.slice_start_ns.load(std::memory_order_relaxed) >= timeout);
+    PyThreadState* tstate = tls.tstate;
+    // A debugger, tracer or profiler owns the slot: leave it alone (the
+    // watchdog then acts only at switch points).
+    if (due && tstate->c_tracefunc == nullptr && tstate->c_profilefunc == nullptr &&
+        tstate->tracing == 0) {
+      tls.trace_armed.store(true, std::memory_order_relaxed);
+      tstate->c_traceobj = nullptr;
+      tstate->c_tracefunc = preempt_at_safe_point;
+      tstate->cframe->use_tracing = 255;
+      shard_eval_breaker_set(tstate->interp);
+    }
+  }
+  errno = saved_errno;
+}
+
+void install_handler_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_timer_signal;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(preemption_signal(), &action, nullptr) != 0) {
+      throw std::runtime_error(std::string("installing the watchdog signal handler: ") +
+                               std::strerror(errno));
+    }
+  });
+}
+
+void create_timer_once() {
+  if (tls.timer_created) return;
+  sigevent event;
+  std::memset(&event, 0, sizeof event);
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = preemption_signal();
+  event._sigev_un._tid = gettid();
+  if (timer_create(CLOCK_MONOTONIC, &event, &tls.timer) != 0) {
+    throw std::runtime_error(std::string("creating the watchdog timer: ") + std::strerror(errno));
+  }
+  tls.timer_created = true;
+}
+
+void set_timer_interval(int64_t interval_ns) {
+  itimerspec spec{};
+  spec.it_interval.tv_sec = interval_ns / 1'000'000'000;
+  spec.it_interval.tv_nsec = interval_ns % 1'000'000'000;
+  spec.it_value = spec.it_interval;
+  timer_settime(tls.timer, 0, &spec, nullptr);
+}
+
+}  // namespace
+
+bool Preemption::active() { return tls.active.load(std::memory_order_relaxed); }
+
+void Preemption::note_switch(int64_t now_ns) {
+  tls.slice_start_ns.store(now_ns, std::memory_order_relaxed);
+}
+
+PreemptionScope::PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns,
+                                 int64_t deadline_ns) {
+  if (!enable || tls.active.load()) return;
+  install_handler_once();
+  create_timer_once();
+  tls.tstate = sched->tstate();
+  tls.sched = sched;
+  tls.timeout_ns.store(timeout_ns);
+  tls.deadline_ns.store(deadline_ns);
+  tls.slice_start_ns.store(monotonic_ns());
+  tls.active.store(true);
+  // Check a few times per budget: a busy tasklet is stopped within ~1.25x its
+  // budget, without flooding the thread with signals.
+  int64_t budget = timeout_ns != 0 ? timeout_ns : std::max<int64_t>(deadline_ns - monotonic_ns(), 0);
+  set_timer_interval(std::clamp<int64_t>(budget / 4, 50'000, 10'000'000));
+  armed_ = true;
+}
+
+PreemptionScope::~PreemptionScope() {
+  if (!armed_) return;
+  set_timer_interval(0);
+  tls.active.store(false);
+  disarm_trace(tls.tstate);
+  tls.sched = nullptr;
+}
+
+}  // namespace shard::engine

@@ -1,0 +1,105 @@
+#include "shard/engine/stack_pool.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+#include <system_error>
+
+namespace shard::engine {
+namespace {
+
+constexpr std::size_t kDefaultStackBytes = 2u << 20;
+// Large enough that deep pure-Python recursion stays in the root chunk: a call
+// that does not fit makes CPython map and unmap an overflow chunk on every call.
+constexpr std::size_t kDefaultChunkBytes = 256u << 10;
+
+std::size_t page_size() {
+  static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+std::size_t stack_bytes_from_env() {
+  const char* kb = std::getenv("SHARD_TASKLET_STACK_KB");
+  if (kb == nullptr || *kb == '\0') return kDefaultStackBytes;
+  char* end = nullptr;
+  unsigned long value = std::strtoul(kb, &end, 10);
+  if (*end != '\0' || value < 64 || value > (1u << 20)) {
+    throw std::invalid_argument(std::string("SHARD_TASKLET_STACK_KB must be 64..1048576, got '") +
+                                kb + "'");
+  }
+  return value << 10;
+}
+
+}  // namespace
+
+StackPool::StackPool(Sizes sizes, std::size_t blocks_per_slab)
+    : sizes_(sizes), blocks_per_slab_(blocks_per_slab) {
+  if (sizes.stack_bytes % page_size() != 0 || sizes.chunk_bytes % page_size() != 0) {
+    throw std::invalid_argument("StackPool sizes must be multiples of the page size");
+  }
+}
+
+StackPool::~StackPool() {
+  for (void* slab : slabs_) munmap(slab, block_bytes() * blocks_per_slab_);
+}
+
+StackPool& StackPool::instance() {
+  // Never destroyed: fibers of other threads may still return blocks at exit.
+  static StackPool* pool = new StackPool({stack_bytes_from_env(), kDefaultChunkBytes});
+  return *pool;
+}
+
+void StackPool::add_slab_locked() {
+  const std::size_t bytes = block_bytes() * blocks_per_slab_;
+  void* slab = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (slab == MAP_FAILED) {
+    throw std::system_error(errno, std::generic_category(),
+                            "mapping a slab of " + std::to_string(blocks_per_slab_) +
+                                " tasklet stacks (" + std::to_string(bytes >> 20) + " MiB)");
+  }
+  slabs_.push_back(slab);
+  // Hand out low addresses first so neighbouring tasklets share page-table pages.
+  auto* base = static_cast<char*>(slab);
+  for (std::size_t i = blocks_per_slab_; i-- > 0;) free_.push_back(base + i * block_bytes());
+}
+
+void* StackPool::acquire() {
+  std::lock_guard lock(mutex_);
+  if (free_.empty()) add_slab_locked();
+  void* block = free_.back();
+  free_.pop_back();
+  ++in_use_;
+  return block;
+}
+
+void StackPool::release(void* block) {
+  std::lock_guard lock(mutex_);
+  free_.push_back(block);
+  --in_use_;
+}
+
+void StackPool::trim() {
+  std::lock_guard lock(mutex_);
+  for (void* block : free_) madvise(block, block_bytes(), MADV_DONTNEED);
+}
+
+std::size_t StackPool::blocks_in_use() const {
+  std::lock_guard lock(mutex_);
+  return in_use_;
+}
+
+std::size_t StackPool::blocks_free() const {
+  std::lock_guard lock(mutex_);
+  return free_.size();
+}
+
+std::size_t StackPool::slabs() const {
+  std::lock_guard lock(mutex_);
+  return slabs_.size();
+}
+
+}  // namespace shard::engine

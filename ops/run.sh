@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The run command: installs what is missing, builds, and runs the shard.
+# For now the shard is its engine: this runs the tasklet demo under `shard python`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ops/setup.sh
+bash ops/build.sh
+echo "== build/bin/shard python scripts/demo_tasklets.py"
+build/bin/shard python scripts/demo_tasklets.py
+cat <<'NEXT'
+
+Next:
+  build/bin/shard python                 an interactive interpreter with stackless
+  build/bin/shard python your_script.py  run an existing Stackless Python 3 program
+  bash ops/test.sh                       run the tests
+NEXT

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the shard needs on Debian 12, only what is missing; safe to run again.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libboost-context-dev   # 1.74: 1.81 conflicts with libmysqlcppconn-dev
+  python3.11 python3.11-dev           # the CPython we embed (not a python3 earlier on PATH)
+  libgtest-dev googletest
+  python3-greenlet python3-gevent     # peers the benchmarks measure beside us
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update
+$sudo apt-get install -y --no-install-recommends "${missing[@]}"

@@ -69,8 +69,9 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
       result = sched->schedule(false, own);
       Py_XDECREF(own);
     } else if (ch->preference_ == -d) {
-      // The partner runs first; we stay runnable right behind it.
-      sched->insert(partner);
+      // The partner runs first, right after us in the ring; we run again only
+      // after the others had their turn.
+      sched->insert_after_current(partner);
       result = sched->run_tasklet(partner, false);
     } else {
       sched->insert(partner);

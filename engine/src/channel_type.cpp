@@ -16,7 +16,12 @@ bool enter_switch_point(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnam
   return true;
 }
 
-PyObject* channel_new(PyTypeObject* type, PyObject*, PyObject*) {
+PyObject* channel_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  // Subclasses may take arguments in their own __init__.
+  if (type == &ChannelType &&
+      (!_PyArg_NoPositional("channel", args) || !_PyArg_NoKeywords("channel", kwargs))) {
+    return nullptr;
+  }
   PyObject* self = type->tp_alloc(type, 0);
   Channel* ch = as_channel(self);
   if (ch != nullptr) {

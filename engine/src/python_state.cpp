@@ -61,6 +61,11 @@ void PythonState::restore(PyThreadState* tstate) {
   tstate->tracing = tracing_;
 }
 
+void PythonState::drop_recursion_cap(PyThreadState* tstate) {
+  tstate->recursion_remaining += recursion_offset_;
+  recursion_offset_ = 0;
+}
+
 void PythonState::reapply_recursion_cap(PyThreadState* tstate) {
   int depth = tstate->recursion_limit - tstate->recursion_remaining - recursion_offset_;
   recursion_offset_ = tstate->recursion_limit - effective_limit(tstate);

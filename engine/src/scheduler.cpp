@@ -170,6 +170,13 @@ void Scheduler::remove(Tasklet* t) {
   Py_DECREF(t);
 }
 
+void Scheduler::insert_after_current(Tasklet* t) {
+  Tasklet* head = head_;
+  head_ = current_->in_ring_ ? current_->next_ : head_;
+  insert(t);
+  head_ = head != nullptr ? head : t;
+}
+
 void Scheduler::move_before_head(Tasklet* t) {
   // Used to run t next: it goes to the end, then becomes the head.
   if (t->in_ring_) {

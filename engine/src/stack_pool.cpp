@@ -11,7 +11,9 @@
 namespace shard::engine {
 namespace {
 
-constexpr std::size_t kDefaultStackBytes = 2u << 20;
+// Sized so that the recursion cap (scheduler.cpp) stays above CPython's default
+// recursion limit of 1000 even for the C-stack-hungriest recursion patterns.
+constexpr std::size_t kDefaultStackBytes = 2304u << 10;
 // Large enough that deep pure-Python recursion stays in the root chunk: a call
 // that does not fit makes CPython map and unmap an overflow chunk on every call.
 constexpr std::size_t kDefaultChunkBytes = 256u << 10;

@@ -202,14 +202,13 @@ PyObject* enable_softswitch(PyObject*, PyObject* const* args, Py_ssize_t nargs, 
 PyObject* original_setrecursionlimit = nullptr;
 
 PyObject* setrecursionlimit(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  PyObject* result = PyObject_Vectorcall(original_setrecursionlimit, args, nargs, nullptr);
-  if (result == nullptr) return nullptr;
   Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) {
-    Py_DECREF(result);
-    return nullptr;
-  }
-  sched->current_tasklet()->pystate_.reapply_recursion_cap(PyThreadState_Get());
+  if (sched == nullptr) return nullptr;
+  PythonState& state = sched->current_tasklet()->pystate_;
+  PyThreadState* tstate = PyThreadState_Get();
+  state.drop_recursion_cap(tstate);
+  PyObject* result = PyObject_Vectorcall(original_setrecursionlimit, args, nargs, nullptr);
+  state.reapply_recursion_cap(tstate);
   return result;
 }
 

@@ -95,8 +95,9 @@ int clear_tasklet(PyObject* self) {
   return 0;
 }
 
-// A tasklet with C state that nobody references any more is killed, so its
-// finally blocks run and its stack returns to the pool (PEP 442 finalizer).
+// A tasklet with C state that nobody references any more (or only a garbage
+// cycle does, say through the channel it waits on) is killed, so its finally
+// blocks run and its stack returns to the pool (PEP 442 finalizer).
 void finalize_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (!t->started_ || t->finished_ || t->is_main_) return;
@@ -108,7 +109,6 @@ void finalize_tasklet(PyObject* self) {
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   for (int attempt = 0; attempt < 10 && t->started_ && !t->finished_; ++attempt) {
-    if (t->blocked()) break;  // held by a channel: not ours to kill here
     PyObject* exc = PyObject_CallNoArgs(TaskletExitError);
     PyObject* result = exc != nullptr ? sched->throw_into(t, exc, true) : nullptr;
     if (result == nullptr) PyErr_WriteUnraisable(self);
@@ -339,7 +339,7 @@ PyObject* tasklet_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   }
   int pending = parsed[3] != nullptr ? PyObject_IsTrue(parsed[3]) : 0;
   if (pending < 0) return nullptr;
-  PyObject* exc = make_exception(parsed[0] != nullptr ? parsed[0] : TaskletExitError, parsed[1], parsed[2]);
+  PyObject* exc = make_exception(parsed[0] != nullptr ? parsed[0] : Py_None, parsed[1], parsed[2]);
   if (exc == nullptr) return nullptr;
   return throw_impl(as_tasklet(self), exc, pending != 0, stack_top(args, nargs, kwnames));
 }

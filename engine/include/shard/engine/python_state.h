@@ -35,8 +35,9 @@ class PythonState final {
   void save(PyThreadState* tstate);     // tstate -> this
   void restore(PyThreadState* tstate);  // this -> tstate
 
-  // Re-applies the recursion cap after sys.setrecursionlimit changed the limit
-  // while this tasklet runs.
+  // Around sys.setrecursionlimit while this tasklet runs: CPython must see the
+  // real depth, and the cap must hold again under the new limit.
+  void drop_recursion_cap(PyThreadState* tstate);
   void reapply_recursion_cap(PyThreadState* tstate);
 
   int traverse(visitproc visit, void* arg) const;

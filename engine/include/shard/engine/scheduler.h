@@ -40,6 +40,7 @@ class Scheduler final {
 
   void insert(Tasklet* t);  // at the end of the ring; takes a reference
   void remove(Tasklet* t);  // drops the ring's reference
+  void insert_after_current(Tasklet* t);
   void move_before_head(Tasklet* t);  // t runs right after a switch to it returns
 
   // The top of the evaluation stack of the Python frame that called the switch

@@ -63,6 +63,9 @@ void StackPool::add_slab_locked() {
                             "mapping a slab of " + std::to_string(blocks_per_slab_) +
                                 " tasklet stacks (" + std::to_string(bytes >> 20) + " MiB)");
   }
+  // Transparent huge pages would turn each touched stack top into 2 MiB of
+  // resident memory where "always" is the system default.
+  madvise(slab, bytes, MADV_NOHUGEPAGE);
   slabs_.push_back(slab);
   // Hand out low addresses first so neighbouring tasklets share page-table pages.
   auto* base = static_cast<char*>(slab);

@@ -11,9 +11,11 @@
 namespace shard::engine {
 namespace {
 
-// Sized so that the recursion cap (scheduler.cpp) stays above CPython's default
-// recursion limit of 1000 even for the C-stack-hungriest recursion patterns.
-constexpr std::size_t kDefaultStackBytes = 2304u << 10;
+// The main thread's 8 MiB plus the reserve kept below the deepest level (see
+// the recursion cap in scheduler.cpp): whatever recursion stock CPython survives
+// on its main thread at the default limit fits in a tasklet too. Only touched
+// pages cost memory; the address space is plentiful (1M tasklets ~ 8.3 TiB).
+constexpr std::size_t kDefaultStackBytes = 8320u << 10;
 // Large enough that deep pure-Python recursion stays in the root chunk: a call
 // that does not fit makes CPython map and unmap an overflow chunk on every call.
 constexpr std::size_t kDefaultChunkBytes = 256u << 10;
@@ -28,8 +30,8 @@ std::size_t stack_bytes_from_env() {
   if (kb == nullptr || *kb == '\0') return kDefaultStackBytes;
   char* end = nullptr;
   unsigned long value = std::strtoul(kb, &end, 10);
-  if (*end != '\0' || value < 64 || value > (1u << 20)) {
-    throw std::invalid_argument(std::string("SHARD_TASKLET_STACK_KB must be 64..1048576, got '") +
+  if (*end != '\0' || value < 256 || value > (1u << 20)) {
+    throw std::invalid_argument(std::string("SHARD_TASKLET_STACK_KB must be 256..1048576, got '") +
                                 kb + "'");
   }
   return value << 10;

@@ -121,9 +121,12 @@ std::vector<unsigned long> Scheduler::thread_ids() {
 }
 
 void Scheduler::thread_ended() {
-  // The thread is gone: its started tasklets can never resume (their C stacks
-  // hold its frames). They keep their objects and report thread_id -1. The
-  // Scheduler object stays allocated because tasklets point at it.
+  // As in Stackless, tasklets with C state are killed while the thread can
+  // still run them (this is called from the ending thread itself, with its
+  // thread state intact); any that survive can never resume. Tasklets keep
+  // their objects and report thread_id -1; the Scheduler object stays
+  // allocated because they point at it.
+  if (PyThread_get_thread_ident() == thread_id_ && current_ == main_) kill_all_started();
   alive_ = false;
   registry().erase(thread_id_);
   if (tls_scheduler == this) tls_scheduler = nullptr;
@@ -527,7 +530,9 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
 }
 
 void Scheduler::pass_exception_to_main(PyObject* exc) {
-  Tasklet* main = main_;
+  // "Uncaught exceptions are raised out of the stackless.run() call": the
+  // innermost run() gets it, else the main tasklet.
+  Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.back().tasklet;
   Py_XSETREF(main->pending_exc_, exc);
   if (main->blocked()) {
     Tasklet* owned = channel_unblock(main);

@@ -76,33 +76,21 @@ PyObject* getruncount(PyObject*, PyObject*) {
   return sched != nullptr ? PyLong_FromLong(sched->runcount()) : nullptr;
 }
 
+// Every Python thread, the main thread first, as Stackless lists them.
 PyObject* thread_list() {
-  Scheduler* own = Scheduler::current();
-  if (own == nullptr) return nullptr;
-  // The main thread first, as Stackless lists them.
-  unsigned long main_id = PyThread_get_thread_ident();
-  PyObject* threading = PyImport_ImportModule("threading");
-  if (threading != nullptr) {
-    PyObject* main_thread = PyObject_CallMethod(threading, "main_thread", nullptr);
-    PyObject* ident = main_thread != nullptr ? PyObject_GetAttrString(main_thread, "ident") : nullptr;
-    if (ident != nullptr) main_id = PyLong_AsUnsignedLong(ident);
-    Py_XDECREF(ident);
-    Py_XDECREF(main_thread);
-    Py_DECREF(threading);
-  }
-  PyErr_Clear();
+  PyThreadState* own = PyThreadState_Get();
   PyObject* list = PyList_New(0);
   if (list == nullptr) return nullptr;
-  std::vector<unsigned long> ids = Scheduler::thread_ids();
-  std::stable_partition(ids.begin(), ids.end(), [main_id](unsigned long id) { return id == main_id; });
-  for (unsigned long id : ids) {
-    PyObject* item = PyLong_FromUnsignedLong(id);
-    if (item == nullptr || PyList_Append(list, item) < 0) {
-      Py_XDECREF(item);
+  PyThreadState* first = PyInterpreterState_ThreadHead(own->interp);
+  for (PyThreadState* ts = first; ts != nullptr; ts = PyThreadState_Next(ts)) {
+    PyObject* id = PyLong_FromUnsignedLong(ts->thread_id);
+    // Thread states are listed newest first: the main thread is the last one.
+    if (id == nullptr || PyList_Insert(list, 0, id) < 0) {
+      Py_XDECREF(id);
       Py_DECREF(list);
       return nullptr;
     }
-    Py_DECREF(item);
+    Py_DECREF(id);
   }
   return list;
 }

@@ -312,6 +312,8 @@ Tasklet* Scheduler::wake_watchdog(Watchdog& w, WakeReason reason) {
   return w.tasklet;
 }
 
+// Null with *deadlock set when nothing can run: no Python error means a true
+// deadlock, an error (KeyboardInterrupt) ended the wait for other threads.
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
@@ -358,6 +360,8 @@ bool Scheduler::wait_for_other_threads() {
     std::unique_lock lock(incoming_mutex_);
     incoming_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return !incoming_.empty(); });
     Py_END_ALLOW_THREADS
+    // Ctrl-C (or another signal handler's exception) ends the wait.
+    if (PyErr_CheckSignals() < 0) return false;
   }
   return true;
 }
@@ -400,6 +404,7 @@ PyObject* Scheduler::schedule(bool remove_current, PyObject* retval) {
     insert(self);
     head_ = self;
     Py_CLEAR(self->tempval_);
+    if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
                         "Deadlock: the last runnable tasklet cannot be removed");
   }
@@ -412,6 +417,7 @@ PyObject* Scheduler::block_current() {
   Tasklet* next = pick_next(&deadlock);
   if (next == self) return resume_value(self);  // woken while we waited
   if (deadlock) {
+    if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
                         "Deadlock: the last runnable tasklet cannot be blocked");
   }
@@ -512,8 +518,11 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
   if (deadlock) {
-    // Only a blocked main tasklet is left: it gets the deadlock error.
-    PyErr_SetString(PyExc_RuntimeError, "Deadlock: the main tasklet is blocked and nothing can wake it");
+    // Only a blocked main tasklet is left: it gets the deadlock error (or the
+    // KeyboardInterrupt that ended the wait for other threads).
+    if (!PyErr_Occurred()) {
+      PyErr_SetString(PyExc_RuntimeError, "Deadlock: the main tasklet is blocked and nothing can wake it");
+    }
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
     PyErr_NormalizeException(&type, &value, &tb);

@@ -46,7 +46,8 @@ int tasklet_recursion_cap() {
 struct PooledStackReturn {
   boost::context::stack_context allocate() { std::abort(); }  // blocks come preallocated
   void deallocate(boost::context::stack_context& sctx) noexcept {
-    StackPool::instance().release(static_cast<char*>(sctx.sp) - sctx.size);
+    StackPool& pool = StackPool::instance();
+    pool.release(pool.block_of(static_cast<char*>(sctx.sp), sctx.size));
   }
 };
 
@@ -198,18 +199,18 @@ void Scheduler::move_before_head(Tasklet* t) {
 boost::context::fiber& Scheduler::fiber_of(Tasklet* t) {
   if (!t->started_) {
     StackPool& pool = StackPool::instance();
-    void* block = pool.acquire();
-    char* top = static_cast<char*>(block) + pool.stack_bytes();
+    StackPool::Layout block = pool.layout(pool.acquire());
     boost::context::stack_context sctx;
-    sctx.size = pool.stack_bytes();
-    sctx.sp = top;
-    t->fiber_ = boost::context::fiber(std::allocator_arg,
-                                      boost::context::preallocated(top, pool.stack_bytes(), sctx),
-                                      PooledStackReturn{}, FiberEntry{t});
+    sctx.size = block.stack_size;
+    sctx.sp = block.stack_top;
+    t->fiber_ = boost::context::fiber(
+        std::allocator_arg, boost::context::preallocated(block.stack_top, block.stack_size, sctx),
+        PooledStackReturn{}, FiberEntry{t});
     t->started_ = true;
     link_live(t);
     // The root data-stack chunk sits right above the C stack top.
-    t->root_chunk_ = reinterpret_cast<_PyStackChunk*>(top);
+    t->root_chunk_ = reinterpret_cast<_PyStackChunk*>(block.stack_top);
+    t->root_chunk_size_ = block.chunk_size;
   }
   return t->fiber_;
 }
@@ -472,8 +473,7 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
   _PyCFrame base{};
   base.current_frame = nullptr;
   base.previous = nullptr;
-  StackPool& pool = StackPool::instance();
-  self->pystate_.init_fresh(&base, self->root_chunk_, pool.chunk_bytes(), &self->exc_root_,
+  self->pystate_.init_fresh(&base, self->root_chunk_, self->root_chunk_size_, &self->exc_root_,
                             self->init_context_, tasklet_recursion_cap());
   self->init_context_ = nullptr;
   self->pystate_.restore(tstate_);

@@ -74,6 +74,12 @@ void StackPool::add_slab_locked() {
   for (std::size_t i = blocks_per_slab_; i-- > 0;) free_.push_back(base + i * block_bytes());
 }
 
+StackPool::Layout StackPool::layout(void* block) const {
+  const std::size_t split = page_size() / 2;
+  return {static_cast<char*>(block) + sizes_.stack_bytes - split, sizes_.stack_bytes - split,
+          sizes_.chunk_bytes + split};
+}
+
 void* StackPool::acquire() {
   std::lock_guard lock(mutex_);
   if (free_.empty()) add_slab_locked();

@@ -58,6 +58,7 @@ struct Tasklet {
 
   boost::context::fiber fiber_;
   _PyStackChunk* root_chunk_ = nullptr;  // in its stack block, once started
+  std::size_t root_chunk_size_ = 0;
   PythonState pystate_;
   _PyErr_StackItem exc_root_{};
   // While suspended inside a call, the value stack of its innermost frame is

@@ -1,0 +1,341 @@
+"""The stackless module's surface: exports, attributes, signatures, TypeErrors."""
+
+import builtins
+import threading
+import unittest
+
+import stackless
+from support import StacklessTestCase
+
+
+def record_call(log):
+    def func(*args, **kwargs):
+        log.append((args, kwargs))
+    return func
+
+
+class ExportsTest(StacklessTestCase):
+
+    def test_star_import_exports_the_documented_names(self):
+        namespace = {}
+        exec("from stackless import *", namespace)
+        expected = {"atomic", "channel", "tasklet", "getcurrent", "getmain",
+                    "getruncount", "get_thread_info", "run", "schedule",
+                    "schedule_remove", "stackless"}
+        missing = expected - set(namespace)
+        self.assertEqual(missing, set())
+
+    def test_star_import_stackless_name_is_the_module(self):
+        namespace = {}
+        exec("from stackless import *", namespace)
+        self.assertIs(namespace["stackless"], stackless)
+
+    def test_module_has_attribute_style_accessors(self):
+        for name in ("current", "main", "runcount", "threads", "enable_softswitch",
+                     "TaskletExit"):
+            with self.subTest(name=name):
+                self.assertTrue(hasattr(stackless, name))
+
+    def test_current_and_main_are_the_main_tasklet_on_the_main_tasklet(self):
+        self.assertIs(stackless.current, stackless.getcurrent())
+        self.assertIs(stackless.main, stackless.getmain())
+        self.assertIs(stackless.current, stackless.main)
+
+    def test_module_attributes_follow_the_running_tasklet(self):
+        seen = []
+
+        def body():
+            seen.append((stackless.current, stackless.getcurrent(), stackless.main,
+                         stackless.runcount, stackless.getruncount()))
+
+        t = stackless.tasklet(body)()
+        other = stackless.tasklet(lambda: None)()
+        stackless.run()
+        current, getcurrent, main, runcount, getruncount = seen[0]
+        self.assertIs(current, t)
+        self.assertIs(getcurrent, t)
+        self.assertIs(main, stackless.getmain())
+        # run() takes the calling main tasklet out of the queue (as in
+        # Stackless), so t and other are the runnable ones here.
+        self.assertEqual(runcount, getruncount)
+        self.assertEqual(runcount, 2)
+        self.assertFalse(other.alive)
+
+    def test_runcount_is_one_with_only_the_main_tasklet(self):
+        self.assertEqual(stackless.runcount, 1)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_threads_lists_the_main_thread_first(self):
+        threads = stackless.threads
+        self.assertEqual(threads[0], threading.main_thread().ident)
+
+    def test_enable_softswitch_none_reports_soft_switching_off(self):
+        self.assertIs(stackless.enable_softswitch(None), False)
+
+    def test_enable_softswitch_accepts_a_flag_and_stays_off(self):
+        self.assertIs(stackless.enable_softswitch(True), False)
+        self.assertIs(stackless.enable_softswitch(None), False)
+        self.assertIs(stackless.enable_softswitch(False), False)
+
+    def test_taskletexit_is_a_systemexit_subclass(self):
+        self.assertTrue(issubclass(stackless.TaskletExit, SystemExit))
+
+    def test_taskletexit_is_a_builtin(self):
+        self.assertIs(builtins.TaskletExit, stackless.TaskletExit)
+
+    def test_get_thread_info_defaults_to_the_current_thread(self):
+        main, current, runcount = stackless.get_thread_info()
+        self.assertIs(main, stackless.getmain())
+        self.assertIs(current, stackless.getcurrent())
+        self.assertEqual(runcount, 1)
+
+    def test_get_thread_info_counts_runnable_tasklets(self):
+        t = stackless.tasklet(lambda: None)()
+        self.assertEqual(stackless.get_thread_info(threading.get_ident())[2], 2)
+        t.kill()
+
+
+class KeywordArgumentsTest(StacklessTestCase):
+    """Parameter names follow the Stackless documentation, keywords work."""
+
+    def test_tasklet_constructor_takes_func_args_kwargs_keywords(self):
+        log = []
+        t = stackless.tasklet(func=record_call(log), args=(1,), kwargs={"b": 2})
+        self.assertTrue(t.paused)
+        t.insert()
+        stackless.run()
+        self.assertEqual(log, [((1,), {"b": 2})])
+
+    def test_bind_takes_func_args_kwargs_keywords(self):
+        log = []
+        t = stackless.tasklet()
+        t.bind(func=record_call(log), args=(1,), kwargs={"b": 2})
+        t.insert()
+        stackless.run()
+        self.assertEqual(log, [((1,), {"b": 2})])
+
+    def test_bind_with_func_none_keeps_the_bound_function(self):
+        log = []
+        t = stackless.tasklet(record_call(log))
+        t.bind(None, (3,), {"c": 4})
+        t.insert()
+        stackless.run()
+        self.assertEqual(log, [((3,), {"c": 4})])
+
+    def test_setup_passes_args_and_kwargs_and_returns_the_tasklet(self):
+        log = []
+        t = stackless.tasklet(record_call(log))
+        self.assertIs(t.setup(1, 2, name="x"), t)
+        stackless.run()
+        self.assertEqual(log, [((1, 2), {"name": "x"})])
+
+    def test_kill_takes_pending_keyword(self):
+        t = stackless.tasklet(stackless.schedule)()
+        t.run()
+        t.kill(pending=True)
+        self.assertTrue(t.alive)
+        stackless.run()
+        self.assertFalse(t.alive)
+
+    def test_throw_takes_exc_val_tb_pending_keywords(self):
+        got = []
+
+        def body():
+            try:
+                stackless.schedule_remove()
+            except ValueError as e:
+                got.append(e.args)
+
+        t = stackless.tasklet(body)()
+        t.run()
+        t.throw(exc=ValueError, val=ValueError("kw"), tb=None, pending=True)
+        stackless.run()
+        self.assertEqual(got, [("kw",)])
+
+    def test_set_atomic_takes_flag_keyword(self):
+        current = stackless.getcurrent()
+        old = current.set_atomic(flag=True)
+        try:
+            self.assertTrue(current.atomic)
+        finally:
+            current.set_atomic(flag=old)
+
+    def test_set_ignore_nesting_takes_flag_keyword(self):
+        current = stackless.getcurrent()
+        old = current.set_ignore_nesting(flag=True)
+        try:
+            self.assertTrue(current.ignore_nesting)
+        finally:
+            current.set_ignore_nesting(flag=old)
+
+    def test_bind_thread_takes_thread_id_keyword(self):
+        t = stackless.tasklet(lambda: None, ())
+        t.bind_thread(thread_id=threading.get_ident())
+        self.assertEqual(t.thread_id, threading.get_ident())
+
+    def test_bind_thread_minus_one_means_the_current_thread(self):
+        t = stackless.tasklet(lambda: None, ())
+        t.bind_thread(-1)
+        self.assertEqual(t.thread_id, threading.get_ident())
+
+    def test_run_takes_all_documented_keywords(self):
+        stackless.tasklet(lambda: None)()
+        result = stackless.run(timeout=0, threadblock=False, soft=False,
+                               ignore_nesting=False, totaltimeout=0)
+        self.assertIsNone(result)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_schedule_takes_retval_keyword(self):
+        marker = object()
+        self.assertIs(stackless.schedule(retval=marker), marker)
+
+    def test_schedule_without_retval_returns_the_current_tasklet(self):
+        self.assertIs(stackless.schedule(), stackless.getcurrent())
+
+    def test_schedule_remove_takes_retval_keyword(self):
+        got = []
+        marker = object()
+
+        def body():
+            got.append(stackless.schedule_remove(retval=marker))
+
+        t = stackless.tasklet(body)()
+        t.run()
+        t.insert()
+        stackless.run()
+        self.assertIs(got[0], marker)
+
+    def test_channel_send_takes_value_keyword(self):
+        c = stackless.channel()
+        stackless.tasklet(lambda: c.send(value=7))()
+        self.assertEqual(c.receive(), 7)
+
+    def test_channel_send_throw_takes_exc_val_tb_keywords(self):
+        c = stackless.channel()
+        stackless.tasklet(lambda: c.send_throw(exc=KeyError, val=KeyError("k"), tb=None))()
+        with self.assertRaises(KeyError) as cm:
+            c.receive()
+        self.assertEqual(cm.exception.args, ("k",))
+
+    def test_get_thread_info_takes_thread_id_keyword(self):
+        info = stackless.get_thread_info(thread_id=threading.get_ident())
+        self.assertIs(info[0], stackless.getmain())
+
+    def test_enable_softswitch_takes_flag_keyword(self):
+        self.assertIs(stackless.enable_softswitch(flag=None), False)
+
+
+class TypeErrorsTest(StacklessTestCase):
+    """Wrong argument counts and types raise TypeError, like a builtin."""
+
+    def assert_type_error(self, target, /, *args, **kwargs):
+        with self.assertRaises(TypeError):
+            target(*args, **kwargs)
+
+    def test_tasklet_with_non_callable_func(self):
+        self.assert_type_error(stackless.tasklet, 42)
+
+    def test_tasklet_with_non_tuple_args(self):
+        self.assert_type_error(stackless.tasklet, lambda: None, 5)
+
+    def test_tasklet_with_non_dict_kwargs(self):
+        self.assert_type_error(stackless.tasklet, lambda: None, (), 5)
+
+    def test_tasklet_with_unknown_keyword(self):
+        self.assert_type_error(stackless.tasklet, func=lambda: None, bogus=1)
+
+    def test_tasklet_with_too_many_arguments(self):
+        self.assert_type_error(stackless.tasklet, lambda: None, (), {}, 4)
+
+    def test_bind_with_non_callable(self):
+        self.assert_type_error(stackless.tasklet().bind, 42)
+
+    def test_kill_with_too_many_arguments(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.kill, False, 1)
+
+    def test_throw_without_arguments(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.throw)
+
+    def test_throw_of_instance_with_separate_value(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.throw, IndexError(1), (1, 2, 3))
+
+    def test_throw_of_non_exception(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.throw, 42)
+
+    def test_raise_exception_without_arguments(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.raise_exception)
+
+    def test_raise_exception_of_non_class(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.raise_exception, 42)
+
+    def test_set_atomic_without_flag(self):
+        self.assert_type_error(stackless.getcurrent().set_atomic)
+
+    def test_set_ignore_nesting_without_flag(self):
+        self.assert_type_error(stackless.getcurrent().set_ignore_nesting)
+
+    def test_bind_thread_with_non_integer(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_type_error(t.bind_thread, "main")
+
+    def test_run_with_non_numeric_timeout(self):
+        self.assert_type_error(stackless.run, "soon")
+
+    def test_run_with_unknown_keyword(self):
+        self.assert_type_error(stackless.run, bogus=1)
+
+    def test_schedule_with_two_arguments(self):
+        self.assert_type_error(stackless.schedule, 1, 2)
+
+    def test_schedule_remove_with_two_arguments(self):
+        self.assert_type_error(stackless.schedule_remove, 1, 2)
+
+    def test_channel_constructor_with_arguments(self):
+        self.assert_type_error(stackless.channel, 1, 2, 3)
+
+    def test_send_without_value(self):
+        self.assert_type_error(stackless.channel().send)
+
+    def test_send_with_two_values(self):
+        self.assert_type_error(stackless.channel().send, 1, 2)
+
+    def test_receive_with_an_argument(self):
+        self.assert_type_error(stackless.channel().receive, 1)
+
+    def test_send_exception_without_exception(self):
+        self.assert_type_error(stackless.channel().send_exception)
+
+    def test_send_exception_of_non_exception(self):
+        self.assert_type_error(stackless.channel().send_exception, 42)
+
+    def test_send_throw_without_exception(self):
+        self.assert_type_error(stackless.channel().send_throw)
+
+    def test_send_sequence_of_non_iterable(self):
+        self.assert_type_error(stackless.channel().send_sequence, 42)
+
+    def test_get_thread_info_with_non_integer(self):
+        self.assert_type_error(stackless.get_thread_info, "main")
+
+    def test_enable_softswitch_without_flag(self):
+        self.assert_type_error(stackless.enable_softswitch)
+
+    def test_preference_set_to_non_integer(self):
+        c = stackless.channel()
+        with self.assertRaises(TypeError):
+            c.preference = "sender"
+
+    def test_tasklet_name_set_to_non_string(self):
+        t = stackless.tasklet()
+        with self.assertRaises(TypeError):
+            t.name = 42
+
+
+if __name__ == "__main__":
+    unittest.main()

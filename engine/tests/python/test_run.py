@@ -1,0 +1,332 @@
+"""stackless.run(): cooperative runs, nesting, the timed watchdog, deadlock.
+
+Watchdog ticks are microseconds of a tasklet's wall-clock running time since
+it was last switched in (1 tick = 1 us), not Python instructions.
+"""
+
+import threading
+import time
+import unittest
+
+import stackless
+from support import StacklessTestCase, busy_for
+
+
+class CooperativeRunTest(StacklessTestCase):
+
+    def test_run_with_empty_queue_returns_none(self):
+        self.assertIsNone(stackless.run())
+
+    def test_run_returns_none_after_all_tasklets_finished(self):
+        ts = [stackless.tasklet(lambda: None)() for _ in range(3)]
+        self.assertIsNone(stackless.run())
+        self.assertEqual([t.alive for t in ts], [False] * 3)
+
+    def test_run_returns_when_remaining_tasklets_are_blocked(self):
+        c = stackless.channel()
+        t = stackless.tasklet(c.receive)()
+        self.assertIsNone(stackless.run())
+        self.assertTrue(t.blocked)
+        self.assertEqual(stackless.getruncount(), 1)
+        c.send(None)
+
+    def test_main_is_paused_while_run_executes_tasklets(self):
+        seen = []
+        main = stackless.getmain()
+        stackless.tasklet(lambda: seen.append((main.paused, main.scheduled)))()
+        stackless.run()
+        self.assertEqual(seen, [(True, False)])
+
+    def test_main_is_scheduled_again_after_run(self):
+        stackless.tasklet(lambda: None)()
+        stackless.run()
+        self.assertTrue(stackless.getmain().scheduled)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_tasklets_created_during_run_also_run(self):
+        log = []
+
+        def spawner():
+            stackless.tasklet(log.append)("child")
+            log.append("parent")
+
+        stackless.tasklet(spawner)()
+        stackless.run()
+        self.assertEqual(log, ["parent", "child"])
+
+
+class DeadlockTest(StacklessTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.assertEqual(threading.active_count(), 1,
+                         "precondition: no other Python thread may exist")
+
+    def test_main_receive_with_nothing_runnable_raises_deadlock(self):
+        c = stackless.channel()
+        with self.assertRaisesRegex(RuntimeError, "(?i)deadlock"):
+            c.receive()
+
+    def test_main_send_with_nothing_runnable_raises_deadlock(self):
+        c = stackless.channel()
+        with self.assertRaisesRegex(RuntimeError, "(?i)deadlock"):
+            c.send(1)
+
+    def test_channel_balance_is_restored_after_deadlock(self):
+        c = stackless.channel()
+        with self.assertRaises(RuntimeError):
+            c.receive()
+        self.assertEqual(c.balance, 0)
+        self.assertIsNone(c.queue)
+
+    def test_main_is_runnable_again_after_deadlock(self):
+        c = stackless.channel()
+        with self.assertRaises(RuntimeError):
+            c.receive()
+        main = stackless.getmain()
+        self.assertFalse(main.blocked)
+        self.assertTrue(main.scheduled)
+
+    def test_tasklet_blocking_last_while_main_is_blocked_wakes_main_with_error(self):
+        mc = stackless.channel()
+
+        def task():
+            stackless.channel().receive()
+
+        stackless.tasklet(task)()
+        with self.assertRaises(RuntimeError):
+            mc.receive()
+
+
+class NestedRunTest(StacklessTestCase):
+
+    def test_inner_run_returns_when_the_queue_empties(self):
+        log = []
+
+        def worker():
+            stackless.schedule()
+            log.append("worker done")
+
+        def runner():
+            stackless.run()
+            log.append("inner run returned")
+
+        stackless.tasklet(worker)()
+        stackless.tasklet(runner)()
+        stackless.run()
+        self.assertEqual(log, ["worker done", "inner run returned"])
+
+    def test_outer_run_stays_paused_when_the_inner_run_returns(self):
+        seen = []
+
+        def runner():
+            stackless.run()
+            seen.append(stackless.getmain().paused)
+
+        stackless.tasklet(lambda: None)()
+        stackless.tasklet(runner)()
+        stackless.run()
+        self.assertEqual(seen, [True])
+
+    def test_inner_run_receives_the_error_of_a_tasklet(self):
+        log = []
+
+        def failing():
+            raise KeyError("inner")
+
+        def runner():
+            stackless.tasklet(failing)()
+            try:
+                stackless.run()
+            except KeyError:
+                log.append("inner caught")
+
+        stackless.tasklet(runner)()
+        stackless.run()
+        self.assertEqual(log, ["inner caught"])
+
+    def test_run_from_a_tasklet_while_main_is_blocked(self):
+        c = stackless.channel()
+        log = []
+
+        def worker():
+            stackless.schedule()
+            log.append("worker")
+
+        def runner():
+            stackless.run()
+            log.append("runner")
+            c.send(None)
+
+        stackless.tasklet(worker)()
+        stackless.tasklet(runner)()
+        c.receive()
+        self.assertEqual(log, ["worker", "runner"])
+
+
+def bounded_busy_loop(flag, log, limit_s=5.0):
+    """Spin without switching until flag[0] is set (or limit_s passed)."""
+    log.append(("started", time.monotonic()))
+    end = time.monotonic() + limit_s
+    while not flag[0] and time.monotonic() < end:
+        pass
+    log.append("finished")
+
+
+class WatchdogTest(StacklessTestCase):
+
+    def start_busy(self):
+        flag, log = [False], []
+        t = stackless.tasklet(bounded_busy_loop)(flag, log)
+        return t, flag, log
+
+    def test_timed_run_returns_the_busy_tasklet(self):
+        t, flag, log = self.start_busy()
+        self.assertIs(stackless.run(timeout=20000), t)
+        self.assertNotIn("finished", log)
+
+    def test_interrupted_tasklet_stays_alive_and_paused(self):
+        t, flag, log = self.start_busy()
+        stackless.run(timeout=20000)
+        self.assertTrue(t.alive)
+        self.assertTrue(t.paused)
+        self.assertFalse(t.scheduled)
+        self.assertEqual(stackless.getruncount(), 1)
+
+    def test_interrupted_tasklet_frame_shows_the_busy_function(self):
+        t, flag, log = self.start_busy()
+        stackless.run(timeout=20000)
+        self.assertIs(t.frame.f_code, bounded_busy_loop.__code__)
+
+    def test_interrupt_comes_after_about_the_timeout(self):
+        t, flag, log = self.start_busy()
+        stackless.run(timeout=20000)
+        ran_for = time.monotonic() - log[0][1]
+        self.assertGreaterEqual(ran_for, 0.015)
+        self.assertLess(ran_for, 1.0)
+
+    def test_interrupted_tasklet_continues_where_it_was_after_insert(self):
+        t, flag, log = self.start_busy()
+        stackless.run(timeout=20000)
+        flag[0] = True
+        t.insert()
+        self.assertIsNone(stackless.run())
+        self.assertEqual(len(log), 2)
+        self.assertEqual(log[1], "finished")
+
+    def test_timeout_ticks_are_microseconds_not_instructions(self):
+        # 100 ms of Python runs millions of instructions but only 100,000 us.
+        done = []
+        stackless.tasklet(lambda: done.append(busy_for(0.1)))()
+        self.assertIsNone(stackless.run(timeout=1000000))
+        self.assertEqual(len(done), 1)
+
+    def test_timeout_budget_restarts_at_every_switch(self):
+        done = []
+
+        def polite(name):
+            for _ in range(10):
+                busy_for(0.01)
+                stackless.schedule()
+            done.append(name)
+
+        stackless.tasklet(polite)("a")
+        stackless.tasklet(polite)("b")
+        self.assertIsNone(stackless.run(timeout=50000))
+        self.assertEqual(sorted(done), ["a", "b"])
+
+    def test_atomic_tasklet_is_not_interrupted(self):
+        done = []
+
+        def atomic_busy():
+            with stackless.atomic():
+                busy_for(0.15)
+            done.append("finished")
+
+        t = stackless.tasklet(atomic_busy)()
+        result = stackless.run(timeout=20000)
+        self.assertEqual(done, ["finished"])
+        self.assertIsNone(result)
+
+    def test_other_tasklets_run_after_the_interrupted_one_is_reinserted(self):
+        t, flag, log = self.start_busy()
+        other = []
+        stackless.tasklet(other.append)("other")
+        interrupted = stackless.run(timeout=20000)
+        self.assertIs(interrupted, t)
+        flag[0] = True
+        t.insert()
+        stackless.run()
+        self.assertEqual(other, ["other"])
+
+
+class SoftWatchdogTest(StacklessTestCase):
+
+    def make_overrunner(self):
+        log = []
+
+        def overrunner():
+            busy_for(0.1)  # far over the 20 ms budget, never switching
+            log.append("busy done")
+            stackless.schedule()
+            log.append("after schedule")
+
+        return stackless.tasklet(overrunner)(), log
+
+    def test_soft_run_does_not_interrupt_a_busy_tasklet(self):
+        t, log = self.make_overrunner()
+        stackless.run(timeout=20000, soft=True)
+        self.assertEqual(log[:1], ["busy done"])
+
+    def test_soft_run_returns_at_the_next_switch_after_the_budget(self):
+        t, log = self.make_overrunner()
+        stackless.run(timeout=20000, soft=True)
+        self.assertEqual(log, ["busy done"])
+
+    def test_soft_run_leaves_the_tasklet_scheduled(self):
+        t, log = self.make_overrunner()
+        stackless.run(timeout=20000, soft=True)
+        self.assertTrue(t.alive)
+        self.assertTrue(t.scheduled)
+        self.assertFalse(t.paused)
+        stackless.run()
+        self.assertEqual(log, ["busy done", "after schedule"])
+
+    def test_soft_run_returns_none(self):
+        t, log = self.make_overrunner()
+        self.assertIsNone(stackless.run(timeout=20000, soft=True))
+
+
+class TotalTimeoutTest(StacklessTestCase):
+
+    def start_cooperative_loopers(self, limit_s=3.0):
+        def looper():
+            end = time.monotonic() + limit_s
+            while time.monotonic() < end:
+                stackless.schedule()
+
+        return [stackless.tasklet(looper)() for _ in range(2)]
+
+    def test_totaltimeout_bounds_a_run_of_cooperative_tasklets(self):
+        loopers = self.start_cooperative_loopers()
+        start = time.monotonic()
+        stackless.run(totaltimeout=100000)
+        elapsed = time.monotonic() - start
+        self.assertLess(elapsed, 1.0)
+        self.assertTrue(all(t.alive for t in loopers))
+
+    def test_totaltimeout_lets_the_run_last_about_that_long(self):
+        self.start_cooperative_loopers()
+        start = time.monotonic()
+        stackless.run(totaltimeout=100000)
+        self.assertGreaterEqual(time.monotonic() - start, 0.09)
+
+    def test_soft_totaltimeout_leaves_all_tasklets_scheduled(self):
+        loopers = self.start_cooperative_loopers()
+        stackless.run(soft=True, totaltimeout=100000)
+        self.assertTrue(all(t.scheduled for t in loopers))
+        self.assertEqual(stackless.getruncount(), 3)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,343 @@
+"""Threads: a scheduler per OS thread, cross-thread channels, bind_thread."""
+
+import threading
+import time
+import unittest
+
+import stackless
+from support import StacklessTestCase, join_or_fail, wait_until
+
+
+def start_thread(target, *args):
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+class SchedulerPerThreadTest(StacklessTestCase):
+
+    def in_thread(self, func):
+        """Run func in a new thread; return its result (or raise its error)."""
+        box = {}
+
+        def target():
+            try:
+                box["value"] = func()
+            except BaseException as e:
+                box["error"] = e
+
+        join_or_fail(start_thread(target))
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def test_new_thread_has_its_own_main_tasklet(self):
+        other_main = self.in_thread(stackless.getmain)
+        self.assertIsNot(other_main, stackless.getmain())
+
+    def test_new_thread_starts_on_its_main_tasklet(self):
+        self.assertTrue(self.in_thread(lambda: stackless.getcurrent() is stackless.getmain()))
+
+    def test_new_thread_runnable_queue_is_independent(self):
+        stackless.tasklet(lambda: None)()
+        self.assertEqual(self.in_thread(stackless.getruncount), 1)
+        self.assertEqual(stackless.getruncount(), 2)
+        stackless.run()
+
+    def test_thread_main_tasklet_reports_its_thread_id(self):
+        tid, ident = self.in_thread(
+            lambda: (stackless.getcurrent().thread_id, threading.get_ident()))
+        self.assertEqual(tid, ident)
+
+    def test_tasklets_run_in_the_thread_that_created_them(self):
+        def work():
+            where = []
+            stackless.tasklet(lambda: where.append(threading.get_ident()))()
+            stackless.run()
+            return where, threading.get_ident()
+
+        where, ident = self.in_thread(work)
+        self.assertEqual(where, [ident])
+
+    def test_exception_in_thread_tasklet_reaches_that_threads_run(self):
+        def work():
+            def failing():
+                raise KeyError("thread")
+            stackless.tasklet(failing)()
+            try:
+                stackless.run()
+            except KeyError:
+                return "caught in thread"
+            return "not raised"
+
+        self.assertEqual(self.in_thread(work), "caught in thread")
+
+    def live_thread(self, use_stackless):
+        """Start a thread that waits; return (thread, release event)."""
+        ready, release = threading.Event(), threading.Event()
+
+        def target():
+            if use_stackless:
+                stackless.getcurrent()
+            ready.set()
+            release.wait(5)
+
+        thread = start_thread(target)
+        self.addCleanup(join_or_fail, thread)
+        self.addCleanup(release.set)
+        self.assertTrue(ready.wait(5), "suspected deadlock: thread did not start")
+        return thread
+
+    def test_threads_attribute_lists_a_live_thread_that_used_stackless(self):
+        thread = self.live_thread(use_stackless=True)
+        self.assertIn(thread.ident, stackless.threads)
+
+    def test_threads_attribute_lists_the_main_thread_first(self):
+        self.live_thread(use_stackless=True)
+        self.assertEqual(stackless.threads[0], threading.main_thread().ident)
+
+    def test_threads_attribute_lists_every_python_thread(self):
+        # Stackless docs: "A list of all thread ids, starting with the id of
+        # the main thread" -- also threads that never touched stackless.
+        thread = self.live_thread(use_stackless=False)
+        self.assertIn(thread.ident, stackless.threads)
+
+    def test_get_thread_info_of_another_thread(self):
+        ready, release = threading.Event(), threading.Event()
+        box = {}
+
+        def target():
+            box["main"] = stackless.getmain()
+            ready.set()
+            release.wait(5)
+
+        thread = start_thread(target)
+        try:
+            self.assertTrue(ready.wait(5), "suspected deadlock: thread did not start")
+            main, current, runcount = stackless.get_thread_info(thread.ident)
+            self.assertIs(main, box["main"])
+            self.assertIs(current, box["main"])
+            self.assertEqual(runcount, 1)
+        finally:
+            release.set()
+            join_or_fail(thread)
+
+
+class CrossThreadChannelTest(StacklessTestCase):
+
+    def test_main_thread_receives_from_another_thread(self):
+        c = stackless.channel()
+
+        def sender():
+            time.sleep(0.05)  # let the main thread block first
+            c.send("from thread")
+
+        thread = start_thread(sender)
+        self.assertEqual(c.receive(), "from thread")
+        join_or_fail(thread)
+
+    def test_other_thread_receives_from_the_main_thread(self):
+        c = stackless.channel()
+        got = []
+        thread = start_thread(lambda: got.append(c.receive()))
+        wait_until(lambda: c.balance == -1, what="receiver in other thread blocked")
+        c.send("from main")
+        join_or_fail(thread)
+        self.assertEqual(got, ["from main"])
+
+    def test_main_thread_send_waits_for_a_receiver_in_another_thread(self):
+        c = stackless.channel()
+        got = []
+
+        def receiver():
+            time.sleep(0.05)  # let the main thread block in send first
+            got.append(c.receive())
+
+        thread = start_thread(receiver)
+        c.send("blocking send")
+        join_or_fail(thread)
+        self.assertEqual(got, ["blocking send"])
+
+    def test_other_thread_send_waits_for_the_main_thread_receiver(self):
+        c = stackless.channel()
+        thread = start_thread(c.send, "waiting sender")
+        wait_until(lambda: c.balance == 1, what="sender in other thread blocked")
+        self.assertEqual(c.receive(), "waiting sender")
+        join_or_fail(thread)
+
+    def test_blocked_main_thread_is_woken_to_run_a_tasklet_made_runnable_by_another_thread(self):
+        c, done = stackless.channel(), stackless.channel()
+
+        def local_receiver():
+            done.send(("local got", c.receive()))
+
+        stackless.tasklet(local_receiver)()
+
+        def remote_sender():
+            wait_until(lambda: c.balance == -1, what="local receiver blocked")
+            c.send("wake")
+
+        thread = start_thread(remote_sender)
+        self.assertEqual(done.receive(), ("local got", "wake"))
+        join_or_fail(thread)
+
+    def test_ping_pong_between_threads(self):
+        ping, pong = stackless.channel(), stackless.channel()
+
+        def echo():
+            for _ in range(100):
+                pong.send(ping.receive() + 1)
+
+        thread = start_thread(echo)
+        value = 0
+        for _ in range(100):
+            ping.send(value)
+            value = pong.receive()
+        join_or_fail(thread)
+        self.assertEqual(value, 100)
+
+    def test_both_threads_running_schedulers_exchange_messages(self):
+        # The "interthread channel usage" example of the Stackless docs.
+        commands = stackless.channel()
+        received = []
+
+        def master():
+            for word in ("ECHO 1", "ECHO 2", "QUIT"):
+                commands.send(word)
+
+        def scheduler_run(func):
+            t = stackless.tasklet(func)()
+            end = time.monotonic() + 5
+            while t.alive and time.monotonic() < end:
+                stackless.run()
+                time.sleep(0.0005)
+
+        def slave():
+            while True:
+                command = commands.receive()
+                received.append(command)
+                if command == "QUIT":
+                    break
+
+        thread = start_thread(scheduler_run, master)
+        scheduler_run(slave)
+        join_or_fail(thread)
+        self.assertEqual(received, ["ECHO 1", "ECHO 2", "QUIT"])
+
+
+class BindThreadTest(StacklessTestCase):
+
+    def test_bind_thread_moves_an_unstarted_tasklet_to_another_thread(self):
+        ran_in = []
+        t = stackless.tasklet(lambda: ran_in.append(threading.get_ident()), ())
+
+        def adopt_and_run():
+            t.bind_thread()
+            t.insert()
+            stackless.run()
+
+        thread = start_thread(adopt_and_run)
+        join_or_fail(thread)
+        self.assertEqual(ran_in, [thread.ident])
+
+    def test_bind_thread_changes_thread_id(self):
+        t = stackless.tasklet(lambda: None, ())
+        box = {}
+
+        def adopt():
+            t.bind_thread()
+            box["tid"] = t.thread_id
+            t.kill()
+
+        thread = start_thread(adopt)
+        join_or_fail(thread)
+        self.assertEqual(box["tid"], thread.ident)
+
+    def test_bind_thread_of_a_started_tasklet_with_c_state_raises_runtime_error(self):
+        c = stackless.channel()
+        # Blocked inside sorted()'s key callback: C frames on its stack.
+        t = stackless.tasklet(lambda: sorted([2, 1], key=lambda x: c.receive()))()
+        t.run()
+        self.assertTrue(t.blocked)
+        ready, release = threading.Event(), threading.Event()
+
+        def other_thread():
+            stackless.getcurrent()  # make sure it has a scheduler
+            ready.set()
+            release.wait(5)
+
+        thread = start_thread(other_thread)
+        try:
+            self.assertTrue(ready.wait(5), "suspected deadlock: thread did not start")
+            with self.assertRaises(RuntimeError):
+                t.bind_thread(thread.ident)
+            self.assertEqual(t.thread_id, threading.get_ident())
+        finally:
+            release.set()
+            join_or_fail(thread)
+        t.kill()
+
+    def test_tasklet_of_an_ended_thread_reports_thread_id_minus_one(self):
+        box = {}
+
+        def make():
+            box["t"] = stackless.tasklet(lambda: None, ())
+
+        join_or_fail(start_thread(make))
+        self.assertEqual(box["t"].thread_id, -1)
+
+    def test_main_tasklet_of_an_ended_thread_reports_thread_id_minus_one(self):
+        box = {}
+        join_or_fail(start_thread(lambda: box.setdefault("main", stackless.getmain())))
+        self.assertEqual(box["main"].thread_id, -1)
+
+    def test_unstarted_tasklet_of_an_ended_thread_can_be_adopted_and_run(self):
+        box, ran_in = {}, []
+
+        def make():
+            box["t"] = stackless.tasklet(lambda: ran_in.append(threading.get_ident()), ())
+
+        join_or_fail(start_thread(make))
+        t = box["t"]
+        t.bind_thread()
+        self.assertEqual(t.thread_id, threading.get_ident())
+        t.insert()
+        stackless.run()
+        self.assertEqual(ran_in, [threading.get_ident()])
+
+
+class ThreadEndTest(StacklessTestCase):
+
+    def start_thread_leaving_a_blocked_tasklet(self, log):
+        box = {}
+
+        def target():
+            c = stackless.channel()
+
+            def blocked():
+                try:
+                    c.receive()
+                finally:
+                    log.append("finally")
+
+            box["t"] = stackless.tasklet(blocked)()
+            box["t"].run()
+
+        join_or_fail(start_thread(target))
+        return box["t"]
+
+    def test_blocked_tasklet_of_an_ended_thread_reports_thread_id_minus_one(self):
+        t = self.start_thread_leaving_a_blocked_tasklet([])
+        self.assertEqual(t.thread_id, -1)
+
+    def test_blocked_tasklet_with_c_state_is_killed_when_its_thread_ends(self):
+        # Stackless docs (threads): "When a thread dies, only tasklets with a
+        # C-state are actively killed." Every started tasklet here has one.
+        log = []
+        t = self.start_thread_leaving_a_blocked_tasklet(log)
+        wait_until(lambda: log == ["finally"], timeout=2.0, what="tasklet killed")
+        self.assertFalse(t.alive)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -127,7 +127,11 @@ void Scheduler::thread_ended() {
   // thread state intact); any that survive can never resume. Tasklets keep
   // their objects and report thread_id -1; the Scheduler object stays
   // allocated because they point at it.
-  if (PyThread_get_thread_ident() == thread_id_ && current_ == main_) kill_all_started();
+  // At interpreter shutdown the atexit hook has already done this while the
+  // modules were still there; switching into tasklets now would find them gone.
+  if (PyThread_get_thread_ident() == thread_id_ && current_ == main_ && !_Py_IsFinalizing()) {
+    kill_all_started();
+  }
   alive_ = false;
   registry().erase(thread_id_);
   if (tls_scheduler == this) tls_scheduler = nullptr;
@@ -619,18 +623,26 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   for (;;) {
     if (self->in_ring_) remove(self);
     if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+    // threadblock: with nothing runnable here, wait for other threads to make
+    // one of ours runnable instead of returning.
+    if (head_ == nullptr && options.threadblock && !wait_for_other_threads() && PyErr_Occurred()) {
+      insert(self);
+      head_ = self;
+      break;
+    }
     if (head_ == nullptr) {
       insert(self);
       head_ = self;
-      Py_INCREF(Py_None);
-      result = Py_None;
+      result = Py_NewRef(Py_None);
       break;
     }
     Py_INCREF(self);
     result = switch_to(head_);
     Py_DECREF(self);
     Watchdog* mine = find_watchdog(self);
-    if (result == nullptr || mine->reason != WakeReason::kNone) break;
+    if (result == nullptr) break;
+    if (mine->reason == WakeReason::kRingEmpty && options.threadblock) mine->reason = WakeReason::kNone;
+    if (mine->reason != WakeReason::kNone) break;
     Py_DECREF(result);
   }
   // Leave the watchdog stack: ours, and any inner ones left by tasklets that died.

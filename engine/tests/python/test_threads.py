@@ -225,6 +225,41 @@ class CrossThreadChannelTest(StacklessTestCase):
         self.assertEqual(received, ["ECHO 1", "ECHO 2", "QUIT"])
 
 
+class ThreadblockTest(StacklessTestCase):
+
+    def test_run_without_threadblock_returns_while_a_thread_could_still_wake_a_tasklet(self):
+        c = stackless.channel()
+        got = []
+        stackless.tasklet(lambda: got.append(c.receive()))()
+        release = threading.Event()
+
+        def sender():
+            release.wait()
+            c.send("late")
+
+        thread = start_thread(sender)
+        stackless.run()
+        self.assertEqual(got, [])
+        release.set()
+        join_or_fail(thread)
+        stackless.run()
+        self.assertEqual(got, ["late"])
+
+    def test_run_with_threadblock_waits_for_another_thread_to_wake_a_tasklet(self):
+        c = stackless.channel()
+        got = []
+        stackless.tasklet(lambda: got.append(c.receive()))()
+
+        def sender():
+            time.sleep(0.1)
+            c.send("from thread")
+
+        thread = start_thread(sender)
+        stackless.run(threadblock=True)
+        self.assertEqual(got, ["from thread"])
+        join_or_fail(thread)
+
+
 class BindThreadTest(StacklessTestCase):
 
     def test_bind_thread_moves_an_unstarted_tasklet_to_another_thread(self):

@@ -1,0 +1,163 @@
+// Schedulers and threads: one scheduler per thread, created on first use and
+// detached when the thread ends; handing tasklets between threads.
+#include <unordered_map>
+
+#include "scheduler_internal.h"
+#include "shard/engine/scheduler.h"
+
+namespace shard::engine {
+namespace {
+
+thread_local Scheduler* tls_scheduler = nullptr;
+
+// Live schedulers by thread id; guarded by the GIL.
+std::unordered_map<unsigned long, Scheduler*>& registry() {
+  static auto* map = new std::unordered_map<unsigned long, Scheduler*>();
+  return *map;
+}
+
+}  // namespace
+
+// The destructor of the capsule that ties a scheduler to its thread state.
+void scheduler_thread_ended(PyObject* capsule) {
+  auto* sched = static_cast<Scheduler*>(PyCapsule_GetPointer(capsule, "shard.scheduler"));
+  if (sched != nullptr) sched->thread_ended();
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+Scheduler::Scheduler(PyThreadState* tstate)
+    : tstate_(tstate), thread_id_(PyThread_get_thread_ident()) {}
+
+Scheduler* Scheduler::current() {
+  if (tls_scheduler != nullptr) return tls_scheduler;
+  PyThreadState* tstate = PyThreadState_Get();
+  Tasklet* main = new_tasklet();
+  if (main == nullptr) return nullptr;
+  // Tied to the thread state's dict, which CPython clears (GIL held) when the
+  // thread ends: the hook to detach this thread's tasklets.
+  PyObject* dict = PyThreadState_GetDict();
+  auto* sched = new Scheduler(tstate);
+  PyObject* capsule = PyCapsule_New(sched, "shard.scheduler", scheduler_thread_ended);
+  if (dict == nullptr || capsule == nullptr ||
+      PyDict_SetItemString(dict, "shard.scheduler", capsule) < 0) {
+    Py_XDECREF(capsule);
+    Py_DECREF(main);
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "cannot attach a scheduler to this thread");
+    return nullptr;
+  }
+  Py_DECREF(capsule);
+  main->is_main_ = true;
+  main->started_ = true;
+  main->sched_ = sched;
+  main->thread_id_ = sched->thread_id_;
+  main->pystate_.init_running(INT_MAX);
+  sched->main_ = main;  // the scheduler's own reference
+  Py_INCREF(main);
+  sched->current_ = main;
+  sched->insert(main);
+  registry()[sched->thread_id_] = sched;
+  tls_scheduler = sched;
+  return sched;
+}
+
+Scheduler* Scheduler::for_thread(unsigned long thread_id) {
+  auto it = registry().find(thread_id);
+  return it == registry().end() ? nullptr : it->second;
+}
+
+std::vector<unsigned long> Scheduler::thread_ids() {
+  std::vector<unsigned long> ids;
+  for (auto& [id, sched] : registry()) ids.push_back(id);
+  return ids;
+}
+
+void Scheduler::thread_ended() {
+  // As in Stackless, tasklets with C state are killed while the thread can
+  // still run them (this is called from the ending thread itself, with its
+  // thread state intact); any that survive can never resume. Tasklets keep
+  // their objects and report thread_id -1; the Scheduler object stays
+  // allocated because they point at it.
+  // At interpreter shutdown the atexit hook has already done this while the
+  // modules were still there; switching into tasklets now would find them gone.
+  if (PyThread_get_thread_ident() == thread_id_ && current_ == main_ && !_Py_IsFinalizing()) {
+    kill_all_started();
+  }
+  alive_ = false;
+  registry().erase(thread_id_);
+  if (tls_scheduler == this) tls_scheduler = nullptr;
+  std::vector<Tasklet*> incoming;
+  {
+    std::lock_guard lock(incoming_mutex_);
+    incoming.swap(incoming_);
+  }
+  for (Tasklet* t : incoming) Py_DECREF(t);
+  while (head_ != nullptr) remove(head_);
+  for (Watchdog& w : watchdogs_) Py_CLEAR(w.interrupted);
+  watchdogs_.clear();
+  Py_CLEAR(current_);
+  Py_CLEAR(main_);
+}
+
+bool Scheduler::other_threads_exist() const {
+  PyInterpreterState* interp = tstate_->interp;
+  for (PyThreadState* ts = PyInterpreterState_ThreadHead(interp); ts != nullptr;
+       ts = PyThreadState_Next(ts)) {
+    if (ts != tstate_) return true;
+  }
+  return false;
+}
+
+void Scheduler::drain_incoming() {
+  std::vector<Tasklet*> woken;
+  {
+    std::lock_guard lock(incoming_mutex_);
+    woken.swap(incoming_);
+    has_incoming_.store(false, std::memory_order_relaxed);
+  }
+  for (Tasklet* t : woken) {
+    if (!t->in_ring_ && !t->blocked() && !t->finished_) insert(t);
+    Py_DECREF(t);
+  }
+}
+
+bool Scheduler::wait_for_other_threads() {
+  // Nothing runnable here: another thread may still make one of ours runnable
+  // (a channel partner). Wait for that without the GIL while other threads exist.
+  while (head_ == nullptr) {
+    if (has_incoming_.load(std::memory_order_acquire)) {
+      drain_incoming();
+      continue;
+    }
+    if (!other_threads_exist()) return false;
+    Py_BEGIN_ALLOW_THREADS
+    std::unique_lock lock(incoming_mutex_);
+    incoming_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return !incoming_.empty(); });
+    Py_END_ALLOW_THREADS
+    // Ctrl-C (or another signal handler's exception) ends the wait.
+    if (PyErr_CheckSignals() < 0) return false;
+  }
+  return true;
+}
+
+void Scheduler::push_to_incoming(Tasklet* t) {
+  Py_INCREF(t);
+  {
+    std::lock_guard lock(incoming_mutex_);
+    incoming_.push_back(t);
+    has_incoming_.store(true, std::memory_order_release);
+  }
+  incoming_cv_.notify_one();
+}
+
+void Scheduler::make_runnable(Tasklet* t) {
+  Scheduler* owner = t->sched_;
+  if (owner == nullptr || !owner->alive_) return;
+  if (owner == tls_scheduler) {
+    if (!t->in_ring_) owner->insert(t);
+  } else {
+    owner->push_to_incoming(t);
+  }
+}
+
+}  // namespace shard::engine

@@ -1,0 +1,130 @@
+// stackless.run(): the calling tasklet as watchdog over the runnable ring, with
+// optional time budgets (ticks are microseconds).
+#include <algorithm>
+
+#include "scheduler_internal.h"
+#include "shard/engine/preemption.h"
+#include "shard/engine/scheduler.h"
+
+namespace shard::engine {
+
+Scheduler::Watchdog* Scheduler::timed_watchdog() {
+  for (Watchdog& w : watchdogs_) {
+    if (w.timeout_ns != 0 || w.deadline_ns != 0) return &w;
+  }
+  return nullptr;
+}
+
+bool Scheduler::soft_watchdog_due() {
+  if (!timed_) return false;
+  const Watchdog* w = timed_watchdog();
+  int64_t now = now_ns();
+  if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
+  return w->soft && w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
+}
+
+Tasklet* Scheduler::wake_watchdog(Watchdog& w, WakeReason reason) {
+  w.reason = reason;
+  move_before_head(w.tasklet);
+  head_ = w.tasklet;
+  return w.tasklet;
+}
+
+// ---------------------------------------------------------------- stackless.run()
+
+Scheduler::Watchdog* Scheduler::find_watchdog(Tasklet* t) {
+  for (auto it = watchdogs_.rbegin(); it != watchdogs_.rend(); ++it) {
+    if (it->tasklet == t) return &*it;
+  }
+  return nullptr;
+}
+
+PyObject* Scheduler::run_watchdog(const RunOptions& options) {
+  Tasklet* self = current_;
+  // Only the outermost run() with a timeout sets the pace (Stackless semantics).
+  bool timed = std::none_of(watchdogs_.begin(), watchdogs_.end(),
+                            [](const Watchdog& w) { return w.timeout_ns != 0 || w.deadline_ns != 0; });
+  Watchdog w{self, 0, 0, options.soft};
+  if (timed) {
+    w.timeout_ns = options.timeout_us * 1000;
+    w.deadline_ns = options.totaltimeout_us > 0 ? now_ns() + options.totaltimeout_us * 1000 : 0;
+  }
+  timed = w.timeout_ns != 0 || w.deadline_ns != 0;
+  watchdogs_.push_back(w);
+  bool was_timed = timed_;
+  if (timed) {
+    timed_ = true;
+    slice_start_ns_ = now_ns();
+  }
+  PreemptionScope preemption(this, timed && !options.soft, w.timeout_ns, w.deadline_ns);
+  PyObject* result = nullptr;
+  for (;;) {
+    if (self->in_ring_) remove(self);
+    if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+    // threadblock: with nothing runnable here, wait for other threads to make
+    // one of ours runnable instead of returning.
+    if (head_ == nullptr && options.threadblock && !wait_for_other_threads() && PyErr_Occurred()) {
+      insert(self);
+      head_ = self;
+      break;
+    }
+    if (head_ == nullptr) {
+      insert(self);
+      head_ = self;
+      result = Py_NewRef(Py_None);
+      break;
+    }
+    Py_INCREF(self);
+    result = switch_to(head_);
+    Py_DECREF(self);
+    Watchdog* mine = find_watchdog(self);
+    if (result == nullptr) break;
+    if (mine->reason == WakeReason::kRingEmpty && options.threadblock) mine->reason = WakeReason::kNone;
+    if (mine->reason != WakeReason::kNone) break;
+    Py_DECREF(result);
+  }
+  // Leave the watchdog stack: ours, and any inner ones left by tasklets that died.
+  Tasklet* interrupted = nullptr;
+  while (!watchdogs_.empty()) {
+    Watchdog top = watchdogs_.back();
+    watchdogs_.pop_back();
+    if (top.tasklet == self) {
+      interrupted = top.interrupted;
+      break;
+    }
+    Py_XDECREF(top.interrupted);
+  }
+  timed_ = was_timed;
+  if (!self->in_ring_) {
+    insert(self);
+  }
+  head_ = self;
+  if (result != nullptr && interrupted != nullptr) {
+    Py_DECREF(result);
+    return reinterpret_cast<PyObject*>(interrupted);
+  }
+  Py_XDECREF(interrupted);
+  return result;
+}
+
+bool Scheduler::preemption_due(int64_t now) {
+  const Watchdog* w = timed_ ? timed_watchdog() : nullptr;
+  if (w == nullptr || w->soft || current_ == w->tasklet || current_->atomic_) return false;
+  if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
+  return w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
+}
+
+PyObject* Scheduler::preempt() {
+  // At a safe point in the running tasklet: it is taken out of the ring and
+  // handed to the watchdog, which returns it from run().
+  if (!preemption_due(now_ns())) Py_RETURN_NONE;
+  Tasklet* victim = current_;
+  Watchdog& w = *timed_watchdog();
+  Py_INCREF(victim);
+  Py_XSETREF(w.interrupted, victim);
+  remove(victim);
+  Tasklet* watchdog = wake_watchdog(w, WakeReason::kInterrupted);
+  return switch_to(watchdog);
+}
+
+}  // namespace shard::engine

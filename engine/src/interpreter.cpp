@@ -7,6 +7,7 @@
 
 #include <Python.h>
 
+#include "shard/engine/engine_module.h"
 #include "shard/engine/stackless_module.h"
 
 namespace shard::engine {
@@ -20,16 +21,20 @@ bool check(PyStatus status, PyConfig* config) {
   return false;
 }
 
-std::string python_path(const std::string& scripts_dir) {
+std::string python_path(const InterpreterOptions& options) {
+  std::string path = options.scripts_dir + ":" + options.engine_python_dir;
   const char* existing = std::getenv("PYTHONPATH");
-  if (existing == nullptr || *existing == '\0') return scripts_dir;
-  return scripts_dir + ":" + existing;
+  if (existing == nullptr || *existing == '\0') return path;
+  return path + ":" + existing;
 }
 
 }  // namespace
 
 int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
-  if (PyImport_AppendInittab("stackless", PyInit_stackless) < 0) return 1;
+  if (PyImport_AppendInittab("stackless", PyInit_stackless) < 0 ||
+      PyImport_AppendInittab("_engine", PyInit__engine) < 0) {
+    return 1;
+  }
 
   std::vector<char*> args;
   args.push_back(const_cast<char*>(options.program.c_str()));
@@ -42,7 +47,7 @@ int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
   std::error_code error;
   std::string executable = std::filesystem::canonical("/proc/self/exe", error).string();
   if (!error && !check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), &config)) return 1;
-  std::string path = python_path(options.scripts_dir);
+  std::string path = python_path(options);
   if (!check(PyConfig_SetBytesString(&config, &config.pythonpath_env, path.c_str()), &config)) return 1;
   if (!check(Py_InitializeFromConfig(&config), &config)) return 1;
   PyConfig_Clear(&config);

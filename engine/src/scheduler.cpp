@@ -140,10 +140,13 @@ PyObject* Scheduler::resume_value(Tasklet* t) {
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+  if (!timers_.empty() && !loop_owns_timers_ && timers_.next_deadline() <= now_ns()) {
+    wake_due_timers(now_ns());
+  }
   if (soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
   if (head_ != nullptr) return head_;
   if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
-  if (wait_for_other_threads()) return head_;
+  if (idle_wait()) return head_;
   *deadlock = true;
   return nullptr;
 }
@@ -191,6 +194,67 @@ void Scheduler::reinstate_current() {
   head_ = current_;
 }
 
+uint64_t Scheduler::prepare_park() {
+  uint64_t token = ++next_token_;
+  current_->timed_out_ = false;
+  current_->wait_token_.store(token, std::memory_order_release);
+  return token;
+}
+
+PyObject* Scheduler::park(uint64_t token, int64_t deadline_ns, bool* timed_out) {
+  Tasklet* self = current_;
+  *timed_out = false;
+  // Woken already (by this thread between prepare_park and now): nothing to wait for.
+  if (self->wait_token_.load(std::memory_order_acquire) != token) return Py_NewRef(Py_None);
+  if (deadline_ns != 0) timers_.push(deadline_ns, self, token);
+  remove(self);
+  PyObject* result = block_current();
+  if (result == nullptr) {
+    // Killed while parked, nothing can ever wake it (deadlock), or a signal
+    // ended the wait.
+    uint64_t expected = token;
+    self->wait_token_.compare_exchange_strong(expected, 0);
+    reinstate_current();
+    if (deadline_ns != 0) note_stale_timer();
+    return nullptr;
+  }
+  *timed_out = self->timed_out_;
+  if (deadline_ns != 0 && !*timed_out) note_stale_timer();
+  return result;
+}
+
+void Scheduler::note_stale_timer() {
+  // Its timer entry outlives the wait; compact once they are half the heap.
+  if (++stale_timers_ * 2 > timers_.size() && timers_.size() >= 64) {
+    stale_timers_ -= std::min(stale_timers_, timers_.drop_stale());
+  }
+}
+
+bool Scheduler::wake(Tasklet* t, uint64_t token) {
+  uint64_t expected = token;
+  if (token == 0 || !t->wait_token_.compare_exchange_strong(expected, 0)) return false;
+  t->notified_token_ = token;
+  make_runnable(t);
+  return true;
+}
+
+int Scheduler::wake_due_timers(int64_t now) {
+  int woken = 0;
+  while (!timers_.empty() && timers_.next_deadline() <= now) {
+    TimerHeap::Entry e = timers_.pop();
+    uint64_t expected = e.token;
+    if (e.tasklet->wait_token_.compare_exchange_strong(expected, 0)) {
+      e.tasklet->timed_out_ = true;
+      make_runnable(e.tasklet);
+      ++woken;
+    } else if (stale_timers_ > 0) {
+      --stale_timers_;
+    }
+    Py_DECREF(e.tasklet);
+  }
+  return woken;
+}
+
 PyObject* Scheduler::run_tasklet(Tasklet* t, bool pause_current) {
   Tasklet* self = current_;
   if (t == self) Py_RETURN_NONE;
@@ -207,6 +271,8 @@ PyObject* Scheduler::throw_into(Tasklet* t, PyObject* exc, bool immediate) {
     return nullptr;
   }
   Py_XSETREF(t->pending_exc_, exc);
+  // A parked tasklet's wait ends here; its waker or timer will find it gone.
+  t->wait_token_.exchange(0, std::memory_order_acq_rel);
   if (t->blocked()) {
     Tasklet* owned = channel_unblock(t);
     Py_CLEAR(t->tempval_);

@@ -1,5 +1,6 @@
 // Schedulers and threads: one scheduler per thread, created on first use and
 // detached when the thread ends; handing tasklets between threads.
+#include <algorithm>
 #include <unordered_map>
 
 #include "scheduler_internal.h"
@@ -121,18 +122,27 @@ void Scheduler::drain_incoming() {
   }
 }
 
-bool Scheduler::wait_for_other_threads() {
-  // Nothing runnable here: another thread may still make one of ours runnable
-  // (a channel partner). Wait for that without the GIL while other threads exist.
+bool Scheduler::idle_wait() {
+  // Nothing runnable here. Wait, without the GIL, for a sleeper's deadline or
+  // for another thread to hand us a tasklet (a channel partner, a notify);
+  // false when neither can happen (deadlock) or a signal handler raised.
   while (head_ == nullptr) {
     if (has_incoming_.load(std::memory_order_acquire)) {
       drain_incoming();
       continue;
     }
-    if (!other_threads_exist()) return false;
+    if (!loop_owns_timers_ && !timers_.empty() && wake_due_timers(now_ns()) > 0) continue;
+    bool sleepers = has_sleepers();
+    if (head_ != nullptr) break;
+    if (!sleepers && !other_threads_exist()) return false;
+    // Re-check every 50 ms whether other threads still exist.
+    int64_t until = now_ns() + 50'000'000;
+    if (sleepers) until = std::min(until, timers_.next_deadline());
     Py_BEGIN_ALLOW_THREADS
     std::unique_lock lock(incoming_mutex_);
-    incoming_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return !incoming_.empty(); });
+    incoming_cv_.wait_until(lock,
+                            std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)),
+                            [this] { return !incoming_.empty(); });
     Py_END_ALLOW_THREADS
     // Ctrl-C (or another signal handler's exception) ends the wait.
     if (PyErr_CheckSignals() < 0) return false;

@@ -61,9 +61,10 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   for (;;) {
     if (self->in_ring_) remove(self);
     if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
-    // threadblock: with nothing runnable here, wait for other threads to make
-    // one of ours runnable instead of returning.
-    if (head_ == nullptr && options.threadblock && !wait_for_other_threads() && PyErr_Occurred()) {
+    // Sleepers will become runnable by themselves: wait for them. With
+    // threadblock, also wait for other threads to make one of ours runnable.
+    bool sleepers = has_sleepers();
+    if (head_ == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
       insert(self);
       head_ = self;
       break;
@@ -79,7 +80,10 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     Py_DECREF(self);
     Watchdog* mine = find_watchdog(self);
     if (result == nullptr) break;
-    if (mine->reason == WakeReason::kRingEmpty && options.threadblock) mine->reason = WakeReason::kNone;
+    bool sleepers_left = has_sleepers();
+    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left)) {
+      mine->reason = WakeReason::kNone;  // keep going: something can still wake
+    }
     if (mine->reason != WakeReason::kNone) break;
     Py_DECREF(result);
   }

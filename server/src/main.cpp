@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   if (command == "python") {
-    return shard::engine::run_python_main({argv[0], scripts_dir()}, argc - 2, argv + 2);
+    return shard::engine::run_python_main({argv[0], scripts_dir(), SHARD_ENGINE_PYTHON_DIR}, argc - 2, argv + 2);
   }
   if (command == "help" || command == "--help" || command == "-h") {
     usage(std::cout);

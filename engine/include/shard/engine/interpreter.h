@@ -1,7 +1,8 @@
 #pragma once
 // The embedded CPython: `shard python ARGS...` behaves like the python3 command
 // line (script with argv, -c, -m, -u, stdin, exit status, KeyboardInterrupt),
-// with the stackless module built in and the shard's scripts/ on sys.path. The
+// with the stackless and _engine modules built in, and the shard's scripts/ and
+// the engine's Python modules on sys.path. The
 // code runs as the main tasklet of the main thread.
 
 #include <string>
@@ -10,7 +11,8 @@ namespace shard::engine {
 
 struct InterpreterOptions {
   std::string program;      // argv[0] the interpreter reports (sys.executable is this binary)
-  std::string scripts_dir;  // prepended to sys.path
+  std::string scripts_dir;        // game scripts, first on sys.path
+  std::string engine_python_dir;  // the engine's Python modules (uthread), next
 };
 
 // Runs the interpreter to completion; returns the process exit status.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shard/engine/tasklet.h"
+#include "shard/engine/timer_heap.h"
 
 namespace shard::engine {
 
@@ -64,6 +65,25 @@ class Scheduler final {
 
   // Makes a tasklet runnable in its own thread (GIL held); takes a reference.
   static void make_runnable(Tasklet* t);
+
+  // Parking: the current tasklet leaves the ring without a channel until
+  // wake() names its wait, or its deadline passes (0 = none). The waker may be
+  // on any thread. Register the token where the waker will find it, then park.
+  uint64_t prepare_park();
+  // Returns None (new reference) or null with an exception; *timed_out says
+  // whether the deadline ended the wait.
+  PyObject* park(uint64_t token, int64_t deadline_ns, bool* timed_out);
+  // Wakes t if it is still parked under `token`; false if someone else (a
+  // timer, a kill, another waker) already did. GIL held.
+  static bool wake(Tasklet* t, uint64_t token);
+
+  // Sleepers: wakes every tasklet whose deadline has come; returns how many.
+  int wake_due_timers(int64_t now_ns);
+  std::size_t timer_count() const { return timers_.size(); }
+  bool has_sleepers() const { return timers_.size() > stale_timers_ && !loop_owns_timers_; }
+  // The game loop wakes sleepers in its own phase; without a loop the
+  // scheduler wakes them whenever it looks for the next tasklet.
+  void set_loop_owns_timers(bool owns) { loop_owns_timers_ = owns; }
 
   struct RunOptions {
     int64_t timeout_us = 0;
@@ -112,7 +132,7 @@ class Scheduler final {
   Watchdog* timed_watchdog();
   Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
   bool soft_watchdog_due();
-  bool wait_for_other_threads();
+  bool idle_wait();
   void drain_incoming();
   PyObject* resume_value(Tasklet* t);
   void pass_exception_to_main(PyObject* exc);
@@ -142,6 +162,13 @@ class Scheduler final {
   std::vector<Watchdog> watchdogs_;
   bool timed_ = false;          // a run() with a timeout or totaltimeout is active
   int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if timed_)
+
+  void note_stale_timer();
+
+  TimerHeap timers_;
+  std::size_t stale_timers_ = 0;  // entries whose wait ended another way
+  bool loop_owns_timers_ = false;
+  uint64_t next_token_ = 0;
 
   std::mutex incoming_mutex_;
   std::condition_variable incoming_cv_;

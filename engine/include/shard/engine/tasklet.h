@@ -9,6 +9,7 @@
 
 #include <Python.h>
 
+#include <atomic>
 #include <boost/context/fiber.hpp>
 #include <cstdint>
 
@@ -49,6 +50,12 @@ struct Tasklet {
   PyObject* tempval_ = nullptr;
   bool tempval_is_exc_ = false;  // a channel passed an exception to raise
   PyObject* name_ = nullptr;
+
+  // Non-zero while parked (Scheduler::park): whoever swaps it back to zero
+  // first (a notify, a timer, a kill) is the one that wakes it.
+  std::atomic<uint64_t> wait_token_{0};
+  bool timed_out_ = false;         // how its last park ended
+  uint64_t notified_token_ = 0;    // the wait that Scheduler::wake ended
 
   // An exception to raise in this tasklet when it next resumes (kill, throw,
   // raise_exception, send_exception, an error passed on to main).

@@ -1,0 +1,79 @@
+#include "shard/engine/waiters.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "scheduler_internal.h"
+#include "shard/engine/scheduler.h"
+
+namespace shard::engine {
+
+Waiters::~Waiters() {
+  for (Entry& e : queue_) Py_DECREF(e.tasklet);
+}
+
+uint64_t Waiters::prepare() {
+  Scheduler* sched = Scheduler::current();
+  if (sched == nullptr) return 0;
+  Tasklet* self = sched->current_tasklet();
+  uint64_t token = sched->prepare_park();
+  Py_INCREF(self);
+  queue_.push_back({self, token});
+  return token;
+}
+
+bool Waiters::wake_one() {
+  while (!queue_.empty()) {
+    Entry e = queue_.front();
+    queue_.pop_front();
+    bool woken = Scheduler::wake(e.tasklet, e.token);
+    Py_DECREF(e.tasklet);
+    if (woken) return true;
+  }
+  return false;
+}
+
+int Waiters::wake_all() {
+  int woken = 0;
+  while (wake_one()) ++woken;
+  return woken;
+}
+
+void Waiters::forget(Tasklet* t, uint64_t token) {
+  auto it = std::find_if(queue_.begin(), queue_.end(),
+                         [&](const Entry& e) { return e.tasklet == t && e.token == token; });
+  if (it == queue_.end()) return;
+  Tasklet* owned = it->tasklet;
+  queue_.erase(it);
+  Py_DECREF(owned);
+}
+
+WaitResult park_until(uint64_t token, double timeout_seconds) {
+  Scheduler* sched = Scheduler::current();
+  int64_t deadline = 0;
+  if (timeout_seconds >= 0) deadline = now_ns() + std::max<int64_t>(1, std::llround(timeout_seconds * 1e9));
+  bool timed_out = false;
+  PyObject* result = sched->park(token, deadline, &timed_out);
+  if (result == nullptr) return WaitResult::kError;
+  Py_DECREF(result);
+  return timed_out ? WaitResult::kTimedOut : WaitResult::kWoken;
+}
+
+bool handed_off(uint64_t token) {
+  return Scheduler::current()->current_tasklet()->notified_token_ == token;
+}
+
+bool parse_timeout(PyObject* value, double* seconds) {
+  *seconds = -1;
+  if (value == nullptr || value == Py_None) return true;
+  double t = PyFloat_AsDouble(value);
+  if (t == -1 && PyErr_Occurred()) return false;
+  if (std::isnan(t) || t < 0) {
+    PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number of seconds or None");
+    return false;
+  }
+  *seconds = t;
+  return true;
+}
+
+}  // namespace shard::engine

@@ -159,17 +159,17 @@ def parallel(callables, timeout=None):
     callables = list(callables)
     results = [None] * len(callables)
     errors = []
-    remaining = Semaphore(0)
     done = Event()
     count = [len(callables)]
 
     def run(index, func):
         try:
             results[index] = func()
-        except BaseException as error:  # TaskletExit included: reported, not swallowed
-            if not isinstance(error, TaskletExit):
-                errors.append(error)
-                done.set()
+        except TaskletExit:
+            pass  # killed by parallel itself (another callable failed, or the timeout)
+        except BaseException as error:
+            errors.append(error)
+            done.set()
         finally:
             count[0] -= 1
             if count[0] == 0:
@@ -178,7 +178,6 @@ def parallel(callables, timeout=None):
     tasklets = [new(run, i, f) for i, f in enumerate(callables)]
     if not tasklets:
         return results
-    del remaining
     try:
         if not done.wait(timeout):
             raise TimeoutError(f"parallel: {count[0]} of {len(tasklets)} callables did not finish")

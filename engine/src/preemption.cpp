@@ -24,6 +24,9 @@ struct ThreadPreemption {
   std::atomic<int64_t> slice_start_ns{0};
   std::atomic<int64_t> timeout_ns{0};
   std::atomic<int64_t> deadline_ns{0};
+  std::atomic<int64_t> report_ns{0};      // report-only mode: the long-run limit
+  std::atomic<bool> reported{false};      // this slice was reported already
+  std::function<void(int64_t)> report;
   PyThreadState* tstate = nullptr;
   Scheduler* sched = nullptr;
   timer_t timer{};
@@ -47,6 +50,11 @@ int preempt_at_safe_point(PyObject*, PyFrameObject*, int, PyObject*) {
   PyThreadState* tstate = PyThreadState_Get();
   disarm_trace(tstate);
   if (tls.sched == nullptr) return 0;
+  if (tls.report) {
+    int64_t ran = monotonic_ns() - tls.slice_start_ns.load();
+    if (ran >= tls.report_ns.load() && !tls.reported.exchange(true)) tls.report(ran);
+    return PyErr_Occurred() ? -1 : 0;
+  }
   PyObject* result = tls.sched->preempt();
   if (result == nullptr) return -1;  // e.g. killed while it was interrupted
   Py_DECREF(result);
@@ -70,8 +78,10 @@ void on_timer_signal(int, siginfo_t*, void*) {
     int64_t now = monotonic_ns();
     int64_t deadline = tls.deadline_ns.load(std::memory_order_relaxed);
     int64_t timeout = tls.timeout_ns.load(std::memory_order_relaxed);
-    bool due = (deadline != 0 && now >= deadline) ||
-               (timeout != 0 && now - tls.slice_start_ns.load(std::memory_order_relaxed) >= timeout);
+    int64_t ran = now - tls.slice_start_ns.load(std::memory_order_relaxed);
+    int64_t report = tls.report_ns.load(std::memory_order_relaxed);
+    bool due = (deadline != 0 && now >= deadline) || (timeout != 0 && ran >= timeout) ||
+               (report != 0 && ran >= report && !tls.reported.load(std::memory_order_relaxed));
     PyThreadState* tstate = tls.tstate;
     // A debugger, tracer or profiler owns the slot: leave it alone (the
     // watchdog then acts only at switch points).
@@ -129,6 +139,7 @@ bool Preemption::active() { return tls.active.load(std::memory_order_relaxed); }
 
 void Preemption::note_switch(int64_t now_ns) {
   tls.slice_start_ns.store(now_ns, std::memory_order_relaxed);
+  tls.reported.store(false, std::memory_order_relaxed);
 }
 
 PreemptionScope::PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns,
@@ -149,12 +160,30 @@ PreemptionScope::PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_
   armed_ = true;
 }
 
+PreemptionScope::PreemptionScope(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t)> report) {
+  if (limit_ns <= 0 || tls.active.load()) return;
+  install_handler_once();
+  create_timer_once();
+  tls.tstate = sched->tstate();
+  tls.sched = sched;
+  tls.report = std::move(report);
+  tls.report_ns.store(limit_ns);
+  tls.timeout_ns.store(0);
+  tls.deadline_ns.store(0);
+  tls.slice_start_ns.store(monotonic_ns());
+  tls.active.store(true);
+  set_timer_interval(std::clamp<int64_t>(limit_ns / 4, 1'000'000, 50'000'000));
+  armed_ = true;
+}
+
 PreemptionScope::~PreemptionScope() {
   if (!armed_) return;
   set_timer_interval(0);
   tls.active.store(false);
   disarm_trace(tls.tstate);
   tls.sched = nullptr;
+  tls.report = nullptr;
+  tls.report_ns.store(0);
 }
 
 }  // namespace shard::engine

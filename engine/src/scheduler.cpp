@@ -69,8 +69,14 @@ void Scheduler::enter(Tasklet* next) {
   head_ = next;
   ++switches_;
   if (timed_) {
-    slice_start_ns_ = now_ns();
-    Preemption::note_switch(slice_start_ns_);
+    int64_t now = now_ns();
+    if (now - slice_start_ns_ > longest_slice_.ns) {
+      longest_slice_.ns = now - slice_start_ns_;
+      Py_INCREF(current_);
+      Py_XSETREF(longest_slice_.tasklet, reinterpret_cast<PyObject*>(current_));
+    }
+    slice_start_ns_ = now;
+    Preemption::note_switch(now);
   }
   if (next->started_) next->pystate_.restore(tstate_);
 }
@@ -133,6 +139,12 @@ PyObject* Scheduler::resume_value(Tasklet* t) {
   return value;
 }
 
+Scheduler::LongestSlice Scheduler::take_longest_slice() {
+  LongestSlice taken = longest_slice_;
+  longest_slice_ = {};
+  return taken;
+}
+
 // ---------------------------------------------------------------- picking next
 
 // Null with *deadlock set when nothing can run: no Python error means a true
@@ -140,7 +152,7 @@ PyObject* Scheduler::resume_value(Tasklet* t) {
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
-  if (!timers_.empty() && !loop_owns_timers_ && timers_.next_deadline() <= now_ns()) {
+  if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
     wake_due_timers(now_ns());
   }
   if (soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
@@ -206,28 +218,30 @@ PyObject* Scheduler::park(uint64_t token, int64_t deadline_ns, bool* timed_out) 
   *timed_out = false;
   // Woken already (by this thread between prepare_park and now): nothing to wait for.
   if (self->wait_token_.load(std::memory_order_acquire) != token) return Py_NewRef(Py_None);
-  if (deadline_ns != 0) timers_.push(deadline_ns, self, token);
+  if (deadline_ns != 0) {
+    timers_.push(deadline_ns, self, token);
+    ++timed_waits_;
+  }
   remove(self);
   PyObject* result = block_current();
+  if (deadline_ns != 0) end_timed_wait();
   if (result == nullptr) {
     // Killed while parked, nothing can ever wake it (deadlock), or a signal
     // ended the wait.
     uint64_t expected = token;
     self->wait_token_.compare_exchange_strong(expected, 0);
     reinstate_current();
-    if (deadline_ns != 0) note_stale_timer();
     return nullptr;
   }
   *timed_out = self->timed_out_;
-  if (deadline_ns != 0 && !*timed_out) note_stale_timer();
   return result;
 }
 
-void Scheduler::note_stale_timer() {
-  // Its timer entry outlives the wait; compact once they are half the heap.
-  if (++stale_timers_ * 2 > timers_.size() && timers_.size() >= 64) {
-    stale_timers_ -= std::min(stale_timers_, timers_.drop_stale());
-  }
+void Scheduler::end_timed_wait() {
+  --timed_waits_;
+  // A wait that ended early leaves its timer entry behind; drop such entries
+  // in bulk once they are most of the heap, so long timeouts cannot pile up.
+  if (timers_.size() >= 64 && timers_.size() > 2 * timed_waits_) timers_.drop_stale();
 }
 
 bool Scheduler::wake(Tasklet* t, uint64_t token) {
@@ -247,8 +261,6 @@ int Scheduler::wake_due_timers(int64_t now) {
       e.tasklet->timed_out_ = true;
       make_runnable(e.tasklet);
       ++woken;
-    } else if (stale_timers_ > 0) {
-      --stale_timers_;
     }
     Py_DECREF(e.tasklet);
   }

@@ -131,23 +131,43 @@ bool Scheduler::idle_wait() {
       drain_incoming();
       continue;
     }
-    if (!loop_owns_timers_ && !timers_.empty() && wake_due_timers(now_ns()) > 0) continue;
-    bool sleepers = has_sleepers();
+    if (!loop_driven_ && !timers_.empty() && wake_due_timers(now_ns()) > 0) continue;
+    uint64_t in_flight = external_work_ ? external_work_() : 0;
     if (head_ != nullptr) break;
-    if (!sleepers && !other_threads_exist()) return false;
+    bool sleepers = has_sleepers();
+    if (!sleepers && in_flight == 0 && !other_threads_exist()) return false;
     // Re-check every 50 ms whether other threads still exist.
     int64_t until = now_ns() + 50'000'000;
     if (sleepers) until = std::min(until, timers_.next_deadline());
     Py_BEGIN_ALLOW_THREADS
-    std::unique_lock lock(incoming_mutex_);
-    incoming_cv_.wait_until(lock,
-                            std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)),
-                            [this] { return !incoming_.empty(); });
+    {
+      // Released before the GIL is taken back: a thread holding the GIL may
+      // be waiting for this mutex to hand us a tasklet.
+      std::unique_lock lock(incoming_mutex_);
+      incoming_cv_.wait_until(lock,
+                              std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)),
+                              [this] { return !incoming_.empty() || poked_; });
+      poked_ = false;
+    }
     Py_END_ALLOW_THREADS
     // Ctrl-C (or another signal handler's exception) ends the wait.
     if (PyErr_CheckSignals() < 0) return false;
   }
   return true;
+}
+
+void Scheduler::wake_idle() {
+  {
+    std::lock_guard lock(incoming_mutex_);
+    poked_ = true;
+  }
+  incoming_cv_.notify_one();
+}
+
+bool Scheduler::expects_work() {
+  if (loop_driven_) return false;
+  if (has_sleepers()) return true;
+  return external_work_ && external_work_() > 0;
 }
 
 void Scheduler::push_to_incoming(Tasklet* t) {

@@ -261,15 +261,41 @@ PyObject* rlock_release_save(PyObject* self, PyObject*) {
   return PyLong_FromLong(depth);
 }
 
+// Takes the lock back after Condition.wait, whatever happens meanwhile: the
+// caller's `with` block will release it. A kill (or another error) that comes
+// while waiting for it is re-raised once the lock is held.
 PyObject* rlock_acquire_restore(PyObject* self, PyObject* depth_obj) {
   long depth = PyLong_AsLong(depth_obj);
   if (depth == -1 && PyErr_Occurred()) return nullptr;
-  PyObject* r = rlock_acquire(self, nullptr, 0, nullptr);
-  if (r == nullptr) return nullptr;
-  Py_DECREF(r);
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  // Bounded: an error that repeats (a deadlock) is not an interruption.
+  for (int attempt = 0;; ++attempt) {
+    PyObject* r = rlock_acquire(self, nullptr, 0, nullptr);
+    if (r != nullptr) {
+      Py_DECREF(r);
+      break;
+    }
+    if (attempt == 8) {
+      Py_XDECREF(type);
+      Py_XDECREF(value);
+      Py_XDECREF(tb);
+      return nullptr;  // the lock is not held
+    }
+    if (type == nullptr) {
+      PyErr_Fetch(&type, &value, &tb);
+    } else {
+      PyErr_Clear();  // the first error wins
+    }
+  }
   auto* l = reinterpret_cast<RLock*>(self);
-  std::lock_guard lock(l->mutex);
-  l->depth = depth;
+  {
+    std::lock_guard lock(l->mutex);
+    l->depth = depth;
+  }
+  if (type != nullptr) {
+    PyErr_Restore(type, value, tb);
+    return nullptr;
+  }
   Py_RETURN_NONE;
 }
 
@@ -385,9 +411,12 @@ PyObject* waitqueue_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   PyObject* restored = rlock_acquire_restore(parsed[0], depth);
   Py_DECREF(depth);
   if (restored == nullptr) {
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    // Killed while taking the lock back: it is held now; the earlier error, if
+    // any, is the one to raise.
+    if (type != nullptr) {
+      PyErr_Clear();
+      PyErr_Restore(type, value, tb);
+    }
     return nullptr;
   }
   Py_DECREF(restored);

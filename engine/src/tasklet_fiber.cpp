@@ -111,6 +111,12 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
   if (self->in_ring_) remove(self);
   self->finished_ = true;
   unlink_live(self);
+  if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
+      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
+    error_sink_(self, error);  // logged; the loop goes on
+    Py_DECREF(error);
+    error = nullptr;
+  }
   if (error != nullptr) pass_exception_to_main(error);
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
@@ -152,6 +158,7 @@ void Scheduler::pass_exception_to_main(PyObject* exc) {
 }
 
 void Scheduler::link_live(Tasklet* t) {
+  ++live_count_;
   t->live_prev_ = nullptr;
   t->live_next_ = live_head_;
   if (live_head_ != nullptr) live_head_->live_prev_ = t;
@@ -159,6 +166,7 @@ void Scheduler::link_live(Tasklet* t) {
 }
 
 void Scheduler::unlink_live(Tasklet* t) {
+  --live_count_;
   if (t->live_prev_ != nullptr) t->live_prev_->live_next_ = t->live_next_;
   else if (live_head_ == t) live_head_ = t->live_next_;
   if (t->live_next_ != nullptr) t->live_next_->live_prev_ = t->live_prev_;

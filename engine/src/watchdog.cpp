@@ -60,10 +60,12 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   PyObject* result = nullptr;
   for (;;) {
     if (self->in_ring_) remove(self);
+    // Sleepers and requests in flight will make tasklets runnable by
+    // themselves: wait for them. With threadblock, also wait for other threads
+    // to make one of ours runnable. (Asked before looking at the hand-over
+    // queue: a request that is no longer in flight has put its tasklet there.)
+    bool sleepers = expects_work();
     if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
-    // Sleepers will become runnable by themselves: wait for them. With
-    // threadblock, also wait for other threads to make one of ours runnable.
-    bool sleepers = has_sleepers();
     if (head_ == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
       insert(self);
       head_ = self;
@@ -80,7 +82,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     Py_DECREF(self);
     Watchdog* mine = find_watchdog(self);
     if (result == nullptr) break;
-    bool sleepers_left = has_sleepers();
+    bool sleepers_left = expects_work();
     if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left)) {
       mine->reason = WakeReason::kNone;  // keep going: something can still wake
     }

@@ -15,6 +15,7 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace shard::engine {
 
@@ -31,6 +32,9 @@ class PreemptionScope final {
  public:
   // Arms the timer when `enable`; budgets in nanoseconds (0 = none).
   PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns, int64_t deadline_ns);
+  // Report-only: calls `report` once, at a safe point inside a tasklet that has
+  // run longer than `limit_ns` without switching (the game loop's long-run log).
+  PreemptionScope(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t ran_ns)> report);
   ~PreemptionScope();
   PreemptionScope(const PreemptionScope&) = delete;
   PreemptionScope& operator=(const PreemptionScope&) = delete;

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -80,10 +81,20 @@ class Scheduler final {
   // Sleepers: wakes every tasklet whose deadline has come; returns how many.
   int wake_due_timers(int64_t now_ns);
   std::size_t timer_count() const { return timers_.size(); }
-  bool has_sleepers() const { return timers_.size() > stale_timers_ && !loop_owns_timers_; }
-  // The game loop wakes sleepers in its own phase; without a loop the
-  // scheduler wakes them whenever it looks for the next tasklet.
-  void set_loop_owns_timers(bool owns) { loop_owns_timers_ = owns; }
+  bool has_sleepers() const { return timed_waits_ > 0 && !timers_.empty() && !loop_driven_; }
+
+  // Work outside the scheduler that can make its tasklets runnable (off-thread
+  // requests): called when the thread would otherwise wait idle, it dispatches
+  // what finished and returns how much is still in flight. wake_idle() cuts
+  // that wait short, from any thread.
+  void set_external_work(std::function<uint64_t()> poll) { external_work_ = std::move(poll); }
+  void wake_idle();
+  // Sleepers or requests in flight: the ring will fill again by itself.
+  bool expects_work();
+  // The game loop wakes sleepers and dispatches completions in its own phases,
+  // and run() inside it must return when the ring empties; without a loop the
+  // scheduler does both whenever it looks for the next tasklet.
+  void set_loop_driven(bool driven) { loop_driven_ = driven; }
 
   struct RunOptions {
     int64_t timeout_us = 0;
@@ -109,6 +120,21 @@ class Scheduler final {
   bool preemption_due(int64_t now_ns);
   // Called at a safe point (between bytecodes) in the running tasklet.
   PyObject* preempt();
+
+  // Where errors escaping tasklets go instead of the main tasklet (the game
+  // loop logs them and goes on). Receives the tasklet and the exception.
+  using ErrorSink = std::function<void(Tasklet*, PyObject*)>;
+  void set_error_sink(ErrorSink sink) { error_sink_ = std::move(sink); }
+
+  // Statistics for the game loop. Slices are measured while a timed run() is
+  // active: the longest run without a switch since the last take, and who ran.
+  struct LongestSlice {
+    int64_t ns = 0;
+    PyObject* tasklet = nullptr;  // owned by the caller after take
+  };
+  LongestSlice take_longest_slice();
+  std::size_t tasklets_alive() const { return live_count_; }
+  int64_t slice_start_ns() const { return slice_start_ns_; }
 
  private:
   explicit Scheduler(PyThreadState* tstate);
@@ -158,17 +184,23 @@ class Scheduler final {
   void link_live(Tasklet* t);
   void unlink_live(Tasklet* t);
   Tasklet* live_head_ = nullptr;  // tasklets with C state, linked through live_next_/live_prev_
+  std::size_t live_count_ = 0;
+  ErrorSink error_sink_;
+  LongestSlice longest_slice_;
 
   std::vector<Watchdog> watchdogs_;
   bool timed_ = false;          // a run() with a timeout or totaltimeout is active
   int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if timed_)
 
-  void note_stale_timer();
+  void end_timed_wait();
 
   TimerHeap timers_;
-  std::size_t stale_timers_ = 0;  // entries whose wait ended another way
-  bool loop_owns_timers_ = false;
+  std::size_t timed_waits_ = 0;  // parked tasklets with a deadline, still waiting
+  bool loop_driven_ = false;
   uint64_t next_token_ = 0;
+
+  std::function<uint64_t()> external_work_;
+  bool poked_ = false;  // guarded by incoming_mutex_
 
   std::mutex incoming_mutex_;
   std::condition_variable incoming_cv_;

@@ -1,0 +1,49 @@
+#pragma once
+// Off-thread work for a waiting tasklet (the StacklessIO IORequest idea): a
+// tasklet submits a Request and parks; a worker thread runs it; the finished
+// request is queued as a completion and a dispatch strategy wakes the tasklet.
+//
+// Ownership: the request is shared (shared_ptr) by the waiting tasklet, the
+// worker and the completion queue. Its C++ `work` never touches Python objects;
+// Python work (call_in_thread) takes the interpreter lock on the worker like any
+// Python thread.
+
+#include <Python.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace shard::engine {
+
+struct Tasklet;
+
+struct Request {
+  uint64_t seq = 0;             // submission order: on_block dispatches only older ones
+  Tasklet* waiter = nullptr;    // owned reference; touched with the GIL only
+  uint64_t wait_token = 0;      // the waiter's park (Scheduler::wake)
+  int64_t deadline_ns = 0;      // 0 = none
+  std::atomic<bool> cancelled{false};  // the waiter gave up (killed, timed out)
+
+  // Exactly one of these runs on the worker.
+  std::function<void()> work;   // C++ work, no Python objects
+  PyObject* callable = nullptr; // Python work: callable(*args) with the GIL (owned)
+  PyObject* args = nullptr;
+
+  // Set by the worker for Python work: the result or the exception (owned).
+  PyObject* result = nullptr;
+  PyObject* error = nullptr;
+
+  // Timestamps (steady clock, ns) for the dispatch statistics.
+  int64_t submitted_ns = 0;
+  int64_t completed_ns = 0;
+  int64_t dispatched_ns = 0;
+
+  Request* next_completed = nullptr;  // link in the completion queue
+  std::shared_ptr<Request> self_ref;  // keeps it alive while queued
+
+  ~Request();
+};
+
+}  // namespace shard::engine

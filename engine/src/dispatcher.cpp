@@ -1,0 +1,204 @@
+#include "shard/engine/dispatcher.h"
+
+#include <cmath>
+#include <string>
+
+#include "frame_internals.h"
+#include "scheduler_internal.h"
+#include "shard/engine/scheduler.h"
+#include "shard/engine/worker_pool.h"
+
+namespace shard::engine {
+namespace {
+
+constexpr const char* kNames[kStrategies] = {"main_loop", "on_block", "main_thread_callback",
+                                             "worker_acquires_gil", "pending_call"};
+constexpr int kMinWorkers = 4;
+constexpr int kMaxWorkers = 256;
+
+}  // namespace
+
+const char* strategy_name(Strategy s) { return kNames[static_cast<int>(s)]; }
+
+bool strategy_from_name(const std::string& name, Strategy* out) {
+  for (int i = 0; i < kStrategies; ++i) {
+    if (name == kNames[i]) {
+      *out = static_cast<Strategy>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+Dispatcher::Dispatcher(std::function<void()> wake_main)
+    : wake_main_(std::move(wake_main)), interp_(PyThreadState_Get()->interp) {}
+
+Dispatcher::~Dispatcher() = default;
+
+Dispatcher& Dispatcher::instance() {
+  // Never destroyed: workers may still hand back requests during shutdown.
+  static Dispatcher* dispatcher = [] {
+    auto* d = new Dispatcher(nullptr);
+    Scheduler* main = Scheduler::current();
+    // Without a game loop the scheduler's idle wait is the main thread's wait:
+    // completions wake it, and it drains them.
+    d->set_wake_main([main] { main->wake_idle(); });
+    main->set_external_work([d] {
+      d->drain();
+      return d->in_flight();
+    });
+    return d;
+  }();
+  return *dispatcher;
+}
+
+WorkerPool& Dispatcher::workers() {
+  if (!workers_) workers_ = std::make_unique<WorkerPool>(*this, kMinWorkers, kMaxWorkers);
+  return *workers_;
+}
+
+void Dispatcher::reset_stats() { stats_ = {}; }
+
+// ---------------------------------------------------------------- submitting
+
+PyObject* Dispatcher::run_blocking(std::function<void()> work, double timeout_s) {
+  auto request = std::make_shared<Request>();
+  request->work = std::move(work);
+  return wait_for(std::move(request), timeout_s);
+}
+
+PyObject* Dispatcher::call_in_thread(PyObject* callable, PyObject* args, double timeout_s) {
+  auto request = std::make_shared<Request>();
+  request->callable = Py_NewRef(callable);
+  request->args = Py_NewRef(args);
+  return wait_for(std::move(request), timeout_s);
+}
+
+PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_s) {
+  Scheduler* sched = Scheduler::current();
+  if (sched == nullptr) return nullptr;
+  Tasklet* self = sched->current_tasklet();
+  request->seq = ++next_seq_;
+  request->waiter = self;
+  Py_INCREF(self);
+  request->submitted_ns = now_ns();
+  if (timeout_s >= 0) request->deadline_ns = request->submitted_ns + std::llround(timeout_s * 1e9);
+  // The token exists before the worker can finish: a fast completion finds it.
+  request->wait_token = sched->prepare_park();
+  in_flight_.fetch_add(1);
+  workers().submit(request);
+  Strategy s = strategy();
+  if (s == Strategy::kOnBlock) drain_older_than(request->seq);
+  bool timed_out = false;
+  PyObject* woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
+  if (woke == nullptr || timed_out) {
+    request->cancelled.store(true);  // the worker skips it, or its result is dropped
+    Py_XDECREF(woke);
+    if (woke != nullptr) {
+      std::string message = "off-thread request did not complete within " + std::to_string(timeout_s) + " s";
+      PyErr_SetString(PyExc_TimeoutError, message.c_str());
+    }
+    return nullptr;
+  }
+  Py_DECREF(woke);
+  stats_[static_cast<int>(strategy())].run.record(now_ns() - request->completed_ns);
+  if (request->error != nullptr) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(request->error)), request->error);
+    return nullptr;
+  }
+  return Py_NewRef(request->result != nullptr ? request->result : Py_None);
+}
+
+// ---------------------------------------------------------------- completing
+
+void Dispatcher::complete(std::shared_ptr<Request> request) {
+  completions_.push(std::move(request));
+  switch (strategy()) {
+    case Strategy::kMainLoop:
+    case Strategy::kOnBlock:
+      // Drained in phase 2 (or by a blocking tasklet); only a main thread idle
+      // outside the game loop needs waking.
+      if (wake_main_) wake_main_();
+      break;
+    case Strategy::kMainThreadCallback:
+      if (wake_main_) wake_main_();
+      break;
+    case Strategy::kWorkerAcquiresGil:
+      workers_take_the_lock();
+      break;
+    case Strategy::kPendingCall:
+      if (!pending_scheduled_.exchange(true)) {
+        if (Py_AddPendingCall(pending_call_drain, this) < 0) pending_scheduled_.store(false);
+      }
+      // Stock 3.11 raised the breaker for this (worker) thread only: raise it
+      // for the main thread, on every completion while the drain is pending.
+      shard_eval_breaker_set(interp_);
+      if (wake_main_) wake_main_();  // it may be asleep in a C wait
+      break;
+  }
+}
+
+void Dispatcher::workers_take_the_lock() {
+  // The first worker queues for the interpreter lock; the others append their
+  // completion and leave. One acquisition drains everything queued by then.
+  while (!completions_.empty()) {
+    if (lock_taker_.exchange(true)) return;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    ++stats_[static_cast<int>(Strategy::kWorkerAcquiresGil)].lock_acquisitions;
+    drain();
+    PyGILState_Release(gil);
+    lock_taker_.store(false);
+  }
+}
+
+int Dispatcher::pending_call_drain(void* self) {
+  auto* d = static_cast<Dispatcher*>(self);
+  d->pending_scheduled_.store(false);
+  d->drain();
+  return 0;  // never an error: a failure here would be raised in unrelated code
+}
+
+// ---------------------------------------------------------------- draining
+
+void Dispatcher::dispatch(Request& request, Strategy s) {
+  if (!request.cancelled.load()) {
+    request.dispatched_ns = now_ns();
+    StrategyStats& stats = stats_[static_cast<int>(s)];
+    stats.dispatch.record(request.dispatched_ns - request.completed_ns);
+    ++stats.completions;
+    Scheduler::wake(request.waiter, request.wait_token);
+  }
+  // Only after the wake is visible: whoever sees nothing in flight must also
+  // see the woken tasklet (in its thread's hand-over queue).
+  in_flight_.fetch_sub(1);
+}
+
+int Dispatcher::drain() {
+  Strategy s = strategy();
+  std::vector<std::shared_ptr<Request>> batch;
+  batch.swap(deferred_);
+  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
+  if (batch.empty()) return 0;
+  ++stats_[static_cast<int>(s)].drains;
+  for (auto& request : batch) dispatch(*request, s);
+  return static_cast<int>(batch.size());
+}
+
+int Dispatcher::drain_older_than(uint64_t seq) {
+  std::vector<std::shared_ptr<Request>> batch;
+  batch.swap(deferred_);
+  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
+  int dispatched = 0;
+  for (auto& request : batch) {
+    if (request->seq < seq) {
+      dispatch(*request, Strategy::kOnBlock);
+      ++dispatched;
+    } else {
+      deferred_.push_back(std::move(request));
+    }
+  }
+  if (dispatched > 0) ++stats_[static_cast<int>(Strategy::kOnBlock)].drains;
+  return dispatched;
+}
+
+}  // namespace shard::engine

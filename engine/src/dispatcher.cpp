@@ -1,5 +1,7 @@
 #include "shard/engine/dispatcher.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <string>
 
@@ -118,10 +120,10 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
     case Strategy::kOnBlock:
       // Drained in phase 2 (or by a blocking tasklet); only a main thread idle
       // outside the game loop needs waking.
-      if (wake_main_) wake_main_();
+      wake_loop_or_idle(false);
       break;
     case Strategy::kMainThreadCallback:
-      if (wake_main_) wake_main_();
+      wake_loop_or_idle(true);
       break;
     case Strategy::kWorkerAcquiresGil:
       workers_take_the_lock();
@@ -133,8 +135,18 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
       // Stock 3.11 raised the breaker for this (worker) thread only: raise it
       // for the main thread, on every completion while the drain is pending.
       shard_eval_breaker_set(interp_);
-      if (wake_main_) wake_main_();  // it may be asleep in a C wait
+      wake_loop_or_idle(true);  // it may be asleep in a C wait
       break;
+  }
+}
+
+void Dispatcher::wake_loop_or_idle(bool loop_too) {
+  int fd = loop_wake_fd_.load(std::memory_order_acquire);
+  if (fd < 0) {
+    if (wake_main_) wake_main_();
+  } else if (loop_too) {
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t written = ::write(fd, &one, sizeof one);
   }
 }
 

@@ -8,6 +8,8 @@
 #include "scheduler_internal.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
+#include "shard/engine/game_loop.h"
+#include "shard/engine/tasklet.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/sync_types.h"
 #include "shard/engine/waiters.h"
@@ -127,7 +129,97 @@ PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// ---------------------------------------------------------------- the game loop
+
+PyObject* loop_run(PyObject*, PyObject*) { return GameLoop::instance().run(); }
+
+PyObject* loop_stop(PyObject*, PyObject*) {
+  GameLoop::instance().stop();
+  Py_RETURN_NONE;
+}
+
+PyObject* loop_running(PyObject*, PyObject*) { return PyBool_FromLong(GameLoop::instance().running()); }
+
+PyObject* set_fps(PyObject*, PyObject* value) {
+  double fps = PyFloat_AsDouble(value);
+  if (fps == -1 && PyErr_Occurred()) return nullptr;
+  if (!(fps > 0)) return PyErr_Format(PyExc_ValueError, "fps must be positive");
+  GameLoop& loop = GameLoop::instance();
+  double old = loop.fps();
+  loop.set_fps(fps);
+  return PyFloat_FromDouble(old);
+}
+
+PyObject* get_fps(PyObject*, PyObject*) { return PyFloat_FromDouble(GameLoop::instance().fps()); }
+
+PyObject* set_run_budget(PyObject*, PyObject* value) {
+  double fraction = PyFloat_AsDouble(value);
+  if (fraction == -1 && PyErr_Occurred()) return nullptr;
+  if (!(fraction > 0 && fraction <= 1)) return PyErr_Format(PyExc_ValueError, "run budget is a fraction of the frame in (0, 1]");
+  GameLoop::instance().set_run_budget(fraction);
+  Py_RETURN_NONE;
+}
+
+PyObject* set_long_run_limit(PyObject*, PyObject* value) {
+  double ms = PyFloat_AsDouble(value);
+  if (ms == -1 && PyErr_Occurred()) return nullptr;
+  GameLoop::instance().set_long_run_limit_ms(ms);
+  Py_RETURN_NONE;
+}
+
+PyObject* add_tick(PyObject*, PyObject* callable) {
+  if (!PyCallable_Check(callable)) return PyErr_Format(PyExc_TypeError, "tick hook must be callable");
+  if (GameLoop::instance().add_tick(callable) < 0) return nullptr;
+  return Py_NewRef(callable);
+}
+
+PyObject* remove_tick(PyObject*, PyObject* callable) {
+  if (GameLoop::instance().remove_tick(callable) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* register_service(PyObject*, PyObject* tasklet) {
+  if (!PyObject_TypeCheck(tasklet, &TaskletType)) return PyErr_Format(PyExc_TypeError, "register_service() takes a tasklet");
+  if (GameLoop::instance().register_service(tasklet) < 0) return nullptr;
+  return Py_NewRef(tasklet);
+}
+
+PyObject* be_nice(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!parse_arguments("be_nice", args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
+  if (Scheduler* sched = Scheduler::current()) sched->set_call_sp(stack_top(args, nargs, kwnames));
+  return GameLoop::instance().be_nice();
+}
+
+PyObject* frame_stats(PyObject*, PyObject*) {
+  GameLoop& loop = GameLoop::instance();
+  const FrameStats& f = loop.last_frame();
+  auto ms = [](int64_t ns) { return ns / 1e6; };
+  PyObject* longest = f.longest_slice_tasklet != nullptr ? f.longest_slice_tasklet : Py_None;
+  return Py_BuildValue(
+      "{s:K,s:d,s:d,s:d,s:d,s:d,s:d,s:O,s:i,s:i,s:i,s:n,s:K,s:d,s:O,s:K,s:d,s:d}", "frame",
+      static_cast<unsigned long long>(f.frame), "frame_ms", ms(f.frame_ns), "wait_ms", ms(f.wait_ns), "dispatch_ms",
+      ms(f.dispatch_ns), "timers_ms", ms(f.timers_ns), "run_ms", ms(f.run_ns), "tick_ms", ms(f.tick_ns), "overrun",
+      f.overrun ? Py_True : Py_False, "dispatched", f.dispatched, "woken", f.woken, "runnable", f.runnable, "alive",
+      static_cast<Py_ssize_t>(f.alive), "switches", static_cast<unsigned long long>(f.switches), "longest_run_ms",
+      ms(f.longest_slice_ns), "longest_run_tasklet", longest, "overruns",
+      static_cast<unsigned long long>(loop.overruns()), "busy_ms_total", ms(loop.busy_ns()), "fps", loop.fps());
+}
+
 PyMethodDef module_methods[] = {
+    {"loop_run", loop_run, METH_NOARGS, "run the game loop on this (main) tasklet until loop_stop() or SIGINT/SIGTERM"},
+    {"loop_stop", loop_stop, METH_NOARGS, "stop the game loop at the end of the frame (any thread)"},
+    {"loop_running", loop_running, METH_NOARGS, nullptr},
+    {"set_fps", set_fps, METH_O, "set_fps(fps) -> previous; takes effect from the next frame"},
+    {"fps", get_fps, METH_NOARGS, nullptr},
+    {"set_run_budget", set_run_budget, METH_O, "set_run_budget(fraction): phase 4's soft budget, a fraction of the frame"},
+    {"set_long_run_limit", set_long_run_limit, METH_O,
+     "set_long_run_limit(ms): tasklets running longer without switching are logged once (before loop_run)"},
+    {"add_tick", add_tick, METH_O, "add_tick(hook): hook(frame, dt) runs in phase 5 of every frame"},
+    {"remove_tick", remove_tick, METH_O, nullptr},
+    {"register_service", register_service, METH_O, "register_service(tasklet): killed when the loop shuts down"},
+    {"be_nice", as_cfunction(be_nice), METH_FASTCALL | METH_KEYWORDS,
+     "be_nice(): inside the loop, wait for the next frame's phase 3; else schedule()"},
+    {"frame_stats", frame_stats, METH_NOARGS, "statistics of the last frame, and loop totals"},
     {"call_in_thread", as_cfunction(call_in_thread), METH_FASTCALL | METH_KEYWORDS,
      "call_in_thread(fn, *args, timeout=None): fn(*args) on a worker; only this tasklet waits"},
     {"sleep_in_worker", as_cfunction(sleep_in_worker), METH_FASTCALL | METH_KEYWORDS,

@@ -61,6 +61,9 @@ class Dispatcher final {
   Strategy strategy() const { return strategy_.load(std::memory_order_acquire); }
   void set_strategy(Strategy s) { strategy_.store(s, std::memory_order_release); }
   void set_wake_main(std::function<void()> wake) { wake_main_ = std::move(wake); }
+  // While the game loop runs: the eventfd that ends its phase-1 wait (-1: no
+  // loop, completions wake the scheduler's idle wait instead).
+  void set_loop_wake_fd(int fd) { loop_wake_fd_.store(fd, std::memory_order_release); }
 
   // Runs `work` (C++, no Python) or callable(*args) (Python, GIL taken on the
   // worker) for the current tasklet, which waits for it; timeout_s < 0: none.
@@ -90,7 +93,10 @@ class Dispatcher final {
   void workers_take_the_lock();
   static int pending_call_drain(void* self);
 
+  void wake_loop_or_idle(bool loop_too);
+
   std::atomic<Strategy> strategy_{Strategy::kMainLoop};
+  std::atomic<int> loop_wake_fd_{-1};
   std::function<void()> wake_main_;
   CompletionQueue completions_;
   // Taken from the queue by on_block but newer than the blocking request: they

@@ -32,8 +32,13 @@ def Sleep(seconds):
 
 
 def Yield():
-    """Lets every other runnable tasklet run once before this one continues."""
-    stackless.schedule()
+    """Lets the others run before this tasklet continues.
+
+    Inside the game loop it waits for phase 3 of the next frame (so a tasklet
+    that keeps yielding runs once per frame); outside, every other runnable
+    tasklet runs once (stackless.schedule()).
+    """
+    _engine.be_nice()
 
 
 BeNice = Yield

@@ -36,12 +36,15 @@ def emit(bench, impl, value, unit, **details):
 
 def pingpong_stackless(n):
     c1, c2 = stackless.channel(), stackless.channel()
+    last = []
 
     def a():
         send, receive = c1.send, c2.receive
+        reply = None
         for i in range(n):
             send(i)
-            receive()
+            reply = receive()
+        last.append(reply)
 
     def b():
         send, receive = c2.send, c1.receive
@@ -52,7 +55,9 @@ def pingpong_stackless(n):
     stackless.tasklet(a)()
     t0 = time.perf_counter_ns()
     stackless.run()  # returns when both tasklets have finished
-    return time.perf_counter_ns() - t0
+    elapsed = time.perf_counter_ns() - t0
+    assert last == [n - 1], last  # every message made the round trip
+    return elapsed
 
 
 def pingpong_greenlet(n):

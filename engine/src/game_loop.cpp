@@ -61,6 +61,19 @@ PyMethodDef stop_signal_def = {"_stop_game_loop", reinterpret_cast<PyCFunction>(
                                                       reinterpret_cast<void (*)()>(on_stop_signal)),
                                METH_FASTCALL, "SIGINT/SIGTERM: stop the game loop at the end of the frame"};
 
+// threading.main_thread().ident: signal handlers and the wakeup fd belong to it.
+unsigned long main_thread_id() {
+  PyObject* threading = PyImport_ImportModule("threading");
+  PyObject* main = threading != nullptr ? PyObject_CallMethod(threading, "main_thread", nullptr) : nullptr;
+  PyObject* ident = main != nullptr ? PyObject_GetAttrString(main, "ident") : nullptr;
+  unsigned long id = ident != nullptr ? PyLong_AsUnsignedLong(ident) : 0;
+  Py_XDECREF(ident);
+  Py_XDECREF(main);
+  Py_XDECREF(threading);
+  PyErr_Clear();
+  return id;
+}
+
 }  // namespace
 
 GameLoop& GameLoop::instance() {
@@ -68,8 +81,7 @@ GameLoop& GameLoop::instance() {
   return *loop;
 }
 
-GameLoop::GameLoop()
-    : sched_(Scheduler::current()), python_ticks_(PyList_New(0)), services_(PyList_New(0)) {
+GameLoop::GameLoop() : python_ticks_(PyList_New(0)), services_(PyList_New(0)) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
@@ -96,7 +108,10 @@ int GameLoop::remove_tick(PyObject* callable) {
 int GameLoop::register_service(PyObject* tasklet) { return PyList_Append(services_, tasklet); }
 
 PyObject* GameLoop::be_nice() {
-  if (!running_) return sched_->schedule(false, Py_None);
+  Scheduler* sched = Scheduler::current();
+  if (sched == nullptr) return nullptr;
+  // Outside the loop, or on another thread: an ordinary round-robin yield.
+  if (!running_ || sched != sched_) return sched->schedule(false, Py_None);
   Tasklet* self = sched_->current_tasklet();
   uint64_t token = sched_->prepare_park();
   yielders_.emplace_back(Py_NewRef(reinterpret_cast<PyObject*>(self)), token);
@@ -111,10 +126,13 @@ PyObject* GameLoop::run() {
     PyErr_SetString(PyExc_RuntimeError, "the game loop is already running");
     return nullptr;
   }
-  if (sched_ != Scheduler::current() || sched_->current_tasklet() != sched_->main()) {
+  Scheduler* sched = Scheduler::current();
+  if (sched == nullptr) return nullptr;
+  if (PyThread_get_thread_ident() != main_thread_id() || sched->current_tasklet() != sched->main()) {
     PyErr_SetString(PyExc_RuntimeError, "the game loop runs on the main tasklet of the main thread");
     return nullptr;
   }
+  sched_ = sched;
   if (!install_signal_handlers()) return nullptr;
   running_ = true;
   stop_requested_.store(false);

@@ -50,7 +50,7 @@ class GameLoop final {
  public:
   using NativeTick = std::function<void(const FrameStats&)>;
 
-  static GameLoop& instance();  // main thread only
+  static GameLoop& instance();  // one per process; run() only on the main thread
 
   // Runs frames until stop(); returns None, or null with an error set.
   PyObject* run();
@@ -88,7 +88,7 @@ class GameLoop final {
   bool install_signal_handlers();
   void restore_signal_handlers();
 
-  Scheduler* sched_;
+  Scheduler* sched_ = nullptr;  // the main thread's, set by run()
   std::atomic<double> fps_{30.0};
   std::atomic<double> run_budget_fraction_{0.5};
   double long_run_limit_ms_ = 50.0;

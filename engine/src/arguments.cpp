@@ -4,7 +4,7 @@
 
 namespace shard::engine {
 
-bool parse_arguments(const char* function, PyObject* const* args, Py_ssize_t nargs,
+bool parse_arguments_slow(const char* function, PyObject* const* args, Py_ssize_t nargs,
                      PyObject* kwnames, std::initializer_list<const char*> names,
                      Py_ssize_t required, PyObject** out) {
   const auto count = static_cast<Py_ssize_t>(names.size());

@@ -9,11 +9,24 @@
 
 namespace shard::engine {
 
-// Fills out[i] (borrowed; left untouched when not given) for each name.
+// Fills out[i] (borrowed; null when not given) for each name.
 // `required` leading parameters must be given. Returns false with TypeError set.
-bool parse_arguments(const char* function, PyObject* const* args, Py_ssize_t nargs,
+bool parse_arguments_slow(const char* function, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames, std::initializer_list<const char*> names,
+                          Py_ssize_t required, PyObject** out);
+
+// The switch points call this on every send and receive: positional calls that
+// fit take the inline path.
+inline bool parse_arguments(const char* function, PyObject* const* args, Py_ssize_t nargs,
                      PyObject* kwnames, std::initializer_list<const char*> names,
-                     Py_ssize_t required, PyObject** out);
+                     Py_ssize_t required, PyObject** out) {
+  const auto count = static_cast<Py_ssize_t>(names.size());
+  if (kwnames == nullptr && nargs >= required && nargs <= count) {
+    for (Py_ssize_t i = 0; i < count; ++i) out[i] = i < nargs ? args[i] : nullptr;
+    return true;
+  }
+  return parse_arguments_slow(function, args, nargs, kwnames, names, required, out);
+}
 
 // The top of the caller's evaluation stack for a vectorcall (see Scheduler::set_call_sp).
 inline PyObject* const* stack_top(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {

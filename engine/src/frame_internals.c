@@ -10,36 +10,34 @@
 #error "frame_internals.c knows CPython 3.11's frame layout only"
 #endif
 
-static int visible_slots(const _PyInterpreterFrame* frame) {
+// How many localsplus slots hold live references: the fast locals always; the
+// evaluation stack up to `sp` when it is known and inside this frame's stack.
+static int visible_slots(const _PyInterpreterFrame* frame, PyObject* const* sp) {
   int locals = frame->f_code->co_nlocalsplus;
-  return frame->stacktop > locals ? frame->stacktop : locals;
+  int slots = frame->stacktop > locals ? frame->stacktop : locals;
+  if (sp != NULL) {
+    PyObject* const* base = frame->localsplus + locals;
+    if (sp >= base && sp <= base + frame->f_code->co_stacksize) {
+      int top = (int)(sp - frame->localsplus);
+      if (top > slots) slots = top;
+    }
+  }
+  return slots;
 }
 
-int shard_frames_traverse(struct _PyInterpreterFrame* frame, visitproc visit, void* arg) {
-  for (; frame != NULL; frame = frame->previous) {
+int shard_frames_traverse(struct _PyInterpreterFrame* frame, PyObject* const* top_sp, visitproc visit,
+                          void* arg) {
+  PyObject* const* sp = top_sp;  // applies to the innermost frame only
+  for (; frame != NULL; frame = frame->previous, sp = NULL) {
     if (frame->owner != FRAME_OWNED_BY_THREAD) continue;
     Py_VISIT(frame->frame_obj);
     Py_VISIT(frame->f_locals);
     Py_VISIT(frame->f_func);
     Py_VISIT(frame->f_code);
-    int slots = visible_slots(frame);
+    int slots = visible_slots(frame, sp);
     for (int i = 0; i < slots; i++) Py_VISIT(frame->localsplus[i]);
   }
   return 0;
-}
-
-int shard_frame_expose_stack(struct _PyInterpreterFrame* frame, PyObject* const* sp) {
-  if (frame == NULL) return INT_MIN;
-  PyObject* const* base = frame->localsplus + frame->f_code->co_nlocalsplus;
-  PyObject* const* limit = base + frame->f_code->co_stacksize;
-  if (sp < base || sp > limit) return INT_MIN;
-  int saved = frame->stacktop;
-  frame->stacktop = (int)(sp - frame->localsplus);
-  return saved;
-}
-
-void shard_frame_hide_stack(struct _PyInterpreterFrame* frame, int saved_stacktop) {
-  if (frame != NULL && saved_stacktop != INT_MIN) frame->stacktop = saved_stacktop;
 }
 
 #include "internal/pycore_atomic.h"

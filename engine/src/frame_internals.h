@@ -13,18 +13,13 @@ struct _PyInterpreterFrame;
 
 // Visits what the frames of a suspended tasklet hold, from its innermost frame
 // down to the frame its fiber started with. Visits each reference once: frames
-// owned by a generator are left to the generator's own traversal. A frame that
-// was suspended inside a call into C has no recorded stack depth; only its fast
-// locals are visited then (what is not visited only keeps objects alive).
-int shard_frames_traverse(struct _PyInterpreterFrame* top, visitproc visit, void* arg);
-
-// Lets the garbage collector see the value stack of a frame that is about to be
-// suspended inside a call: `sp` is the top of the evaluation stack as passed to a
-// vectorcall-style function (args + nargs). Returns the frame's previous
-// `stacktop` to hand to shard_frame_hide_stack() on resume, or INT_MIN when
-// `sp` is not inside this frame's stack (then nothing changed).
-int shard_frame_expose_stack(struct _PyInterpreterFrame* frame, PyObject* const* sp);
-void shard_frame_hide_stack(struct _PyInterpreterFrame* frame, int saved_stacktop);
+// owned by a generator are left to the generator's own traversal. `top_sp` is
+// the top of the innermost frame's evaluation stack as its switch point saw it
+// (args + nargs of a vectorcall), or null; a frame suspended inside a call into
+// C otherwise has no recorded stack depth, and only its fast locals are visited
+// then (what is not visited only keeps objects alive).
+int shard_frames_traverse(struct _PyInterpreterFrame* top, PyObject* const* top_sp, visitproc visit,
+                          void* arg);
 
 #ifdef __cplusplus
 }

@@ -72,7 +72,7 @@ void PythonState::reapply_recursion_cap(PyThreadState* tstate) {
   tstate->recursion_remaining = effective_limit(tstate) - depth;
 }
 
-int PythonState::traverse(visitproc visit, void* arg) const {
+int PythonState::traverse(visitproc visit, void* arg, PyObject* const* top_sp) const {
   Py_VISIT(context_);
   if (exc_info_ != nullptr) {
     // Only the tasklet's own root item: items above it belong to generators,
@@ -81,7 +81,7 @@ int PythonState::traverse(visitproc visit, void* arg) const {
     while (root->previous_item != nullptr) root = root->previous_item;
     Py_VISIT(root->exc_value);
   }
-  return shard_frames_traverse(top_frame(), visit, arg);
+  return shard_frames_traverse(top_frame(), top_sp, visit, arg);
 }
 
 }  // namespace shard::engine

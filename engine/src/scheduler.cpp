@@ -1,6 +1,5 @@
 #include "shard/engine/scheduler.h"
 
-#include "frame_internals.h"
 #include "scheduler_internal.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/preemption.h"
@@ -83,9 +82,7 @@ void Scheduler::enter(Tasklet* next) {
 
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
-  // Let the GC see the caller's evaluation stack while it is suspended.
-  _PyInterpreterFrame* frame = tstate_->cframe->current_frame;
-  int saved_stacktop = shard_frame_expose_stack(frame, call_sp_);
+  self->suspended_sp_ = call_sp_;  // for the GC while suspended
   call_sp_ = nullptr;
   self->pystate_.save(tstate_);
   enter(next);
@@ -100,11 +97,10 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
     switching_from_ = nullptr;
     Py_DECREF(next);
     self->pystate_.restore(tstate_);
-    shard_frame_hide_stack(frame, saved_stacktop);
     return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
   }
   after_switch(std::move(from));
-  shard_frame_hide_stack(frame, saved_stacktop);
+  self->suspended_sp_ = nullptr;
   return resume_value(self);
 }
 

@@ -9,8 +9,6 @@
 namespace shard::engine {
 namespace {
 
-thread_local Scheduler* tls_scheduler = nullptr;
-
 // Live schedulers by thread id; guarded by the GIL.
 std::unordered_map<unsigned long, Scheduler*>& registry() {
   static auto* map = new std::unordered_map<unsigned long, Scheduler*>();
@@ -30,8 +28,7 @@ void scheduler_thread_ended(PyObject* capsule) {
 Scheduler::Scheduler(PyThreadState* tstate)
     : tstate_(tstate), thread_id_(PyThread_get_thread_ident()) {}
 
-Scheduler* Scheduler::current() {
-  if (tls_scheduler != nullptr) return tls_scheduler;
+Scheduler* Scheduler::create_for_this_thread() {
   PyThreadState* tstate = PyThreadState_Get();
   Tasklet* main = new_tasklet();
   if (main == nullptr) return nullptr;
@@ -58,7 +55,7 @@ Scheduler* Scheduler::current() {
   sched->current_ = main;
   sched->insert(main);
   registry()[sched->thread_id_] = sched;
-  tls_scheduler = sched;
+  tls_current_ = sched;
   return sched;
 }
 
@@ -86,7 +83,7 @@ void Scheduler::thread_ended() {
   }
   alive_ = false;
   registry().erase(thread_id_);
-  if (tls_scheduler == this) tls_scheduler = nullptr;
+  if (tls_current_ == this) tls_current_ = nullptr;
   std::vector<Tasklet*> incoming;
   {
     std::lock_guard lock(incoming_mutex_);
@@ -183,7 +180,7 @@ void Scheduler::push_to_incoming(Tasklet* t) {
 void Scheduler::make_runnable(Tasklet* t) {
   Scheduler* owner = t->sched_;
   if (owner == nullptr || !owner->alive_) return;
-  if (owner == tls_scheduler) {
+  if (owner == tls_current_) {
     if (!t->in_ring_) owner->insert(t);
   } else {
     owner->push_to_incoming(t);

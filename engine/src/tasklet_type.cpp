@@ -78,7 +78,7 @@ int traverse_tasklet(PyObject* self, visitproc visit, void* arg) {
   // state is live in the thread state; the main tasklet is never garbage.
   bool suspended = t->started_ && !t->finished_ && !t->is_main_ && t->sched_ != nullptr &&
                    t->sched_->alive() && t->sched_->current_tasklet() != t;
-  if (suspended) return t->pystate_.traverse(visit, arg);
+  if (suspended) return t->pystate_.traverse(visit, arg, t->suspended_sp_);
   return 0;
 }
 

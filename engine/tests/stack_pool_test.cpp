@@ -16,7 +16,9 @@ TEST(StackPool, BlocksAreDistinctAndSized) {
   EXPECT_EQ(blocks.size(), 20u);
   char* previous = nullptr;
   for (char* block : blocks) {
-    if (previous != nullptr) EXPECT_GE(block - previous, static_cast<long>(pool.block_bytes()));
+    if (previous != nullptr) {
+      EXPECT_GE(block - previous, static_cast<long>(pool.block_bytes()));
+    }
     previous = block;
   }
   EXPECT_EQ(pool.blocks_in_use(), 20u);

@@ -40,7 +40,8 @@ class PythonState final {
   void drop_recursion_cap(PyThreadState* tstate);
   void reapply_recursion_cap(PyThreadState* tstate);
 
-  int traverse(visitproc visit, void* arg) const;
+  // `top_sp`: the top of the innermost frame's evaluation stack, if known.
+  int traverse(visitproc visit, void* arg, PyObject* const* top_sp) const;
   void clear_context() { Py_CLEAR(context_); }
 
   _PyCFrame* cframe() const { return cframe_; }

@@ -26,8 +26,12 @@ namespace shard::engine {
 
 class Scheduler final {
  public:
-  // The calling thread's scheduler, created (with its main tasklet) on first use.
-  static Scheduler* current();
+  // The calling thread's scheduler, created (with its main tasklet) on first
+  // use; null with a Python error set if it cannot be.
+  static Scheduler* current() {
+    Scheduler* sched = tls_current_;
+    return sched != nullptr ? sched : create_for_this_thread();
+  }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
   static std::vector<unsigned long> thread_ids();
@@ -138,6 +142,8 @@ class Scheduler final {
 
  private:
   explicit Scheduler(PyThreadState* tstate);
+  static Scheduler* create_for_this_thread();
+  static inline thread_local Scheduler* tls_current_ = nullptr;
   friend void scheduler_thread_ended(PyObject* capsule);
   void thread_ended();
 

@@ -68,10 +68,10 @@ struct Tasklet {
   std::size_t root_chunk_size_ = 0;
   PythonState pystate_;
   _PyErr_StackItem exc_root_{};
-  // While suspended inside a call, the value stack of its innermost frame is
-  // exposed to the GC; these restore it on resume.
-  struct _PyInterpreterFrame* exposed_frame_ = nullptr;
-  int exposed_saved_stacktop_ = 0;
+  // While suspended inside a call: the top of its innermost frame's
+  // evaluation stack (args + nargs of the switch point's vectorcall), so the GC
+  // can see that stack too; null when unknown.
+  PyObject* const* suspended_sp_ = nullptr;
 
   bool alive() const { return !finished_ && (started_ || args_ != nullptr); }
   bool blocked() const { return channel_ != nullptr; }

@@ -1,0 +1,463 @@
+"""Off-thread requests and the five dispatch strategies.
+
+The contract is the header comment of engine/include/shard/engine/dispatcher.h:
+every strategy wakes the tasklet that made the request, in completion order,
+without switching; a switch of strategy loses or duplicates nothing; on_block
+dispatches only completions older than the blocking request; pending_call
+dispatches mid-frame while Python runs; a request given up on is cancelled.
+
+Requests are _engine.call_in_thread (Python on a worker, results carry a
+per-request id) and _engine.sleep_in_worker (C++ work, no Python). Most tests
+run inside the game loop (LoopTestCase, from test_gameloop); tasklets record
+what they saw and the test asserts after the loop stopped.
+"""
+
+import time
+import unittest
+
+import _engine
+import gameloop
+import stackless
+import uthread
+from support import busy_for
+from test_gameloop import LoopTestCase
+
+TaskletExit = stackless.TaskletExit
+STRATEGIES = gameloop.STRATEGIES
+
+
+class RequestError(LookupError):
+    """Raised by a callable on a worker; must come back as itself."""
+
+
+def answer(request_id, delay, finished=None):
+    """Worker side: sleep, note the completion, return a result naming the request."""
+    time.sleep(delay)
+    if finished is not None:
+        finished.append(request_id)
+    return ("result", request_id)
+
+
+def completions():
+    return {name: stats["completions"] for name, stats in gameloop.dispatch_stats().items()}
+
+
+class StrategyNamesTest(LoopTestCase):
+
+    def test_set_dispatch_strategy_returns_the_previous_one(self):
+        self.assertEqual(gameloop.set_dispatch_strategy("on_block"), "main_loop")
+        self.assertEqual(gameloop.set_dispatch_strategy("pending_call"), "on_block")
+        self.assertEqual(gameloop.dispatch_strategy(), "pending_call")
+
+    def test_unknown_strategy_is_a_value_error_and_changes_nothing(self):
+        with self.assertRaises(ValueError):
+            gameloop.set_dispatch_strategy("carrier_pigeon")
+        self.assertEqual(gameloop.dispatch_strategy(), "main_loop")
+
+    def test_dispatch_stats_has_every_strategy(self):
+        self.assertEqual(sorted(gameloop.dispatch_stats()), sorted(STRATEGIES))
+
+
+# ---------------------------------------------------------------- outside the loop
+
+class OutsideTheLoopTest(LoopTestCase):
+    """Without the loop, stackless.run() waits for requests in flight."""
+
+    def test_each_strategy_returns_the_result_to_the_calling_tasklet(self):
+        for strategy in STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_dispatch_strategy(strategy)
+                gameloop.reset_dispatch_stats()
+                got = {}
+
+                def caller(i):
+                    got[i] = _engine.call_in_thread(answer, i, 0.01 * (3 - i))
+
+                tasklets = [self.spawn(caller, i) for i in range(3)]
+                stackless.run()
+                self.assertEqual(self.errors, [])
+                self.assertEqual(got, {i: ("result", i) for i in range(3)})
+                self.assertFalse(any(t.alive for t in tasklets))
+                self.assertEqual(completions()[strategy], 3)
+
+    def test_a_killed_tasklets_request_is_cancelled_and_not_dispatched(self):
+        seen = []
+
+        def victim():
+            try:
+                _engine.sleep_in_worker(0.2)
+                seen.append("woke")
+            except TaskletExit:
+                seen.append("TaskletExit")
+                raise
+
+        t = uthread.new(victim)
+        t.run()  # up to its wait
+        start = time.monotonic()
+        t.kill()
+        self.assertLess(time.monotonic() - start, 0.1, "kill waited for the worker")
+        self.assertEqual(seen, ["TaskletExit"])
+        self.assertFalse(t.alive)
+        stackless.run()  # until the worker hands the cancelled request back
+        self.assertEqual(completions()["main_loop"], 0)
+
+
+# ---------------------------------------------------------------- completion order
+
+class CompletionOrderTest(LoopTestCase):
+    # Submitted in this order; they finish in the order of their delays.
+    DELAYS = [0.10, 0.02, 0.08, 0.04, 0.06]
+
+    def test_each_strategy_wakes_the_right_tasklets_in_completion_order(self):
+        expected = sorted(range(len(self.DELAYS)), key=self.DELAYS.__getitem__)
+        for strategy in STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_dispatch_strategy(strategy)
+                gameloop.reset_dispatch_stats()
+                finished, resumed, results = [], [], {}
+
+                def caller(i):
+                    results[i] = _engine.call_in_thread(answer, i, self.DELAYS[i], finished)
+                    resumed.append(i)
+
+                tasklets = [self.spawn(caller, i) for i in range(len(self.DELAYS))]
+                self.run_loop(lambda n: not any(t.alive for t in tasklets))
+                self.assertEqual(results, {i: ("result", i) for i in range(len(self.DELAYS))})
+                self.assertEqual(finished, expected, "the workers did not finish in delay order")
+                self.assertEqual(resumed, finished, "tasklets resumed out of completion order")
+                counts = completions()
+                self.assertEqual(counts[strategy], len(self.DELAYS))
+                self.assertEqual(sum(counts.values()), len(self.DELAYS), counts)
+
+    def test_each_strategy_brings_back_the_callables_exception(self):
+        def fail(request_id):
+            raise RequestError("request %d failed" % request_id)
+
+        for strategy in STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_dispatch_strategy(strategy)
+                caught = {}
+
+                def caller(i):
+                    try:
+                        _engine.call_in_thread(fail, i)
+                    except RequestError as e:
+                        caught[i] = e.args
+
+                tasklets = [self.spawn(caller, i) for i in range(3)]
+                self.run_loop(lambda n: not any(t.alive for t in tasklets))
+                self.assertEqual(caught, {i: ("request %d failed" % i,) for i in range(3)})
+
+
+class TimeoutTest(LoopTestCase):
+
+    def test_call_in_thread_past_its_timeout_raises_timeout_error(self):
+        outcome = []
+
+        def caller():
+            start = time.monotonic()
+            try:
+                _engine.call_in_thread(time.sleep, 0.5, timeout=0.05)
+                outcome.append("returned")
+            except TimeoutError:
+                outcome.append(time.monotonic() - start)
+
+        t = self.spawn(caller)
+        self.run_loop(lambda n: not t.alive)
+        self.assertEqual(len(outcome), 1)
+        self.assertNotEqual(outcome[0], "returned")
+        self.assertGreaterEqual(outcome[0], 0.05 - 0.002)
+        self.assertLess(outcome[0], 0.4, "the tasklet waited for the worker")
+
+    def test_sleep_in_worker_past_its_timeout_raises_timeout_error(self):
+        outcome = []
+
+        def caller():
+            try:
+                _engine.sleep_in_worker(0.5, timeout=0.05)
+                outcome.append("returned")
+            except TimeoutError:
+                outcome.append("TimeoutError")
+
+        t = self.spawn(caller)
+        self.run_loop(lambda n: not t.alive)
+        self.assertEqual(outcome, ["TimeoutError"])
+
+    def test_a_request_within_its_timeout_returns_its_result(self):
+        got = []
+        t = self.spawn(lambda: got.append(_engine.call_in_thread(answer, 7, 0.01, timeout=5)))
+        self.run_loop(lambda n: not t.alive)
+        self.assertEqual(got, [("result", 7)])
+
+
+# ---------------------------------------------------------------- switching strategies
+
+class StrategySwitchTest(LoopTestCase):
+    deadline_s = 40.0
+
+    def test_switching_strategy_under_load_loses_and_duplicates_nothing(self):
+        gameloop.set_fps(100)
+        tasklets_n, requests_n = 40, 25
+        got = {i: [] for i in range(tasklets_n)}
+        used = set()
+
+        def client(i):
+            for k in range(requests_n):
+                request_id = (i, k)
+                delay = ((i * 7 + k * 3) % 5) * 0.002
+                result = _engine.call_in_thread(answer, request_id, delay)
+                got[i].append(result)
+                if k % 3 == 0:
+                    uthread.BeNice()
+
+        def on_tick(n):
+            if n % 3 == 0:
+                strategy = STRATEGIES[(n // 3) % len(STRATEGIES)]
+                gameloop.set_dispatch_strategy(strategy)
+            used.add(gameloop.dispatch_strategy())
+
+        clients = [self.spawn(client, i) for i in range(tasklets_n)]
+        self.run_loop(lambda n: not any(t.alive for t in clients), on_tick, max_frames=3000)
+        self.assertEqual(used, set(STRATEGIES), "the load did not last through all five strategies")
+        for i in range(tasklets_n):
+            self.assertEqual(got[i], [("result", (i, k)) for k in range(requests_n)], "tasklet %d" % i)
+        counts = completions()
+        self.assertEqual(sum(counts.values()), tasklets_n * requests_n, counts)
+        self.assertTrue(all(counts[s] > 0 for s in STRATEGIES), counts)
+
+
+# ---------------------------------------------------------------- on_block
+
+class OnBlockTest(LoopTestCase):
+
+    def older_completion_scenario(self, strategy):
+        """Frame 1: A is submitted, a busy tasklet lets it complete, then B blocks.
+
+        Returns (frame A's tasklet resumed in, the strategy's completions seen
+        in frame 1's phase 5).
+        """
+        gameloop.set_fps(10)          # 100 ms frames
+        gameloop.set_run_budget(0.9)  # one phase 4 holds all of it
+        gameloop.set_dispatch_strategy(strategy)
+        resumed = {}
+        in_frame_1 = []
+
+        def older():
+            _engine.sleep_in_worker(0.002)
+            resumed["A"] = self.current_frame()
+
+        def busy():
+            busy_for(0.03)  # A completes meanwhile
+
+        def newer():
+            _engine.sleep_in_worker(0.3)
+            resumed["B"] = self.current_frame()
+
+        def on_tick(n):
+            if n == 1:
+                in_frame_1.append(completions()[strategy])
+
+        tasklets = [self.spawn(older), self.spawn(busy), self.spawn(newer)]
+        self.run_loop(lambda n: not any(t.alive for t in tasklets), on_tick)
+        return resumed["A"], in_frame_1[0]
+
+    def test_a_blocking_tasklet_dispatches_older_completions_at_once(self):
+        self.assertEqual(self.older_completion_scenario("on_block"), (1, 1))
+
+    def test_main_loop_leaves_the_same_completion_for_phase_2(self):
+        self.assertEqual(self.older_completion_scenario("main_loop"), (2, 0))
+
+    def test_a_tasklet_never_dispatches_its_own_request_when_it_blocks(self):
+        # Whether or not the worker finished before the tasklet parked, only a
+        # later blocker or phase 2 may dispatch the request: with no one else
+        # blocking, it resumes in the next frame, every time.
+        gameloop.set_fps(100)
+        gameloop.set_dispatch_strategy("on_block")
+        rounds = []
+
+        def caller():
+            for _ in range(30):
+                asked = self.current_frame()
+                _engine.sleep_in_worker(0.0)
+                rounds.append(self.current_frame() - asked)
+
+        t = self.spawn(caller)
+        self.run_loop(lambda n: not t.alive)
+        self.assertEqual(rounds, [1] * 30)
+
+    def test_a_blocker_dispatches_what_completed_before_it_and_nothing_else(self):
+        # A is submitted first but is slow; B second and fast. When C blocks,
+        # B has completed and A has not: C dispatches B (mid-frame), A waits
+        # for its own completion (phase 2 of a later frame), C for its own.
+        gameloop.set_fps(10)
+        gameloop.set_run_budget(0.9)
+        gameloop.set_dispatch_strategy("on_block")
+        order = []
+
+        def slow_a():
+            _engine.call_in_thread(answer, "A", 0.15)
+            order.append(("A", self.current_frame()))
+
+        def fast_b():
+            _engine.call_in_thread(answer, "B", 0.002)
+            order.append(("B", self.current_frame()))
+
+        def busy_then_block_c():
+            busy_for(0.03)  # B completes, A does not
+            _engine.sleep_in_worker(0.3)
+            order.append(("C", self.current_frame()))
+
+        tasklets = [self.spawn(slow_a), self.spawn(fast_b), self.spawn(busy_then_block_c)]
+        self.run_loop(lambda n: not any(t.alive for t in tasklets))
+        self.assertEqual(order[0], ("B", 1), "C's block did not dispatch B, which is older")
+        self.assertEqual([name for name, _ in order], ["B", "A", "C"])
+        self.assertEqual(completions()["on_block"], 3)
+
+
+# ---------------------------------------------------------------- mid-frame dispatch
+
+class MidFrameDispatchTest(LoopTestCase):
+    BUSY_S = 0.05
+
+    def busy_while_waiting(self, strategy):
+        """A tasklet waits on a 2 ms request while another runs Python for 50 ms.
+
+        Returns (woken during the busy run, frame the waiter resumed in,
+        dispatch latency stats).
+        """
+        gameloop.set_fps(5)           # 200 ms frames
+        gameloop.set_run_budget(0.9)
+        gameloop.set_long_run_limit(1000)  # the busy run is meant to be long
+        gameloop.set_dispatch_strategy(strategy)
+        gameloop.reset_dispatch_stats()
+        seen = {}
+
+        def waiter():
+            _engine.sleep_in_worker(0.002)
+            seen["resumed"] = self.current_frame()
+
+        def busy():
+            end = time.perf_counter() + self.BUSY_S
+            woken = False
+            while time.perf_counter() < end:
+                woken = woken or waiting.scheduled
+            seen["woken while busy"] = woken
+
+        waiting = self.spawn(waiter)
+        spinner = self.spawn(busy)
+        self.run_loop(lambda n: not waiting.alive and not spinner.alive)
+        latency = gameloop.dispatch_stats()[strategy]["dispatch_latency"]
+        return seen["woken while busy"], seen["resumed"], latency
+
+    def test_pending_call_dispatches_while_python_runs_in_phase_4(self):
+        woken, frame, latency = self.busy_while_waiting("pending_call")
+        self.assertTrue(woken, "not made runnable while the busy tasklet ran")
+        self.assertEqual(frame, 1, "did not run in the frame it was woken in")
+        self.assertEqual(latency["count"], 1)
+        self.assertLess(latency["max_us"], self.BUSY_S * 1e6 / 2, latency)
+
+    def test_main_loop_waits_for_phase_2(self):
+        woken, frame, latency = self.busy_while_waiting("main_loop")
+        self.assertFalse(woken)
+        self.assertEqual(frame, 2)
+        self.assertEqual(latency["count"], 1)
+        self.assertGreater(latency["p50_us"], self.BUSY_S * 1e6 * 0.8, latency)
+
+    def test_main_thread_callback_dispatches_during_the_wait_not_in_phase_4(self):
+        woken, frame, latency = self.busy_while_waiting("main_thread_callback")
+        self.assertFalse(woken)
+        self.assertEqual(frame, 2)
+
+
+# ---------------------------------------------------------------- worker_acquires_gil
+
+class WorkerAcquiresGilTest(LoopTestCase):
+
+    def test_one_lock_acquisition_may_dispatch_several_completions(self):
+        gameloop.set_dispatch_strategy("worker_acquires_gil")
+        done = []
+
+        def caller(i):
+            _engine.sleep_in_worker(0.01)
+            done.append(i)
+
+        tasklets = [self.spawn(caller, i) for i in range(40)]
+        self.run_loop(lambda n: not any(t.alive for t in tasklets))
+        self.assertEqual(sorted(done), list(range(40)))
+        stats = gameloop.dispatch_stats()["worker_acquires_gil"]
+        self.assertEqual(stats["completions"], 40)
+        self.assertGreaterEqual(stats["lock_acquisitions"], 1)
+        self.assertLessEqual(stats["lock_acquisitions"], stats["completions"])
+        self.assertLessEqual(stats["drains"], stats["lock_acquisitions"] + 2)
+
+
+# ---------------------------------------------------------------- cancellation
+
+class CancelTest(LoopTestCase):
+
+    def test_a_killed_tasklet_dies_at_once_and_its_late_completion_is_not_dispatched(self):
+        for strategy in STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_fps(50)
+                gameloop.set_dispatch_strategy(strategy)
+                gameloop.reset_dispatch_stats()
+                seen = []
+
+                def victim():
+                    try:
+                        _engine.sleep_in_worker(0.2)
+                        seen.append("woke")
+                    except TaskletExit:
+                        seen.append("TaskletExit")
+                        raise
+
+                def control():
+                    _engine.sleep_in_worker(0.01)
+
+                def killer():
+                    uthread.BeNice()  # the victim waits by now
+                    start = time.monotonic()
+                    victim_tasklet.kill()
+                    seen.append(("killed in", time.monotonic() - start, victim_tasklet.alive))
+
+                victim_tasklet = self.spawn(victim)
+                self.spawn(control)
+                self.spawn(killer)
+                end = []
+
+                def stop_when(n):
+                    if n == 1:
+                        end.append(time.monotonic() + 0.35)  # the worker finished by then
+                    return time.monotonic() > end[0]
+
+                self.run_loop(stop_when)
+                self.assertEqual(seen[0], "TaskletExit")
+                self.assertEqual(seen[1][0], "killed in")
+                self.assertLess(seen[1][1], 0.05, "kill waited for the worker")
+                self.assertFalse(seen[1][2])
+                self.assertEqual(len(seen), 2)
+                self.assertEqual(completions()[strategy], 1, "only the control request counts")
+
+
+# ---------------------------------------------------------------- concurrency
+
+class ConcurrencyTest(LoopTestCase):
+
+    def test_many_blocking_calls_run_concurrently(self):
+        n, each = 100, 0.2
+        finished = []
+
+        def caller():
+            _engine.call_in_thread(time.sleep, each)
+            finished.append(time.monotonic())
+
+        start = time.monotonic()
+        tasklets = [self.spawn(caller) for _ in range(n)]
+        self.run_loop(lambda frame: not any(t.alive for t in tasklets))
+        elapsed = max(finished) - start
+        self.assertEqual(len(finished), n)
+        self.assertLess(elapsed, n * each / 10, "blocking calls were serialised")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -41,6 +41,7 @@ int shard_frames_traverse(struct _PyInterpreterFrame* frame, PyObject* const* to
 }
 
 #include "internal/pycore_atomic.h"
+#include "internal/pycore_gc.h"
 #include "internal/pycore_interp.h"
 #include "internal/pycore_pystate.h"
 #include "internal/pycore_runtime.h"
@@ -58,4 +59,11 @@ void shard_eval_breaker_recompute(PyInterpreterState* interp) {
                  _Py_ThreadCanHandlePendingCalls()) |
                 ceval2->pending.async_exc;
   _Py_atomic_store_relaxed(&ceval2->eval_breaker, pending);
+}
+
+void shard_gc_object_reuse(PyObject* op) {
+  PyGC_Head* gc = _Py_AS_GC(op);
+  gc->_gc_next = 0;
+  gc->_gc_prev = 0;
+  _Py_NewReference(op);
 }

@@ -29,6 +29,11 @@ int shard_frames_traverse(struct _PyInterpreterFrame* top, PyObject* const* top_
 extern "C" {
 #endif
 
+// Prepares a deallocated, untracked GC object's memory for reuse by a free list:
+// clears its GC header (the "finalized" flag included, so the new object's
+// finalizer runs) and gives it a fresh reference.
+void shard_gc_object_reuse(PyObject* op);
+
 // Makes the eval loop of `interp` leave its fast path at the next check (a
 // plain atomic store, safe in a signal handler).
 void shard_eval_breaker_set(PyInterpreterState* interp);

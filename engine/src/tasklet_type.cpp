@@ -1,7 +1,10 @@
 // The Python face of Tasklet: stackless.tasklet.
 #include <new>
 
+#include <vector>
+
 #include "arguments.h"
+#include "frame_internals.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"
@@ -44,7 +47,27 @@ PyObject* copy_current_context() {
   return PyContext_CopyCurrent();
 }
 
+// Finished tasklets of the exact base type are kept for reuse. Tasklet churn is
+// a game server's hot path, and without this every batch of new tasklets
+// faults in fresh memory after CPython handed the last batch's arenas back to
+// the OS. Bounded: at most kFreeListMax objects (~44 MB) are kept.
+constexpr std::size_t kFreeListMax = 1u << 17;
+
+std::vector<PyObject*>& free_list() {  // guarded by the GIL
+  static auto* list = new std::vector<PyObject*>();
+  return *list;
+}
+
 Tasklet* alloc_tasklet(PyTypeObject* type) {
+  if (type == &TaskletType && !free_list().empty()) {
+    PyObject* self = free_list().back();
+    free_list().pop_back();
+    shard_gc_object_reuse(self);
+    PyObject header = *self;
+    auto* t = new (self) Tasklet{header};
+    PyObject_GC_Track(self);
+    return t;
+  }
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) return nullptr;
   // tp_alloc zeroed the object and set its header; construct the C++ members.
@@ -130,6 +153,10 @@ void dealloc_tasklet(PyObject* self) {
     new boost::context::fiber(std::move(t->fiber_));
   }
   t->~Tasklet();
+  if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
+    free_list().push_back(self);
+    return;
+  }
   Py_TYPE(self)->tp_free(self);
 }
 

@@ -36,11 +36,17 @@ if [ "$LARGE" = 1 ]; then
   run "$SHARD" python "$BENCH" memory --n 1000000
   run "$PEER" "$BENCH" memory --impl greenlet --n 1000000
 fi
+# Tasklets created, run and finished per second (the peers in their own process).
+run "$SHARD" python tools/bench/spawn_bench.py --n "$MEM_N" --repeat "$REPEAT"
+run "$PEER" tools/bench/spawn_bench.py --n "$MEM_N" --repeat "$REPEAT"
+# Dispatch strategies inside the game loop, and call_in_thread (no peer: the
+# strategies are compared with each other).
+run "$SHARD" python tools/bench/dispatch_bench.py --seconds "$([ "$PP_N" = 20000 ] && echo 1 || echo 3)"
 
 "$PEER" - "$OUT" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-fig = {(r["bench"], r["impl"], r["n"]): r for r in rows}
+fig = {(r["bench"], r["impl"], r["n"]): r for r in rows if "n" in r}
 # Page tables are kernel memory, not in RSS, but a blocked tasklet costs both.
 for (bench, impl, n), r in list(fig.items()):
     if bench == "memory" and ("memory_pte", impl, n) in fig:
@@ -57,7 +63,14 @@ print("|---|---|---|---|---|")
 for (bench, impl, n), r in sorted(fig.items()):
     if impl != "stackless":
         continue
-    if bench == "pingpong":
+    if bench == "spawn_run_finish":
+        # Higher is better here: show peer/ours so that a ratio above 1 is ours ahead.
+        for peer_impl in ("greenlet", "gevent", "asyncio"):
+            peer = fig.get((bench, peer_impl, n))
+            if peer:
+                print(f"| tasklets created+run+finished per s, n={n:,} (higher is better) | {r['value']:,} | "
+                      f"{peer_impl} {peer['value']:,} | {r['value'] / peer['value']:.1f}x | >= 2,000,000 and >= 10x asyncio |")
+    elif bench == "pingpong":
         name = f"ping-pong ns/round trip, n={n:,}"
         line(name, r, fig.get((bench, "greenlet", n)), "<= 0.5")
         line(name, r, fig.get((bench, "gevent", n)), "")
@@ -68,6 +81,17 @@ for (bench, impl, n), r in sorted(fig.items()):
                 "memory_total": "RSS + page tables"}[bench]
         line(name, r, fig.get((bench, "greenlet", n)), note)
         line(name, r, fig.get((bench, "asyncio", n)), "")
+print("\n| dispatch strategy | dispatch p50/p99/max us | run p50/p99/max us | completions/s | lock acq. per drain | frame overruns |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    if r["bench"] == "dispatch_strategy":
+        print(f"| {r['strategy']} | {r['dispatch_p50_us']:.0f} / {r['dispatch_p99_us']:.0f} / {r['dispatch_max_us']:.0f} | "
+              f"{r['run_p50_us']:.0f} / {r['run_p99_us']:.0f} / {r['run_max_us']:.0f} | {r['completions_per_s']} | "
+              f"{r['lock_acquisitions_per_drain']} | {r['frame_overruns']} |")
+for r in rows:
+    if r["bench"].startswith("call_in_thread"):
+        print(f"\n100 x call_in_thread(time.sleep, 0.2): {r['total_s']} s, {r['frame_overruns']} frame overruns "
+              "(target < 0.3 s, none)")
 for r in rows:
     if r["bench"] == "memory":
         print(f"# memory {r['impl']} n={r['n']:,}: create {r['create_s']} s, release {r['release_s']} s",

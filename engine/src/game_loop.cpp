@@ -10,6 +10,7 @@
 #include <cmath>
 #include <string>
 
+#include "python_errors.h"
 #include "scheduler_internal.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/preemption.h"
@@ -196,13 +197,9 @@ void GameLoop::frame(int64_t* deadline) {
   if (result == nullptr) {
     // An error passed to the main tasklet (SystemExit, KeyboardInterrupt) ends the loop.
     if (!PyErr_ExceptionMatches(PyExc_SystemExit) && !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyErr_NormalizeException(&type, &value, &tb);
-      log_python(kLogError, "an error reached the game loop", value);
-      Py_XDECREF(type);
-      Py_XDECREF(value);
-      Py_XDECREF(tb);
+      PyObject* error = take_exception();
+      log_python(kLogError, "an error reached the game loop", error);
+      Py_XDECREF(error);
     }
   }
   Py_XDECREF(result);
@@ -270,14 +267,9 @@ void GameLoop::run_ticks(FrameStats& stats, double dt) {
     PyObject* hook = PyList_GET_ITEM(hooks, i);
     PyObject* result = PyObject_CallFunction(hook, "Kd", static_cast<unsigned long long>(stats.frame), dt);
     if (result == nullptr) {
-      PyObject *type, *value, *tb;
-      PyErr_Fetch(&type, &value, &tb);
-      PyErr_NormalizeException(&type, &value, &tb);
-      if (tb != nullptr) PyException_SetTraceback(value, tb);
-      log_python(kLogError, "tick hook " + describe(hook) + " raised", value);
-      Py_XDECREF(type);
-      Py_XDECREF(value);
-      Py_XDECREF(tb);
+      PyObject* error = take_exception();
+      log_python(kLogError, "tick hook " + describe(hook) + " raised", error);
+      Py_XDECREF(error);
     }
     Py_XDECREF(result);
   }

@@ -2,6 +2,7 @@
 // ends and hands over to the next tasklet.
 #include <algorithm>
 
+#include "python_errors.h"
 #include "scheduler_internal.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
@@ -90,12 +91,7 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
   }
   PyObject* error = nullptr;
   if (result == nullptr) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != nullptr) PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
+    PyObject* value = take_exception();
     if (value != nullptr && !PyObject_TypeCheck(value, reinterpret_cast<PyTypeObject*>(TaskletExitError))) {
       error = value;
     } else {
@@ -126,12 +122,7 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
     if (!PyErr_Occurred()) {
       PyErr_SetString(PyExc_RuntimeError, "Deadlock: the main tasklet is blocked and nothing can wake it");
     }
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    pass_exception_to_main(value);
+    pass_exception_to_main(take_exception());
     next = pick_next(&deadlock);
   }
   self->pystate_.save(tstate_);

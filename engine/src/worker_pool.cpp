@@ -1,5 +1,6 @@
 #include "shard/engine/worker_pool.h"
 
+#include "python_errors.h"
 #include "scheduler_internal.h"
 #include "shard/engine/dispatcher.h"
 
@@ -69,15 +70,7 @@ void WorkerPool::execute(Request& request) {
   }
   PyGILState_STATE gil = PyGILState_Ensure();
   request.result = PyObject_Call(request.callable, request.args, nullptr);
-  if (request.result == nullptr) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb != nullptr) PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    request.error = value;
-  }
+  if (request.result == nullptr) request.error = take_exception();
   PyGILState_Release(gil);
 }
 

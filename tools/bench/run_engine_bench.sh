@@ -5,7 +5,7 @@
 #
 #   tools/bench/run_engine_bench.sh [--quick] [--large]
 #     --quick  small N and fewer repetitions (a smoke test, not figures to publish)
-#     --large  also memory at 1,000,000 for stackless and greenlet (minutes; ~9 GB)
+#     --large  also memory at 1,000,000 for stackless, greenlet and asyncio (minutes; ~9 GB)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,6 +35,7 @@ done
 if [ "$LARGE" = 1 ]; then
   run "$SHARD" python "$BENCH" memory --n 1000000
   run "$PEER" "$BENCH" memory --impl greenlet --n 1000000
+  run "$PEER" "$BENCH" memory --impl asyncio --n 1000000
 fi
 # Tasklets created, run and finished per second (the peers in their own process).
 run "$SHARD" python tools/bench/spawn_bench.py --n "$MEM_N" --repeat "$REPEAT"

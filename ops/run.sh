@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The run command: installs what is missing, builds, and runs the shard.
-# For now the shard is its engine: this runs the tasklet demo under `shard python`.
+# For now the shard is its engine: this runs the tasklet demo under `shard python`,
+# then the game loop demo for a few seconds (`shard run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh
 bash ops/build.sh
 echo "== build/bin/shard python scripts/demo_tasklets.py"
 build/bin/shard python scripts/demo_tasklets.py
+echo "== build/bin/shard run scripts/demo_loop.py   (stopped after 3 s with SIGINT)"
+timeout -s INT 3 build/bin/shard run scripts/demo_loop.py || [ $? = 124 ]
 cat <<'NEXT'
 
 Next:
   build/bin/shard python                 an interactive interpreter with stackless
   build/bin/shard python your_script.py  run an existing Stackless Python 3 program
+  build/bin/shard run scripts/demo_loop.py   the fixed-FPS game loop (Ctrl-C stops it)
   bash ops/test.sh                       run the tests
 NEXT

@@ -22,6 +22,7 @@ import contextlib
 import faulthandler
 import gc
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -213,3 +214,58 @@ def run_in_tasklet(func, *args, **kwargs):
 
     stackless.tasklet(body)()
     return results.receive()
+
+
+# ---------------------------------------------------------------- threads and child processes
+
+def start_thread(target, *args):
+    """Starts a daemon thread running target(*args)."""
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
+def result_in_new_thread(func):
+    """Runs func in a new OS thread (its own scheduler); returns its result or raises its error."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = func()
+        except BaseException as e:
+            box["error"] = e
+
+    join_or_fail(start_thread(target))
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+CHILD_TIMEOUT_S = 30
+
+
+def run_child(command, **kwargs):
+    """Runs a child process to completion (text output), failing as a suspected deadlock if it hangs."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise SuspectedDeadlock("suspected deadlock: %r did not exit within %d s"
+                                % (command, CHILD_TIMEOUT_S)) from None
+
+
+def read_until(proc, marker, timeout=15.0):
+    """Reads the child's stdout (binary pipe) until `marker` appears."""
+    data = b""
+    end = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    while marker not in data:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise SuspectedDeadlock("suspected deadlock: child never wrote %r (got %r)" % (marker, data))
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    return data

@@ -6,7 +6,6 @@ executable (sys.executable, invoked as `shard python ...`) and with Debian's
 """
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -15,39 +14,11 @@ import textwrap
 import time
 import unittest
 
-from support import StacklessTestCase, SuspectedDeadlock
+from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, read_until, run_child
 
 SHARD = [sys.executable, "python"]
 PYTHON3 = ["/usr/bin/python3.11"]
-CHILD_TIMEOUT_S = 30
-
-
-def run(command, **kwargs):
-    try:
-        return subprocess.run(command, capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S, **kwargs)
-    except subprocess.TimeoutExpired:
-        raise SuspectedDeadlock("suspected deadlock: %r did not exit within %d s"
-                                % (command, CHILD_TIMEOUT_S)) from None
-
-
-def read_until(proc, marker, timeout=15.0):
-    """Read the child's stdout (binary pipe) until `marker` appears."""
-    data = b""
-    end = time.monotonic() + timeout
-    fd = proc.stdout.fileno()
-    while marker not in data:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise SuspectedDeadlock("suspected deadlock: child never wrote %r (got %r)"
-                                    % (marker, data))
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data
+run = run_child
 
 
 class CommandLineTest(StacklessTestCase):

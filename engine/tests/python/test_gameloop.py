@@ -26,14 +26,13 @@ import _engine
 import gameloop
 import stackless
 import uthread
-from support import StacklessTestCase, SuspectedDeadlock, busy_for
+from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, busy_for, read_until, run_child
 
 TaskletExit = stackless.TaskletExit
 
 DEFAULT_FPS = 30.0
 DEFAULT_RUN_BUDGET = 0.5
 DEFAULT_LONG_RUN_MS = 50.0
-CHILD_TIMEOUT_S = 30
 
 
 class LogCapture(logging.Handler):
@@ -139,8 +138,9 @@ class LoopTestCase(StacklessTestCase):
             gameloop.remove_tick(hook)
         last = gameloop.stats()
         self.stats[last["frame"] - base] = last
-        if self.errors:
-            raise self.errors[0]
+        errors, self.errors = self.errors, []
+        if errors:
+            raise errors[0]
         self.assertLess(self.frame, max_frames, "the loop's stop condition was never met")
         return self.frame
 
@@ -535,30 +535,6 @@ class RunRulesTest(LoopTestCase):
 
 # ---------------------------------------------------------------- shard run
 
-def run_child(command, **kwargs):
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, **kwargs)
-    except subprocess.TimeoutExpired:
-        raise SuspectedDeadlock("suspected deadlock: %r did not exit within %d s"
-                                % (command, CHILD_TIMEOUT_S)) from None
-
-
-def read_until(proc, marker, timeout=15.0):
-    import select
-    data = b""
-    end = time.monotonic() + timeout
-    fd = proc.stdout.fileno()
-    while marker not in data:
-        left = end - time.monotonic()
-        if left <= 0:
-            raise SuspectedDeadlock("suspected deadlock: child never wrote %r (got %r)" % (marker, data))
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data
 
 
 SERVICE_SCRIPT = """\

@@ -5,31 +5,13 @@ import time
 import unittest
 
 import stackless
-from support import StacklessTestCase, join_or_fail, wait_until
-
-
-def start_thread(target, *args):
-    thread = threading.Thread(target=target, args=args, daemon=True)
-    thread.start()
-    return thread
+from support import StacklessTestCase, join_or_fail, result_in_new_thread, start_thread, wait_until
 
 
 class SchedulerPerThreadTest(StacklessTestCase):
 
     def in_thread(self, func):
-        """Run func in a new thread; return its result (or raise its error)."""
-        box = {}
-
-        def target():
-            try:
-                box["value"] = func()
-            except BaseException as e:
-                box["error"] = e
-
-        join_or_fail(start_thread(target))
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        return result_in_new_thread(func)
 
     def test_new_thread_has_its_own_main_tasklet(self):
         other_main = self.in_thread(stackless.getmain)

@@ -16,7 +16,7 @@ import unittest
 
 import stackless
 import uthread
-from support import (StacklessTestCase, SuspectedDeadlock, busy_for, join_or_fail,
+from support import (StacklessTestCase, result_in_new_thread, start_thread, SuspectedDeadlock, busy_for, join_or_fail,
                      wait_until)
 
 TaskletExit = stackless.TaskletExit
@@ -24,12 +24,6 @@ TaskletExit = stackless.TaskletExit
 # How much earlier than asked a timed wait may end: the engine rounds to
 # nanoseconds and reads the same monotonic clock, so this is only float noise.
 EARLY_SLACK_S = 0.002
-
-
-def start_thread(target, *args):
-    thread = threading.Thread(target=target, args=args, daemon=True)
-    thread.start()
-    return thread
 
 
 class TaskletThread:
@@ -80,20 +74,7 @@ def started(func, *args):
     return t
 
 
-def in_new_thread(func):
-    """Run func in a new OS thread (its own scheduler); return its result or raise its error."""
-    box = {}
-
-    def target():
-        try:
-            box["value"] = func()
-        except BaseException as e:
-            box["error"] = e
-
-    join_or_fail(start_thread(target))
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+in_new_thread = result_in_new_thread
 
 
 def sleep_under_run(seconds):

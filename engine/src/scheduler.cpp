@@ -88,7 +88,8 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   enter(next);
   boost::context::fiber from;
   try {
-    from = std::move(fiber_of(next)).resume();
+    // A started tasklet has its fiber; only a new one needs a stack first.
+    from = std::move(next->started_ ? next->fiber_ : fiber_of(next)).resume();
   } catch (const std::exception& e) {
     // No stack could be had: nothing switched; undo.
     current_ = self;
@@ -151,7 +152,7 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
   if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
     wake_due_timers(now_ns());
   }
-  if (soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
+  if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
   if (head_ != nullptr) return head_;
   if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
   if (idle_wait()) return head_;

@@ -39,7 +39,7 @@ struct FrameStats {
   bool overrun = false;     // phases 2-5 ended past the next frame's deadline
   int dispatched = 0;
   int woken = 0;            // sleepers and yielders made runnable
-  int runnable = 0;         // left in the ring after phase 4
+  int runnable = 0;         // in the ring after phase 4 (the loop's own main tasklet included)
   std::size_t alive = 0;    // tasklets with C state
   uint64_t switches = 0;
   int64_t longest_slice_ns = 0;

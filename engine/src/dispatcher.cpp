@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "frame_internals.h"
@@ -55,7 +57,14 @@ Dispatcher& Dispatcher::instance() {
 }
 
 WorkerPool& Dispatcher::workers() {
-  if (!workers_) workers_ = std::make_unique<WorkerPool>(*this, kMinWorkers, kMaxWorkers);
+  if (!workers_) {
+    // SHARD_WORKERS_MAX bounds the pool (benchmarks pin it; a server may cap it).
+    int max_workers = kMaxWorkers;
+    if (const char* env = std::getenv("SHARD_WORKERS_MAX"); env != nullptr && *env != '\0') {
+      max_workers = std::clamp(std::atoi(env), 1, kMaxWorkers);
+    }
+    workers_ = std::make_unique<WorkerPool>(*this, std::min(kMinWorkers, max_workers), max_workers);
+  }
   return *workers_;
 }
 

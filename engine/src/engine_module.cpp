@@ -10,6 +10,7 @@
 #include "shard/engine/engine_module.h"
 #include "shard/engine/game_loop.h"
 #include "shard/engine/tasklet.h"
+#include "shard/engine/worker_pool.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/sync_types.h"
 #include "shard/engine/waiters.h"
@@ -124,6 +125,10 @@ PyObject* dispatch_stats(PyObject*, PyObject*) {
   return all;
 }
 
+PyObject* worker_count(PyObject*, PyObject*) {
+  return PyLong_FromLong(Dispatcher::instance().workers().threads());
+}
+
 PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
   Dispatcher::instance().reset_stats();
   Py_RETURN_NONE;
@@ -229,6 +234,7 @@ PyMethodDef module_methods[] = {
     {"dispatch_strategy", dispatch_strategy, METH_NOARGS, "the dispatch strategy in force"},
     {"dispatch_stats", dispatch_stats, METH_NOARGS, "per strategy: latencies (us), drains, completions, lock acquisitions"},
     {"reset_dispatch_stats", reset_dispatch_stats, METH_NOARGS, nullptr},
+    {"worker_count", worker_count, METH_NOARGS, "threads in the worker pool (it grows while all are busy)"},
     {"sleep", as_cfunction(sleep), METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds): park the current tasklet for that long (a timer, not a busy wait)"},
     {"sleeper_count", sleeper_count, METH_NOARGS, "timer entries of this thread (stale ones included)"},

@@ -42,7 +42,8 @@ run "$SHARD" python tools/bench/spawn_bench.py --n "$MEM_N" --repeat "$REPEAT"
 run "$PEER" tools/bench/spawn_bench.py --n "$MEM_N" --repeat "$REPEAT"
 # Dispatch strategies inside the game loop, and call_in_thread (no peer: the
 # strategies are compared with each other).
-run "$SHARD" python tools/bench/dispatch_bench.py --seconds "$([ "$PP_N" = 20000 ] && echo 1 || echo 3)"
+run "$SHARD" python tools/bench/dispatch_bench.py call_in_thread
+run "$SHARD" python tools/bench/dispatch_bench.py --seconds "$([ "$PP_N" = 20000 ] && echo 1 || echo 3)" strategies
 
 "$PEER" - "$OUT" <<'EOF'
 import json, sys

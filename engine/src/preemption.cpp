@@ -135,8 +135,6 @@ void set_timer_interval(int64_t interval_ns) {
 
 }  // namespace
 
-bool Preemption::active() { return tls.active.load(std::memory_order_relaxed); }
-
 void Preemption::note_switch(int64_t now_ns) {
   tls.slice_start_ns.store(now_ns, std::memory_order_relaxed);
   tls.reported.store(false, std::memory_order_relaxed);

@@ -64,12 +64,6 @@ Scheduler* Scheduler::for_thread(unsigned long thread_id) {
   return it == registry().end() ? nullptr : it->second;
 }
 
-std::vector<unsigned long> Scheduler::thread_ids() {
-  std::vector<unsigned long> ids;
-  for (auto& [id, sched] : registry()) ids.push_back(id);
-  return ids;
-}
-
 void Scheduler::thread_ended() {
   // As in Stackless, tasklets with C state are killed while the thread can
   // still run them (this is called from the ending thread itself, with its

@@ -118,11 +118,6 @@ std::size_t StackPool::blocks_in_use() const {
   return in_use_;
 }
 
-std::size_t StackPool::blocks_free() const {
-  std::lock_guard lock(mutex_);
-  return free_.size();
-}
-
 std::size_t StackPool::slabs() const {
   std::lock_guard lock(mutex_);
   return slabs_.size();

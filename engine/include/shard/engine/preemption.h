@@ -23,8 +23,8 @@ class Scheduler;
 
 class Preemption final {
  public:
-  // Whether this thread has a timed watchdog (switches then record the time).
-  static bool active();
+  // A switch (or the game loop starting a frame) begins a new slice: the budget
+  // and the long-run report count from here.
   static void note_switch(int64_t now_ns);
 };
 

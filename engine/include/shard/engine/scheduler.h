@@ -34,7 +34,6 @@ class Scheduler final {
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
-  static std::vector<unsigned long> thread_ids();
 
   Tasklet* main() const { return main_; }
   Tasklet* current_tasklet() const { return current_; }
@@ -138,7 +137,6 @@ class Scheduler final {
   };
   LongestSlice take_longest_slice();
   std::size_t tasklets_alive() const { return live_count_; }
-  int64_t slice_start_ns() const { return slice_start_ns_; }
 
  private:
   explicit Scheduler(PyThreadState* tstate);

@@ -62,7 +62,6 @@ class StackPool final {
   std::size_t chunk_bytes() const { return sizes_.chunk_bytes; }
   std::size_t block_bytes() const { return sizes_.stack_bytes + sizes_.chunk_bytes; }
   std::size_t blocks_in_use() const;
-  std::size_t blocks_free() const;
   std::size_t slabs() const;
 
  private:

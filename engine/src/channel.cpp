@@ -21,6 +21,25 @@ void enqueue(Channel* ch, Tasklet* t, Direction dir) {
   ch->balance_ += static_cast<int>(dir);
 }
 
+// What a send or receive that did not switch returns: None for a send; for a
+// receive, the value (or raised exception) it took from the partner.
+PyObject* take_received(Tasklet* self, Direction dir) {
+  PyObject* value = self->tempval_;
+  bool is_exception = self->tempval_is_exc_;
+  self->tempval_ = nullptr;
+  self->tempval_is_exc_ = false;
+  if (dir == Direction::kSend || value == nullptr) {
+    Py_XDECREF(value);
+    Py_RETURN_NONE;
+  }
+  if (is_exception) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(value)), value);
+    Py_DECREF(value);
+    return nullptr;
+  }
+  return value;
+}
+
 }  // namespace
 
 Tasklet* channel_unblock(Tasklet* t) {
@@ -58,43 +77,24 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
       partner->tempval_ = nullptr;
       partner->tempval_is_exc_ = false;
     }
-    PyObject* result = nullptr;
+    PyObject* result;
     if (partner->sched_ != sched) {
       // Never switch across threads: the partner runs when its thread schedules.
       Scheduler::make_runnable(partner);
+      result = take_received(self, dir);
     } else if (ch->schedule_all_) {
       sched->insert(partner);
-      Py_XINCREF(self->tempval_);
-      PyObject* own = self->tempval_;
-      result = sched->schedule(false, own);
-      Py_XDECREF(own);
+      result = sched->schedule(false, self->tempval_);  // we get our value back on resume
     } else if (ch->preference_ == -d) {
       // The partner runs first, right after us in the ring; we run again only
       // after the others had their turn.
       sched->insert_after_current(partner);
       result = sched->run_tasklet(partner, false);
     } else {
-      sched->insert(partner);
-      result = nullptr;
+      sched->insert(partner);  // no switch: it runs in its turn
+      result = take_received(self, dir);
     }
     Py_DECREF(partner);
-    if (result == nullptr && !PyErr_Occurred()) {
-      // No switch: hand over our own tempval (the received value) directly.
-      PyObject* own = self->tempval_;
-      bool own_is_exc = self->tempval_is_exc_;
-      self->tempval_ = nullptr;
-      self->tempval_is_exc_ = false;
-      if (dir == Direction::kSend || own == nullptr) {
-        Py_XDECREF(own);
-        Py_RETURN_NONE;
-      }
-      if (own_is_exc) {
-        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(own)), own);
-        Py_DECREF(own);
-        return nullptr;
-      }
-      return own;
-    }
     return result;
   }
 

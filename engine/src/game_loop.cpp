@@ -167,7 +167,7 @@ void GameLoop::frame(int64_t* deadline) {
   const int64_t start = now_ns();
   Dispatcher& dispatcher = Dispatcher::instance();
 
-  wait_until(*deadline, stats);  // 1
+  if (!wait_until(*deadline)) return;  // 1 (a signal handler raised: the loop ends)
   int64_t t = now_ns();
   stats.wait_ns = t - start;
   Preemption::note_switch(t);  // the main tasklet's own "slice" starts now
@@ -203,6 +203,7 @@ void GameLoop::frame(int64_t* deadline) {
     }
   }
   Py_XDECREF(result);
+  if (PyErr_Occurred()) return;  // SystemExit or KeyboardInterrupt: the loop ends now
   int64_t t4 = now_ns();
   stats.run_ns = t4 - t3;
   stats.switches = sched_->switches() - switches;
@@ -229,11 +230,11 @@ void GameLoop::frame(int64_t* deadline) {
   last_ = stats;
 }
 
-void GameLoop::wait_until(int64_t deadline, FrameStats&) {
+bool GameLoop::wait_until(int64_t deadline) {
   Dispatcher& dispatcher = Dispatcher::instance();
   for (;;) {
     int64_t left = deadline - now_ns();
-    if (left <= 0 || stop_requested_.load()) return;
+    if (left <= 0 || stop_requested_.load()) return true;
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {signal_fd_[0], POLLIN, 0}};
     timespec timeout{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
     int ready;
@@ -245,7 +246,7 @@ void GameLoop::wait_until(int64_t deadline, FrameStats&) {
       char buffer[64];
       while (::read(signal_fd_[0], buffer, sizeof buffer) > 0) {
       }
-      if (PyErr_CheckSignals() < 0) return;  // a handler raised: the loop ends
+      if (PyErr_CheckSignals() < 0) return false;
     }
     if (fds[0].revents & POLLIN) {
       uint64_t count;

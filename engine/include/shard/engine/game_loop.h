@@ -80,7 +80,8 @@ class GameLoop final {
  private:
   GameLoop();
   void frame(int64_t* deadline);
-  void wait_until(int64_t deadline, FrameStats& stats);
+  // Phase 1; false when a signal handler raised (the error is set).
+  bool wait_until(int64_t deadline);
   void run_ticks(FrameStats& stats, double dt);
   void log_tasklet_error(PyObject* tasklet, PyObject* exc);
   void report_long_run(int64_t ran_ns);

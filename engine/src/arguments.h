@@ -1,7 +1,8 @@
 #pragma once
 // Argument parsing for vectorcall-style (METH_FASTCALL | METH_KEYWORDS)
 // functions, with the TypeErrors a builtin gives: positional or keyword by the
-// documented parameter name, too many, missing, unknown or duplicate keywords.
+// documented parameter name, too many, missing, unknown or duplicate keywords;
+// and the glue to put such functions and types into a module.
 
 #include <Python.h>
 
@@ -26,6 +27,18 @@ inline bool parse_arguments(const char* function, PyObject* const* args, Py_ssiz
     return true;
   }
   return parse_arguments_slow(function, args, nargs, kwnames, names, required, out);
+}
+
+// A METH_FASTCALL | METH_KEYWORDS function, as PyMethodDef stores it.
+using VectorFunction = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+inline PyCFunction as_cfunction(VectorFunction function) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
+}
+
+// Readies a static type and adds it to a module; -1 with an error set on failure.
+inline int add_type(PyObject* module, const char* name, PyTypeObject* type) {
+  if (PyType_Ready(type) < 0) return -1;
+  return PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type));
 }
 
 // The top of the caller's evaluation stack for a vectorcall (see Scheduler::set_call_sp).

@@ -196,15 +196,15 @@ int set_schedule_all(PyObject* self, PyObject* value, void*) {
 }
 
 PyMethodDef channel_methods[] = {
-    {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(channel_send)),
+    {"send", as_cfunction(channel_send),
      METH_FASTCALL | METH_KEYWORDS, "send(value): send value over the channel, blocking until received"},
-    {"receive", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(channel_receive)),
+    {"receive", as_cfunction(channel_receive),
      METH_FASTCALL | METH_KEYWORDS, "receive(): receive a value, blocking until one is sent"},
-    {"send_exception", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(channel_send_exception)),
+    {"send_exception", as_cfunction(channel_send_exception),
      METH_FASTCALL | METH_KEYWORDS, "send_exception(exc, *args): the receiver raises exc(*args)"},
-    {"send_throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(channel_send_throw)),
+    {"send_throw", as_cfunction(channel_send_throw),
      METH_FASTCALL | METH_KEYWORDS, "send_throw(exc, val=None, tb=None): the receiver raises, like raise"},
-    {"send_sequence", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(channel_send_sequence)),
+    {"send_sequence", as_cfunction(channel_send_sequence),
      METH_FASTCALL | METH_KEYWORDS, "send_sequence(seq): send each item; returns how many"},
     {"close", channel_close, METH_NOARGS, "close(): no further blocking operations; closed once balance is 0"},
     {"open", channel_open, METH_NOARGS, "open(): reopen a closing or closed channel"},

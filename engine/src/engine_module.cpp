@@ -18,11 +18,6 @@
 namespace shard::engine {
 namespace {
 
-using VectorFunction = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction as_cfunction(VectorFunction function) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
-}
-
 // sleep(seconds): parks the current tasklet on its thread's timer heap. Other
 // tasklets run meanwhile; a sleep of 0 or less just yields.
 PyObject* sleep(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
@@ -245,11 +240,6 @@ PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_engine", "The native half of uthread: sleep and blocking primitives.", -1,
     module_methods, nullptr, nullptr, nullptr, nullptr,
 };
-
-int add_type(PyObject* module, const char* name, PyTypeObject* type) {
-  if (PyType_Ready(type) < 0) return -1;
-  return PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type));
-}
 
 }  // namespace
 }  // namespace shard::engine

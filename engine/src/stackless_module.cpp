@@ -56,11 +56,6 @@ PyObject* make_exception(PyObject* type, PyObject* value, PyObject* tb) {
 
 namespace {
 
-using VectorFunction = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction as_cfunction(VectorFunction function) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
-}
-
 PyObject* getcurrent(PyObject*, PyObject*) {
   Scheduler* sched = Scheduler::current();
   return sched != nullptr ? Py_NewRef(as_object(sched->current_tasklet())) : nullptr;
@@ -319,11 +314,6 @@ PyTypeObject AtomicType = [] {
 }();
 
 // ---------------------------------------------------------------- the module
-
-int add_type(PyObject* module, const char* name, PyTypeObject* type) {
-  if (PyType_Ready(type) < 0) return -1;
-  return PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type));
-}
 
 int create_tasklet_exit(PyObject* module) {
   if (TaskletExitError == nullptr) {

@@ -14,11 +14,6 @@
 namespace shard::engine {
 namespace {
 
-using VectorMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction as_cfunction(VectorMethod method) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
-}
-
 template <typename T>
 PyObject* alloc(PyTypeObject* type) {
   PyObject* self = type->tp_alloc(type, 0);

@@ -12,11 +12,6 @@
 namespace shard::engine {
 namespace {
 
-using VectorMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction as_cfunction(VectorMethod method) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
-}
-
 Scheduler* own_scheduler(Tasklet* t, const char* action) {
   Scheduler* sched = Scheduler::current();
   if (sched == nullptr) return nullptr;

@@ -58,6 +58,14 @@ Tasklet* channel_unblock(Tasklet* t) {
   return t;
 }
 
+void channel_release(Tasklet* t) {
+  Tasklet* owned = channel_unblock(t);
+  Py_CLEAR(t->tempval_);
+  t->tempval_is_exc_ = false;
+  Scheduler::make_runnable(t);
+  Py_DECREF(owned);
+}
+
 PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
   Scheduler* sched = Scheduler::current();
   if (sched == nullptr) return nullptr;

@@ -51,16 +51,15 @@ int channel_traverse(PyObject* self, visitproc visit, void* arg) {
 int channel_clear(PyObject* self) {
   Channel* ch = as_channel(self);
   while (ch->head_ != nullptr) {
-    Tasklet* t = channel_unblock(ch->head_);
+    Tasklet* t = ch->head_;
     PyObject* exc = PyObject_CallNoArgs(TaskletExitError);
-    if (exc != nullptr && t->sched_ != nullptr && t->sched_->alive()) {
-      Py_XSETREF(t->pending_exc_, exc);
-      Scheduler::make_runnable(t);
-    } else {
-      Py_XDECREF(exc);
+    if (exc == nullptr) {  // out of memory: it can only leave the queue
       PyErr_Clear();
+      Py_DECREF(channel_unblock(t));
+      continue;
     }
-    Py_DECREF(t);
+    Py_XSETREF(t->pending_exc_, exc);
+    channel_release(t);  // a tasklet of an ended thread just leaves the queue
   }
   return 0;
 }

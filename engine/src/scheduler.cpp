@@ -283,19 +283,9 @@ PyObject* Scheduler::throw_into(Tasklet* t, PyObject* exc, bool immediate) {
   // A parked tasklet's wait ends here; its waker or timer will find it gone.
   t->wait_token_.exchange(0, std::memory_order_acq_rel);
   if (t->blocked()) {
-    Tasklet* owned = channel_unblock(t);
-    Py_CLEAR(t->tempval_);
-    t->tempval_is_exc_ = false;
-    if (t->sched_ == this) {
-      if (!t->in_ring_) insert(t);
-    } else {
-      make_runnable(t);
-    }
-    Py_DECREF(owned);
-  } else if (t->sched_ != this) {
-    make_runnable(t);
-  } else if (!t->in_ring_) {
-    insert(t);
+    channel_release(t);
+  } else {
+    make_runnable(t);  // a tasklet of another thread: raised when its thread resumes it
   }
   if (!immediate || t->sched_ != this) Py_RETURN_NONE;
   move_before_head(t);  // right before current: current runs again after t

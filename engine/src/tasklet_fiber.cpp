@@ -137,13 +137,7 @@ void Scheduler::pass_exception_to_main(PyObject* exc) {
   // innermost run() gets it, else the main tasklet.
   Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.back().tasklet;
   Py_XSETREF(main->pending_exc_, exc);
-  if (main->blocked()) {
-    Tasklet* owned = channel_unblock(main);
-    Py_CLEAR(main->tempval_);
-    main->tempval_is_exc_ = false;
-    insert(main);
-    Py_DECREF(owned);
-  }
+  if (main->blocked()) channel_release(main);
   move_before_head(main);
   head_ = main;
 }

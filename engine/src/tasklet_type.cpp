@@ -325,10 +325,7 @@ PyObject* throw_impl(Tasklet* t, PyObject* exc, bool pending, PyObject* const* s
     Py_DECREF(exc);
     return nullptr;
   }
-  if (t->sched_ != sched) {
-    // Another thread's tasklet: raised when its own thread resumes it.
-    return t->sched_->throw_into(t, exc, false);
-  }
+  if (t->sched_ != sched) return sched->throw_into(t, exc, false);  // raised when its thread resumes it
   sched->set_call_sp(sp);
   return sched->throw_into(t, exc, !pending);
 }

@@ -207,6 +207,32 @@ class CrossThreadChannelTest(StacklessTestCase):
         self.assertEqual(received, ["ECHO 1", "ECHO 2", "QUIT"])
 
 
+class CrossThreadKillTest(StacklessTestCase):
+
+    def test_killing_a_running_tasklet_of_another_thread_raises_in_that_thread_not_in_the_caller(self):
+        started = threading.Event()
+        outcome = []
+
+        def worker():
+            me = stackless.getcurrent()
+            box.append(me)
+            started.set()
+            try:
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    stackless.schedule()  # a switch point: a pending kill is raised here
+                outcome.append("never killed")
+            except TaskletExit:
+                outcome.append("TaskletExit")
+
+        box = []
+        thread = start_thread(worker)
+        self.assertTrue(started.wait(5))
+        box[0].kill()  # must not raise TaskletExit here
+        join_or_fail(thread)
+        self.assertEqual(outcome, ["TaskletExit"])
+
+
 class ThreadblockTest(StacklessTestCase):
 
     def test_run_without_threadblock_returns_while_a_thread_could_still_wake_a_tasklet(self):

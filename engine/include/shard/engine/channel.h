@@ -37,8 +37,10 @@ enum class Direction : int { kSend = 1, kReceive = -1 };
 // Returns the received value (new reference), None for a send, or null.
 PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception);
 
-// Takes a blocked tasklet out of its channel's queue (kill, throw, thread end);
-// returns the queue's reference.
+// Takes a blocked tasklet out of its channel's queue; returns the queue's reference.
 Tasklet* channel_unblock(Tasklet* t);
+// Takes a blocked tasklet out of its channel, drops what it was sending, and
+// makes it runnable in its own thread (kill, throw, an error passed to main).
+void channel_release(Tasklet* t);
 
 }  // namespace shard::engine

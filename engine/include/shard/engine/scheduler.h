@@ -63,8 +63,9 @@ class Scheduler final {
   // it and calls reinstate_current().
   PyObject* block_current();
   void reinstate_current();
-  // Raises `exc` (owned) in t: now if t is current, else at its resume;
-  // `immediate` switches to t at once when it is in this thread.
+  // Called on the calling thread's scheduler. Raises `exc` (owned) in t: now if
+  // t is current, else at its resume; `immediate` switches to t at once when it
+  // is in this thread.
   PyObject* throw_into(Tasklet* t, PyObject* exc, bool immediate);
 
   // Makes a tasklet runnable in its own thread (GIL held); takes a reference.

@@ -1,8 +1,10 @@
 #include "shard/engine/scheduler.h"
 
+#include "fiber_switch.h"
 #include "scheduler_internal.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/preemption.h"
+#include "shard/engine/stack_pool.h"
 
 namespace shard::engine {
 
@@ -86,10 +88,9 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   call_sp_ = nullptr;
   self->pystate_.save(tstate_);
   enter(next);
-  boost::context::fiber from;
+  FiberContext to;
   try {
-    // A started tasklet has its fiber; only a new one needs a stack first.
-    from = std::move(next->started_ ? next->fiber_ : fiber_of(next)).resume();
+    to = context_of(next);
   } catch (const std::exception& e) {
     // No stack could be had: nothing switched; undo.
     current_ = self;
@@ -100,16 +101,22 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
     self->pystate_.restore(tstate_);
     return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
   }
-  after_switch(std::move(from));
+  after_switch(jump_context(to, next).fctx);
   self->suspended_sp_ = nullptr;
   return resume_value(self);
 }
 
-void Scheduler::after_switch(boost::context::fiber&& from) {
-  if (switching_from_ != nullptr && !switching_from_->finished_) {
-    switching_from_->fiber_ = std::move(from);
+void Scheduler::after_switch(FiberContext from) {
+  if (Tasklet* left = switching_from_) {
+    switching_from_ = nullptr;
+    if (left->finished_) {
+      // Off its stack at last: the block can go back to the pool.
+      StackPool::instance().release(left->stack_block_);
+      left->stack_block_ = nullptr;
+    } else {
+      left->context_ = from;
+    }
   }
-  switching_from_ = nullptr;
   if (PyObject* leaving = release_after_switch_) {
     release_after_switch_ = nullptr;
     Py_DECREF(leaving);

@@ -1,7 +1,11 @@
 // A tasklet's fiber: where its stack comes from, what runs on it, and how it
 // ends and hands over to the next tasklet.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
 
+#include "fiber_switch.h"
 #include "python_errors.h"
 #include "scheduler_internal.h"
 #include "shard/engine/channel.h"
@@ -26,48 +30,32 @@ int tasklet_recursion_cap() {
   return cap;
 }
 
-// Gives a finished fiber's block back to the pool; boost calls it on the stack of
-// the fiber that runs next.
-struct PooledStackReturn {
-  boost::context::stack_context allocate() { std::abort(); }  // blocks come preallocated
-  void deallocate(boost::context::stack_context& sctx) noexcept {
-    StackPool& pool = StackPool::instance();
-    pool.release(pool.block_of(static_cast<char*>(sctx.sp), sctx.size));
-  }
-};
-
-struct FiberEntry {
-  Tasklet* tasklet;
-  boost::context::fiber operator()(boost::context::fiber&& from) {
-    Scheduler* sched = tasklet->sched_;  // a started tasklet never changes thread
-    sched->after_switch(std::move(from));
-    return sched->run_body(tasklet);
-  }
-};
+// A fresh fiber's first step; the first jump to it passes its tasklet.
+void tasklet_entry(FiberTransfer from) {
+  Tasklet* tasklet = static_cast<Tasklet*>(from.data);
+  Scheduler* sched = tasklet->sched_;  // a started tasklet never changes thread
+  sched->after_switch(from.fctx);
+  sched->run_body(tasklet);
+}
 }  // namespace
 
-boost::context::fiber& Scheduler::fiber_of(Tasklet* t) {
-  if (!t->started_) {
-    StackPool& pool = StackPool::instance();
-    StackPool::Layout block = pool.layout(pool.acquire());
-    boost::context::stack_context sctx;
-    sctx.size = block.stack_size;
-    sctx.sp = block.stack_top;
-    t->fiber_ = boost::context::fiber(
-        std::allocator_arg, boost::context::preallocated(block.stack_top, block.stack_size, sctx),
-        PooledStackReturn{}, FiberEntry{t});
-    t->started_ = true;
-    link_live(t);
-    // The root data-stack chunk sits right above the C stack top.
-    t->root_chunk_ = reinterpret_cast<_PyStackChunk*>(block.stack_top);
-    t->root_chunk_size_ = block.chunk_size;
-  }
-  return t->fiber_;
+FiberContext Scheduler::context_of(Tasklet* t) {
+  if (t->started_) return std::exchange(t->context_, nullptr);
+  StackPool& pool = StackPool::instance();
+  void* block = pool.acquire();
+  StackPool::Layout layout = pool.layout(block);
+  t->stack_block_ = block;
+  t->started_ = true;
+  link_live(t);
+  // The root data-stack chunk sits right above the C stack top.
+  t->root_chunk_ = reinterpret_cast<_PyStackChunk*>(layout.stack_top);
+  t->root_chunk_size_ = layout.chunk_size;
+  return make_context(layout.stack_top, layout.stack_size, tasklet_entry);
 }
 
 // ---------------------------------------------------------------- the tasklet body
 
-boost::context::fiber Scheduler::run_body(Tasklet* self) {
+void Scheduler::run_body(Tasklet* self) {
   _PyCFrame base{};
   base.current_frame = nullptr;
   base.previous = nullptr;
@@ -128,8 +116,16 @@ boost::context::fiber Scheduler::run_body(Tasklet* self) {
   self->pystate_.save(tstate_);
   self->pystate_.clear_context();
   enter(next);
-  boost::context::fiber& target = fiber_of(next);
-  return std::move(target);
+  FiberContext to;
+  try {
+    to = context_of(next);
+  } catch (const std::exception& e) {
+    // This stack cannot be left for a tasklet that has none: nothing sane remains.
+    std::fprintf(stderr, "shard: a finished tasklet cannot start the next one: %s\n", e.what());
+    std::abort();
+  }
+  jump_context(to, next);
+  std::abort();  // a finished fiber is never resumed
 }
 
 void Scheduler::pass_exception_to_main(PyObject* exc) {

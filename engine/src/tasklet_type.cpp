@@ -141,11 +141,10 @@ void dealloc_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (t->weakrefs_ != nullptr) PyObject_ClearWeakRefs(self);
   clear_tasklet(self);
-  if (t->fiber_) {
-    // Still has C state (its thread ended, or it refused to die): the stack
-    // cannot be unwound safely, so it is left allocated.
+  if (t->stack_block_ != nullptr) {
+    // Still has C state (its thread ended, or it refused to die): what its
+    // stack holds cannot be unwound safely, so the block is never reused.
     PySys_WriteStderr("shard: tasklet %p dropped with a live C stack; its stack is leaked\n", self);
-    new boost::context::fiber(std::move(t->fiber_));
   }
   t->~Tasklet();
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {

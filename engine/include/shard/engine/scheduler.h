@@ -110,11 +110,12 @@ class Scheduler final {
   // stackless.run(): runs the ring with the current tasklet as its watchdog.
   PyObject* run_watchdog(const RunOptions& options);
 
-  // The entering side of every switch, and a new fiber's first step.
-  void after_switch(boost::context::fiber&& from);
-  // A fiber's body: runs the tasklet's callable, then returns the fiber to
-  // continue with (the finished fiber's stack is freed by the next one).
-  boost::context::fiber run_body(Tasklet* self);
+  // The entering side of every switch, and a new fiber's first step: `from` is
+  // where the leaving tasklet was suspended.
+  void after_switch(boost::context::detail::fcontext_t from);
+  // A fiber's body: runs the tasklet's callable, then switches to the next
+  // tasklet for good (which gives the finished fiber's stack back).
+  [[noreturn]] void run_body(Tasklet* self);
 
   // Kills every tasklet of this thread that has C state (interpreter exit), so
   // their finally blocks run and no stack is left behind.
@@ -157,7 +158,9 @@ class Scheduler final {
   };
 
   PyObject* switch_to(Tasklet* next);
-  boost::context::fiber& fiber_of(Tasklet* next);
+  // The context to jump to for `next`; a new tasklet gets its stack first
+  // (throws std::system_error when no stack can be had).
+  boost::context::detail::fcontext_t context_of(Tasklet* next);
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
   Watchdog* timed_watchdog();

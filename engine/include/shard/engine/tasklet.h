@@ -10,7 +10,7 @@
 #include <Python.h>
 
 #include <atomic>
-#include <boost/context/fiber.hpp>
+#include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
 
 #include "shard/engine/python_state.h"
@@ -63,7 +63,10 @@ struct Tasklet {
   // The contextvars context it starts in: a copy of its creator's.
   PyObject* init_context_ = nullptr;
 
-  boost::context::fiber fiber_;
+  // Where it was suspended (see fiber_switch.h); null while it runs or before
+  // it started.
+  boost::context::detail::fcontext_t context_ = nullptr;
+  void* stack_block_ = nullptr;          // from StackPool, from start to finish
   _PyStackChunk* root_chunk_ = nullptr;  // in its stack block, once started
   std::size_t root_chunk_size_ = 0;
   PythonState pystate_;

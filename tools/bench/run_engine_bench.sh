@@ -25,8 +25,13 @@ OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 run() { echo "+ $*" >&2; "$@" | tee -a "$OUT"; }
 
-run "$SHARD" python "$BENCH" pingpong --n "$PP_N" --repeat "$REPEAT"
-run "$PEER" "$BENCH" pingpong --n "$PP_N" --repeat "$REPEAT"
+# Ping-pong: both on the same CPU, one after the other. On a VM the vCPUs can
+# differ by half (one may share its core with a busy neighbour), which would
+# otherwise decide the ratio.
+PIN=()
+if command -v taskset >/dev/null; then PIN=(taskset -c "$(taskset -pc $$ | sed "s/.*[:,-] *//")"); fi
+run "${PIN[@]}" "$SHARD" python "$BENCH" pingpong --n "$PP_N" --repeat "$REPEAT"
+run "${PIN[@]}" "$PEER" "$BENCH" pingpong --n "$PP_N" --repeat "$REPEAT"
 # Memory: one process per impl, so no impl inherits another's freed memory.
 run "$SHARD" python "$BENCH" memory --n "$MEM_N"
 for impl in greenlet asyncio; do

@@ -11,6 +11,10 @@
 //
 // Frame, from its address up: mxcsr (4 bytes), x87 control word (4 bytes),
 // r12, r13, r14, r15, rbx, rbp, return address.
+//
+// This file carries no CET property note on purpose: without it the linker
+// never marks the program shadow-stack compatible, and a `ret` into another
+// stack is exactly what a shadow stack would stop.
 
     .text
     .globl  shard_jump_fcontext

@@ -6,6 +6,8 @@
 #include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"
 
+#include <utility>
+
 namespace shard::engine {
 
 // ---------------------------------------------------------------- the ring
@@ -84,24 +86,21 @@ void Scheduler::enter(Tasklet* next) {
 
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
+  if (!next->started_) {
+    try {
+      reserve_stack(next);
+    } catch (const std::exception& e) {
+      // Nothing switched: the caller asked for this very tasklet and gets the error.
+      if (self->in_ring_) head_ = self;
+      return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
+    }
+  }
   self->suspended_sp_ = call_sp_;  // for the GC while suspended
   call_sp_ = nullptr;
   self->pystate_.save(tstate_);
   enter(next);
-  FiberContext to;
-  try {
-    to = context_of(next);
-  } catch (const std::exception& e) {
-    // No stack could be had: nothing switched; undo.
-    current_ = self;
-    head_ = self->in_ring_ ? self : head_;
-    release_after_switch_ = nullptr;
-    switching_from_ = nullptr;
-    Py_DECREF(next);
-    self->pystate_.restore(tstate_);
-    return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
-  }
-  after_switch(jump_context(to, next).fctx);
+  if (!next->started_) mark_started(next);
+  after_switch(jump_context(std::exchange(next->context_, nullptr), next).fctx);
   self->suspended_sp_ = nullptr;
   return resume_value(self);
 }
@@ -160,6 +159,9 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
     wake_due_timers(now_ns());
   }
   if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
+  // One that can never get a stack leaves the ring; its error makes main runnable.
+  while (head_ != nullptr && !ensure_stack(head_)) {
+  }
   if (head_ != nullptr) return head_;
   if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
   if (idle_wait()) return head_;

@@ -1,8 +1,8 @@
 // A tasklet's fiber: where its stack comes from, what runs on it, and how it
 // ends and hands over to the next tasklet.
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <utility>
 
 #include "fiber_switch.h"
@@ -39,18 +39,53 @@ void tasklet_entry(FiberTransfer from) {
 }
 }  // namespace
 
-FiberContext Scheduler::context_of(Tasklet* t) {
-  if (t->started_) return std::exchange(t->context_, nullptr);
+void Scheduler::reserve_stack(Tasklet* t) {
+  if (t->stack_block_ != nullptr) return;
   StackPool& pool = StackPool::instance();
   void* block = pool.acquire();
   StackPool::Layout layout = pool.layout(block);
   t->stack_block_ = block;
-  t->started_ = true;
-  link_live(t);
+  t->context_ = make_context(layout.stack_top, layout.stack_size, tasklet_entry);
   // The root data-stack chunk sits right above the C stack top.
   t->root_chunk_ = reinterpret_cast<_PyStackChunk*>(layout.stack_top);
   t->root_chunk_size_ = layout.chunk_size;
-  return make_context(layout.stack_top, layout.stack_size, tasklet_entry);
+}
+
+void Scheduler::mark_started(Tasklet* t) {
+  t->started_ = true;
+  link_live(t);
+}
+
+bool Scheduler::ensure_stack(Tasklet* t) {
+  if (t->started_) return true;
+  try {
+    reserve_stack(t);
+    return true;
+  } catch (const std::exception& e) {
+    abandon_unstartable(t, e.what());
+    return false;
+  }
+}
+
+void Scheduler::abandon_unstartable(Tasklet* t, const char* why) {
+  // It leaves the ring dead, as if it had raised MemoryError at once, so the
+  // tasklets that do have stacks go on; the error is reported like any
+  // exception escaping a tasklet.
+  PyObject* error = PyObject_CallFunction(PyExc_MemoryError, "s", (std::string("cannot start a tasklet: ") + why).c_str());
+  if (error == nullptr) error = take_exception();
+  Py_INCREF(t);
+  if (t->in_ring_) remove(t);
+  Py_CLEAR(t->func_);
+  Py_CLEAR(t->args_);
+  Py_CLEAR(t->kwargs_);
+  Py_CLEAR(t->init_context_);
+  if (error_sink_) {
+    error_sink_(t, error);
+    Py_DECREF(error);
+  } else {
+    pass_exception_to_main(error);
+  }
+  Py_DECREF(t);
 }
 
 // ---------------------------------------------------------------- the tasklet body
@@ -116,15 +151,8 @@ void Scheduler::run_body(Tasklet* self) {
   self->pystate_.save(tstate_);
   self->pystate_.clear_context();
   enter(next);
-  FiberContext to;
-  try {
-    to = context_of(next);
-  } catch (const std::exception& e) {
-    // This stack cannot be left for a tasklet that has none: nothing sane remains.
-    std::fprintf(stderr, "shard: a finished tasklet cannot start the next one: %s\n", e.what());
-    std::abort();
-  }
-  jump_context(to, next);
+  if (!next->started_) mark_started(next);
+  jump_context(std::exchange(next->context_, nullptr), next);
   std::abort();  // a finished fiber is never resumed
 }
 

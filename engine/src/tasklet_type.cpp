@@ -7,6 +7,7 @@
 #include "frame_internals.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
+#include "shard/engine/stack_pool.h"
 #include "shard/engine/stackless_errors.h"
 
 namespace shard::engine {
@@ -141,10 +142,12 @@ void dealloc_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (t->weakrefs_ != nullptr) PyObject_ClearWeakRefs(self);
   clear_tasklet(self);
-  if (t->stack_block_ != nullptr) {
+  if (t->stack_block_ != nullptr && t->started_) {
     // Still has C state (its thread ended, or it refused to die): what its
     // stack holds cannot be unwound safely, so the block is never reused.
     PySys_WriteStderr("shard: tasklet %p dropped with a live C stack; its stack is leaked\n", self);
+  } else if (t->stack_block_ != nullptr) {
+    StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
   t->~Tasklet();
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {

@@ -71,6 +71,14 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
       head_ = self;
       break;
     }
+    while (head_ != nullptr && !ensure_stack(head_)) {
+    }
+    if (head_ == self) {
+      // A tasklet that could not get a stack was abandoned and its error
+      // passed to us (no game loop logging it).
+      result = resume_value(self);
+      break;
+    }
     if (head_ == nullptr) {
       insert(self);
       head_ = self;

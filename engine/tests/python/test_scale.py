@@ -1,9 +1,12 @@
 """Many live tasklets at once: 100,000 blocked on channels, then released."""
 
+import json
+import sys
+import textwrap
 import unittest
 
 import stackless
-from support import StacklessTestCase
+from support import StacklessTestCase, run_child
 
 COUNT = 100_000
 
@@ -50,6 +53,85 @@ class ScaleTest(StacklessTestCase):
         self.assertEqual(len(got), COUNT)
         self.assertEqual(sum(got), COUNT * (COUNT - 1) // 2)
         self.assertEqual(stackless.getruncount(), 1)
+
+
+# A child process that runs out of address space for stacks: RLIMIT_AS leaves
+# room for Python but not for a second slab of 256 stacks.
+EXHAUSTION_CHILD = textwrap.dedent("""
+    import json, resource, stackless
+
+    def vm_bytes():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+
+    ch = stackless.channel()
+    started = []
+
+    def waiter(i):
+        started.append(i)
+        ch.receive()
+
+    def run_collecting_errors():
+        errors = []
+        while True:
+            try:
+                stackless.run()
+                return errors
+            except MemoryError as e:
+                errors.append(str(e))
+
+    stackless.tasklet(waiter)(-1)
+    stackless.run()  # the first slab of stacks is mapped now
+    resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + (512 << 20), resource.RLIM_INFINITY))
+    out = {}
+
+    # Tasklets that block: 255 more fit in the slab, the other 45 cannot start.
+    blockers = [stackless.tasklet(waiter)(i) for i in range(300)]
+    errors = run_collecting_errors()
+    out["blocked"] = -ch.balance
+    out["errors"] = len(errors)
+    out["error"] = errors[0]
+    out["abandoned_alive"] = sum(t.alive for t in blockers[255:])
+
+    # A tasklet that finishes while the next one cannot get a stack (its own
+    # goes back only after it has left it).
+    ch.send(None)  # one block free again
+    done = []
+    finisher = stackless.tasklet(done.append)("finisher")
+    after = stackless.tasklet(done.append)("after")
+    out["finish_errors"] = len(run_collecting_errors())
+    out["done"] = done
+    out["after_alive"] = after.alive
+
+    # The node goes on: once the waiters are released, new tasklets start.
+    while ch.balance < 0:
+        ch.send(None)
+    late = []
+    for i in range(100):
+        stackless.tasklet(late.append)(i)
+    stackless.run()
+    out["late"] = len(late)
+    print(json.dumps(out))
+""")
+
+
+class StackExhaustionTest(StacklessTestCase):
+
+    def test_tasklets_that_cannot_get_a_stack_fail_with_memory_error_and_the_rest_go_on(self):
+        result = run_child([sys.executable, "python", "-c", EXHAUSTION_CHILD])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = json.loads(result.stdout)
+        self.assertEqual(out["blocked"], 256)
+        self.assertEqual(out["errors"], 45)
+        self.assertIn("cannot start a tasklet", out["error"])
+        self.assertIn("Cannot allocate memory", out["error"])
+        self.assertEqual(out["abandoned_alive"], 0)
+        self.assertEqual(out["finish_errors"], 1)
+        self.assertEqual(out["done"], ["finisher"])
+        self.assertFalse(out["after_alive"])
+        self.assertEqual(out["late"], 100)
 
 
 if __name__ == "__main__":

@@ -158,9 +158,15 @@ class Scheduler final {
   };
 
   PyObject* switch_to(Tasklet* next);
-  // The context to jump to for `next`; a new tasklet gets its stack first
-  // (throws std::system_error when no stack can be had).
-  boost::context::detail::fcontext_t context_of(Tasklet* next);
+  // Gives a new tasklet its stack block and first frame, ready to be jumped
+  // to (a no-op when it has them); throws std::system_error when no stack can
+  // be had. It counts as started once the switch to it is under way.
+  void reserve_stack(Tasklet* t);
+  void mark_started(Tasklet* t);
+  // reserve_stack() for a tasklet the scheduler picked: one that cannot get a
+  // stack is abandoned (false).
+  bool ensure_stack(Tasklet* t);
+  void abandon_unstartable(Tasklet* t, const char* why);
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
   Watchdog* timed_watchdog();

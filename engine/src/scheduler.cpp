@@ -154,17 +154,21 @@ Scheduler::LongestSlice Scheduler::take_longest_slice() {
 // deadlock, an error (KeyboardInterrupt) ended the wait for other threads.
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
-  if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
-  if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
-    wake_due_timers(now_ns());
+  for (;;) {
+    if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+    if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
+      wake_due_timers(now_ns());
+    }
+    if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
+    if (head_ != nullptr) {
+      // One that can never get a stack leaves the ring (its error makes main
+      // runnable, or is logged): look again.
+      if (ensure_stack(head_)) return head_;
+      continue;
+    }
+    if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
+    if (!idle_wait()) break;
   }
-  if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
-  // One that can never get a stack leaves the ring; its error makes main runnable.
-  while (head_ != nullptr && !ensure_stack(head_)) {
-  }
-  if (head_ != nullptr) return head_;
-  if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
-  if (idle_wait()) return head_;
   *deadlock = true;
   return nullptr;
 }

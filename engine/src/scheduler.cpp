@@ -106,15 +106,13 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
 }
 
 void Scheduler::after_switch(FiberContext from) {
-  if (Tasklet* left = switching_from_) {
-    switching_from_ = nullptr;
-    if (left->finished_) {
-      // Off its stack at last: the block can go back to the pool.
-      StackPool::instance().release(left->stack_block_);
-      left->stack_block_ = nullptr;
-    } else {
-      left->context_ = from;
-    }
+  Tasklet* left = std::exchange(switching_from_, nullptr);
+  if (void* block = std::exchange(finished_block_, nullptr)) {
+    // Off the finished tasklet's stack at last: the block goes back to the
+    // pool. (Not judged by its flags: bind() may have reset them meanwhile.)
+    StackPool::instance().release(block);
+  } else if (left != nullptr) {
+    left->context_ = from;
   }
   if (PyObject* leaving = release_after_switch_) {
     release_after_switch_ = nullptr;

@@ -152,6 +152,7 @@ void Scheduler::run_body(Tasklet* self) {
   self->pystate_.clear_context();
   enter(next);
   if (!next->started_) mark_started(next);
+  finished_block_ = std::exchange(self->stack_block_, nullptr);
   jump_context(std::exchange(next->context_, nullptr), next);
   std::abort();  // a finished fiber is never resumed
 }

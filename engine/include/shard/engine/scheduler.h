@@ -191,6 +191,9 @@ class Scheduler final {
   PyObject* const* call_sp_ = nullptr;
 
   Tasklet* switching_from_ = nullptr;
+  // The stack block of a tasklet that finished and switched away for good,
+  // released on the entering side.
+  void* finished_block_ = nullptr;
   // The leaving tasklet's `current_` reference, released on the entering side:
   // a finished tasklet cannot drop its last reference while on its own stack.
   PyObject* release_after_switch_ = nullptr;

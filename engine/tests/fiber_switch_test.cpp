@@ -1,7 +1,7 @@
 // The fiber switch (fiber_switch.h): a context made by Boost.Context starts on
 // the first jump, data travels both ways, and what the System V ABI says a call
 // preserves (callee-saved registers, the rounding modes) is each context's own.
-#include "fiber_switch.h"
+#include "core/fiber_switch.h"
 
 #include <gtest/gtest.h>
 

@@ -5,9 +5,9 @@
 #include <string>
 #include <utility>
 
-#include "fiber_switch.h"
-#include "python_errors.h"
-#include "scheduler_internal.h"
+#include "core/fiber_switch.h"
+#include "core/python_errors.h"
+#include "core/clock.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"

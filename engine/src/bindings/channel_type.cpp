@@ -1,7 +1,7 @@
 // The Python face of Channel: stackless.channel.
 #include <new>
 
-#include "arguments.h"
+#include "bindings/arguments.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"

@@ -2,7 +2,7 @@
 // optional time budgets (ticks are microseconds).
 #include <algorithm>
 
-#include "scheduler_internal.h"
+#include "core/clock.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"
 

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "frame_internals.h"
-#include "scheduler_internal.h"
+#include "core/frame_internals.h"
+#include "core/clock.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/worker_pool.h"
 

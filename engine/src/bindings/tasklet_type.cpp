@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "arguments.h"
-#include "frame_internals.h"
+#include "bindings/arguments.h"
+#include "core/frame_internals.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"

@@ -3,7 +3,7 @@
 // runcount, threads).
 #include "shard/engine/stackless_module.h"
 
-#include "arguments.h"
+#include "bindings/arguments.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"

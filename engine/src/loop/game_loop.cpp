@@ -10,8 +10,8 @@
 #include <cmath>
 #include <string>
 
-#include "python_errors.h"
-#include "scheduler_internal.h"
+#include "core/python_errors.h"
+#include "core/clock.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"

@@ -1,12 +1,10 @@
 #pragma once
-// Scheduler internals shared by its implementation files.
+// The engine's one clock: steady time in nanoseconds (timers, budgets, latencies).
 
 #include <chrono>
 #include <cstdint>
 
 namespace shard::engine {
-
-class Scheduler;
 
 inline int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "scheduler_internal.h"
+#include "core/clock.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {

@@ -6,7 +6,7 @@
 #include <mutex>
 #include <new>
 
-#include "arguments.h"
+#include "bindings/arguments.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/sync_types.h"
 #include "shard/engine/waiters.h"

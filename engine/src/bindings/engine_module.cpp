@@ -4,8 +4,8 @@
 #include <cmath>
 #include <thread>
 
-#include "arguments.h"
-#include "scheduler_internal.h"
+#include "bindings/arguments.h"
+#include "core/clock.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/game_loop.h"

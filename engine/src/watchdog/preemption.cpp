@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "frame_internals.h"
+#include "core/frame_internals.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "scheduler_internal.h"
+#include "core/clock.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {

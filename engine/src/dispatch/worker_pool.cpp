@@ -1,7 +1,7 @@
 #include "shard/engine/worker_pool.h"
 
-#include "python_errors.h"
-#include "scheduler_internal.h"
+#include "core/python_errors.h"
+#include "core/clock.h"
 #include "shard/engine/dispatcher.h"
 
 namespace shard::engine {

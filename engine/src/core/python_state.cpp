@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "frame_internals.h"
+#include "core/frame_internals.h"
 
 namespace shard::engine {
 

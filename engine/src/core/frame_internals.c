@@ -1,6 +1,6 @@
 // Internal-header code for frame_internals.h; CPython 3.11 only.
 #define Py_BUILD_CORE 1
-#include "frame_internals.h"
+#include "core/frame_internals.h"
 
 #include <limits.h>
 

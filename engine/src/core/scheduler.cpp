@@ -1,7 +1,7 @@
 #include "shard/engine/scheduler.h"
 
-#include "fiber_switch.h"
-#include "scheduler_internal.h"
+#include "core/fiber_switch.h"
+#include "core/clock.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"

@@ -26,7 +26,7 @@ PyObject* channel_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   Channel* ch = as_channel(self);
   if (ch != nullptr) {
     ch->weakrefs_ = nullptr;
-    ch->head_ = nullptr;
+    new (&ch->queue_) TaskletRing();
     ch->balance_ = 0;
     ch->preference_ = -1;
     ch->schedule_all_ = false;
@@ -37,21 +37,19 @@ PyObject* channel_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 
 int channel_traverse(PyObject* self, visitproc visit, void* arg) {
   Channel* ch = as_channel(self);
-  if (Tasklet* t = ch->head_) {
-    do {
-      Py_VISIT(as_object(t));
-      t = t->next_;
-    } while (t != ch->head_);
-  }
-  return 0;
+  int failed = 0;
+  ch->queue_.for_each([&](Tasklet* t) {
+    if (failed == 0) failed = visit(as_object(t), arg);
+  });
+  return failed;
 }
 
 // Waiting tasklets of a channel that is going away are killed, as Stackless does:
 // nothing could ever wake them.
 int channel_clear(PyObject* self) {
   Channel* ch = as_channel(self);
-  while (ch->head_ != nullptr) {
-    Tasklet* t = ch->head_;
+  while (!ch->queue_.empty()) {
+    Tasklet* t = ch->queue_.head();
     PyObject* exc = PyObject_CallNoArgs(TaskletExitError);
     if (exc == nullptr) {  // out of memory: it can only leave the queue
       PyErr_Clear();
@@ -166,7 +164,7 @@ PyObject* channel_iternext(PyObject* self) {
 
 PyObject* get_balance(PyObject* self, void*) { return PyLong_FromLong(as_channel(self)->balance_); }
 PyObject* get_queue(PyObject* self, void*) {
-  Tasklet* head = as_channel(self)->head_;
+  Tasklet* head = as_channel(self)->queue_.head();
   return head != nullptr ? Py_NewRef(as_object(head)) : Py_NewRef(Py_None);
 }
 PyObject* get_closing(PyObject* self, void*) { return PyBool_FromLong(as_channel(self)->closing_); }

@@ -13,39 +13,21 @@ namespace shard::engine {
 // ---------------------------------------------------------------- the ring
 
 void Scheduler::insert(Tasklet* t) {
-  Py_INCREF(t);
   t->in_ring_ = true;
-  if (head_ == nullptr) {
-    t->next_ = t->prev_ = t;
-    head_ = t;
-  } else {
-    t->next_ = head_;
-    t->prev_ = head_->prev_;
-    head_->prev_->next_ = t;
-    head_->prev_ = t;
-  }
-  ++runcount_;
+  ring_.push_back(t);
 }
 
 void Scheduler::remove(Tasklet* t) {
-  if (t->next_ == t) {
-    head_ = nullptr;
-  } else {
-    if (head_ == t) head_ = t->next_;
-    t->prev_->next_ = t->next_;
-    t->next_->prev_ = t->prev_;
-  }
-  t->next_ = t->prev_ = nullptr;
+  ring_.unlink(t);
   t->in_ring_ = false;
-  --runcount_;
   Py_DECREF(t);
 }
 
 void Scheduler::insert_after_current(Tasklet* t) {
-  Tasklet* head = head_;
-  head_ = current_->in_ring_ ? current_->next_ : head_;
+  Tasklet* head = ring_.head();
+  ring_.set_head(current_->in_ring_ ? current_->next_ : ring_.head());
   insert(t);
-  head_ = head != nullptr ? head : t;
+  ring_.set_head(head != nullptr ? head : t);
 }
 
 void Scheduler::move_before_head(Tasklet* t) {
@@ -69,7 +51,7 @@ void Scheduler::enter(Tasklet* next) {
   switching_from_ = current_;
   Py_INCREF(next);
   current_ = next;
-  head_ = next;
+  ring_.set_head(next);
   ++switches_;
   if (timed_) {
     int64_t now = now_ns();
@@ -91,7 +73,7 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
       reserve_stack(next);
     } catch (const std::exception& e) {
       // Nothing switched: the caller asked for this very tasklet and gets the error.
-      if (self->in_ring_) head_ = self;
+      if (self->in_ring_) ring_.set_head(self);
       return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
     }
   }
@@ -158,10 +140,10 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
       wake_due_timers(now_ns());
     }
     if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
-    if (head_ != nullptr) {
+    if (ring_.head() != nullptr) {
       // One that can never get a stack leaves the ring (its error makes main
       // runnable, or is logged): look again.
-      if (ensure_stack(head_)) return head_;
+      if (ensure_stack(ring_.head())) return ring_.head();
       continue;
     }
     if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
@@ -179,15 +161,15 @@ PyObject* Scheduler::schedule(bool remove_current, PyObject* retval) {
   Py_XSETREF(self->tempval_, retval);
   if (remove_current) {
     remove(self);
-  } else if (head_ == self) {
-    head_ = self->next_;
+  } else if (ring_.head() == self) {
+    ring_.set_head(self->next_);
   }
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
   if (next == self) return resume_value(self);
   if (deadlock) {
     insert(self);
-    head_ = self;
+    ring_.set_head(self);
     Py_CLEAR(self->tempval_);
     if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
@@ -211,7 +193,7 @@ PyObject* Scheduler::block_current() {
 
 void Scheduler::reinstate_current() {
   if (!current_->in_ring_) insert(current_);
-  head_ = current_;
+  ring_.set_head(current_);
 }
 
 uint64_t Scheduler::prepare_park() {
@@ -280,7 +262,7 @@ PyObject* Scheduler::run_tasklet(Tasklet* t, bool pause_current) {
   if (t == self) Py_RETURN_NONE;
   if (!t->in_ring_) insert(t);
   if (pause_current) remove(self);
-  head_ = t;
+  ring_.set_head(t);
   return switch_to(t);
 }
 
@@ -300,7 +282,7 @@ PyObject* Scheduler::throw_into(Tasklet* t, PyObject* exc, bool immediate) {
   }
   if (!immediate || t->sched_ != this) Py_RETURN_NONE;
   move_before_head(t);  // right before current: current runs again after t
-  head_ = t;
+  ring_.set_head(t);
   return switch_to(t);
 }
 

@@ -84,7 +84,7 @@ void Scheduler::thread_ended() {
     incoming.swap(incoming_);
   }
   for (Tasklet* t : incoming) Py_DECREF(t);
-  while (head_ != nullptr) remove(head_);
+  while (ring_.head() != nullptr) remove(ring_.head());
   for (Watchdog& w : watchdogs_) Py_CLEAR(w.interrupted);
   watchdogs_.clear();
   Py_CLEAR(current_);
@@ -117,14 +117,14 @@ bool Scheduler::idle_wait() {
   // Nothing runnable here. Wait, without the GIL, for a sleeper's deadline or
   // for another thread to hand us a tasklet (a channel partner, a notify);
   // false when neither can happen (deadlock) or a signal handler raised.
-  while (head_ == nullptr) {
+  while (ring_.head() == nullptr) {
     if (has_incoming_.load(std::memory_order_acquire)) {
       drain_incoming();
       continue;
     }
     if (!loop_driven_ && !timers_.empty() && wake_due_timers(now_ns()) > 0) continue;
     uint64_t in_flight = external_work_ ? external_work_() : 0;
-    if (head_ != nullptr) break;
+    if (ring_.head() != nullptr) break;
     bool sleepers = has_sleepers();
     if (!sleepers && in_flight == 0 && !other_threads_exist()) return false;
     // Re-check every 50 ms whether other threads still exist.

@@ -164,7 +164,7 @@ void Scheduler::pass_exception_to_main(PyObject* exc) {
   Py_XSETREF(main->pending_exc_, exc);
   if (main->blocked()) channel_release(main);
   move_before_head(main);
-  head_ = main;
+  ring_.set_head(main);
 }
 
 void Scheduler::link_live(Tasklet* t) {

@@ -6,18 +6,9 @@ namespace shard::engine {
 namespace {
 
 void enqueue(Channel* ch, Tasklet* t, Direction dir) {
-  Py_INCREF(t);
   t->channel_ = ch;
   t->blocked_dir_ = static_cast<int8_t>(dir);
-  if (ch->head_ == nullptr) {
-    t->next_ = t->prev_ = t;
-    ch->head_ = t;
-  } else {
-    t->next_ = ch->head_;
-    t->prev_ = ch->head_->prev_;
-    ch->head_->prev_->next_ = t;
-    ch->head_->prev_ = t;
-  }
+  ch->queue_.push_back(t);
   ch->balance_ += static_cast<int>(dir);
 }
 
@@ -44,15 +35,8 @@ PyObject* take_received(Tasklet* self, Direction dir) {
 
 Tasklet* channel_unblock(Tasklet* t) {
   Channel* ch = t->channel_;
-  if (t->next_ == t) {
-    ch->head_ = nullptr;
-  } else {
-    if (ch->head_ == t) ch->head_ = t->next_;
-    t->prev_->next_ = t->next_;
-    t->next_->prev_ = t->prev_;
-  }
+  ch->queue_.unlink(t);
   ch->balance_ -= t->blocked_dir_;
-  t->next_ = t->prev_ = nullptr;
   t->channel_ = nullptr;
   t->blocked_dir_ = 0;
   return t;
@@ -74,7 +58,7 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
 
   if (ch->balance_ * d < 0) {
     // A partner waits: exchange with it.
-    Tasklet* partner = channel_unblock(ch->head_);  // the queue's reference, now ours
+    Tasklet* partner = channel_unblock(ch->queue_.head());  // the queue's reference, now ours
     if (dir == Direction::kSend) {
       Py_INCREF(value);
       Py_XSETREF(partner->tempval_, value);

@@ -26,7 +26,7 @@ bool Scheduler::soft_watchdog_due() {
 Tasklet* Scheduler::wake_watchdog(Watchdog& w, WakeReason reason) {
   w.reason = reason;
   move_before_head(w.tasklet);
-  head_ = w.tasklet;
+  ring_.set_head(w.tasklet);
   return w.tasklet;
 }
 
@@ -66,27 +66,27 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     // queue: a request that is no longer in flight has put its tasklet there.)
     bool sleepers = expects_work();
     if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
-    if (head_ == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
+    if (ring_.head() == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
       insert(self);
-      head_ = self;
+      ring_.set_head(self);
       break;
     }
-    while (head_ != nullptr && !ensure_stack(head_)) {
+    while (ring_.head() != nullptr && !ensure_stack(ring_.head())) {
     }
-    if (head_ == self) {
+    if (ring_.head() == self) {
       // A tasklet that could not get a stack was abandoned and its error
       // passed to us (no game loop logging it).
       result = resume_value(self);
       break;
     }
-    if (head_ == nullptr) {
+    if (ring_.head() == nullptr) {
       insert(self);
-      head_ = self;
+      ring_.set_head(self);
       result = Py_NewRef(Py_None);
       break;
     }
     Py_INCREF(self);
-    result = switch_to(head_);
+    result = switch_to(ring_.head());
     Py_DECREF(self);
     Watchdog* mine = find_watchdog(self);
     if (result == nullptr) break;
@@ -112,7 +112,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   if (!self->in_ring_) {
     insert(self);
   }
-  head_ = self;
+  ring_.set_head(self);
   if (result != nullptr && interrupted != nullptr) {
     Py_DECREF(result);
     return reinterpret_cast<PyObject*>(interrupted);

@@ -1,7 +1,7 @@
 #pragma once
 // `stackless.channel`: a rendezvous point. Tasklets that cannot complete a send or
-// receive wait in the channel's FIFO queue (linked through Tasklet::next_/prev_);
-// `balance` counts waiting senders (>0) or receivers (<0).
+// receive wait in the channel's FIFO queue (a TaskletRing); `balance` counts
+// waiting senders (>0) or receivers (<0).
 //
 // Channel state is touched only with the GIL held and no Python code runs inside
 // an operation, so the GIL serialises channel operations of all threads; a
@@ -11,13 +11,14 @@
 #include <Python.h>
 
 #include "shard/engine/tasklet.h"
+#include "shard/engine/tasklet_ring.h"
 
 namespace shard::engine {
 
 struct Channel {
   PyObject_HEAD
   PyObject* weakrefs_ = nullptr;
-  Tasklet* head_ = nullptr;  // first waiter; the queue is circular
+  TaskletRing queue_;  // the waiting tasklets, first waiter at the head
   int balance_ = 0;
   int preference_ = -1;      // -1 receiver runs first, 0 no switch, 1 sender runs first
   bool schedule_all_ = false;

@@ -1,9 +1,9 @@
 #pragma once
 // The per-thread scheduler: every OS thread that uses tasklets has one, with its
-// own main tasklet (the thread's original stack) and runnable ring. `head_` is
-// the ring's head: the running tasklet while it is runnable, otherwise the one
-// to run next. Round-robin moves the head forward; insert() adds at the end,
-// just before the head.
+// own main tasklet (the thread's original stack) and runnable ring. The ring's
+// head is the running tasklet while it is runnable, otherwise the one to run
+// next. Round-robin moves the head forward; insert() adds at the end, just
+// before the head.
 //
 // All methods run on the owning thread with the GIL held, except
 // make_runnable() of a tasklet of another thread, which hands it over through
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "shard/engine/tasklet.h"
+#include "shard/engine/tasklet_ring.h"
 #include "shard/engine/timer_heap.h"
 
 namespace shard::engine {
@@ -37,7 +38,7 @@ class Scheduler final {
 
   Tasklet* main() const { return main_; }
   Tasklet* current_tasklet() const { return current_; }
-  int runcount() const { return runcount_; }
+  int runcount() const { return static_cast<int>(ring_.size()); }
   unsigned long thread_id() const { return thread_id_; }
   PyThreadState* tstate() const { return tstate_; }
   uint64_t switches() const { return switches_; }
@@ -185,8 +186,7 @@ class Scheduler final {
   bool alive_ = true;
   Tasklet* main_ = nullptr;      // owned
   Tasklet* current_ = nullptr;   // owned
-  Tasklet* head_ = nullptr;      // ring head (borrowed; the ring owns members)
-  int runcount_ = 0;
+  TaskletRing ring_;  // the runnable tasklets
   uint64_t switches_ = 0;
   PyObject* const* call_sp_ = nullptr;
 

@@ -135,7 +135,7 @@ Scheduler::LongestSlice Scheduler::take_longest_slice() {
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   for (;;) {
-    if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+    if (handoff_.pending()) drain_incoming();
     if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
       wake_due_timers(now_ns());
     }

@@ -78,12 +78,7 @@ void Scheduler::thread_ended() {
   alive_ = false;
   registry().erase(thread_id_);
   if (tls_current_ == this) tls_current_ = nullptr;
-  std::vector<Tasklet*> incoming;
-  {
-    std::lock_guard lock(incoming_mutex_);
-    incoming.swap(incoming_);
-  }
-  for (Tasklet* t : incoming) Py_DECREF(t);
+  for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   for (Watchdog& w : watchdogs_) Py_CLEAR(w.interrupted);
   watchdogs_.clear();
@@ -101,13 +96,7 @@ bool Scheduler::other_threads_exist() const {
 }
 
 void Scheduler::drain_incoming() {
-  std::vector<Tasklet*> woken;
-  {
-    std::lock_guard lock(incoming_mutex_);
-    woken.swap(incoming_);
-    has_incoming_.store(false, std::memory_order_relaxed);
-  }
-  for (Tasklet* t : woken) {
+  for (Tasklet* t : handoff_.take_all()) {
     if (!t->in_ring_ && !t->blocked() && !t->finished_) insert(t);
     Py_DECREF(t);
   }
@@ -118,7 +107,7 @@ bool Scheduler::idle_wait() {
   // for another thread to hand us a tasklet (a channel partner, a notify);
   // false when neither can happen (deadlock) or a signal handler raised.
   while (ring_.head() == nullptr) {
-    if (has_incoming_.load(std::memory_order_acquire)) {
+    if (handoff_.pending()) {
       drain_incoming();
       continue;
     }
@@ -131,15 +120,7 @@ bool Scheduler::idle_wait() {
     int64_t until = now_ns() + 50'000'000;
     if (sleepers) until = std::min(until, timers_.next_deadline());
     Py_BEGIN_ALLOW_THREADS
-    {
-      // Released before the GIL is taken back: a thread holding the GIL may
-      // be waiting for this mutex to hand us a tasklet.
-      std::unique_lock lock(incoming_mutex_);
-      incoming_cv_.wait_until(lock,
-                              std::chrono::steady_clock::time_point(std::chrono::nanoseconds(until)),
-                              [this] { return !incoming_.empty() || poked_; });
-      poked_ = false;
-    }
+    handoff_.wait_until(until);
     Py_END_ALLOW_THREADS
     // Ctrl-C (or another signal handler's exception) ends the wait.
     if (PyErr_CheckSignals() < 0) return false;
@@ -147,28 +128,12 @@ bool Scheduler::idle_wait() {
   return true;
 }
 
-void Scheduler::wake_idle() {
-  {
-    std::lock_guard lock(incoming_mutex_);
-    poked_ = true;
-  }
-  incoming_cv_.notify_one();
-}
+void Scheduler::wake_idle() { handoff_.poke(); }
 
 bool Scheduler::expects_work() {
   if (loop_driven_) return false;
   if (has_sleepers()) return true;
   return external_work_ && external_work_() > 0;
-}
-
-void Scheduler::push_to_incoming(Tasklet* t) {
-  Py_INCREF(t);
-  {
-    std::lock_guard lock(incoming_mutex_);
-    incoming_.push_back(t);
-    has_incoming_.store(true, std::memory_order_release);
-  }
-  incoming_cv_.notify_one();
 }
 
 void Scheduler::make_runnable(Tasklet* t) {
@@ -177,7 +142,8 @@ void Scheduler::make_runnable(Tasklet* t) {
   if (owner == tls_current_) {
     if (!t->in_ring_) owner->insert(t);
   } else {
-    owner->push_to_incoming(t);
+    Py_INCREF(t);
+    owner->handoff_.push(t);
   }
 }
 

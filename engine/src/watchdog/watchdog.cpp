@@ -65,7 +65,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     // to make one of ours runnable. (Asked before looking at the hand-over
     // queue: a request that is no longer in flight has put its tasklet there.)
     bool sleepers = expects_work();
-    if (has_incoming_.load(std::memory_order_acquire)) drain_incoming();
+    if (handoff_.pending()) drain_incoming();
     if (ring_.head() == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
       insert(self);
       ring_.set_head(self);

@@ -7,18 +7,15 @@
 //
 // All methods run on the owning thread with the GIL held, except
 // make_runnable() of a tasklet of another thread, which hands it over through
-// that thread's `incoming_` queue: the owner may be waiting for it with the GIL
-// released, so the queue has its own mutex and condition variable.
+// that thread's Handoff queue.
 
 #include <Python.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <vector>
 
+#include "shard/engine/handoff.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/tasklet_ring.h"
 #include "shard/engine/timer_heap.h"
@@ -179,7 +176,6 @@ class Scheduler final {
   void pass_exception_to_main(PyObject* exc);
   bool other_threads_exist() const;
   Watchdog* find_watchdog(Tasklet* t);
-  void push_to_incoming(Tasklet* t);
 
   PyThreadState* tstate_;
   unsigned long thread_id_;
@@ -217,12 +213,8 @@ class Scheduler final {
   uint64_t next_token_ = 0;
 
   std::function<uint64_t()> external_work_;
-  bool poked_ = false;  // guarded by incoming_mutex_
 
-  std::mutex incoming_mutex_;
-  std::condition_variable incoming_cv_;
-  std::vector<Tasklet*> incoming_;  // owned references
-  std::atomic<bool> has_incoming_{false};
+  Handoff handoff_;  // tasklets made runnable by other threads
 };
 
 }  // namespace shard::engine

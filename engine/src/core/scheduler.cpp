@@ -136,8 +136,8 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   for (;;) {
     if (handoff_.pending()) drain_incoming();
-    if (!timers_.empty() && !loop_driven_ && timers_.next_deadline() <= now_ns()) {
-      wake_due_timers(now_ns());
+    if (!loop_driven_ && parking_.timer_count() > 0 && parking_.next_deadline() <= now_ns()) {
+      parking_.wake_due(now_ns());
     }
     if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
     if (ring_.head() != nullptr) {
@@ -197,10 +197,7 @@ void Scheduler::reinstate_current() {
 }
 
 uint64_t Scheduler::prepare_park() {
-  uint64_t token = ++next_token_;
-  current_->timed_out_ = false;
-  current_->wait_token_.store(token, std::memory_order_release);
-  return token;
+  return parking_.begin_wait(current_);
 }
 
 PyObject* Scheduler::park(uint64_t token, int64_t deadline_ns, bool* timed_out) {
@@ -209,12 +206,11 @@ PyObject* Scheduler::park(uint64_t token, int64_t deadline_ns, bool* timed_out) 
   // Woken already (by this thread between prepare_park and now): nothing to wait for.
   if (self->wait_token_.load(std::memory_order_acquire) != token) return Py_NewRef(Py_None);
   if (deadline_ns != 0) {
-    timers_.push(deadline_ns, self, token);
-    ++timed_waits_;
+    parking_.add_deadline(self, token, deadline_ns);
   }
   remove(self);
   PyObject* result = block_current();
-  if (deadline_ns != 0) end_timed_wait();
+  if (deadline_ns != 0) parking_.end_timed_wait();
   if (result == nullptr) {
     // Killed while parked, nothing can ever wake it (deadlock), or a signal
     // ended the wait.
@@ -225,36 +221,6 @@ PyObject* Scheduler::park(uint64_t token, int64_t deadline_ns, bool* timed_out) 
   }
   *timed_out = self->timed_out_;
   return result;
-}
-
-void Scheduler::end_timed_wait() {
-  --timed_waits_;
-  // A wait that ended early leaves its timer entry behind; drop such entries
-  // in bulk once they are most of the heap, so long timeouts cannot pile up.
-  if (timers_.size() >= 64 && timers_.size() > 2 * timed_waits_) timers_.drop_stale();
-}
-
-bool Scheduler::wake(Tasklet* t, uint64_t token) {
-  uint64_t expected = token;
-  if (token == 0 || !t->wait_token_.compare_exchange_strong(expected, 0)) return false;
-  t->notified_token_ = token;
-  make_runnable(t);
-  return true;
-}
-
-int Scheduler::wake_due_timers(int64_t now) {
-  int woken = 0;
-  while (!timers_.empty() && timers_.next_deadline() <= now) {
-    TimerHeap::Entry e = timers_.pop();
-    uint64_t expected = e.token;
-    if (e.tasklet->wait_token_.compare_exchange_strong(expected, 0)) {
-      e.tasklet->timed_out_ = true;
-      make_runnable(e.tasklet);
-      ++woken;
-    }
-    Py_DECREF(e.tasklet);
-  }
-  return woken;
 }
 
 PyObject* Scheduler::run_tasklet(Tasklet* t, bool pause_current) {

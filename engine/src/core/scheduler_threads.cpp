@@ -111,14 +111,14 @@ bool Scheduler::idle_wait() {
       drain_incoming();
       continue;
     }
-    if (!loop_driven_ && !timers_.empty() && wake_due_timers(now_ns()) > 0) continue;
+    if (!loop_driven_ && parking_.timer_count() > 0 && parking_.wake_due(now_ns()) > 0) continue;
     uint64_t in_flight = external_work_ ? external_work_() : 0;
     if (ring_.head() != nullptr) break;
     bool sleepers = has_sleepers();
     if (!sleepers && in_flight == 0 && !other_threads_exist()) return false;
     // Re-check every 50 ms whether other threads still exist.
     int64_t until = now_ns() + 50'000'000;
-    if (sleepers) until = std::min(until, timers_.next_deadline());
+    if (sleepers) until = std::min(until, parking_.next_deadline());
     Py_BEGIN_ALLOW_THREADS
     handoff_.wait_until(until);
     Py_END_ALLOW_THREADS

@@ -18,7 +18,7 @@
 #include "shard/engine/handoff.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/tasklet_ring.h"
-#include "shard/engine/timer_heap.h"
+#include "shard/engine/parking.h"
 
 namespace shard::engine {
 
@@ -78,12 +78,12 @@ class Scheduler final {
   PyObject* park(uint64_t token, int64_t deadline_ns, bool* timed_out);
   // Wakes t if it is still parked under `token`; false if someone else (a
   // timer, a kill, another waker) already did. GIL held.
-  static bool wake(Tasklet* t, uint64_t token);
+  static bool wake(Tasklet* t, uint64_t token) { return Parking::wake(t, token); }
 
   // Sleepers: wakes every tasklet whose deadline has come; returns how many.
-  int wake_due_timers(int64_t now_ns);
-  std::size_t timer_count() const { return timers_.size(); }
-  bool has_sleepers() const { return timed_waits_ > 0 && !timers_.empty() && !loop_driven_; }
+  int wake_due_timers(int64_t now_ns) { return parking_.wake_due(now_ns); }
+  std::size_t timer_count() const { return parking_.timer_count(); }
+  bool has_sleepers() const { return parking_.has_deadlines() && !loop_driven_; }
 
   // Work outside the scheduler that can make its tasklets runnable (off-thread
   // requests): called when the thread would otherwise wait idle, it dispatches
@@ -205,12 +205,9 @@ class Scheduler final {
   bool timed_ = false;          // a run() with a timeout or totaltimeout is active
   int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if timed_)
 
-  void end_timed_wait();
 
-  TimerHeap timers_;
-  std::size_t timed_waits_ = 0;  // parked tasklets with a deadline, still waiting
+  Parking parking_;  // tasklets waiting outside the ring, their tokens and deadlines
   bool loop_driven_ = false;
-  uint64_t next_token_ = 0;
 
   std::function<uint64_t()> external_work_;
 

@@ -2,7 +2,6 @@
 
 #include "core/fiber_switch.h"
 #include "core/clock.h"
-#include "shard/engine/channel.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"
 
@@ -242,7 +241,7 @@ PyObject* Scheduler::throw_into(Tasklet* t, PyObject* exc, bool immediate) {
   // A parked tasklet's wait ends here; its waker or timer will find it gone.
   t->wait_token_.exchange(0, std::memory_order_acq_rel);
   if (t->blocked()) {
-    channel_release(t);
+    t->blocker_->release(t);
   } else {
     make_runnable(t);  // a tasklet of another thread: raised when its thread resumes it
   }

@@ -8,7 +8,6 @@
 #include "core/fiber_switch.h"
 #include "core/python_errors.h"
 #include "core/clock.h"
-#include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
 #include "shard/engine/stackless_errors.h"
@@ -162,7 +161,7 @@ void Scheduler::pass_exception_to_main(PyObject* exc) {
   // innermost run() gets it, else the main tasklet.
   Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.back().tasklet;
   Py_XSETREF(main->pending_exc_, exc);
-  if (main->blocked()) channel_release(main);
+  if (main->blocked()) main->blocker_->release(main);
   move_before_head(main);
   ring_.set_head(main);
 }

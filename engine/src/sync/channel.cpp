@@ -5,7 +5,15 @@
 namespace shard::engine {
 namespace {
 
+// How the core lets go of a tasklet blocked on a channel.
+class ChannelBlocker final : public Blocker {
+ public:
+  void release(Tasklet* t) override { channel_release(t); }
+};
+ChannelBlocker channel_blocker;
+
 void enqueue(Channel* ch, Tasklet* t, Direction dir) {
+  t->blocker_ = &channel_blocker;
   t->channel_ = ch;
   t->blocked_dir_ = static_cast<int8_t>(dir);
   ch->queue_.push_back(t);
@@ -37,6 +45,7 @@ Tasklet* channel_unblock(Tasklet* t) {
   Channel* ch = t->channel_;
   ch->queue_.unlink(t);
   ch->balance_ -= t->blocked_dir_;
+  t->blocker_ = nullptr;
   t->channel_ = nullptr;
   t->blocked_dir_ = 0;
   return t;

@@ -5,7 +5,7 @@
 //
 // Links: a tasklet is in at most one chain at a time, through next_/prev_:
 // its thread's runnable ring (Scheduler) or the wait queue of the channel it is
-// blocked on (channel_ != nullptr). Each chain owns a reference to its members.
+// blocked on (blocker_ != nullptr). Each chain owns a reference to its members.
 
 #include <Python.h>
 
@@ -13,6 +13,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
 
+#include "shard/engine/blocker.h"
 #include "shard/engine/python_state.h"
 
 namespace shard::engine {
@@ -27,7 +28,8 @@ struct Tasklet {
 
   Tasklet* next_ = nullptr;
   Tasklet* prev_ = nullptr;
-  Channel* channel_ = nullptr;  // set while blocked on a channel
+  Blocker* blocker_ = nullptr;  // set while blocked (on a channel)
+  Channel* channel_ = nullptr;  // the channel it is blocked on
   int8_t blocked_dir_ = 0;      // +1 blocked sending, -1 receiving
   bool in_ring_ = false;
 
@@ -77,7 +79,7 @@ struct Tasklet {
   PyObject* const* suspended_sp_ = nullptr;
 
   bool alive() const { return !finished_ && (started_ || args_ != nullptr); }
-  bool blocked() const { return channel_ != nullptr; }
+  bool blocked() const { return blocker_ != nullptr; }
   bool scheduled() const { return in_ring_ || blocked(); }
 };
 

@@ -1,0 +1,21 @@
+#pragma once
+// What a blocked tasklet waits in (today: a channel's queue), as the core sees
+// it. The core must sometimes run a blocked tasklet anyway — to kill it, throw
+// into it, or hand it an error meant for main — and asks its blocker to let go,
+// without knowing what the blocker is.
+
+namespace shard::engine {
+
+struct Tasklet;
+
+class Blocker {
+ public:
+  // Takes `t` out of the blocker, drops whatever it was passing, and makes it
+  // runnable in its own thread. GIL held; runs no Python code.
+  virtual void release(Tasklet* t) = 0;
+
+ protected:
+  ~Blocker() = default;
+};
+
+}  // namespace shard::engine

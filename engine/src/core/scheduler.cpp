@@ -52,7 +52,7 @@ void Scheduler::enter(Tasklet* next) {
   current_ = next;
   ring_.set_head(next);
   ++switches_;
-  if (timed_) {
+  if (watchdogs_.timed() != nullptr) {
     int64_t now = now_ns();
     if (now - slice_start_ns_ > longest_slice_.ns) {
       longest_slice_.ns = now - slice_start_ns_;
@@ -138,14 +138,14 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
     if (!loop_driven_ && parking_.timer_count() > 0 && parking_.next_deadline() <= now_ns()) {
       parking_.wake_due(now_ns());
     }
-    if (timed_ && soft_watchdog_due()) return wake_watchdog(*timed_watchdog(), WakeReason::kSoftTimeout);
+    if (soft_watchdog_due()) return wake_watchdog(*watchdogs_.timed(), WakeReason::kSoftTimeout);
     if (ring_.head() != nullptr) {
       // One that can never get a stack leaves the ring (its error makes main
       // runnable, or is logged): look again.
       if (ensure_stack(ring_.head())) return ring_.head();
       continue;
     }
-    if (!watchdogs_.empty()) return wake_watchdog(watchdogs_.back(), WakeReason::kRingEmpty);
+    if (Watchdog* w = watchdogs_.innermost()) return wake_watchdog(*w, WakeReason::kRingEmpty);
     if (!idle_wait()) break;
   }
   *deadlock = true;

@@ -80,7 +80,6 @@ void Scheduler::thread_ended() {
   if (tls_current_ == this) tls_current_ = nullptr;
   for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
-  for (Watchdog& w : watchdogs_) Py_CLEAR(w.interrupted);
   watchdogs_.clear();
   Py_CLEAR(current_);
   Py_CLEAR(main_);

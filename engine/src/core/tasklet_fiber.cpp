@@ -159,7 +159,7 @@ void Scheduler::run_body(Tasklet* self) {
 void Scheduler::pass_exception_to_main(PyObject* exc) {
   // "Uncaught exceptions are raised out of the stackless.run() call": the
   // innermost run() gets it, else the main tasklet.
-  Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.back().tasklet;
+  Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.innermost()->tasklet;
   Py_XSETREF(main->pending_exc_, exc);
   if (main->blocked()) main->blocker_->release(main);
   move_before_head(main);

@@ -8,16 +8,9 @@
 
 namespace shard::engine {
 
-Scheduler::Watchdog* Scheduler::timed_watchdog() {
-  for (Watchdog& w : watchdogs_) {
-    if (w.timeout_ns != 0 || w.deadline_ns != 0) return &w;
-  }
-  return nullptr;
-}
-
 bool Scheduler::soft_watchdog_due() {
-  if (!timed_) return false;
-  const Watchdog* w = timed_watchdog();
+  const Watchdog* w = watchdogs_.timed();
+  if (w == nullptr) return false;
   int64_t now = now_ns();
   if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
   return w->soft && w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
@@ -32,30 +25,17 @@ Tasklet* Scheduler::wake_watchdog(Watchdog& w, WakeReason reason) {
 
 // ---------------------------------------------------------------- stackless.run()
 
-Scheduler::Watchdog* Scheduler::find_watchdog(Tasklet* t) {
-  for (auto it = watchdogs_.rbegin(); it != watchdogs_.rend(); ++it) {
-    if (it->tasklet == t) return &*it;
-  }
-  return nullptr;
-}
-
 PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   Tasklet* self = current_;
   // Only the outermost run() with a timeout sets the pace (Stackless semantics).
-  bool timed = std::none_of(watchdogs_.begin(), watchdogs_.end(),
-                            [](const Watchdog& w) { return w.timeout_ns != 0 || w.deadline_ns != 0; });
   Watchdog w{self, 0, 0, options.soft};
-  if (timed) {
+  if (watchdogs_.timed() == nullptr) {
     w.timeout_ns = options.timeout_us * 1000;
     w.deadline_ns = options.totaltimeout_us > 0 ? now_ns() + options.totaltimeout_us * 1000 : 0;
   }
-  timed = w.timeout_ns != 0 || w.deadline_ns != 0;
-  watchdogs_.push_back(w);
-  bool was_timed = timed_;
-  if (timed) {
-    timed_ = true;
-    slice_start_ns_ = now_ns();
-  }
+  const bool timed = w.timed();
+  watchdogs_.push(w);
+  if (timed) slice_start_ns_ = now_ns();
   PreemptionScope preemption(this, timed && !options.soft, w.timeout_ns, w.deadline_ns);
   PyObject* result = nullptr;
   for (;;) {
@@ -88,7 +68,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     Py_INCREF(self);
     result = switch_to(ring_.head());
     Py_DECREF(self);
-    Watchdog* mine = find_watchdog(self);
+    Watchdog* mine = watchdogs_.find(self);
     if (result == nullptr) break;
     bool sleepers_left = expects_work();
     if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left)) {
@@ -98,17 +78,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     Py_DECREF(result);
   }
   // Leave the watchdog stack: ours, and any inner ones left by tasklets that died.
-  Tasklet* interrupted = nullptr;
-  while (!watchdogs_.empty()) {
-    Watchdog top = watchdogs_.back();
-    watchdogs_.pop_back();
-    if (top.tasklet == self) {
-      interrupted = top.interrupted;
-      break;
-    }
-    Py_XDECREF(top.interrupted);
-  }
-  timed_ = was_timed;
+  Tasklet* interrupted = watchdogs_.pop_through(self);
   if (!self->in_ring_) {
     insert(self);
   }
@@ -122,7 +92,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
 }
 
 bool Scheduler::preemption_due(int64_t now) {
-  const Watchdog* w = timed_ ? timed_watchdog() : nullptr;
+  const Watchdog* w = watchdogs_.timed();
   if (w == nullptr || w->soft || current_ == w->tasklet || current_->atomic_) return false;
   if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
   return w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
@@ -133,7 +103,7 @@ PyObject* Scheduler::preempt() {
   // handed to the watchdog, which returns it from run().
   if (!preemption_due(now_ns())) Py_RETURN_NONE;
   Tasklet* victim = current_;
-  Watchdog& w = *timed_watchdog();
+  Watchdog& w = *watchdogs_.timed();
   Py_INCREF(victim);
   Py_XSETREF(w.interrupted, victim);
   remove(victim);

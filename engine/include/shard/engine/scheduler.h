@@ -18,6 +18,7 @@
 #include "shard/engine/handoff.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/tasklet_ring.h"
+#include "shard/engine/watchdog_stack.h"
 #include "shard/engine/parking.h"
 
 namespace shard::engine {
@@ -145,15 +146,8 @@ class Scheduler final {
   friend void scheduler_thread_ended(PyObject* capsule);
   void thread_ended();
 
-  enum class WakeReason { kNone, kRingEmpty, kInterrupted, kSoftTimeout };
-  struct Watchdog {
-    Tasklet* tasklet;
-    int64_t timeout_ns;
-    int64_t deadline_ns;  // totaltimeout; 0 = none
-    bool soft;
-    WakeReason reason = WakeReason::kNone;
-    Tasklet* interrupted = nullptr;  // owned
-  };
+  using WakeReason = WatchdogStack::WakeReason;
+  using Watchdog = WatchdogStack::Watchdog;
 
   PyObject* switch_to(Tasklet* next);
   // Gives a new tasklet its stack block and first frame, ready to be jumped
@@ -167,7 +161,6 @@ class Scheduler final {
   void abandon_unstartable(Tasklet* t, const char* why);
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
-  Watchdog* timed_watchdog();
   Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
   bool soft_watchdog_due();
   bool idle_wait();
@@ -175,7 +168,6 @@ class Scheduler final {
   PyObject* resume_value(Tasklet* t);
   void pass_exception_to_main(PyObject* exc);
   bool other_threads_exist() const;
-  Watchdog* find_watchdog(Tasklet* t);
 
   PyThreadState* tstate_;
   unsigned long thread_id_;
@@ -201,9 +193,8 @@ class Scheduler final {
   ErrorSink error_sink_;
   LongestSlice longest_slice_;
 
-  std::vector<Watchdog> watchdogs_;
-  bool timed_ = false;          // a run() with a timeout or totaltimeout is active
-  int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if timed_)
+  WatchdogStack watchdogs_;     // the active stackless.run() calls
+  int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if a run() is timed)
 
 
   Parking parking_;  // tasklets waiting outside the ring, their tokens and deadlines

@@ -143,8 +143,11 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwna
     return nullptr;
   }
   Scheduler::RunOptions options;
+  // ignore_nesting lets Stackless interrupt tasklets nested in C calls; every
+  // tasklet here can be interrupted between bytecodes, so it is only checked.
+  bool ignore_nesting = false;
   if (!as_ticks(p[0], "timeout", &options.timeout_us) || !as_bool(p[1], false, &options.threadblock) ||
-      !as_bool(p[2], false, &options.soft) || !as_bool(p[3], false, &options.ignore_nesting) ||
+      !as_bool(p[2], false, &options.soft) || !as_bool(p[3], false, &ignore_nesting) ||
       !as_ticks(p[4], "totaltimeout", &options.totaltimeout_us)) {
     return nullptr;
   }

@@ -261,7 +261,6 @@ bool GameLoop::wait_until(int64_t deadline) {
 }
 
 void GameLoop::run_ticks(FrameStats& stats, double dt) {
-  for (NativeTick& tick : native_ticks_) tick(stats);
   PyObject* hooks = PySequence_List(python_ticks_);  // hooks may add or remove hooks
   if (hooks == nullptr) return;
   for (Py_ssize_t i = 0; i < PyList_GET_SIZE(hooks); ++i) {

@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 namespace shard::engine {
@@ -48,8 +47,6 @@ struct FrameStats {
 
 class GameLoop final {
  public:
-  using NativeTick = std::function<void(const FrameStats&)>;
-
   static GameLoop& instance();  // one per process; run() only on the main thread
 
   // Runs frames until stop(); returns None, or null with an error set.
@@ -63,7 +60,6 @@ class GameLoop final {
   void set_run_budget(double fraction) { run_budget_fraction_.store(fraction); }
   void set_long_run_limit_ms(double ms) { long_run_limit_ms_ = ms; }
 
-  void add_native_tick(NativeTick tick) { native_ticks_.push_back(std::move(tick)); }
   // Python tick hooks: called as hook(frame_stats_dict-free args: frame, dt).
   int add_tick(PyObject* callable);
   int remove_tick(PyObject* callable);
@@ -99,7 +95,6 @@ class GameLoop final {
   int signal_fd_[2] = {-1, -1};  // signal.set_wakeup_fd pipe
   PyObject* old_wakeup_fd_ = nullptr;
   PyObject* old_handlers_[2] = {nullptr, nullptr};
-  std::vector<NativeTick> native_ticks_;
   PyObject* python_ticks_;    // list
   PyObject* services_;        // list of tasklets
   std::vector<std::pair<PyObject*, uint64_t>> yielders_;  // owned tasklets, wait tokens

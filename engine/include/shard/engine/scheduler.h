@@ -103,7 +103,6 @@ class Scheduler final {
     int64_t timeout_us = 0;
     bool threadblock = false;
     bool soft = false;
-    bool ignore_nesting = false;
     int64_t totaltimeout_us = 0;
   };
   // stackless.run(): runs the ring with the current tasklet as its watchdog.

@@ -55,8 +55,6 @@ class StackPool final {
     std::size_t chunk_size;  // from stack_top up
   };
   Layout layout(void* block) const;
-  // The block a stack top (as in Layout) belongs to.
-  void* block_of(char* stack_top, std::size_t stack_size) const { return stack_top - stack_size; }
 
   std::size_t stack_bytes() const { return sizes_.stack_bytes; }
   std::size_t chunk_bytes() const { return sizes_.chunk_bytes; }

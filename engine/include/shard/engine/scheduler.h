@@ -173,7 +173,7 @@ class Scheduler final {
   bool alive_ = true;
   Tasklet* main_ = nullptr;      // owned
   Tasklet* current_ = nullptr;   // owned
-  TaskletRing ring_;  // the runnable tasklets
+  TaskletRing ring_;             // the runnable tasklets
   uint64_t switches_ = 0;
   PyObject* const* call_sp_ = nullptr;
 
@@ -194,14 +194,10 @@ class Scheduler final {
 
   WatchdogStack watchdogs_;     // the active stackless.run() calls
   int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if a run() is timed)
-
-
-  Parking parking_;  // tasklets waiting outside the ring, their tokens and deadlines
+  Parking parking_;             // tasklets waiting outside the ring: tokens and deadlines
+  Handoff handoff_;             // tasklets made runnable by other threads
   bool loop_driven_ = false;
-
   std::function<uint64_t()> external_work_;
-
-  Handoff handoff_;  // tasklets made runnable by other threads
 };
 
 }  // namespace shard::engine

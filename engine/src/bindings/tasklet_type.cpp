@@ -522,12 +522,16 @@ PyObject* get_frame(PyObject* self, void*) {
   }
   if (!t->started_ || t->finished_ || t->pystate_.cframe() == nullptr || t->sched_ != sched) Py_RETURN_NONE;
   // Materialise the frame object of the suspended tasklet's innermost frame by
-  // briefly pointing the thread state at its frame chain.
+  // briefly pointing the thread state at its frame chain. No Python code may
+  // run meanwhile, so the frame object's allocation must not start a
+  // collection: a finalizer would run inside the other tasklet's call chain.
   PyThreadState* tstate = PyThreadState_Get();
   _PyCFrame* own = tstate->cframe;
+  const int gc_was_enabled = PyGC_Disable();
   tstate->cframe = t->pystate_.cframe();
   PyFrameObject* frame = PyThreadState_GetFrame(tstate);
   tstate->cframe = own;
+  if (gc_was_enabled) PyGC_Enable();
   if (frame == nullptr) {
     if (PyErr_Occurred()) return nullptr;
     Py_RETURN_NONE;

@@ -45,8 +45,8 @@ void Scheduler::move_before_head(Tasklet* t) {
 
 void Scheduler::enter(Tasklet* next) {
   // Hand `current_` over to next; the leaving tasklet's reference is dropped on
-  // the other side.
-  release_after_switch_ = reinterpret_cast<PyObject*>(current_);
+  // the other side, once the switch is complete.
+  release_after_switch_[0] = reinterpret_cast<PyObject*>(current_);
   switching_from_ = current_;
   Py_INCREF(next);
   current_ = next;
@@ -57,7 +57,7 @@ void Scheduler::enter(Tasklet* next) {
     if (now - slice_start_ns_ > longest_slice_.ns) {
       longest_slice_.ns = now - slice_start_ns_;
       Py_INCREF(current_);
-      Py_XSETREF(longest_slice_.tasklet, reinterpret_cast<PyObject*>(current_));
+      release_after_switch_[1] = std::exchange(longest_slice_.tasklet, reinterpret_cast<PyObject*>(current_));
     }
     slice_start_ns_ = now;
     Preemption::note_switch(now);
@@ -83,7 +83,9 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   if (!next->started_) mark_started(next);
   after_switch(jump_context(std::exchange(next->context_, nullptr), next).fctx);
   self->suspended_sp_ = nullptr;
-  return resume_value(self);
+  PyObject* value = resume_value(self);
+  release_after_switch();  // after the value is taken: a finalizer may switch again
+  return value;
 }
 
 void Scheduler::after_switch(FiberContext from) {
@@ -95,10 +97,11 @@ void Scheduler::after_switch(FiberContext from) {
   } else if (left != nullptr) {
     left->context_ = from;
   }
-  if (PyObject* leaving = release_after_switch_) {
-    release_after_switch_ = nullptr;
-    Py_DECREF(leaving);
-  }
+}
+
+void Scheduler::release_after_switch() {
+  // Taken out first: a finalizer that switches refills them.
+  for (PyObject* held : std::exchange(release_after_switch_, {})) Py_XDECREF(held);
 }
 
 PyObject* Scheduler::resume_value(Tasklet* t) {

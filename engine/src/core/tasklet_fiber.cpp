@@ -97,6 +97,7 @@ void Scheduler::run_body(Tasklet* self) {
                             self->init_context_, tasklet_recursion_cap());
   self->init_context_ = nullptr;
   self->pystate_.restore(tstate_);
+  release_after_switch();  // the switch into this fiber is complete
 
   PyObject* result = nullptr;
   if (self->pending_exc_ != nullptr) {
@@ -121,6 +122,14 @@ void Scheduler::run_body(Tasklet* self) {
     }
   }
   Py_XDECREF(result);
+  if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
+      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
+    // Logged while the tasklet is still whole (alive, in the ring): the sink
+    // runs Python code that may switch, and only a whole tasklet comes back.
+    error_sink_(self, error);
+    Py_DECREF(error);
+    error = nullptr;
+  }
   Py_CLEAR(self->exc_root_.exc_value);
   Py_CLEAR(self->tempval_);
 
@@ -129,12 +138,6 @@ void Scheduler::run_body(Tasklet* self) {
   if (self->in_ring_) remove(self);
   self->finished_ = true;
   unlink_live(self);
-  if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
-      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
-    error_sink_(self, error);  // logged; the loop goes on
-    Py_DECREF(error);
-    error = nullptr;
-  }
   if (error != nullptr) pass_exception_to_main(error);
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);

@@ -400,6 +400,26 @@ class ErrorTest(LoopTestCase):
         self.assertEqual(later, [2], "the loop did not go on after the error")
         self.assertEqual(self.frame, 4)
 
+    def test_a_log_handler_that_switches_lets_the_dying_tasklet_finish(self):
+        # A handler may block (one writing to a socket): the tasklet whose
+        # exception it logs must still be whole, and come back to finish.
+        steps = []
+
+        class SwitchingCapture(LogCapture):
+            def emit(self, record):
+                steps.append("emit")
+                stackless.schedule()
+                steps.append("resumed")
+
+        def explode_in_tasklet():
+            raise ValueError("tasklet boom")
+
+        t = uthread.new(explode_in_tasklet)
+        with SwitchingCapture():
+            self.run_frames(3)
+        self.assertEqual(steps, ["emit", "resumed"])
+        self.assertFalse(t.alive)
+
     def test_an_exception_in_a_tick_hook_is_logged_and_later_frames_run(self):
         def failing_hook(frame, dt):
             if frame % 2 == 0:

@@ -8,6 +8,7 @@ collection of a tasklet that only a reference cycle keeps alive.
 import contextvars
 import gc
 import sys
+import traceback
 import unittest
 import weakref
 
@@ -384,6 +385,83 @@ class GarbageCollectionTest(StacklessTestCase):
         stackless.run()
         self.assertIsNone(refs[0]())
         self.assertFalse(t.alive)
+
+
+class FinalizerStack:
+    """A reference cycle whose finalizer records the call chain it runs in."""
+
+    def __init__(self, stacks):
+        self.stacks = stacks
+        self.cycle = self
+
+    def __del__(self):
+        self.stacks.append([f.name for f in traceback.extract_stack()])
+
+
+class NoPythonInsideSwitchTest(StacklessTestCase):
+    """Finalizers never run while the thread state is half handed over."""
+
+    def test_finalizer_run_while_reading_a_suspended_frame_sees_only_the_callers_stack(self):
+        c = stackless.channel()
+
+        def sleeper_inner():
+            c.receive()
+
+        def sleeper():
+            sleeper_inner()
+
+        t = stackless.tasklet(sleeper)()
+        t.run()
+        stacks = []
+        threshold = gc.get_threshold()
+        gc.collect()
+        gc.disable()
+        try:
+            FinalizerStack(stacks)  # garbage at once, collected at the next GC allocation:
+            gc.set_threshold(1)
+            gc.enable()
+            frame = t.frame         # the frame object of the suspended tasklet
+        finally:
+            gc.set_threshold(*threshold)
+        gc.collect()
+        self.assertEqual(frame.f_code.co_name, "sleeper_inner")
+        self.assertEqual(len(stacks), 1)
+        self.assertNotIn("sleeper_inner", stacks[0])
+        self.assertNotIn("sleeper", stacks[0])
+        c.send(None)
+
+    def test_finalizer_run_as_a_switch_completes_leaves_the_received_value_alone(self):
+        # The sender finishes right after the hand-over: its last reference
+        # dies in the switch back to the receiver, whose value is on its way.
+        c = stackless.channel()
+        c.preference = 1
+        switched = []
+
+        def sender():
+            c.send("payload")
+
+        t = stackless.tasklet(sender)()
+        ref = weakref.ref(t, lambda r: switched.append(stackless.schedule()))
+        del t
+        got = c.receive()
+        self.assertEqual(switched, [stackless.getcurrent()])
+        self.assertIsNone(ref())
+        self.assertEqual(got, "payload")
+
+    def test_finalizer_run_as_a_new_tasklet_starts_sees_that_tasklets_context(self):
+        var = contextvars.ContextVar("var", default="unset")
+        seen = []
+        token = var.set("creator")
+        try:
+            first = stackless.tasklet(lambda: None)()
+            ref = weakref.ref(first, lambda r: seen.append((stackless.getcurrent(), var.get())))
+            del first
+            second = stackless.tasklet(lambda: None)()
+        finally:
+            var.reset(token)
+        stackless.run()
+        self.assertIsNone(ref())
+        self.assertEqual(seen, [(second, "creator")])
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 
 #include <Python.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -181,9 +182,16 @@ class Scheduler final {
   // The stack block of a tasklet that finished and switched away for good,
   // released on the entering side.
   void* finished_block_ = nullptr;
-  // The leaving tasklet's `current_` reference, released on the entering side:
-  // a finished tasklet cannot drop its last reference while on its own stack.
-  PyObject* release_after_switch_ = nullptr;
+  // References a switch lets go of, dropped by release_after_switch() once the
+  // switch is complete: dropping one may run a finalizer, and no Python code
+  // may run inside the switch path (the thread state is half handed over
+  // there). [0]: the leaving tasklet's `current_` reference (a finished
+  // tasklet cannot drop its last reference on its own stack either); [1]: the
+  // tasklet a timed run() no longer holds as the longest slice.
+  std::array<PyObject*, 2> release_after_switch_{};
+  // Drops them: called on the entering side once the resumed tasklet's state
+  // is restored and its resume value taken, where its own code may run again.
+  void release_after_switch();
 
   void link_live(Tasklet* t);
   void unlink_live(Tasklet* t);

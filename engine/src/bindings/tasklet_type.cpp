@@ -163,24 +163,26 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
   if (func == Py_None) func = nullptr;
   if (args == Py_None) args = nullptr;
   if (kwargs == Py_None) kwargs = nullptr;
+  // Stackless's checks, in its order and words (PyTasklet_BindEx). Every
+  // tasklet that has started has C state here: its own C stack.
+  if (func != nullptr && !PyCallable_Check(func)) {
+    PyErr_SetString(PyExc_TypeError, "tasklet function must be a callable or None");
+    return nullptr;
+  }
   if (t->alive()) {
     Scheduler* sched = Scheduler::current();
     if (sched != nullptr && sched->current_tasklet() == t) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind the current tasklet");
+      PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
     }
     if (t->scheduled()) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind a scheduled tasklet; remove() it first");
+      PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
       return nullptr;
     }
     if (t->started_) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind a tasklet that has started running (it is not restorable)");
+      PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
       return nullptr;
     }
-  }
-  if (func != nullptr && !PyCallable_Check(func)) {
-    PyErr_Format(PyExc_TypeError, "tasklet function must be a callable, not %s", Py_TYPE(func)->tp_name);
-    return nullptr;
   }
   if (kwargs != nullptr && !PyDict_Check(kwargs)) {
     PyErr_Format(PyExc_TypeError, "tasklet kwargs must be a dict, not %s", Py_TYPE(kwargs)->tp_name);
@@ -200,7 +202,7 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
     Py_XSETREF(t->func_, Py_NewRef(func));
   } else if (t->func_ == nullptr) {
     Py_DECREF(args_tuple);
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet has no function bound to call with these arguments");
+    PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
     return nullptr;
   }
   Py_XSETREF(t->args_, args_tuple);
@@ -217,7 +219,8 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
 int tasklet_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* names[] = {"func", "args", "kwargs", nullptr};
   PyObject *func = nullptr, *fargs = nullptr, *fkwargs = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:tasklet", const_cast<char**>(names), &func,
+  // Stackless's __init__ is bind(), and its errors say so.
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:bind", const_cast<char**>(names), &func,
                                    &fargs, &fkwargs)) {
     return -1;
   }
@@ -240,7 +243,7 @@ PyObject* insert_impl(Tasklet* t) {
     return nullptr;
   }
   if (!t->in_ring_) Scheduler::make_runnable(t);
-  Py_RETURN_NONE;
+  return Py_NewRef(as_object(t));
 }
 
 PyObject* setup_impl(Tasklet* t, PyObject* args, PyObject* kwargs) {
@@ -274,14 +277,14 @@ PyObject* tasklet_insert(PyObject* self, PyObject*) { return insert_impl(as_task
 PyObject* tasklet_remove(PyObject* self, PyObject*) {
   Tasklet* t = as_tasklet(self);
   if (t->blocked()) {
-    PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet");
+    PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet.");
     return nullptr;
   }
   if (t->in_ring_) {
     Scheduler* sched = own_scheduler(t, "remove");
     if (sched == nullptr) return nullptr;
     if (sched->current_tasklet() == t) {
-      PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed; use schedule_remove()");
+      PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed.");
       return nullptr;
     }
     sched->remove(t);
@@ -293,18 +296,18 @@ PyObject* run_or_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         const char* name, bool pause) {
   if (!parse_arguments(name, args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = own_scheduler(t, name);
+  Scheduler* sched = own_scheduler(t, pause ? "switch" : "run");
   if (sched == nullptr || !check_runnable(t)) return nullptr;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return sched->run_tasklet(t, pause);
 }
 
 PyObject* tasklet_run(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return run_or_switch(self, args, nargs, kwnames, "run", false);
+  return run_or_switch(self, args, nargs, kwnames, "tasklet.run", false);
 }
 
 PyObject* tasklet_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return run_or_switch(self, args, nargs, kwnames, "switch", true);
+  return run_or_switch(self, args, nargs, kwnames, "tasklet.switch", true);
 }
 
 // ---------------------------------------------------------------- exceptions
@@ -355,37 +358,33 @@ PyObject* tasklet_kill(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 
 PyObject* tasklet_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* parsed[4];
-  if (!parse_arguments("throw", args, nargs, kwnames, {"exc", "val", "tb", "pending"}, 0, parsed)) {
+  if (!parse_arguments("throw", args, nargs, kwnames, {"exc", "val", "tb", "pending"}, 1, parsed)) {
     return nullptr;
   }
   int pending = parsed[3] != nullptr ? PyObject_IsTrue(parsed[3]) : 0;
   if (pending < 0) return nullptr;
-  PyObject* exc = make_exception(parsed[0] != nullptr ? parsed[0] : Py_None, parsed[1], parsed[2]);
+  PyObject* exc = make_exception(parsed[0], parsed[1], parsed[2]);
   if (exc == nullptr) return nullptr;
   return throw_impl(as_tasklet(self), exc, pending != 0, stack_top(args, nargs, kwnames));
 }
 
 PyObject* tasklet_raise_exception(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                   PyObject* kwnames) {
-  if (kwnames != nullptr || nargs < 1) {
-    PyErr_SetString(PyExc_TypeError, "raise_exception(exc_class, *args) takes an exception class and its positional arguments");
-    return nullptr;
-  }
-  if (!PyExceptionClass_Check(args[0])) {
-    PyErr_Format(PyExc_TypeError, "raise_exception() argument 1 must be an exception class, not %s",
-                 Py_TYPE(args[0])->tp_name);
-    return nullptr;
-  }
-  PyObject* exc = PyObject_Vectorcall(args[0], args + 1, nargs - 1, nullptr);
+  PyObject* exc = exception_from_class(args, nargs, kwnames, "tasklet.raise_exception", "raise_exception");
   if (exc == nullptr) return nullptr;
   return throw_impl(as_tasklet(self), exc, false, stack_top(args, nargs, kwnames));
 }
 
 // ---------------------------------------------------------------- flags, threads
 
-PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* name) {
+PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* qualname,
+                   const char* type_error) {
   PyObject* flag;
-  if (!parse_arguments(name, args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
+  if (!parse_arguments(qualname, args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
+  if (!PyLong_Check(flag)) {
+    PyErr_SetString(PyExc_TypeError, type_error);
+    return nullptr;
+  }
   int value = PyObject_IsTrue(flag);
   if (value < 0) return nullptr;
   bool old = *field;
@@ -394,55 +393,48 @@ PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObjec
 }
 
 PyObject* tasklet_set_atomic(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return set_flag(&as_tasklet(self)->atomic_, args, nargs, kwnames, "set_atomic");
+  return set_flag(&as_tasklet(self)->atomic_, args, nargs, kwnames, "tasklet.set_atomic",
+                  "set_atomic needs exactly one bool or integer");
 }
 
 PyObject* tasklet_set_ignore_nesting(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                      PyObject* kwnames) {
-  return set_flag(&as_tasklet(self)->ignore_nesting_, args, nargs, kwnames, "set_ignore_nesting");
+  return set_flag(&as_tasklet(self)->ignore_nesting_, args, nargs, kwnames, "tasklet.set_ignore_nesting",
+                  "set_ignore_nesting needs exactly one bool or integer");
 }
 
 PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* id_arg = nullptr;
   if (!parse_arguments("bind_thread", args, nargs, kwnames, {"thread_id"}, 0, &id_arg)) return nullptr;
+  if (id_arg != nullptr && !PyLong_Check(id_arg)) {
+    PyErr_Format(PyExc_TypeError, "bind_thread() argument 1 must be int, not %s", type_name(id_arg));
+    return nullptr;
+  }
   Tasklet* t = as_tasklet(self);
   Scheduler* target = nullptr;
   long long wanted = -1;
-  if (id_arg != nullptr && id_arg != Py_None) {
+  if (id_arg != nullptr) {
     wanted = PyLong_AsLongLong(id_arg);
     if (wanted == -1 && PyErr_Occurred()) return nullptr;
   }
-  if (wanted == -1) {
-    target = Scheduler::current();
-    if (target == nullptr) return nullptr;
-  } else {
-    target = Scheduler::for_thread(static_cast<unsigned long>(wanted));
-    if (target == nullptr) {
-      PyErr_Format(PyExc_ValueError, "thread %lld does not run tasklets (no scheduler)", wanted);
-      return nullptr;
-    }
-  }
-  if (t->is_main_) {
-    PyErr_SetString(PyExc_RuntimeError, "cannot move a main tasklet to another thread");
+  target = wanted == -1 ? Scheduler::current() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
+  if (wanted == -1 && target == nullptr) return nullptr;
+  if (wanted == -1 && t->sched_ == target) Py_RETURN_NONE;  // as Stackless: already here, nothing to check
+  // Stackless's checks, in its order and words (PyTasklet_BindThread).
+  if (t->in_ring_) {
+    PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
     return nullptr;
   }
-  if (t->started_ && !t->finished_) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "cannot move a tasklet that has started: its C stack belongs to its thread");
+  if (t->is_main_ || (t->started_ && !t->finished_)) {  // its C stack belongs to its thread
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
     return nullptr;
   }
-  if (t->sched_ == target) Py_RETURN_NONE;
-  bool was_scheduled = t->in_ring_;
-  if (was_scheduled) {
-    if (t->sched_ != Scheduler::current()) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot move a tasklet scheduled in another thread; remove() it there first");
-      return nullptr;
-    }
-    t->sched_->remove(t);
+  if (target == nullptr) {
+    PyErr_SetString(PyExc_ValueError, "bad thread");
+    return nullptr;
   }
   t->sched_ = target;
   t->thread_id_ = target->thread_id();
-  if (was_scheduled) Scheduler::make_runnable(t);
   Py_RETURN_NONE;
 }
 
@@ -455,16 +447,19 @@ PyObject* get_paused(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
   return PyBool_FromLong(t->alive() && !t->scheduled());
 }
-PyObject* get_restorable(PyObject* self, void*) {
-  Tasklet* t = as_tasklet(self);
-  return PyBool_FromLong(!t->is_main_ && !(t->started_ && !t->finished_));
-}
+// "True, if the tasklet can be completely restored by pickling/unpickling"
+// (Stackless): tasklets cannot be pickled here at all (docs/engine.md).
+PyObject* get_restorable(PyObject*, void*) { Py_RETURN_FALSE; }
 PyObject* get_atomic(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->atomic_); }
 PyObject* get_ignore_nesting(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->ignore_nesting_); }
 PyObject* get_block_trap(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->block_trap_); }
 int set_block_trap(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) {
     PyErr_SetString(PyExc_TypeError, "cannot delete block_trap");
+    return -1;
+  }
+  if (!PyLong_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "block_trap must be set to a bool or integer");
     return -1;
   }
   int flag = PyObject_IsTrue(value);
@@ -490,12 +485,20 @@ PyObject* get_prev(PyObject* self, void*) {
   Tasklet* p = as_tasklet(self)->prev_;
   return Py_NewRef(p != nullptr ? as_object(p) : Py_None);
 }
+// Stackless keeps the function of a tasklet that is not alive in tempval:
+// bind(f) makes tempval f, setting tempval rebinds it, and setup() calls it.
+bool tempval_is_function(const Tasklet* t) { return !t->alive(); }
 PyObject* get_tempval(PyObject* self, void*) {
-  PyObject* v = as_tasklet(self)->tempval_;
+  Tasklet* t = as_tasklet(self);
+  PyObject* v = tempval_is_function(t) ? t->func_ : t->tempval_;
   return Py_NewRef(v != nullptr ? v : Py_None);
 }
 int set_tempval(PyObject* self, PyObject* value, void*) {
   Tasklet* t = as_tasklet(self);
+  if (tempval_is_function(t)) {
+    Py_XSETREF(t->func_, value != Py_None ? Py_XNewRef(value) : nullptr);
+    return 0;
+  }
   Py_XSETREF(t->tempval_, Py_XNewRef(value));
   t->tempval_is_exc_ = false;
   return 0;

@@ -321,6 +321,15 @@ class TotalTimeoutTest(StacklessTestCase):
         stackless.run(totaltimeout=100000)
         self.assertGreaterEqual(time.monotonic() - start, 0.09)
 
+    def test_totaltimeout_true_makes_timeout_the_total_as_in_stackless(self):
+        loopers = self.start_cooperative_loopers()
+        start = time.monotonic()
+        stackless.run(100000, totaltimeout=True)
+        elapsed = time.monotonic() - start
+        self.assertGreaterEqual(elapsed, 0.09)
+        self.assertLess(elapsed, 1.0)
+        self.assertTrue(all(t.alive for t in loopers))
+
     def test_soft_totaltimeout_leaves_all_tasklets_scheduled(self):
         loopers = self.start_cooperative_loopers()
         stackless.run(soft=True, totaltimeout=100000)

@@ -84,6 +84,10 @@ class SchedulerPerThreadTest(StacklessTestCase):
         thread = self.live_thread(use_stackless=False)
         self.assertIn(thread.ident, stackless.threads)
 
+    def test_get_thread_info_of_a_thread_that_never_ran_tasklets(self):
+        thread = self.live_thread(use_stackless=False)
+        self.assertEqual(stackless.get_thread_info(thread.ident), (None, None, 0))
+
     def test_get_thread_info_of_another_thread(self):
         ready, release = threading.Event(), threading.Event()
         box = {}

@@ -46,18 +46,19 @@ void Scheduler::move_before_head(Tasklet* t) {
 void Scheduler::enter(Tasklet* next) {
   // Hand `current_` over to next; the leaving tasklet's reference is dropped on
   // the other side, once the switch is complete.
-  release_after_switch_[0] = reinterpret_cast<PyObject*>(current_);
-  switching_from_ = current_;
+  Tasklet* leaving = current_;
+  release_after_switch_[0] = reinterpret_cast<PyObject*>(leaving);
+  switching_from_ = leaving;
   Py_INCREF(next);
   current_ = next;
   ring_.set_head(next);
   ++switches_;
   if (watchdogs_.timed() != nullptr) {
     int64_t now = now_ns();
-    if (now - slice_start_ns_ > longest_slice_.ns) {
+    if (now - slice_start_ns_ > longest_slice_.ns) {  // the slice that ends here is the leaving tasklet's
       longest_slice_.ns = now - slice_start_ns_;
-      Py_INCREF(current_);
-      release_after_switch_[1] = std::exchange(longest_slice_.tasklet, reinterpret_cast<PyObject*>(current_));
+      Py_INCREF(leaving);
+      release_after_switch_[1] = std::exchange(longest_slice_.tasklet, reinterpret_cast<PyObject*>(leaving));
     }
     slice_start_ns_ = now;
     Preemption::note_switch(now);

@@ -469,8 +469,16 @@ class LongRunTest(LoopTestCase):
         self.assertIn("busy_for", reports[0])
         self.assertNotIn("polite", "".join(texts))
 
+    def test_longest_run_tasklet_is_the_one_that_ran_longest(self):
+        hog = uthread.new(busy_for, 0.03)
+        self.run_frames(3)
+        longest = max(self.stats.values(), key=lambda s: s["longest_run_ms"])
+        self.assertGreaterEqual(longest["longest_run_ms"], 25)
+        self.assertIs(longest["longest_run_tasklet"], hog)
+
 
 # ---------------------------------------------------------------- BeNice / Sleep
+
 
 class YieldAndSleepTest(LoopTestCase):
 

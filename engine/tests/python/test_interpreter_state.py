@@ -13,7 +13,7 @@ import unittest
 import weakref
 
 import stackless
-from support import StacklessTestCase
+from support import StacklessTestCase, busy_for
 
 TaskletExit = stackless.TaskletExit
 
@@ -462,6 +462,31 @@ class NoPythonInsideSwitchTest(StacklessTestCase):
         stackless.run()
         self.assertIsNone(ref())
         self.assertEqual(seen, [(second, "creator")])
+
+    def test_finalizer_run_as_a_timed_run_drops_its_longest_slice_runs_after_the_switch(self):
+        # x_body has the longest slice until z_body's longer one displaces it
+        # as z_body switches to w; that drops x's last reference.
+        seen = []
+
+        def x_body():
+            busy_for(0.02)
+
+        def z_body():
+            busy_for(0.12)
+            stackless.schedule()
+
+        x = stackless.tasklet(x_body)()
+        ref = weakref.ref(x, lambda r: seen.append(
+            (stackless.getcurrent(), [f.name for f in traceback.extract_stack()])))
+        del x
+        stackless.tasklet(z_body)()
+        w = stackless.tasklet(lambda: None)()
+        stackless.run(totaltimeout=10000000)
+        self.assertIsNone(ref())
+        self.assertEqual(len(seen), 1)
+        current, stack = seen[0]
+        self.assertIs(current, w)
+        self.assertNotIn("z_body", stack)
 
 
 if __name__ == "__main__":

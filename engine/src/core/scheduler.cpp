@@ -150,10 +150,22 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
       continue;
     }
     if (Watchdog* w = watchdogs_.innermost()) return wake_watchdog(*w, WakeReason::kRingEmpty);
+    // A main tasklet that switch()ed away and waits for nothing acts as the
+    // watchdog: Stackless revives it rather than report a deadlock.
+    if (main_floating()) {
+      insert(main_);
+      ring_.set_head(main_);
+      return main_;
+    }
     if (!idle_wait()) break;
   }
   *deadlock = true;
   return nullptr;
+}
+
+bool Scheduler::main_floating() const {
+  return main_ != current_ && !main_->in_ring_ && !main_->blocked() &&
+         main_->wait_token_.load(std::memory_order_acquire) == 0;
 }
 
 // ---------------------------------------------------------------- switch points
@@ -189,7 +201,7 @@ PyObject* Scheduler::block_current() {
   if (deadlock) {
     if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
-                        "Deadlock: the last runnable tasklet cannot be blocked");
+                        "Deadlock: the last runnable tasklet cannot be blocked.");
   }
   return switch_to(next);
 }

@@ -29,6 +29,14 @@ int tasklet_recursion_cap() {
   return cap;
 }
 
+// Why a main tasklet that nothing can wake is stuck (Stackless's texts for a
+// channel; a park has no Stackless counterpart).
+const char* main_deadlock_message(const Tasklet* main) {
+  if (main->blocked_dir_ < 0) return "the main tasklet is receiving without a sender available.";
+  if (main->blocked_dir_ > 0) return "the main tasklet is sending without a receiver available.";
+  return "Deadlock: the main tasklet is waiting and nothing can wake it";
+}
+
 // A fresh fiber's first step; the first jump to it passes its tasklet.
 void tasklet_entry(FiberTransfer from) {
   Tasklet* tasklet = static_cast<Tasklet*>(from.data);
@@ -143,10 +151,9 @@ void Scheduler::run_body(Tasklet* self) {
   Tasklet* next = pick_next(&deadlock);
   if (deadlock) {
     // Only a blocked main tasklet is left: it gets the deadlock error (or the
-    // KeyboardInterrupt that ended the wait for other threads).
-    if (!PyErr_Occurred()) {
-      PyErr_SetString(PyExc_RuntimeError, "Deadlock: the main tasklet is blocked and nothing can wake it");
-    }
+    // KeyboardInterrupt that ended the wait for other threads), worded as
+    // Stackless words it.
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, main_deadlock_message(main_));
     pass_exception_to_main(take_exception());
     next = pick_next(&deadlock);
   }

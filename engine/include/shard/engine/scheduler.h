@@ -161,6 +161,8 @@ class Scheduler final {
   void abandon_unstartable(Tasklet* t, const char* why);
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
+  // Main is paused (not runnable, blocked or parked) and is not the caller.
+  bool main_floating() const;
   Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
   bool soft_watchdog_due();
   bool idle_wait();

@@ -342,8 +342,9 @@ PyObject* tasklet_kill(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   if (is_pending < 0) return nullptr;
   Tasklet* t = as_tasklet(self);
   if (!t->alive()) Py_RETURN_NONE;
-  if (!t->started_) {
-    // Never ran: there is nothing to unwind; it is simply discarded.
+  if (!t->started_ && !is_pending) {
+    // Never ran: there is nothing to unwind; it is simply discarded. (A
+    // pending kill makes it runnable and it dies at its start, as in Stackless.)
     if (t->in_ring_) t->sched_->remove(t);
     Py_CLEAR(t->args_);
     Py_CLEAR(t->kwargs_);

@@ -110,6 +110,9 @@ void Scheduler::run_body(Tasklet* self) {
   PyObject* result = nullptr;
   if (self->pending_exc_ != nullptr) {
     result = resume_value(self);  // killed or thrown at before it ever ran
+    Py_CLEAR(self->func_);
+    Py_CLEAR(self->args_);
+    Py_CLEAR(self->kwargs_);
   } else {
     PyObject* func = self->func_;
     PyObject* args = self->args_;

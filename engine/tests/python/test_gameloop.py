@@ -511,6 +511,22 @@ class YieldAndSleepTest(LoopTestCase):
         self.run_frames(5)
         self.assertEqual(runs, {1: [0, 1, 2], 2: [0, 1, 2], 3: [0, 1, 2]})
 
+    def test_a_tasklet_that_yielded_in_the_last_frame_is_runnable_after_the_loop_stops(self):
+        log = []
+
+        def yielder():
+            uthread.BeNice()
+            log.append("resumed")
+
+        t = self.spawn(yielder)
+        self.run_frames(1)
+        self.assertEqual(log, [])
+        self.assertTrue(t.alive)
+        self.assertTrue(t.scheduled)
+        stackless.run()
+        self.assertEqual(log, ["resumed"])
+        self.assertFalse(t.alive)
+
     def test_sleep_wakes_in_the_first_frame_after_its_deadline(self):
         gameloop.set_fps(10)  # 100 ms frames: deadlines fall well inside a wait
         woke = {}

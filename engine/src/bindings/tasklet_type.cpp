@@ -13,16 +13,11 @@
 namespace shard::engine {
 namespace {
 
-Scheduler* own_scheduler(Tasklet* t, const char* action) {
-  Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) return nullptr;
-  if (t->sched_ != sched) {
-    PyErr_Format(PyExc_RuntimeError, "cannot %s a tasklet of another thread (thread_id %ld)", action,
-                 t->sched_ != nullptr && t->sched_->alive() ? static_cast<long>(t->thread_id_) : -1L);
-    return nullptr;
-  }
-  return sched;
-}
+// A main tasklet runs on its thread's stack; a started tasklet keeps its stack
+// block until its last switch is over, which may be after it already reports
+// dead (its thread waits idle, GIL released, in that switch): neither bind()
+// nor bind_thread() may touch either.
+bool holds_c_state(const Tasklet* t) { return t->is_main_ || (t->started_ && t->stack_block_ != nullptr); }
 
 bool check_runnable(Tasklet* t) {
   if (!t->alive()) {
@@ -175,14 +170,18 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
       PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
     }
-    if (t->scheduled()) {
+    if (t->in_ring_) {
+      PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled: can't (re)bind a runnable tasklet; remove() it first");
+      return nullptr;
+    }
+    if (t->blocked()) {
       PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
       return nullptr;
     }
-    if (t->started_) {
-      PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
-      return nullptr;
-    }
+  }
+  if (holds_c_state(t)) {
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
+    return nullptr;
   }
   if (kwargs != nullptr && !PyDict_Check(kwargs)) {
     PyErr_Format(PyExc_TypeError, "tasklet kwargs must be a dict, not %s", Py_TYPE(kwargs)->tp_name);
@@ -242,7 +241,7 @@ PyObject* insert_impl(Tasklet* t) {
     PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
     return nullptr;
   }
-  if (!t->in_ring_) Scheduler::make_runnable(t);
+  if (!t->in_ring_) t->sched_->insert_from_any_thread(t, false);
   return Py_NewRef(as_object(t));
 }
 
@@ -281,13 +280,14 @@ PyObject* tasklet_remove(PyObject* self, PyObject*) {
     return nullptr;
   }
   if (t->in_ring_) {
-    Scheduler* sched = own_scheduler(t, "remove");
-    if (sched == nullptr) return nullptr;
-    if (sched->current_tasklet() == t) {
+    // Also from another thread: rings are only touched with the GIL held, so
+    // the owner's ring is ours to change while we hold it (as in Stackless).
+    Scheduler* owner = t->sched_;
+    if (owner->current_tasklet() == t) {
       PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed.");
       return nullptr;
     }
-    sched->remove(t);
+    owner->remove(t);
   }
   return Py_NewRef(self);
 }
@@ -296,8 +296,21 @@ PyObject* run_or_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         const char* name, bool pause) {
   if (!parse_arguments(name, args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = own_scheduler(t, pause ? "switch" : "run");
+  Scheduler* sched = Scheduler::current();
   if (sched == nullptr || !check_runnable(t)) return nullptr;
+  if (t->sched_ != sched) {
+    // A tasklet of another thread runs there, next; the caller goes on.
+    if (pause) {
+      PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
+      return nullptr;
+    }
+    if (t->sched_ == nullptr || !t->sched_->alive()) {
+      PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+      return nullptr;
+    }
+    t->sched_->insert_from_any_thread(t, true);
+    Py_RETURN_NONE;
+  }
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return sched->run_tasklet(t, pause);
 }
@@ -426,7 +439,7 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
     PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
     return nullptr;
   }
-  if (t->is_main_ || (t->started_ && !t->finished_)) {  // its C stack belongs to its thread
+  if (holds_c_state(t)) {
     PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
     return nullptr;
   }
@@ -441,12 +454,16 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
 
 // ---------------------------------------------------------------- properties
 
-PyObject* get_alive(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->alive()); }
+// As in Stackless, a tasklet of a thread that ended is not alive (its thread
+// killed what it could); bind_thread() can adopt an unstarted one again.
+bool alive_in_a_thread(const Tasklet* t) { return t->alive() && t->sched_ != nullptr && t->sched_->alive(); }
+
+PyObject* get_alive(PyObject* self, void*) { return PyBool_FromLong(alive_in_a_thread(as_tasklet(self))); }
 PyObject* get_blocked(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->blocked()); }
 PyObject* get_scheduled(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->scheduled()); }
 PyObject* get_paused(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
-  return PyBool_FromLong(t->alive() && !t->scheduled());
+  return PyBool_FromLong(alive_in_a_thread(t) && !t->scheduled());
 }
 // "True, if the tasklet can be completely restored by pickling/unpickling"
 // (Stackless): tasklets cannot be pickled here at all (docs/engine.md).

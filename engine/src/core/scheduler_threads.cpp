@@ -135,6 +135,19 @@ bool Scheduler::expects_work() {
   return external_work_ && external_work_() > 0;
 }
 
+void Scheduler::insert_from_any_thread(Tasklet* t, bool run_next) {
+  if (t->in_ring_) return;
+  // Rings are only touched with the GIL held, which the caller holds: the
+  // owner sees t when it next looks at its ring (as in Stackless, which
+  // inserts into the other thread's queue directly).
+  if (run_next) {
+    insert_after_current(t);
+  } else {
+    insert(t);
+  }
+  if (this != tls_current_) wake_idle();
+}
+
 void Scheduler::make_runnable(Tasklet* t) {
   Scheduler* owner = t->sched_;
   if (owner == nullptr || !owner->alive_) return;

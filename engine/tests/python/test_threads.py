@@ -386,5 +386,115 @@ class ThreadEndTest(StacklessTestCase):
         self.assertFalse(t.alive)
 
 
+
+class RemoteTaskletTest(StacklessTestCase):
+    """Tasklets of another thread, as in Stackless's test_thread: its scheduler
+    is theirs, ours is untouched."""
+
+    def start_thread_with_tasklet(self, action, schedule=False, remove=False):
+        """A thread that creates tasklet(action)() and lingers until the cleanup;
+        with `schedule` it keeps running its scheduler while it lingers."""
+        made, shutdown = threading.Event(), threading.Event()
+        box = {}
+
+        def target():
+            box["t"] = t = stackless.tasklet(action)()
+            if remove:
+                t.remove()
+            made.set()
+            while not shutdown.is_set():
+                if schedule:
+                    stackless.run()
+                time.sleep(0.001)
+
+        thread = start_thread(target)
+        self.addCleanup(join_or_fail, thread)
+        self.addCleanup(shutdown.set)
+        self.assertTrue(made.wait(5), "suspected deadlock: thread did not start")
+        return thread, box["t"]
+
+    def test_remove_of_a_runnable_tasklet_of_another_thread_leaves_our_runcount(self):
+        before = stackless.getruncount()
+        thread, t = self.start_thread_with_tasklet(lambda: None)
+        self.assertTrue(t.scheduled)
+        t.remove()
+        self.assertFalse(t.scheduled)
+        self.assertTrue(t.paused)
+        self.assertEqual(stackless.getruncount(), before)
+
+    def test_run_of_a_tasklet_of_another_thread_runs_it_in_that_thread(self):
+        ran_in = []
+        thread, t = self.start_thread_with_tasklet(lambda: ran_in.append(threading.get_ident()),
+                                                   schedule=True, remove=True)
+        before = stackless.getruncount()
+        self.assertIsNone(t.run())
+        self.assertEqual(stackless.getruncount(), before)
+        wait_until(lambda: ran_in, what="remote tasklet ran")
+        self.assertEqual(ran_in, [thread.ident])
+        wait_until(lambda: not t.alive, what="remote tasklet ended")
+
+    def test_switch_to_a_tasklet_of_another_thread_raises_runtime_error(self):
+        thread, t = self.start_thread_with_tasklet(lambda: None, remove=True)
+        with self.assertRaisesRegex(RuntimeError, "different thread"):
+            t.switch()
+        self.assertTrue(t.paused)
+
+    def test_bind_thread_of_a_runnable_tasklet_of_another_thread_raises_runtime_error(self):
+        thread, t = self.start_thread_with_tasklet(lambda: None)
+        with self.assertRaisesRegex(RuntimeError, "runnable"):
+            t.bind_thread()
+        self.assertEqual(t.thread_id, thread.ident)
+
+    def test_bind_of_a_runnable_tasklet_of_another_thread_raises_runtime_error(self):
+        thread, t = self.start_thread_with_tasklet(lambda: None)
+        with self.assertRaisesRegex(RuntimeError, "runnable"):
+            t.bind(lambda: None)
+        self.assertTrue(t.scheduled)
+
+    def test_runnable_and_removed_tasklets_of_an_ended_thread_are_not_alive(self):
+        box = {}
+
+        def make():
+            box["runnable"] = stackless.tasklet(lambda: None)()
+            box["removed"] = stackless.tasklet(lambda: None)().remove()
+
+        join_or_fail(start_thread(make))
+        self.assertFalse(box["runnable"].alive)
+        self.assertFalse(box["removed"].alive)
+        self.assertFalse(box["removed"].paused)
+
+
+class BindDuringLastSwitchTest(StacklessTestCase):
+
+    def test_bind_is_refused_while_a_dead_tasklet_still_holds_its_stack(self):
+        # The other thread's main waits on a channel, so the tasklet's last
+        # switch waits idle (GIL released) for another thread: the tasklet
+        # already reports dead but its stack block is still in use.
+        wake = stackless.channel()
+        box = {}
+
+        def target():
+            box["t"] = stackless.tasklet(lambda: None)()
+            wake.receive()
+
+        thread = start_thread(target)
+        try:
+            wait_until(lambda: "t" in box and not box["t"].alive, what="tasklet ended")
+            t = box["t"]
+            with self.assertRaisesRegex(RuntimeError, "C state"):
+                t.bind(lambda: None, ())
+            with self.assertRaisesRegex(RuntimeError, "C state"):
+                t.bind_thread()
+            self.assertEqual(t.thread_id, thread.ident)
+        finally:
+            wake.send(None)
+            join_or_fail(thread)
+        # Its last switch is over now: it may be bound anew and run here.
+        ran = []
+        t.bind(lambda: ran.append(1), ())
+        t.bind_thread()
+        t.run()
+        self.assertEqual(ran, [1])
+
 if __name__ == "__main__":
     unittest.main()

@@ -70,6 +70,10 @@ class Scheduler final {
 
   // Makes a tasklet runnable in its own thread (GIL held); takes a reference.
   static void make_runnable(Tasklet* t);
+  // tasklet.insert()/run() of one of this scheduler's tasklets, called from
+  // any thread with the GIL held: t joins the ring at the end, or right after
+  // the running tasklet (`run_next`); a waiting owner is woken.
+  void insert_from_any_thread(Tasklet* t, bool run_next);
 
   // Parking: the current tasklet leaves the ring without a channel until
   // wake() names its wait, or its deadline passes (0 = none). The waker may be

@@ -152,6 +152,36 @@ class ExceptionStateTest(StacklessTestCase):
         stackless.run()
         self.assertEqual(log, [(ValueError, ValueError), (KeyError, KeyError)])
 
+    def test_a_tasklet_switching_from_an_except_block_leaves_no_exception_to_the_other(self):
+        c = stackless.channel()
+        c.preference = 1  # the sender goes on; every switch below is a channel's
+        seen = {}
+
+        def handler():
+            try:
+                raise ValueError("handled")
+            except ValueError:
+                c.receive()  # switches to main inside the except block
+                seen["handler after resume"] = sys.exc_info()[0]
+
+        t = stackless.tasklet(handler)()
+        t.run()
+        self.assertTrue(t.blocked)
+        seen["main while handler waits"] = sys.exc_info()
+        try:
+            raise KeyError("main's own")
+        except KeyError:
+            c.send(None)  # preference 1: main goes on, handler runs later
+            seen["main in its own except"] = sys.exc_info()[0]
+            stackless.run()
+            seen["main after handler ran"] = sys.exc_info()[0]
+        self.assertEqual(seen, {
+            "main while handler waits": (None, None, None),
+            "main in its own except": KeyError,
+            "handler after resume": ValueError,
+            "main after handler ran": KeyError,
+        })
+
     def test_bare_raise_after_a_switch_reraises_the_tasklets_exception(self):
         log = []
 

@@ -140,10 +140,12 @@ void Scheduler::insert_from_any_thread(Tasklet* t, bool run_next) {
   // Rings are only touched with the GIL held, which the caller holds: the
   // owner sees t when it next looks at its ring (as in Stackless, which
   // inserts into the other thread's queue directly).
-  if (run_next) {
+  if (run_next && current_->in_ring_) {
     insert_after_current(t);
   } else {
     insert(t);
+    // The owner waits (blocked or idle): t is what it runs first.
+    if (run_next) ring_.set_head(t);
   }
   if (this != tls_current_) wake_idle();
 }

@@ -433,6 +433,30 @@ class RemoteTaskletTest(StacklessTestCase):
         self.assertEqual(ran_in, [thread.ident])
         wait_until(lambda: not t.alive, what="remote tasklet ended")
 
+    def test_run_of_a_tasklet_of_a_waiting_thread_runs_it_before_the_runnable_ones(self):
+        # As Stackless's TestRemoteSchedule.testRunOrder: that thread's main
+        # waits on a channel; what run() hands it runs first.
+        order, made = [], threading.Event()
+        box = {}
+        done = stackless.channel()
+
+        def target():
+            box["ts"] = [stackless.tasklet(lambda i=i: (order.append(i), done.send(None)))().remove()
+                         for i in range(3)]
+            made.set()
+            for _ in range(3):
+                done.receive()
+
+        thread = start_thread(target)
+        self.assertTrue(made.wait(5), "suspected deadlock: thread did not start")
+        t0, t1, t2 = box["ts"]
+        with stackless.atomic():
+            t1.insert()
+            t2.insert()
+            t0.run()
+        join_or_fail(thread)
+        self.assertEqual(order, [0, 1, 2])
+
     def test_switch_to_a_tasklet_of_another_thread_raises_runtime_error(self):
         thread, t = self.start_thread_with_tasklet(lambda: None, remove=True)
         with self.assertRaisesRegex(RuntimeError, "different thread"):

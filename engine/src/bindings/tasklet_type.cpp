@@ -5,6 +5,7 @@
 
 #include "bindings/arguments.h"
 #include "core/frame_internals.h"
+#include "shard/engine/blocker.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
@@ -158,8 +159,8 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
   if (func == Py_None) func = nullptr;
   if (args == Py_None) args = nullptr;
   if (kwargs == Py_None) kwargs = nullptr;
-  // Stackless's checks, in its order and words (PyTasklet_BindEx). Every
-  // tasklet that has started has C state here: its own C stack.
+  // Stackless's checks, in its order and words (PyTasklet_BindEx). A started
+  // tasklet has C state here (its own C stack) until its last switch is over.
   if (func != nullptr && !PyCallable_Check(func)) {
     PyErr_SetString(PyExc_TypeError, "tasklet function must be a callable or None");
     return nullptr;
@@ -170,11 +171,7 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
       PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
     }
-    if (t->in_ring_) {
-      PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled: can't (re)bind a runnable tasklet; remove() it first");
-      return nullptr;
-    }
-    if (t->blocked()) {
+    if (t->scheduled()) {
       PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
       return nullptr;
     }
@@ -238,7 +235,7 @@ PyObject* tasklet_bind(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 PyObject* insert_impl(Tasklet* t) {
   if (!check_runnable(t)) return nullptr;
   if (t->sched_ == nullptr || !t->sched_->alive()) {
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+    PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialized");
     return nullptr;
   }
   if (!t->in_ring_) t->sched_->insert_from_any_thread(t, false);
@@ -300,12 +297,12 @@ PyObject* run_or_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   if (sched == nullptr || !check_runnable(t)) return nullptr;
   if (t->sched_ != sched) {
     // A tasklet of another thread runs there, next; the caller goes on.
-    if (pause) {
-      PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
+    if (t->sched_ == nullptr || !t->sched_->alive()) {
+      PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
       return nullptr;
     }
-    if (t->sched_ == nullptr || !t->sched_->alive()) {
-      PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+    if (pause) {
+      PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
       return nullptr;
     }
     t->sched_->insert_from_any_thread(t, true);
@@ -335,7 +332,7 @@ PyObject* throw_impl(Tasklet* t, PyObject* exc, bool pending, PyObject* const* s
   }
   if (t->sched_ == nullptr || !t->sched_->alive()) {
     Py_DECREF(exc);
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
     return nullptr;
   }
   Scheduler* sched = Scheduler::current();
@@ -355,6 +352,16 @@ PyObject* tasklet_kill(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   if (is_pending < 0) return nullptr;
   Tasklet* t = as_tasklet(self);
   if (!t->alive()) Py_RETURN_NONE;
+  if (t->sched_ == nullptr || !t->sched_->alive()) {
+    // Its thread ended: it can never run again (Stackless drops its frames).
+    // It leaves its channel; a C stack it still has stays leaked.
+    if (t->blocked()) t->blocker_->release(t);
+    Py_CLEAR(t->args_);
+    Py_CLEAR(t->kwargs_);
+    Py_CLEAR(t->func_);
+    Py_CLEAR(t->pending_exc_);
+    Py_RETURN_NONE;
+  }
   if (!t->started_ && !is_pending) {
     // Never ran: there is nothing to unwind; it is simply discarded. (A
     // pending kill makes it runnable and it dies at its start, as in Stackless.)

@@ -26,7 +26,7 @@ PyObject* sleep(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
   double seconds = PyFloat_AsDouble(seconds_obj);
   if (seconds == -1 && PyErr_Occurred()) return nullptr;
   if (std::isnan(seconds)) return PyErr_Format(PyExc_ValueError, "sleep() of NaN seconds");
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   if (seconds <= 0) return sched->schedule(false, Py_None);
@@ -36,7 +36,7 @@ PyObject* sleep(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
 }
 
 PyObject* sleeper_count(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? PyLong_FromSize_t(sched->timer_count()) : nullptr;
 }
 
@@ -186,7 +186,7 @@ PyObject* register_service(PyObject*, PyObject* tasklet) {
 
 PyObject* be_nice(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   if (!parse_arguments("be_nice", args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
-  if (Scheduler* sched = Scheduler::current()) sched->set_call_sp(stack_top(args, nargs, kwnames));
+  if (Scheduler* sched = Scheduler::current_or_create()) sched->set_call_sp(stack_top(args, nargs, kwnames));
   return GameLoop::instance().be_nice();
 }
 

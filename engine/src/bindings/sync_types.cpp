@@ -50,7 +50,7 @@ template <typename GiveBack>
 int wait_for_handoff(std::mutex& mutex, Waiters& waiters, uint64_t token, double timeout, GiveBack give_back) {
   WaitResult result = park_until(token, timeout);
   if (result == WaitResult::kWoken) return 1;
-  Tasklet* self = Scheduler::current()->current_tasklet();
+  Tasklet* self = Scheduler::current_or_create()->current_tasklet();
   std::lock_guard lock(mutex);
   waiters.forget(self, token);
   if (result == WaitResult::kError && handed_off(token)) give_back();
@@ -173,7 +173,7 @@ PyObject* rlock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   double timeout;
   if (!parse_wait("acquire", args, nargs, kwnames, true, &blocking, &timeout)) return nullptr;
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* me = sched->current_tasklet();
   uint64_t token;
@@ -202,7 +202,7 @@ PyObject* rlock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 
 PyObject* rlock_release(PyObject* self, PyObject*) {
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   std::lock_guard lock(l->mutex);
   if (l->owner != sched->current_tasklet()) {
@@ -235,7 +235,7 @@ PyObject* rlock_locked(PyObject* self, void*) {
 
 PyObject* rlock_owned(PyObject* self, void*) {
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   std::lock_guard lock(l->mutex);
   return PyBool_FromLong(l->owner == sched->current_tasklet());
@@ -244,7 +244,7 @@ PyObject* rlock_owned(PyObject* self, void*) {
 // For Condition.wait: fully release (whatever the depth) and return the depth.
 PyObject* rlock_release_save(PyObject* self, PyObject*) {
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   std::lock_guard lock(l->mutex);
   if (l->owner != sched->current_tasklet()) {
@@ -396,7 +396,7 @@ PyObject* waitqueue_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs
   PyObject* depth = rlock_release_save(parsed[0], nullptr);
   if (depth == nullptr) {
     std::lock_guard lock(q->mutex);
-    q->waiters.forget(Scheduler::current()->current_tasklet(), token);
+    q->waiters.forget(Scheduler::current_or_create()->current_tasklet(), token);
     return nullptr;
   }
   int got = wait_for_handoff(q->mutex, q->waiters, token, timeout, [q] { q->waiters.wake_one(); });

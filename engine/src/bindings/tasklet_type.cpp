@@ -14,7 +14,7 @@ namespace shard::engine {
 namespace {
 
 Scheduler* own_scheduler(Tasklet* t, const char* action) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (t->sched_ != sched) {
     PyErr_Format(PyExc_RuntimeError, "cannot %s a tasklet of another thread (thread_id %ld)", action,
@@ -72,7 +72,7 @@ Tasklet* alloc_tasklet(PyTypeObject* type) {
 }
 
 PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* t = alloc_tasklet(type);
   if (t == nullptr) return nullptr;
@@ -120,7 +120,7 @@ int clear_tasklet(PyObject* self) {
 void finalize_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (!t->started_ || t->finished_ || t->is_main_) return;
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::existing();
   if (sched == nullptr || t->sched_ != sched || sched->current_tasklet() == t) {
     PyErr_Clear();
     return;
@@ -170,7 +170,7 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
     return nullptr;
   }
   if (t->alive()) {
-    Scheduler* sched = Scheduler::current();
+    Scheduler* sched = Scheduler::existing();
     if (sched != nullptr && sched->current_tasklet() == t) {
       PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
@@ -325,7 +325,7 @@ PyObject* throw_impl(Tasklet* t, PyObject* exc, bool pending, PyObject* const* s
     PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) {
     Py_DECREF(exc);
     return nullptr;
@@ -417,7 +417,7 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
     wanted = PyLong_AsLongLong(id_arg);
     if (wanted == -1 && PyErr_Occurred()) return nullptr;
   }
-  target = wanted == -1 ? Scheduler::current() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
+  target = wanted == -1 ? Scheduler::current_or_create() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
   if (wanted == -1 && target == nullptr) return nullptr;
   if (wanted == -1 && t->sched_ == target) Py_RETURN_NONE;  // as Stackless: already here, nothing to check
   // Stackless's checks, in its order and words (PyTasklet_BindThread).
@@ -517,7 +517,7 @@ int set_name(PyObject* self, PyObject* value, void*) {
 }
 PyObject* get_frame(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (sched->current_tasklet() == t) {
     PyFrameObject* frame = PyEval_GetFrame();

@@ -43,7 +43,7 @@ Dispatcher& Dispatcher::instance() {
   // Never destroyed: workers may still hand back requests during shutdown.
   static Dispatcher* dispatcher = [] {
     auto* d = new Dispatcher(nullptr);
-    Scheduler* main = Scheduler::current();
+    Scheduler* main = Scheduler::current_or_create();
     // Without a game loop the scheduler's idle wait is the main thread's wait:
     // completions wake it, and it drains them.
     d->set_wake_main([main] { main->wake_idle(); });
@@ -86,7 +86,7 @@ PyObject* Dispatcher::call_in_thread(PyObject* callable, PyObject* args, double 
 }
 
 PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_s) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
   request->seq = ++next_seq_;

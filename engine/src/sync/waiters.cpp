@@ -13,7 +13,7 @@ Waiters::~Waiters() {
 }
 
 uint64_t Waiters::prepare() {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return 0;
   Tasklet* self = sched->current_tasklet();
   uint64_t token = sched->prepare_park();
@@ -49,7 +49,7 @@ void Waiters::forget(Tasklet* t, uint64_t token) {
 }
 
 WaitResult park_until(uint64_t token, double timeout_seconds) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::existing();
   int64_t deadline = 0;
   if (timeout_seconds >= 0) deadline = now_ns() + std::max<int64_t>(1, std::llround(timeout_seconds * 1e9));
   bool timed_out = false;
@@ -60,7 +60,7 @@ WaitResult park_until(uint64_t token, double timeout_seconds) {
 }
 
 bool handed_off(uint64_t token) {
-  return Scheduler::current()->current_tasklet()->notified_token_ == token;
+  return Scheduler::current_or_create()->current_tasklet()->notified_token_ == token;
 }
 
 bool parse_timeout(PyObject* value, double* seconds) {

@@ -26,9 +26,15 @@ namespace shard::engine {
 
 class Scheduler final {
  public:
+  // The calling thread's scheduler, or null (no error set) when the thread has
+  // not used tasklets: for finalizers, deallocators and lookups that only need
+  // an existing one. A lookup never creates: a thread that merely touches a
+  // tasklet (a worker running a finalizer) must not get a scheduler for it.
+  static Scheduler* existing() { return tls_current_; }
   // The calling thread's scheduler, created (with its main tasklet) on first
-  // use; null with a Python error set if it cannot be.
-  static Scheduler* current() {
+  // use; null with a Python error set if it cannot be. Only for the API entry
+  // points that start tasklet use on a thread (getcurrent, tasklet(), a wait).
+  static Scheduler* current_or_create() {
     Scheduler* sched = tls_current_;
     return sched != nullptr ? sched : create_for_this_thread();
   }

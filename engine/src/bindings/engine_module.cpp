@@ -59,10 +59,12 @@ PyObject* call_in_thread(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyO
   }
   double timeout;
   if (!parse_timeout(timeout_obj, &timeout)) return nullptr;
+  Dispatcher* dispatcher = Dispatcher::get();
+  if (dispatcher == nullptr) return nullptr;
   PyObject* fn_args = PyTuple_New(nargs - 1);
   if (fn_args == nullptr) return nullptr;
   for (Py_ssize_t i = 1; i < nargs; ++i) PyTuple_SET_ITEM(fn_args, i - 1, Py_NewRef(args[i]));
-  PyObject* result = Dispatcher::instance().call_in_thread(args[0], fn_args, timeout);
+  PyObject* result = dispatcher->call_in_thread(args[0], fn_args, timeout);
   Py_DECREF(fn_args);
   return result;
 }
@@ -77,7 +79,9 @@ PyObject* sleep_in_worker(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   double timeout;
   if (!parse_timeout(parsed[1], &timeout)) return nullptr;
   auto duration = std::chrono::nanoseconds(std::llround(std::max(0.0, seconds) * 1e9));
-  return Dispatcher::instance().run_blocking([duration] { std::this_thread::sleep_for(duration); }, timeout);
+  Dispatcher* dispatcher = Dispatcher::get();
+  if (dispatcher == nullptr) return nullptr;
+  return dispatcher->run_blocking([duration] { std::this_thread::sleep_for(duration); }, timeout);
 }
 
 PyObject* set_dispatch_strategy(PyObject*, PyObject* name) {
@@ -88,14 +92,16 @@ PyObject* set_dispatch_strategy(PyObject*, PyObject* name) {
     return PyErr_Format(PyExc_ValueError, "unknown dispatch strategy '%s' (main_loop, on_block, "
                         "main_thread_callback, worker_acquires_gil, pending_call)", text);
   }
-  Dispatcher& d = Dispatcher::instance();
-  PyObject* old = PyUnicode_FromString(strategy_name(d.strategy()));
-  d.set_strategy(s);
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  PyObject* old = PyUnicode_FromString(strategy_name(d->strategy()));
+  d->set_strategy(s);
   return old;
 }
 
 PyObject* dispatch_strategy(PyObject*, PyObject*) {
-  return PyUnicode_FromString(strategy_name(Dispatcher::instance().strategy()));
+  Dispatcher* d = Dispatcher::get();
+  return d != nullptr ? PyUnicode_FromString(strategy_name(d->strategy())) : nullptr;
 }
 
 PyObject* histogram_dict(const LatencyHistogram& h) {
@@ -104,10 +110,11 @@ PyObject* histogram_dict(const LatencyHistogram& h) {
 }
 
 PyObject* dispatch_stats(PyObject*, PyObject*) {
-  Dispatcher& d = Dispatcher::instance();
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
   PyObject* all = PyDict_New();
   for (int i = 0; all != nullptr && i < kStrategies; ++i) {
-    const StrategyStats& s = d.stats(static_cast<Strategy>(i));
+    const StrategyStats& s = d->stats(static_cast<Strategy>(i));
     PyObject* dispatch = histogram_dict(s.dispatch);
     PyObject* run = histogram_dict(s.run);
     PyObject* one = Py_BuildValue("{s:N,s:N,s:K,s:K,s:K}", "dispatch_latency", dispatch, "run_latency", run,
@@ -121,17 +128,23 @@ PyObject* dispatch_stats(PyObject*, PyObject*) {
 }
 
 PyObject* worker_count(PyObject*, PyObject*) {
-  return PyLong_FromLong(Dispatcher::instance().workers().threads());
+  Dispatcher* d = Dispatcher::get();
+  return d != nullptr ? PyLong_FromLong(d->worker_threads()) : nullptr;
 }
 
 PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
-  Dispatcher::instance().reset_stats();
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  d->reset_stats();
   Py_RETURN_NONE;
 }
 
 // ---------------------------------------------------------------- the game loop
 
-PyObject* loop_run(PyObject*, PyObject*) { return GameLoop::instance().run(); }
+PyObject* loop_run(PyObject*, PyObject*) {
+  if (Dispatcher::get() == nullptr) return nullptr;
+  return GameLoop::instance().run();
+}
 
 PyObject* loop_stop(PyObject*, PyObject*) {
   GameLoop::instance().stop();

@@ -59,6 +59,21 @@ Scheduler* Scheduler::create_for_this_thread() {
   return sched;
 }
 
+std::size_t Scheduler::live_count() { return registry().size(); }
+
+namespace {
+constexpr const char* kPassiveKey = "shard.passive_thread";
+}  // namespace
+
+bool Scheduler::mark_passive_thread() {
+  PyObject* dict = PyThreadState_GetDict();
+  return dict != nullptr && PyDict_SetItemString(dict, kPassiveKey, Py_True) == 0;
+}
+
+bool Scheduler::is_passive_thread(PyThreadState* tstate) {
+  return tstate->dict != nullptr && PyDict_GetItemString(tstate->dict, kPassiveKey) != nullptr;
+}
+
 Scheduler* Scheduler::for_thread(unsigned long thread_id) {
   auto it = registry().find(thread_id);
   return it == registry().end() ? nullptr : it->second;
@@ -89,7 +104,7 @@ bool Scheduler::other_threads_exist() const {
   PyInterpreterState* interp = tstate_->interp;
   for (PyThreadState* ts = PyInterpreterState_ThreadHead(interp); ts != nullptr;
        ts = PyThreadState_Next(ts)) {
-    if (ts != tstate_) return true;
+    if (ts != tstate_ && !is_passive_thread(ts)) return true;
   }
   return false;
 }

@@ -40,6 +40,14 @@ class Scheduler final {
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
+  // Schedulers attached to a running thread (GIL held).
+  static std::size_t live_count();
+
+  // A thread that keeps a thread state but wakes tasklets only through work
+  // counted by set_external_work (a dispatcher's worker) is no reason for an
+  // idle thread to wait instead of reporting a deadlock. GIL held.
+  static bool mark_passive_thread();  // false with a Python error
+  static bool is_passive_thread(PyThreadState* tstate);
 
   Tasklet* main() const { return main_; }
   Tasklet* current_tasklet() const { return current_; }

@@ -9,6 +9,8 @@
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/game_loop.h"
+#include "shard/engine/preemption.h"
+#include "shard/engine/stack_pool.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/worker_pool.h"
 #include "shard/engine/scheduler.h"
@@ -139,6 +141,37 @@ PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// resource_counts(): what the test suite's leak check compares before and
+// after each test module. A worker's own thread state (and the scheduler it
+// gets once its work touches stackless, with that scheduler's main tasklet)
+// lives as long as the worker: those are reported apart, as worker_*.
+// This thread's timer entries of waits that ended early are dropped first:
+// they only hold tasklets until their deadline passes.
+PyObject* resource_counts(PyObject*, PyObject*) {
+  if (Scheduler* sched = Scheduler::existing()) sched->drop_stale_timers();
+  std::size_t thread_states = 0, worker_thread_states = 0, worker_schedulers = 0;
+  for (PyThreadState* ts = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); ts != nullptr;
+       ts = PyThreadState_Next(ts)) {
+    if (!Scheduler::is_passive_thread(ts)) {
+      ++thread_states;
+      continue;
+    }
+    ++worker_thread_states;
+    if (Scheduler::for_thread(static_cast<unsigned long>(ts->thread_id)) != nullptr) ++worker_schedulers;
+  }
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:K}", "tasklets",
+                       static_cast<Py_ssize_t>(tasklets_alive() - worker_schedulers), "schedulers",
+                       static_cast<Py_ssize_t>(Scheduler::live_count() - worker_schedulers), "thread_states",
+                       static_cast<Py_ssize_t>(thread_states), "timers",
+                       static_cast<Py_ssize_t>(Preemption::timers_alive()), "stack_blocks",
+                       static_cast<Py_ssize_t>(StackPool::instance().blocks_in_use()), "worker_thread_states",
+                       static_cast<Py_ssize_t>(worker_thread_states), "worker_schedulers",
+                       static_cast<Py_ssize_t>(worker_schedulers), "requests_in_flight",
+                       static_cast<unsigned long long>(d->in_flight()));
+}
+
 // ---------------------------------------------------------------- the game loop
 
 PyObject* loop_run(PyObject*, PyObject*) {
@@ -243,6 +276,8 @@ PyMethodDef module_methods[] = {
     {"dispatch_stats", dispatch_stats, METH_NOARGS, "per strategy: latencies (us), drains, completions, lock acquisitions"},
     {"reset_dispatch_stats", reset_dispatch_stats, METH_NOARGS, nullptr},
     {"worker_count", worker_count, METH_NOARGS, "threads in the worker pool (it grows while all are busy)"},
+    {"resource_counts", resource_counts, METH_NOARGS,
+     "tasklets, schedulers, thread states, POSIX timers and stack blocks alive (worker_* apart), requests in flight"},
     {"sleep", as_cfunction(sleep), METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds): park the current tasklet for that long (a timer, not a busy wait)"},
     {"sleeper_count", sleeper_count, METH_NOARGS, "timer entries of this thread (stale ones included)"},

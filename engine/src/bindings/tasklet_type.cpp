@@ -54,7 +54,10 @@ std::vector<PyObject*>& free_list() {  // guarded by the GIL
   return *list;
 }
 
+std::size_t tasklet_objects = 0;  // alive, free list excluded (guarded by the GIL)
+
 Tasklet* alloc_tasklet(PyTypeObject* type) {
+  ++tasklet_objects;  // undone below when the allocation fails
   if (type == &TaskletType && !free_list().empty()) {
     PyObject* self = free_list().back();
     free_list().pop_back();
@@ -65,7 +68,10 @@ Tasklet* alloc_tasklet(PyTypeObject* type) {
     return t;
   }
   PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
+  if (self == nullptr) {
+    --tasklet_objects;
+    return nullptr;
+  }
   // tp_alloc zeroed the object and set its header; construct the C++ members.
   PyObject header = *self;  // constructing the members may clear the memory first
   return new (self) Tasklet{header};
@@ -150,6 +156,7 @@ void dealloc_tasklet(PyObject* self) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
   t->~Tasklet();
+  --tasklet_objects;
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
     free_list().push_back(self);
     return;
@@ -616,5 +623,7 @@ PyTypeObject TaskletType = [] {
 }();
 
 Tasklet* new_tasklet() { return alloc_tasklet(&TaskletType); }
+
+std::size_t tasklets_alive() { return tasklet_objects; }
 
 }  // namespace shard::engine

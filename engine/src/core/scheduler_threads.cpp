@@ -96,6 +96,7 @@ void Scheduler::thread_ended() {
   for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
+  parking_.drop_stale();  // the killed tasklets' entries: nothing will pop them now
   Py_CLEAR(current_);
   Py_CLEAR(main_);
 }

@@ -71,7 +71,9 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     Watchdog* mine = watchdogs_.find(self);
     if (result == nullptr) break;
     bool sleepers_left = expects_work();
-    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left)) {
+    // expects_work() dispatches what finished meanwhile: the tasklets it woke run too.
+    bool woken_left = ring_.size() > (self->in_ring_ ? 1u : 0u);
+    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left || woken_left)) {
       mine->reason = WakeReason::kNone;  // keep going: something can still wake
     }
     if (mine->reason != WakeReason::kNone) break;

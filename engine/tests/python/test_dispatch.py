@@ -23,6 +23,7 @@ import gameloop
 import stackless
 import uthread
 from support import StacklessTestCase, busy_for, join_or_fail, result_in_new_thread, run_child, start_thread
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 from test_gameloop import LoopTestCase
 
 TaskletExit = stackless.TaskletExit
@@ -82,6 +83,26 @@ class OutsideTheLoopTest(LoopTestCase):
                 self.assertEqual(got, {i: ("result", i) for i in range(3)})
                 self.assertFalse(any(t.alive for t in tasklets))
                 self.assertEqual(completions()[strategy], 3)
+
+    def test_run_returns_only_after_the_tasklets_its_last_drain_woke_have_run(self):
+        done = []
+
+        def first():
+            _engine.sleep_in_worker(0.01)
+            busy_for(0.3)  # the second request completes meanwhile, undispatched
+            done.append("first")
+
+        def second():
+            _engine.sleep_in_worker(0.1)
+            done.append("second")
+
+        self.spawn(first)
+        self.spawn(second)
+        # When the ring empties after `first`, run() dispatches the second
+        # completion as it checks for work in flight: it must run `second`
+        # before returning.
+        stackless.run()
+        self.assertEqual(done, ["first", "second"])
 
     def test_a_killed_tasklets_request_is_cancelled_and_not_dispatched(self):
         seen = []
@@ -203,7 +224,7 @@ class OneDrainOrderTest(LoopTestCase):
                 self.assertEqual(resumed, expected, "one drain resumed its tasklets out of completion order")
 
 
-class OtherThreadTest(StacklessTestCase):
+class OtherThreadTest(LoopTestCase):
     """The dispatcher belongs to the main thread; tasklets of other threads make requests too."""
 
     def test_a_request_from_another_thread_first_leaves_the_main_threads_requests_working(self):
@@ -228,7 +249,7 @@ class OtherThreadTest(StacklessTestCase):
         self.assertEqual(got, {0: 0, 1: 10, 2: 20})
 
 
-class WorkerResourcesTest(StacklessTestCase):
+class WorkerResourcesTest(LoopTestCase):
 
     @staticmethod
     def resident_bytes():

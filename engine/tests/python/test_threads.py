@@ -6,6 +6,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class SchedulerPerThreadTest(StacklessTestCase):

@@ -21,6 +21,7 @@ import stackless
 import uthread
 from support import (StacklessTestCase, result_in_new_thread, run_child, start_thread, SuspectedDeadlock, busy_for,
                      join_or_fail, wait_until)
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 

@@ -99,6 +99,8 @@ class Scheduler final {
   // Sleepers: wakes every tasklet whose deadline has come; returns how many.
   int wake_due_timers(int64_t now_ns) { return parking_.wake_due(now_ns); }
   std::size_t timer_count() const { return parking_.timer_count(); }
+  // Drops the entries of waits that ended early (each holds a tasklet).
+  std::size_t drop_stale_timers() { return parking_.drop_stale(); }
   bool has_sleepers() const { return parking_.has_deadlines() && !loop_driven_; }
 
   // Work outside the scheduler that can make its tasklets runnable (off-thread

@@ -98,4 +98,7 @@ inline PyObject* as_object(Tasklet* t) { return reinterpret_cast<PyObject*>(t); 
 // Creates an unbound tasklet of the exact base type (used for main tasklets).
 Tasklet* new_tasklet();
 
+// Tasklet objects alive (a leak check; GIL held).
+std::size_t tasklets_alive();
+
 }  // namespace shard::engine

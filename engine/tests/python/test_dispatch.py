@@ -248,6 +248,22 @@ class OtherThreadTest(LoopTestCase):
         join_or_fail(start_thread(in_thread), timeout=5.0)
         self.assertEqual(got, {0: 0, 1: 10, 2: 20})
 
+    def test_another_threads_request_times_out_and_raises_the_callables_error(self):
+        def in_thread():
+            start = time.monotonic()
+            try:
+                _engine.call_in_thread(time.sleep, 1.0, timeout=0.1)
+            except TimeoutError:
+                timed_out_after = time.monotonic() - start
+            try:
+                _engine.call_in_thread(int, "not a number")
+            except ValueError as e:
+                return timed_out_after, str(e)
+
+        timed_out_after, error = result_in_new_thread(in_thread)
+        self.assertLess(timed_out_after, 0.6, "the timeout waited for the worker")
+        self.assertIn("invalid literal for int()", error)
+
 
 class WorkerResourcesTest(LoopTestCase):
 
@@ -268,6 +284,10 @@ class WorkerResourcesTest(LoopTestCase):
         grew = self.resident_bytes() - before
         # A thread state and a scheduler per request grew it by ~8 MiB.
         self.assertLess(grew, 2 << 20, "20,000 requests grew resident memory by %d KiB" % (grew >> 10))
+        # One thread state, and at most one scheduler, per worker.
+        counts = _engine.resource_counts()
+        self.assertLessEqual(counts["worker_thread_states"], _engine.worker_count())
+        self.assertLessEqual(counts["worker_schedulers"], counts["worker_thread_states"])
 
 
 class WorkerStartFailureTest(StacklessTestCase):

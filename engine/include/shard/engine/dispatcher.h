@@ -97,7 +97,6 @@ class Dispatcher final {
 
   int worker_threads();  // 0 before the first request
 
-
  private:
   explicit Dispatcher(Scheduler* main);
   ~Dispatcher() = delete;  // never destroyed: workers may hand back requests during shutdown

@@ -5,8 +5,8 @@
 //
 // Ownership: the request is shared (shared_ptr) by the waiting tasklet, the
 // worker and the completion queue. Its C++ `work` never touches Python objects;
-// Python work (call_in_thread) takes the interpreter lock on the worker like any
-// Python thread.
+// Python work (call_in_thread) takes the interpreter lock on the worker through
+// the worker's own thread state (dispatch/worker_gil.h).
 
 #include <Python.h>
 

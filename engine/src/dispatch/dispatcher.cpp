@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 
 #include "core/clock.h"
@@ -89,14 +91,30 @@ void Dispatcher::reset_stats() { stats_ = {}; }
 
 // ---------------------------------------------------------------- submitting
 
+namespace {
+
+// Null with MemoryError when it cannot be allocated.
+std::shared_ptr<Request> new_request() {
+  try {
+    return std::make_shared<Request>();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+    return nullptr;
+  }
+}
+
+}  // namespace
+
 PyObject* Dispatcher::run_blocking(std::function<void()> work, double timeout_s) {
-  auto request = std::make_shared<Request>();
+  auto request = new_request();
+  if (request == nullptr) return nullptr;
   request->work = std::move(work);
   return wait_for(std::move(request), timeout_s);
 }
 
 PyObject* Dispatcher::call_in_thread(PyObject* callable, PyObject* args, double timeout_s) {
-  auto request = std::make_shared<Request>();
+  auto request = new_request();
+  if (request == nullptr) return nullptr;
   request->callable = Py_NewRef(callable);
   request->args = Py_NewRef(args);
   return wait_for(std::move(request), timeout_s);
@@ -128,8 +146,9 @@ PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_
     request->cancelled.store(true);  // the worker skips it, or its result is dropped
     Py_XDECREF(woke);
     if (woke != nullptr) {
-      std::string message = "off-thread request did not complete within " + std::to_string(timeout_s) + " s";
-      PyErr_SetString(PyExc_TimeoutError, message.c_str());
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%f", timeout_s);
+      PyErr_Format(PyExc_TimeoutError, "off-thread request did not complete within %s s", seconds);
     }
     return nullptr;
   }
@@ -244,28 +263,48 @@ void Dispatcher::dispatch(Request& request, Strategy s) {
   in_flight_.fetch_sub(1);
 }
 
+Request* Dispatcher::take_batch() {
+  Request* fresh = completions_.take_all();
+  Request* batch = deferred_head_;
+  if (batch == nullptr) return fresh;
+  *deferred_tail_ = fresh;  // the deferred ones completed earlier
+  deferred_head_ = nullptr;
+  deferred_tail_ = &deferred_head_;
+  return batch;
+}
+
+void Dispatcher::defer(std::shared_ptr<Request> request) {
+  Request* node = request.get();
+  node->self_ref = std::move(request);
+  node->next_completed = nullptr;
+  *deferred_tail_ = node;
+  deferred_tail_ = &node->next_completed;
+}
+
 int Dispatcher::drain() {
   Strategy s = strategy();
-  std::vector<std::shared_ptr<Request>> batch;
-  batch.swap(deferred_);
-  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
-  if (batch.empty()) return 0;
+  Request* batch = take_batch();
+  if (batch == nullptr) return 0;
   ++stats_[static_cast<int>(s)].drains;
-  for (auto& request : batch) dispatch(*request, s);
-  return static_cast<int>(batch.size());
+  int dispatched = 0;
+  // A request dropped here may run a finalizer: the batch is ours alone by then.
+  while (batch != nullptr) {
+    dispatch(*CompletionQueue::pop(&batch), s);
+    ++dispatched;
+  }
+  return dispatched;
 }
 
 int Dispatcher::drain_older_than(uint64_t seq) {
-  std::vector<std::shared_ptr<Request>> batch;
-  batch.swap(deferred_);
-  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
+  Request* batch = take_batch();
   int dispatched = 0;
-  for (auto& request : batch) {
+  while (batch != nullptr) {
+    std::shared_ptr<Request> request = CompletionQueue::pop(&batch);
     if (request->seq < seq) {
       dispatch(*request, Strategy::kOnBlock);
       ++dispatched;
     } else {
-      deferred_.push_back(std::move(request));
+      defer(std::move(request));
     }
   }
   if (dispatched > 0) ++stats_[static_cast<int>(Strategy::kOnBlock)].drains;

@@ -35,7 +35,6 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "shard/engine/completion_queue.h"
 #include "shard/engine/latency_histogram.h"
@@ -107,6 +106,9 @@ class Dispatcher final {
   bool submit(const std::shared_ptr<Request>& request);
   void wake_on_its_thread(std::shared_ptr<Request> request);
   WorkerPool& workers();  // made on first use; throws what the pool throws
+  // The deferred requests, then everything the queue holds: completion order.
+  Request* take_batch();
+  void defer(std::shared_ptr<Request> request);
   void dispatch(Request& request, Strategy s);
   void workers_take_the_lock();
   static int pending_call_drain(void* self);
@@ -118,8 +120,10 @@ class Dispatcher final {
   Scheduler* const main_;  // the main thread's (never freed)
   CompletionQueue completions_;
   // Taken from the queue by on_block but newer than the blocking request: they
-  // wait here, ahead of anything completed later.
-  std::vector<std::shared_ptr<Request>> deferred_;
+  // wait here, ahead of anything completed later (linked like the queue, so
+  // deferring allocates nothing).
+  Request* deferred_head_ = nullptr;
+  Request** deferred_tail_ = &deferred_head_;
   std::atomic<bool> lock_taker_{false};       // worker_acquires_gil aggregation
   std::atomic<bool> pending_scheduled_{false};  // one pending-call drain at a time
   std::atomic<uint64_t> in_flight_{0};

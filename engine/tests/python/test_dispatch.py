@@ -181,8 +181,8 @@ class OneDrainOrderTest(LoopTestCase):
 
     # Submitted in this order; they complete in the order of their delays,
     # far enough apart that a loaded machine keeps that order.
-    DELAYS = [0.18, 0.06, 0.24, 0.12, 0.30]
-    HOLD_S = 0.6  # all have completed by then
+    DELAYS = [0.3, 0.1, 0.4, 0.2, 0.5]
+    HOLD_S = 0.8  # all have completed by then
 
     def hold_without_draining(self, strategy):
         """Keep the main thread from dispatching until every request completed."""

@@ -142,11 +142,14 @@ PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
 }
 
 // resource_counts(): what the test suite's leak check compares before and
-// after each test module. A worker's own thread state (and the scheduler it
-// gets once its work touches stackless, with that scheduler's main tasklet)
-// lives as long as the worker: those are reported apart, as worker_*.
-// This thread's timer entries of waits that ended early are dropped first:
-// they only hold tasklets until their deadline passes.
+// after each test module. "tasklets" are the live ones (started, not
+// finished: they hold a stack and frames); "tasklet_objects" counts every
+// tasklet object, dead ones that statistics or late references still hold
+// included. A worker's own thread state (and the scheduler it gets once its
+// work touches stackless, with that scheduler's main tasklet) lives as long as
+// the worker: those are reported apart, as worker_*. This thread's timer
+// entries of waits that ended early are dropped first: they only hold
+// tasklets until their deadline passes.
 PyObject* resource_counts(PyObject*, PyObject*) {
   if (Scheduler* sched = Scheduler::existing()) sched->drop_stale_timers();
   std::size_t thread_states = 0, worker_thread_states = 0, worker_schedulers = 0;
@@ -161,15 +164,14 @@ PyObject* resource_counts(PyObject*, PyObject*) {
   }
   Dispatcher* d = Dispatcher::get();
   if (d == nullptr) return nullptr;
-  return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:K}", "tasklets",
-                       static_cast<Py_ssize_t>(tasklets_alive() - worker_schedulers), "schedulers",
-                       static_cast<Py_ssize_t>(Scheduler::live_count() - worker_schedulers), "thread_states",
-                       static_cast<Py_ssize_t>(thread_states), "timers",
-                       static_cast<Py_ssize_t>(Preemption::timers_alive()), "stack_blocks",
-                       static_cast<Py_ssize_t>(StackPool::instance().blocks_in_use()), "worker_thread_states",
-                       static_cast<Py_ssize_t>(worker_thread_states), "worker_schedulers",
-                       static_cast<Py_ssize_t>(worker_schedulers), "requests_in_flight",
-                       static_cast<unsigned long long>(d->in_flight()));
+  auto n = [](std::size_t count) { return static_cast<Py_ssize_t>(count); };
+  return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:K}", "tasklets",
+                       n(Scheduler::started_tasklets_of_all_threads()), "tasklet_objects",
+                       n(tasklets_alive() - worker_schedulers), "schedulers",
+                       n(Scheduler::live_count() - worker_schedulers), "thread_states", n(thread_states), "timers",
+                       n(Preemption::timers_alive()), "stack_blocks", n(StackPool::instance().blocks_in_use()),
+                       "worker_thread_states", n(worker_thread_states), "worker_schedulers", n(worker_schedulers),
+                       "requests_in_flight", static_cast<unsigned long long>(d->in_flight()));
 }
 
 // ---------------------------------------------------------------- the game loop
@@ -277,7 +279,7 @@ PyMethodDef module_methods[] = {
     {"reset_dispatch_stats", reset_dispatch_stats, METH_NOARGS, nullptr},
     {"worker_count", worker_count, METH_NOARGS, "threads in the worker pool (it grows while all are busy)"},
     {"resource_counts", resource_counts, METH_NOARGS,
-     "tasklets, schedulers, thread states, POSIX timers and stack blocks alive (worker_* apart), requests in flight"},
+     "live tasklets, tasklet objects, schedulers, thread states, POSIX timers, stack blocks (worker_* apart), requests in flight"},
     {"sleep", as_cfunction(sleep), METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds): park the current tasklet for that long (a timer, not a busy wait)"},
     {"sleeper_count", sleeper_count, METH_NOARGS, "timer entries of this thread (stale ones included)"},

@@ -61,6 +61,12 @@ Scheduler* Scheduler::create_for_this_thread() {
 
 std::size_t Scheduler::live_count() { return registry().size(); }
 
+std::size_t Scheduler::started_tasklets_of_all_threads() {
+  std::size_t started = 0;
+  for (const auto& entry : registry()) started += entry.second->tasklets_alive();
+  return started;
+}
+
 namespace {
 constexpr const char* kPassiveKey = "shard.passive_thread";
 }  // namespace

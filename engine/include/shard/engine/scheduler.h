@@ -40,8 +40,10 @@ class Scheduler final {
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
-  // Schedulers attached to a running thread (GIL held).
+  // Schedulers attached to a running thread, and their tasklets with C state
+  // (started, not finished) all together (GIL held).
   static std::size_t live_count();
+  static std::size_t started_tasklets_of_all_threads();
 
   // A thread that keeps a thread state but wakes tasklets only through work
   // counted by set_external_work (a dispatcher's worker) is no reason for an

@@ -288,11 +288,10 @@ _module_start_counts = [None]
 
 
 def _settled_counts():
-    """The checked counts once garbage is collected and no request is in flight."""
+    """The counts once garbage is collected (tasklets in cycles are killed by it)."""
     gc.collect()
     gc.collect()  # a finalizer of the first pass may free more
-    counts = _engine.resource_counts()
-    return counts
+    return _engine.resource_counts()
 
 
 def _leaks(start, now):

@@ -10,7 +10,7 @@ namespace shard::engine {
 namespace {
 
 bool enter_switch_point(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return false;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return true;
@@ -145,7 +145,7 @@ PyObject* channel_iter(PyObject* self) { return Py_NewRef(self); }
 PyObject* channel_iternext(PyObject* self) {
   Channel* ch = as_channel(self);
   if (ch->closed()) return nullptr;  // StopIteration
-  if (Scheduler::current() == nullptr) return nullptr;
+  if (Scheduler::current_or_create() == nullptr) return nullptr;
   return channel_action(ch, Direction::kReceive, nullptr, false);
 }
 

@@ -79,17 +79,17 @@ PyObject* exception_from_class(PyObject* const* args, Py_ssize_t nargs, PyObject
 namespace {
 
 PyObject* getcurrent(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? Py_NewRef(as_object(sched->current_tasklet())) : nullptr;
 }
 
 PyObject* getmain(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? Py_NewRef(as_object(sched->main())) : nullptr;
 }
 
 PyObject* getruncount(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? PyLong_FromLong(sched->runcount()) : nullptr;
 }
 
@@ -137,7 +137,7 @@ PyObject* get_thread_info(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   if (p[1] != nullptr && PyLong_AsUnsignedLongMask(p[1]) == static_cast<unsigned long>(-1) && PyErr_Occurred()) {
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   int overflow = 0;
   if (p[0] != nullptr && !(PyLong_AsLongAndOverflow(p[0], &overflow) == -1 && overflow == 0)) {
@@ -200,7 +200,7 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwna
   } else if (!as_ticks(p[4], &options.totaltimeout_us)) {
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return sched->run_watchdog(options);
@@ -210,7 +210,7 @@ PyObject* schedule_impl(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnam
                         bool remove) {
   PyObject* retval = nullptr;
   if (!parse_arguments(name, args, nargs, kwnames, {"retval"}, 0, &retval)) return nullptr;
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (retval == nullptr) retval = as_object(sched->current_tasklet());
   sched->set_call_sp(stack_top(args, nargs, kwnames));
@@ -275,7 +275,7 @@ PyObject* pickle_flags(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObj
 PyObject* original_setrecursionlimit = nullptr;
 
 PyObject* setrecursionlimit(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   PythonState& state = sched->current_tasklet()->pystate_;
   PyThreadState* tstate = PyThreadState_Get();
@@ -302,7 +302,7 @@ bool wrap_setrecursionlimit() {
 }
 
 PyObject* kill_all_at_exit(PyObject*, PyObject*) {
-  if (Scheduler* sched = Scheduler::current()) sched->kill_all_started();
+  if (Scheduler* sched = Scheduler::existing()) sched->kill_all_started();
   PyErr_Clear();
   Py_RETURN_NONE;
 }
@@ -373,7 +373,7 @@ PyObject* atomic_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* atomic_enter(PyObject* self, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* t = sched->current_tasklet();
   reinterpret_cast<Atomic*>(self)->saved = t->atomic_;
@@ -382,7 +382,7 @@ PyObject* atomic_enter(PyObject* self, PyObject*) {
 }
 
 PyObject* atomic_exit(PyObject* self, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   auto* a = reinterpret_cast<Atomic*>(self);
   if (a->saved >= 0) sched->current_tasklet()->atomic_ = a->saved != 0;

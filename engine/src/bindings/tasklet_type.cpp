@@ -50,7 +50,10 @@ std::vector<PyObject*>& free_list() {  // guarded by the GIL
   return *list;
 }
 
+std::size_t tasklet_objects = 0;  // alive, free list excluded (guarded by the GIL)
+
 Tasklet* alloc_tasklet(PyTypeObject* type) {
+  ++tasklet_objects;  // undone below when the allocation fails
   if (type == &TaskletType && !free_list().empty()) {
     PyObject* self = free_list().back();
     free_list().pop_back();
@@ -61,14 +64,17 @@ Tasklet* alloc_tasklet(PyTypeObject* type) {
     return t;
   }
   PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
+  if (self == nullptr) {
+    --tasklet_objects;
+    return nullptr;
+  }
   // tp_alloc zeroed the object and set its header; construct the C++ members.
   PyObject header = *self;  // constructing the members may clear the memory first
   return new (self) Tasklet{header};
 }
 
 PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* t = alloc_tasklet(type);
   if (t == nullptr) return nullptr;
@@ -116,7 +122,7 @@ int clear_tasklet(PyObject* self) {
 void finalize_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (!t->started_ || t->finished_ || t->is_main_) return;
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::existing();
   if (sched == nullptr || t->sched_ != sched || sched->current_tasklet() == t) {
     PyErr_Clear();
     return;
@@ -146,6 +152,7 @@ void dealloc_tasklet(PyObject* self) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
   t->~Tasklet();
+  --tasklet_objects;
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
     free_list().push_back(self);
     return;
@@ -166,7 +173,7 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
     return nullptr;
   }
   if (t->alive()) {
-    Scheduler* sched = Scheduler::current();
+    Scheduler* sched = Scheduler::existing();
     if (sched != nullptr && sched->current_tasklet() == t) {
       PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
@@ -293,7 +300,7 @@ PyObject* run_or_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         const char* name, bool pause) {
   if (!parse_arguments(name, args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr || !check_runnable(t)) return nullptr;
   if (t->sched_ != sched) {
     // A tasklet of another thread runs there, next; the caller goes on.
@@ -335,7 +342,7 @@ PyObject* throw_impl(Tasklet* t, PyObject* exc, bool pending, PyObject* const* s
     PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) {
     Py_DECREF(exc);
     return nullptr;
@@ -438,7 +445,7 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
     wanted = PyLong_AsLongLong(id_arg);
     if (wanted == -1 && PyErr_Occurred()) return nullptr;
   }
-  target = wanted == -1 ? Scheduler::current() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
+  target = wanted == -1 ? Scheduler::current_or_create() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
   if (wanted == -1 && target == nullptr) return nullptr;
   if (wanted == -1 && t->sched_ == target) Py_RETURN_NONE;  // as Stackless: already here, nothing to check
   // Stackless's checks, in its order and words (PyTasklet_BindThread).
@@ -542,7 +549,7 @@ int set_name(PyObject* self, PyObject* value, void*) {
 }
 PyObject* get_frame(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (sched->current_tasklet() == t) {
     PyFrameObject* frame = PyEval_GetFrame();
@@ -641,5 +648,7 @@ PyTypeObject TaskletType = [] {
 }();
 
 Tasklet* new_tasklet() { return alloc_tasklet(&TaskletType); }
+
+std::size_t tasklets_alive() { return tasklet_objects; }
 
 }  // namespace shard::engine

@@ -59,6 +59,27 @@ Scheduler* Scheduler::create_for_this_thread() {
   return sched;
 }
 
+std::size_t Scheduler::live_count() { return registry().size(); }
+
+std::size_t Scheduler::started_tasklets_of_all_threads() {
+  std::size_t started = 0;
+  for (const auto& entry : registry()) started += entry.second->tasklets_alive();
+  return started;
+}
+
+namespace {
+constexpr const char* kPassiveKey = "shard.passive_thread";
+}  // namespace
+
+bool Scheduler::mark_passive_thread() {
+  PyObject* dict = PyThreadState_GetDict();
+  return dict != nullptr && PyDict_SetItemString(dict, kPassiveKey, Py_True) == 0;
+}
+
+bool Scheduler::is_passive_thread(PyThreadState* tstate) {
+  return tstate->dict != nullptr && PyDict_GetItemString(tstate->dict, kPassiveKey) != nullptr;
+}
+
 Scheduler* Scheduler::for_thread(unsigned long thread_id) {
   auto it = registry().find(thread_id);
   return it == registry().end() ? nullptr : it->second;
@@ -81,6 +102,7 @@ void Scheduler::thread_ended() {
   for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
+  parking_.drop_stale();  // the killed tasklets' entries: nothing will pop them now
   Py_CLEAR(current_);
   Py_CLEAR(main_);
 }
@@ -89,7 +111,7 @@ bool Scheduler::other_threads_exist() const {
   PyInterpreterState* interp = tstate_->interp;
   for (PyThreadState* ts = PyInterpreterState_ThreadHead(interp); ts != nullptr;
        ts = PyThreadState_Next(ts)) {
-    if (ts != tstate_) return true;
+    if (ts != tstate_ && !is_passive_thread(ts)) return true;
   }
   return false;
 }

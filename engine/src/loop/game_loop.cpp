@@ -109,7 +109,7 @@ int GameLoop::remove_tick(PyObject* callable) {
 int GameLoop::register_service(PyObject* tasklet) { return PyList_Append(services_, tasklet); }
 
 PyObject* GameLoop::be_nice() {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   // Outside the frames (also while the loop shuts down), or on another
   // thread: an ordinary round-robin yield.
@@ -139,7 +139,7 @@ PyObject* GameLoop::run() {
     PyErr_SetString(PyExc_RuntimeError, "the game loop is already running");
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (PyThread_get_thread_ident() != main_thread_id() || sched->current_tasklet() != sched->main()) {
     PyErr_SetString(PyExc_RuntimeError, "the game loop runs on the main tasklet of the main thread");

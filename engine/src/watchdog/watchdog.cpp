@@ -74,7 +74,10 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     if (result == nullptr || mine == nullptr) break;
     // Woken by the ring emptying while something can still refill it: keep
     // going. Any other wake-up (main.run(), insert()) ends run(), as in Stackless.
-    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || expects_work())) {
+    // expects_work() dispatches what finished meanwhile: the tasklets it woke run too.
+    bool sleepers_left = expects_work();
+    bool woken_left = ring_.size() > (self->in_ring_ ? 1u : 0u);
+    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left || woken_left)) {
       mine->reason = WakeReason::kNone;
       Py_DECREF(result);
       continue;

@@ -6,6 +6,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class SendReceiveTest(StacklessTestCase):

@@ -27,6 +27,7 @@ import gameloop
 import stackless
 import uthread
 from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, busy_for, read_until, run_child
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 

@@ -14,6 +14,7 @@ import weakref
 
 import stackless
 from support import StacklessTestCase, busy_for
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 

@@ -10,6 +10,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase, busy_for
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class CooperativeRunTest(StacklessTestCase):

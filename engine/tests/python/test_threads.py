@@ -5,7 +5,8 @@ import time
 import unittest
 
 import stackless
-from support import StacklessTestCase, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import StacklessTestCase, expect_leaked, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class SchedulerPerThreadTest(StacklessTestCase):
@@ -407,6 +408,7 @@ class ThreadEndTest(StacklessTestCase):
         self.assertFalse(t.scheduled)
         self.assertEqual(c.balance, 0)
         # Its C stack can never be unwound: dropping it reports the leaked stack.
+        expect_leaked("stack_blocks", 1, "a tasklet that outlived its thread keeps its C stack")
 
     def test_blocked_tasklet_with_c_state_is_killed_when_its_thread_ends(self):
         # Stackless docs (threads): "When a thread dies, only tasklets with a

@@ -26,14 +26,30 @@ namespace shard::engine {
 
 class Scheduler final {
  public:
+  // The calling thread's scheduler, or null (no error set) when the thread has
+  // not used tasklets: for finalizers, deallocators and lookups that only need
+  // an existing one. A lookup never creates: a thread that merely touches a
+  // tasklet (a worker running a finalizer) must not get a scheduler for it.
+  static Scheduler* existing() { return tls_current_; }
   // The calling thread's scheduler, created (with its main tasklet) on first
-  // use; null with a Python error set if it cannot be.
-  static Scheduler* current() {
+  // use; null with a Python error set if it cannot be. Only for the API entry
+  // points that start tasklet use on a thread (getcurrent, tasklet(), a wait).
+  static Scheduler* current_or_create() {
     Scheduler* sched = tls_current_;
     return sched != nullptr ? sched : create_for_this_thread();
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
+  // Schedulers attached to a running thread, and their tasklets with C state
+  // (started, not finished) all together (GIL held).
+  static std::size_t live_count();
+  static std::size_t started_tasklets_of_all_threads();
+
+  // A thread that keeps a thread state but wakes tasklets only through work
+  // counted by set_external_work (a dispatcher's worker) is no reason for an
+  // idle thread to wait instead of reporting a deadlock. GIL held.
+  static bool mark_passive_thread();  // false with a Python error
+  static bool is_passive_thread(PyThreadState* tstate);
 
   Tasklet* main() const { return main_; }
   Tasklet* current_tasklet() const { return current_; }
@@ -89,6 +105,8 @@ class Scheduler final {
   // Sleepers: wakes every tasklet whose deadline has come; returns how many.
   int wake_due_timers(int64_t now_ns) { return parking_.wake_due(now_ns); }
   std::size_t timer_count() const { return parking_.timer_count(); }
+  // Drops the entries of waits that ended early (each holds a tasklet).
+  std::size_t drop_stale_timers() { return parking_.drop_stale(); }
   bool has_sleepers() const { return parking_.has_deadlines() && !loop_driven_; }
 
   // Work outside the scheduler that can make its tasklets runnable (off-thread

@@ -21,8 +21,14 @@ namespace shard::engine {
 class Scheduler;
 struct Channel;
 
+// The last serial number given to a tasklet (guarded by the GIL).
+inline uint64_t last_tasklet_serial = 0;
+
 struct Tasklet {
   PyObject_HEAD
+  // Unique for the process's life, unlike the address (tasklet objects are
+  // reused from a free list): what identifies a lock's owner.
+  uint64_t serial_ = ++last_tasklet_serial;
   PyObject* weakrefs_ = nullptr;
   PyObject* dict_ = nullptr;
 
@@ -91,5 +97,8 @@ inline PyObject* as_object(Tasklet* t) { return reinterpret_cast<PyObject*>(t); 
 
 // Creates an unbound tasklet of the exact base type (used for main tasklets).
 Tasklet* new_tasklet();
+
+// Tasklet objects alive (a leak check; GIL held).
+std::size_t tasklets_alive();
 
 }  // namespace shard::engine

@@ -51,8 +51,11 @@ inline void thread_stack_bounds(const void** bottom, std::size_t* size) noexcept
 }
 
 // Just before jumping to `to`. `fake_stack_save` is null for a fiber that
-// leaves for good (ASan then frees its fake stack).
-inline void sanitizer_start_switch(void** fake_stack_save, const Tasklet* to) noexcept {
+// leaves for good: ASan then frees the fiber's fake stack (where instrumented
+// frames keep their locals under detect_stack_use_after_return), so this
+// function must not have a frame there itself: returning would write to it.
+__attribute__((no_sanitize("address"))) inline void sanitizer_start_switch(void** fake_stack_save,
+                                                                           const Tasklet* to) noexcept {
   const void* bottom = nullptr;
   std::size_t size = 0;
   if (to->is_main_) {

@@ -193,8 +193,11 @@ void Scheduler::run_body(Tasklet* self) noexcept {
   if (!next->started_) mark_started(next);
   check_leaving_stack(self);
   finished_block_ = std::exchange(self->stack_block_, nullptr);
-  sanitizer_start_switch(nullptr, next);  // no way back: ASan frees its fake stack
-  jump_context(std::exchange(next->context_, nullptr), next);
+  FiberContext to = std::exchange(next->context_, nullptr);
+  // No way back: ASan frees this fiber's fake stack, so nothing between here
+  // and the jump may touch this frame's address-taken locals.
+  sanitizer_start_switch(nullptr, next);
+  jump_context(to, next);
   std::abort();  // a finished fiber is never resumed
 }
 

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, runs every test through ctest.
+# The test command: installs what is missing, builds, runs every test through
+# ctest; with CI=true, then the sanitizer run (ops/sanitize.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh
 bash ops/build.sh
 ctest --test-dir build --output-on-failure -j "${SHARD_JOBS:-2}"
+# In CI the sanitizer run follows: ASan + UBSan build in build-asan/, every test
+# again (a few minutes; docs/engine.md, "The sanitizer run").
+if [ "${CI:-}" = "true" ]; then
+  bash ops/sanitize.sh
+fi

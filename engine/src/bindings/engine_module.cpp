@@ -14,6 +14,7 @@
 #include "shard/engine/tasklet.h"
 #include "shard/engine/worker_pool.h"
 #include "shard/engine/scheduler.h"
+#include "shard/engine/stack_pool.h"
 #include "shard/engine/sync_types.h"
 #include "shard/engine/waiters.h"
 
@@ -253,6 +254,12 @@ PyObject* frame_stats(PyObject*, PyObject*) {
       static_cast<unsigned long long>(loop.overruns()), "busy_ms_total", ms(loop.busy_ns()), "fps", loop.fps());
 }
 
+PyObject* stack_guard_pages(PyObject*, PyObject*) {
+  StackPool& pool = StackPool::instance();
+  return Py_BuildValue("{s:O,s:n}", "enabled", pool.guard_pages() ? Py_True : Py_False, "guarded",
+                       static_cast<Py_ssize_t>(pool.guarded_blocks()));
+}
+
 PyMethodDef module_methods[] = {
     {"loop_run", loop_run, METH_NOARGS, "run the game loop on this (main) tasklet until loop_stop() or SIGINT/SIGTERM"},
     {"loop_stop", loop_stop, METH_NOARGS, "stop the game loop at the end of the frame (any thread)"},
@@ -283,6 +290,8 @@ PyMethodDef module_methods[] = {
     {"sleep", as_cfunction(sleep), METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds): park the current tasklet for that long (a timer, not a busy wait)"},
     {"sleeper_count", sleeper_count, METH_NOARGS, "timer entries of this thread (stale ones included)"},
+    {"stack_guard_pages", stack_guard_pages, METH_NOARGS,
+     "{'enabled': built with SHARD_STACK_GUARD_PAGES, 'guarded': stacks with a guard page so far}"},
     {nullptr, nullptr, 0, nullptr},
 };
 

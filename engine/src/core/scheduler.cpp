@@ -1,7 +1,8 @@
 #include "shard/engine/scheduler.h"
 
-#include "core/fiber_switch.h"
 #include "core/clock.h"
+#include "core/fiber_switch.h"
+#include "core/switch_checks.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"
 
@@ -82,7 +83,12 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   self->pystate_.save(tstate_);
   enter(next);
   if (!next->started_) mark_started(next);
-  after_switch(jump_context(std::exchange(next->context_, nullptr), next).fctx);
+  check_leaving_stack(self);
+  void* fake_stack = nullptr;
+  sanitizer_start_switch(&fake_stack, next);
+  FiberTransfer back = jump_context(std::exchange(next->context_, nullptr), next);
+  sanitizer_finish_switch(fake_stack);
+  after_switch(back.fctx);
   self->suspended_sp_ = nullptr;
   PyObject* value = resume_value(self);
   release_after_switch();  // after the value is taken: a finalizer may switch again

@@ -136,7 +136,7 @@ class Scheduler final {
   void after_switch(boost::context::detail::fcontext_t from);
   // A fiber's body: runs the tasklet's callable, then switches to the next
   // tasklet for good (which gives the finished fiber's stack back).
-  [[noreturn]] void run_body(Tasklet* self);
+  [[noreturn]] void run_body(Tasklet* self) noexcept;
 
   // Kills every tasklet of this thread that has C state (interpreter exit), so
   // their finally blocks run and no stack is left behind.

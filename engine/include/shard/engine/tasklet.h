@@ -71,8 +71,9 @@ struct Tasklet {
   // The contextvars context it starts in: a copy of its creator's.
   PyObject* init_context_ = nullptr;
 
-  // Where it was suspended (see fiber_switch.h); null while it runs or before
-  // it started.
+  // Where it resumes (see fiber_switch.h): where it was suspended, or, once a
+  // stack is reserved and before its first run, the fresh context that starts
+  // its body there; null while it runs and before a stack is reserved.
   boost::context::detail::fcontext_t context_ = nullptr;
   void* stack_block_ = nullptr;          // from StackPool, from start to finish
   _PyStackChunk* root_chunk_ = nullptr;  // in its stack block, once started

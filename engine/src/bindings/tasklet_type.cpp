@@ -148,6 +148,7 @@ void dealloc_tasklet(PyObject* self) {
     // Still has C state (its thread ended, or it refused to die): what its
     // stack holds cannot be unwound safely, so the block is never reused.
     PySys_WriteStderr("shard: tasklet %p dropped with a live C stack; its stack is leaked\n", self);
+    StackPool::instance().abandon(t->stack_block_);
   } else if (t->stack_block_ != nullptr) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }

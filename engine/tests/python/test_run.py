@@ -4,12 +4,13 @@ Watchdog ticks are microseconds of a tasklet's wall-clock running time since
 it was last switched in (1 tick = 1 us), not Python instructions.
 """
 
+import sys
 import threading
 import time
 import unittest
 
 import stackless
-from support import StacklessTestCase, busy_for
+from support import StacklessTestCase, busy_for, run_child
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
@@ -410,6 +411,45 @@ class TotalTimeoutTest(StacklessTestCase):
         stackless.run(soft=True, totaltimeout=100000)
         self.assertTrue(all(t.scheduled for t in loopers))
         self.assertEqual(stackless.getruncount(), 3)
+
+
+# A timed run() with untimed runs nested inside it, in tasklets: the outer one
+# ends first (its totaltimeout passes) while the inner ones are still running.
+NESTED_RUNS_CHILD = """\
+import stackless, sys, time
+log = []
+def runner(n):
+    if n:
+        stackless.tasklet(runner)(n - 1)
+    stackless.run(1000, totaltimeout=True, ignore_nesting=True)
+    log.append(n)
+    t1.kill(); t2.kill()
+def spin():
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        stackless.schedule()
+t1 = stackless.tasklet(spin)(); t2 = stackless.tasklet(spin)()
+stackless.tasklet(runner)(int(sys.argv[1]))
+stackless.run()
+print(log, stackless.getruncount(), flush=True)
+"""
+
+
+class NestedTimedRunTest(StacklessTestCase):
+    """Run in a child process: the old failure was a segfault at exit."""
+
+    def run_nested(self, depth):
+        return run_child([sys.executable, "python", "-X", "faulthandler", "-c", NESTED_RUNS_CHILD, str(depth)])
+
+    def test_process_exits_cleanly_after_an_outer_timed_run_ended_inner_runs(self):
+        result = self.run_nested(3)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_inner_runs_return_after_the_outer_timed_run_returns(self):
+        # As in Stackless: the watchdogs above the one that returns are popped
+        # and their tasklets made runnable, innermost first.
+        result = self.run_nested(3)
+        self.assertEqual(result.stdout, "[3, 0, 1, 2] 1\n", result.stderr)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import _engine
 import gameloop
 import stackless
 import uthread
-from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, busy_for, read_until, run_child
+from support import (CHILD_TIMEOUT_S, SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, busy_for,
+                     read_until, run_child)
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
@@ -620,7 +621,7 @@ class ShardRunTest(StacklessTestCase):
 
     def signal_service(self, signum):
         script = self.write("service.py", SERVICE_SCRIPT)
-        with subprocess.Popen([sys.executable, "run", script], cwd=self.dir,
+        with subprocess.Popen([SHARD_BINARY, "run", script], cwd=self.dir,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
             try:
                 before = read_until(proc, b"ready\n")
@@ -655,7 +656,7 @@ class ShardRunTest(StacklessTestCase):
                     gameloop.stop()
             gameloop.add_tick(hook)
         """)
-        result = run_child([sys.executable, "run", "--fps", "20", "--strategy", "pending_call",
+        result = run_child([SHARD_BINARY, "run", "--fps", "20", "--strategy", "pending_call",
                             script, "a", "b c", "--flag"], cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout, "[%r, 'a', 'b c', '--flag'] 20.0 pending_call\ndt 0.05\n" % script)
@@ -677,7 +678,7 @@ class ShardRunTest(StacklessTestCase):
             uthread.new(spin_too_long).name = "spinner"
             uthread.new(stop_later)
         """)
-        result = run_child([sys.executable, "run", "--long-run-ms", "20", script], cwd=self.dir)
+        result = run_child([SHARD_BINARY, "run", "--long-run-ms", "20", script], cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
         reports = [line for line in result.stderr.splitlines() if "without switching" in line]
         self.assertEqual(len(reports), 1, result.stderr)

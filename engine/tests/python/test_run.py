@@ -439,7 +439,7 @@ class NestedTimedRunTest(StacklessTestCase):
     """Run in a child process: the old failure was a segfault at exit."""
 
     def run_nested(self, depth):
-        return run_child([sys.executable, "python", "-X", "faulthandler", "-c", NESTED_RUNS_CHILD, str(depth)])
+        return run_child([sys.executable, "-X", "faulthandler", "-c", NESTED_RUNS_CHILD, str(depth)])
 
     def test_process_exits_cleanly_after_an_outer_timed_run_ended_inner_runs(self):
         result = self.run_nested(3)

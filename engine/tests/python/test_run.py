@@ -452,5 +452,63 @@ class NestedTimedRunTest(StacklessTestCase):
         self.assertEqual(result.stdout, "[3, 0, 1, 2] 1\n", result.stderr)
 
 
+# Each thread's watchdog timer holds a queued signal of the user's
+# RLIMIT_SIGPENDING until it is deleted: threads that end must give theirs back.
+TIMER_PER_THREAD_CHILD = """\
+import _engine, resource, stackless, sys, threading, time
+resource.setrlimit(resource.RLIMIT_SIGPENDING, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_SIGPENDING)[1]))
+errors = []
+def user():
+    try:
+        stackless.tasklet(lambda: None)()
+        stackless.run(timeout=100000)
+    except BaseException as e:
+        errors.append(repr(e))
+for _ in range(int(sys.argv[2])):
+    thread = threading.Thread(target=user)
+    thread.start()
+    thread.join()
+end = time.monotonic() + 5  # the last thread may still be on its way out
+while _engine.resource_counts()["timers"] and time.monotonic() < end:
+    time.sleep(0.01)
+print(len(errors), errors[:1], _engine.resource_counts()["timers"], flush=True)
+"""
+
+NO_TIMER_CHILD = """\
+import resource, stackless
+resource.setrlimit(resource.RLIMIT_SIGPENDING, (0, resource.getrlimit(resource.RLIMIT_SIGPENDING)[1]))
+t = stackless.tasklet(lambda: None)()
+try:
+    stackless.run(timeout=100000)
+except OSError as e:
+    print("OSError:", e)
+print(stackless.getruncount(), t.scheduled, flush=True)
+stackless.run()  # untimed: needs no timer
+print(t.alive, flush=True)
+"""
+
+
+class WatchdogTimerTest(StacklessTestCase):
+    """Run in child processes: they lower RLIMIT_SIGPENDING."""
+
+    deadline_s = 60.0
+
+    def test_threads_that_used_run_timeout_give_their_timers_back(self):
+        result = run_child([sys.executable, "-c", TIMER_PER_THREAD_CHILD, "500", "600"])
+        # No errors, and no timer left once the threads are gone.
+        self.assertEqual((result.returncode, result.stdout), (0, "0 [] 0\n"), result.stderr)
+
+    def test_run_timeout_without_a_timer_raises_os_error_and_the_process_goes_on(self):
+        result = run_child([sys.executable, "-c", NO_TIMER_CHILD])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual(len(lines), 3, result.stdout + result.stderr)
+        self.assertTrue(lines[0].startswith("OSError: [Errno 11] creating this thread's watchdog timer "
+                                            "(timer_create)"), lines[0])
+        self.assertIn("RLIMIT_SIGPENDING", lines[0])
+        # Nothing changed: the tasklet is still queued, and an untimed run() runs it.
+        self.assertEqual(lines[1:], ["2 True", "False"])
+
+
 if __name__ == "__main__":
     unittest.main()

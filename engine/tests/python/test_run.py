@@ -435,6 +435,31 @@ print(log, stackless.getruncount(), flush=True)
 """
 
 
+# The same, with the inner run()'s tasklet resumed by hand once the outer
+# run() has returned: its run() found its own entry gone (a null read).
+INNER_RUN_RESUMED_CHILD = """\
+import stackless, time
+def spin():
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        stackless.schedule()
+def inner():
+    stackless.run()
+    print("inner run returned", flush=True)
+def outer():
+    inner_tasklet = stackless.tasklet(inner)()
+    stackless.run(1000, totaltimeout=True)
+    print("outer run returned", flush=True)
+    for t in spinners:
+        t.kill()
+    inner_tasklet.insert()
+spinners = [stackless.tasklet(spin)() for _ in range(2)]
+stackless.tasklet(outer)()
+stackless.run()
+print("done", flush=True)
+"""
+
+
 class NestedTimedRunTest(StacklessTestCase):
     """Run in a child process: the old failure was a segfault at exit."""
 
@@ -444,6 +469,11 @@ class NestedTimedRunTest(StacklessTestCase):
     def test_process_exits_cleanly_after_an_outer_timed_run_ended_inner_runs(self):
         result = self.run_nested(3)
         self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_an_inner_run_resumed_after_the_outer_one_returned_returns_too(self):
+        result = run_child([sys.executable, "-X", "faulthandler", "-c", INNER_RUN_RESUMED_CHILD])
+        self.assertEqual((result.returncode, result.stdout),
+                         (0, "outer run returned\ninner run returned\ndone\n"), result.stderr)
 
     def test_inner_runs_return_after_the_outer_timed_run_returns(self):
         # As in Stackless: the watchdogs above the one that returns are popped

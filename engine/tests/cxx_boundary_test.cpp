@@ -28,6 +28,7 @@ PyObject* throws_system_error(PyObject*, PyObject*) {
 PyObject* throws_logic_error(PyObject*, PyObject*) { throw std::logic_error("the widget is upside down"); }
 PyObject* throws_an_int(PyObject*, PyObject*) { throw 42; }
 PyObject* returns_its_argument(PyObject*, PyObject* arg) { return Py_NewRef(arg); }
+PyObject* cannot_throw(PyObject*, PyObject* arg) noexcept { return Py_NewRef(arg); }
 int int_slot_throws(PyObject*, PyObject*, void*) { throw std::runtime_error("setter failed"); }
 void void_slot_throws(PyObject*) { throw std::runtime_error("dealloc failed"); }
 
@@ -81,6 +82,14 @@ TEST(CxxBoundary, TheHappyPathPassesTheResultThrough) {
   PyObject* result = guarded<returns_its_argument>(nullptr, arg);
   EXPECT_EQ(result, arg);
   EXPECT_FALSE(PyErr_Occurred());
+  Py_XDECREF(result);
+  Py_DECREF(arg);
+}
+
+TEST(CxxBoundary, NoexceptFunctionsAreTheirOwnTrampoline) {
+  PyObject* arg = PyLong_FromLong(7);
+  PyObject* result = guarded<cannot_throw>(nullptr, arg);
+  EXPECT_EQ(result, arg);
   Py_XDECREF(result);
   Py_DECREF(arg);
 }

@@ -41,22 +41,26 @@ namespace detail {
 template <auto F>
 struct Guard;
 
-template <typename R, typename... Args, R (*F)(Args...)>
+template <typename R, typename... Args, bool kNoexcept, R (*F)(Args...) noexcept(kNoexcept)>
 struct Guard<F> {
   static R call(Args... args) noexcept {
-    try {
-      return F(args...);
-    } catch (...) {
-      capture_current_exception();
-    }
-    if constexpr (std::is_void_v<R>) {
-      report_captured_exception();
+    if constexpr (kNoexcept) {
+      return F(args...);  // nothing can escape: its own trampoline
     } else {
-      raise_captured_exception();
-      if constexpr (std::is_pointer_v<R>) {
-        return nullptr;
+      try {
+        return F(args...);
+      } catch (...) {
+        capture_current_exception();
+      }
+      if constexpr (std::is_void_v<R>) {
+        report_captured_exception();
       } else {
-        return R(-1);  // int and Py_ssize_t slots
+        raise_captured_exception();
+        if constexpr (std::is_pointer_v<R>) {
+          return nullptr;
+        } else {
+          return R(-1);  // int and Py_ssize_t slots
+        }
       }
     }
   }

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/clock.h"
+#include "core/cxx_boundary.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -36,7 +37,7 @@ Scheduler* Scheduler::create_for_this_thread() {
   // thread ends: the hook to detach this thread's tasklets.
   PyObject* dict = PyThreadState_GetDict();
   auto* sched = new Scheduler(tstate);
-  PyObject* capsule = PyCapsule_New(sched, "shard.scheduler", scheduler_thread_ended);
+  PyObject* capsule = PyCapsule_New(sched, "shard.scheduler", guarded<scheduler_thread_ended>);
   if (dict == nullptr || capsule == nullptr ||
       PyDict_SetItemString(dict, "shard.scheduler", capsule) < 0) {
     Py_XDECREF(capsule);

@@ -323,7 +323,7 @@ class WorkerStartFailureTest(StacklessTestCase):
     """)
 
     def run_child_with(self, warm):
-        return run_child([sys.executable, "python", "-c", "WARM = %r\n" % warm + self.CHILD])
+        return run_child([sys.executable, "-c", "WARM = %r\n" % warm + self.CHILD])
 
     def test_no_worker_at_all_fails_the_request_with_os_error(self):
         result = self.run_child_with(False)

@@ -43,7 +43,9 @@ namespace {
 Dispatcher* started = nullptr;  // set once, on the main thread
 }  // namespace
 
-Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {}
+Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {
+  main_->retain();  // the dispatcher lives as long as the process
+}
 
 Dispatcher* Dispatcher::start() {
   if (started != nullptr) return started;

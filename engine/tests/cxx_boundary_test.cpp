@@ -87,7 +87,7 @@ TEST(CxxBoundary, AnExceptionCarriedFromAnotherThreadIsRaisedWithItsContext) {
   capture_exception(failure);
   raise_captured_exception("off-thread request failed");
   auto [type, text] = take_error();
-  EXPECT_EQ(type, PyExc_ConnectionRefusedError);
+  EXPECT_TRUE(PyErr_GivenExceptionMatches(type, PyExc_OSError));
   EXPECT_NE(text.find("off-thread request failed: connecting"), std::string::npos) << text;
 }
 

@@ -235,7 +235,6 @@ class Scheduler final {
   LongestSlice longest_slice_;
 
   WatchdogStack watchdogs_;     // the active stackless.run() calls
-  int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if a run() is timed)
   Parking parking_;             // tasklets waiting outside the ring: tokens and deadlines
   Handoff handoff_;             // tasklets made runnable by other threads
   bool loop_driven_ = false;

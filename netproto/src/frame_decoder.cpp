@@ -22,7 +22,7 @@ void FrameDecoder::make_room(std::size_t n) {
     std::memmove(buffer_.data(), buffer_.data() + begin_, used);
   } else {
     std::vector<std::uint8_t> bigger(std::max({used + n, 2 * buffer_.size(), std::size_t{4096}}));
-    std::memcpy(bigger.data(), buffer_.data() + begin_, used);
+    if (used > 0) std::memcpy(bigger.data(), buffer_.data() + begin_, used);  // data() may be null
     buffer_.swap(bigger);
   }
   begin_ = 0;

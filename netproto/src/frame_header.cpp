@@ -33,6 +33,15 @@ void write_prefix(std::uint8_t* out, const FrameHeader& header, std::uint32_t wi
   for (int i = 0; i < 6; ++i) out[10 + i] = static_cast<std::uint8_t>(id >> (8 * i));
 }
 
+void rewrite_destination(std::uint8_t* prefix, DestKind kind, std::uint16_t node, std::uint64_t target_id) {
+  if (target_id > kMaxTargetId) {
+    throw ProtocolError(ErrorCode::kBadHeader, "target id " + std::to_string(target_id) + " does not fit 48 bits");
+  }
+  prefix[7] = static_cast<std::uint8_t>(kind);
+  store_u16le(prefix + 8, node);
+  for (int i = 0; i < 6; ++i) prefix[10 + i] = static_cast<std::uint8_t>(target_id >> (8 * i));
+}
+
 FrameHeader parse_header(const std::uint8_t* h) {
   if (h[0] != kFrameVersion) {
     throw ProtocolError(ErrorCode::kBadVersion, "frame version " + std::to_string(h[0]) +

@@ -1,6 +1,7 @@
 // The 16-byte prefix, byte by byte, as docs/protocol.md draws it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 
 #include "shard/netproto/frame_header.h"
@@ -86,6 +87,22 @@ TEST(FrameHeader, WriteRejectsTargetIdOver48Bits) {
   h.target_id = kMaxTargetId + 1;
   std::array<std::uint8_t, kPrefixBytes> b{};
   EXPECT_THROW(write_prefix(b.data(), h, 0), ProtocolError);
+}
+
+TEST(FrameHeader, RewriteDestinationChangesOnlyTheDestinationFields) {
+  std::array<std::uint8_t, kPrefixBytes + 3> b{};
+  write_prefix(b.data(), sample(), 3);
+  b[16] = 'a', b[17] = 'b', b[18] = 'c';
+  auto before = b;
+  rewrite_destination(b.data(), DestKind::kClient, 0xBEEF, 0x010203040506ull);
+  FrameHeader expected = sample();
+  expected.dest_kind = DestKind::kClient;
+  expected.dest_node = 0xBEEF;
+  expected.target_id = 0x010203040506ull;
+  EXPECT_EQ(parse_header(b.data() + kLengthBytes), expected);
+  EXPECT_TRUE(std::equal(b.begin(), b.begin() + 7, before.begin()));  // length, version, kind, flags
+  EXPECT_TRUE(std::equal(b.begin() + 16, b.end(), before.begin() + 16));  // payload
+  EXPECT_THROW(rewrite_destination(b.data(), DestKind::kClient, 0, kMaxTargetId + 1), ProtocolError);
 }
 
 }  // namespace

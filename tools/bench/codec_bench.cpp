@@ -16,6 +16,7 @@
 
 #include "shard/netproto/frame_decoder.h"
 #include "shard/netproto/frame_encoder.h"
+#include "shard/netproto/message_codec.h"
 
 namespace net = shard::netproto;
 using Clock = std::chrono::steady_clock;
@@ -93,6 +94,61 @@ Result ours(net::Codec codec, std::uint32_t threshold, const std::vector<std::ui
   r.wire_bytes_per_frame = static_cast<double>(out.size()) / kBatch;
   if (checksum == 0) std::puts("");  // keeps the loop from being optimised away
   return r;
+}
+
+// The whole path of a movement update: protobuf serialise into the batch, frame,
+// decode, parse back (70-byte payload). The peer row is protobuf alone.
+Result ours_movement(double seconds, int repeat) {
+  net::FrameEncoder encoder;
+  net::FrameDecoder decoder;
+  std::vector<std::uint8_t> out;
+  shard::wire::Movement m, back;
+  m.set_x(1e12), m.set_y(2e11), m.set_z(-5e10), m.set_vx(1), m.set_vy(2), m.set_vz(3), m.set_heading(0.5f);
+  m.set_timestamp_us(1'700'000'000'000'000ull);
+  net::FrameHeader h;
+  h.native = true;
+  h.dest_kind = net::DestKind::kEntity;
+  std::uint64_t checksum = 0;
+  Result r;
+  r.frames_per_s = best_rate(seconds, repeat, [&] {
+    out.clear();
+    for (int i = 0; i < kBatch; ++i) {
+      m.set_entity_id(static_cast<std::uint64_t>(i));
+      m.set_sequence(static_cast<std::uint32_t>(i));
+      h.target_id = static_cast<std::uint64_t>(i);
+      net::append_message(encoder, out, h, m);
+    }
+    decoder.feed(out);
+    std::size_t n = 0;
+    while (auto f = decoder.next()) {
+      net::parse_message(*f, back);
+      checksum += back.sequence();
+      ++n;
+    }
+    return n;
+  });
+  r.wire_bytes_per_frame = static_cast<double>(out.size()) / kBatch;
+  if (checksum == 1) std::puts("");
+  return r;
+}
+
+double peer_movement(double seconds, int repeat) {
+  shard::wire::Movement m, back;
+  m.set_x(1e12), m.set_y(2e11), m.set_z(-5e10), m.set_vx(1), m.set_vy(2), m.set_vz(3), m.set_heading(0.5f);
+  m.set_timestamp_us(1'700'000'000'000'000ull);
+  std::string buffer;
+  std::uint64_t checksum = 0;
+  const double rate = best_rate(seconds, repeat, [&] {
+    for (int i = 0; i < kBatch; ++i) {
+      m.set_sequence(static_cast<std::uint32_t>(i));
+      m.SerializeToString(&buffer);
+      back.ParseFromString(buffer);
+      checksum += back.sequence();
+    }
+    return kBatch;
+  });
+  if (checksum == 1) std::puts("");
+  return rate;
 }
 
 // The same bytes through the bare library: compress into a buffer, then back.
@@ -179,6 +235,19 @@ int main(int argc, char** argv) {
     char line[256];
     std::snprintf(line, sizeof line, "| %s | %zu | %u | %.1f | %.0f | %.1f | %s | %.0f |", names[c], k.size,
                   k.threshold, r.wire_bytes_per_frame, r.frames_per_s, mb, peers[c], p);
+    table.emplace_back(line);
+  }
+  {
+    const Result r = ours_movement(seconds, repeat);
+    const double p = peer_movement(seconds, repeat);
+    std::printf(
+        "{\"bench\": \"codec\", \"codec\": \"plain\", \"payload\": \"Movement protobuf\", "
+        "\"payload_bytes\": 70, \"wire_bytes_per_frame\": %.1f, \"frames_per_s\": %.0f, "
+        "\"peer\": \"protobuf serialise+parse\", \"peer_frames_per_s\": %.0f, \"ours_per_peer\": %.2f}\n",
+        r.wire_bytes_per_frame, r.frames_per_s, p, r.frames_per_s / p);
+    char line[256];
+    std::snprintf(line, sizeof line, "| plain, Movement message | 70 | 512 | %.1f | %.0f | %.1f | protobuf serialise+parse | %.0f |",
+                  r.wire_bytes_per_frame, r.frames_per_s, r.frames_per_s * 70 / 1e6, p);
     table.emplace_back(line);
   }
   std::puts("\n| codec | payload B | threshold | wire B/frame | frames/s (enc+dec) | payload MB/s | peer | peer frames/s |");

@@ -102,6 +102,11 @@ void validate(const FrameHeader& header);
 // validates the header first.
 void write_prefix(std::uint8_t* out, const FrameHeader& header, std::uint32_t wire_payload_size);
 
+// A router's edit: sets the destination of an encoded frame in place (`prefix`
+// points at its length field). The payload is not touched. Throws
+// ProtocolError(kBadHeader) for a target id over 48 bits.
+void rewrite_destination(std::uint8_t* prefix, DestKind kind, std::uint16_t node, std::uint64_t target_id);
+
 // Parses and validates the 12 header bytes (the ones after the length field).
 // Throws ProtocolError: kBadVersion, kBadFlags, kBadHeader.
 FrameHeader parse_header(const std::uint8_t* header);

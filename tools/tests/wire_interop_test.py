@@ -68,27 +68,31 @@ class PythonToCpp(unittest.TestCase):
         notif = rpc_pb2.Notification(service="chat", event="line")
         notif.args.add().string_value = "x" * 5000
         move = movement_pb2.Movement(entity_id=77, x=-5.5, heading=1.0, sequence=3)
-        out = []
+        out = []  # (the header meant, its kind, the frame's bytes)
         for codec in wire.Codec:
             for prio in wire.Priority:
                 h = wire.Header(priority=prio, dest_kind=wire.Dest.SOL, dest_node=9, target_id=wire.MAX_TARGET_ID)
-                out.append(wire.encode_message(h, call, codec=codec, threshold=64))
-                out.append(wire.encode_message(h, notif, codec=codec, threshold=64))
+                out.append((h, wire.Kind.RPC_CALL, wire.encode_message(h, call, codec=codec, threshold=64)))
+                out.append((h, wire.Kind.NOTIFICATION, wire.encode_message(h, notif, codec=codec, threshold=64)))
             h = wire.Header(native=True, dest_kind=wire.Dest.ENTITY, target_id=77)
-            out.append(wire.encode_message(h, move, codec=codec, threshold=64))
-            out.append(wire.encode_message(wire.Header(), handshake_pb2.Heartbeat(nonce=1), codec=codec))
+            out.append((h, wire.Kind.MOVEMENT, wire.encode_message(h, move, codec=codec, threshold=64)))
+            h = wire.Header(priority=wire.Priority.CONTROL)
+            out.append((h, wire.Kind.HEARTBEAT, wire.encode_message(h, handshake_pb2.Heartbeat(nonce=1), codec=codec)))
         return out
 
     def test_cpp_decodes_every_frame_the_python_encoder_wrote(self):
         frames = self.frames()
         expected = []
-        for raw in frames:
+        for meant, kind, raw in frames:
+            # Header fields as meant (not as our own decoder reads them back), the
+            # codec and payload as the frame carries them.
             (f,) = wire.Decoder().feed(raw)
-            expected.append(dict(header_dict(f.header), parsed=True, payload=f.payload.hex()))
+            expected.append(dict(header_dict(meant), kind=int(kind), codec=int(f.header.codec), parsed=True,
+                                 payload=f.payload.hex()))
         self.assertEqual({e["codec"] for e in expected}, {0, 1, 2}, "every codec used")
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "py.bin")
-            open(path, "wb").write(b"".join(frames))
+            open(path, "wb").write(b"".join(raw for _, _, raw in frames))
             rc, got = run_tool("read", path)
         self.assertEqual(rc, 0, got[-1:])
         self.assertEqual(got, expected)

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, runs every test through ctest.
+# The test command: installs what is missing, builds, runs every test through
+# ctest; with CI=true, then the sanitizer run (ops/sanitize.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/setup.sh
 bash ops/build.sh
 ctest --test-dir build --output-on-failure -j "${SHARD_JOBS:-2}"
-# In CI, one minute of fuzzing the frame decoder (ops/fuzz.sh; ~10 s to build).
-if [[ "${CI:-}" == "true" ]]; then
+# In CI the sanitizer run follows: ASan + UBSan build in build-asan/, every test
+# again (a few minutes; docs/engine.md, "The sanitizer run").
+if [ "${CI:-}" = "true" ]; then
+  bash ops/sanitize.sh
+  # Then one minute of fuzzing the frame decoder (ops/fuzz.sh; ~10 s to build).
   bash ops/fuzz.sh "${SHARD_FUZZ_SECONDS:-60}"
 fi

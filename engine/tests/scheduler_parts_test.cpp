@@ -75,6 +75,18 @@ TEST(WatchdogStack, OnlyTheFirstTimedEntryIsTimedAndItEndsWithItsEntry) {
   EXPECT_EQ(stack.innermost(), nullptr);
 }
 
+TEST(WatchdogStack, PopThroughReportsTheInnerEntriesItOutlived) {
+  Tasklet outer{}, middle{}, inner{};
+  WatchdogStack stack;
+  stack.push({&outer, 0, 0, false});
+  stack.push({&middle, 0, 0, false});
+  stack.push({&inner, 0, 0, false});
+  std::vector<Tasklet*> outlived;
+  EXPECT_EQ(stack.pop_through(&outer, &outlived), nullptr);
+  EXPECT_EQ(outlived, (std::vector<Tasklet*>{&inner, &middle}));
+  EXPECT_TRUE(stack.empty());
+}
+
 TEST(WatchdogStack, FindReturnsTheInnermostEntryOfATasklet) {
   Tasklet a{}, b{};
   WatchdogStack stack;

@@ -35,7 +35,7 @@ PyObject* record_and_yield(PyObject* self, PyObject* args) {
   for (long i = 0; i <= yields; ++i) {
     trace.push_back(id);
     if (i == yields) break;
-    PyObject* result = Scheduler::current()->schedule(false, nullptr);
+    PyObject* result = Scheduler::current_or_create()->schedule(false, nullptr);
     if (result == nullptr) return nullptr;
     Py_DECREF(result);
   }
@@ -58,13 +58,13 @@ Tasklet* make_tasklet(long id, long yields) {
 }
 
 void run_all() {
-  PyObject* result = Scheduler::current()->run_watchdog({});
+  PyObject* result = Scheduler::current_or_create()->run_watchdog({});
   ASSERT_NE(result, nullptr);
   Py_DECREF(result);
 }
 
 TEST(Scheduler, InsertAppendsBeforeTheHead) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   Tasklet* a = make_tasklet(1, 0);
   Tasklet* b = make_tasklet(2, 0);
   EXPECT_EQ(sched->runcount(), 3);
@@ -91,7 +91,7 @@ TEST(Scheduler, ScheduleIsRoundRobin) {
     EXPECT_TRUE(t->finished_);
     Py_DECREF(t);
   }
-  EXPECT_EQ(Scheduler::current()->runcount(), 1);
+  EXPECT_EQ(Scheduler::current_or_create()->runcount(), 1);
 }
 
 TEST(Scheduler, FinishedTaskletsReturnTheirStacks) {
@@ -122,7 +122,7 @@ TEST(Scheduler, SwitchesLeaveTheThreadStateAsFound) {
 }
 
 TEST(Scheduler, EachSwitchIsCounted) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   uint64_t before = sched->switches();
   Tasklet* t = make_tasklet(1, 4);
   run_all();

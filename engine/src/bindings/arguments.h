@@ -3,6 +3,14 @@
 // functions, with the TypeErrors a builtin gives: positional or keyword by the
 // documented parameter name, too many, missing, unknown or duplicate keywords;
 // and the glue to put such functions and types into a module.
+//
+// The messages are CPython's own, so a function reads like the Stackless
+// builtin it stands for. `function` is the name they show: the bare name for
+// what Stackless parses with PyArg_ParseTupleAndKeywords ("throw"), the
+// qualified one for its METH_NOARGS and METH_O methods ("tasklet.run"), as
+// CPython names those. No parameters: "takes no arguments (N given)"; exactly
+// one, required: "takes exactly one argument (N given)" when called
+// positionally.
 
 #include <Python.h>
 
@@ -28,6 +36,9 @@ inline bool parse_arguments(const char* function, PyObject* const* args, Py_ssiz
   }
   return parse_arguments_slow(function, args, nargs, kwnames, names, required, out);
 }
+
+// An argument's type as CPython's "must be int, not X" errors name it.
+inline const char* type_name(PyObject* arg) { return arg == Py_None ? "None" : Py_TYPE(arg)->tp_name; }
 
 // A METH_FASTCALL | METH_KEYWORDS function, as PyMethodDef stores it.
 using VectorFunction = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);

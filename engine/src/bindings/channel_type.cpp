@@ -10,18 +10,15 @@ namespace shard::engine {
 namespace {
 
 bool enter_switch_point(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return false;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return true;
 }
 
-PyObject* channel_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  // Subclasses may take arguments in their own __init__.
-  if (type == &ChannelType &&
-      (!_PyArg_NoPositional("channel", args) || !_PyArg_NoKeywords("channel", kwargs))) {
-    return nullptr;
-  }
+// Stackless's channel() takes and ignores any arguments (its __init__ is
+// object's, which lets them pass when __new__ is overridden).
+PyObject* channel_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   Channel* ch = as_channel(self);
   if (ch != nullptr) {
@@ -72,13 +69,13 @@ void channel_dealloc(PyObject* self) {
 
 PyObject* channel_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* value;
-  if (!parse_arguments("send", args, nargs, kwnames, {"value"}, 1, &value)) return nullptr;
+  if (!parse_arguments("channel.send", args, nargs, kwnames, {"value"}, 1, &value)) return nullptr;
   if (!enter_switch_point(args, nargs, kwnames)) return nullptr;
   return channel_action(as_channel(self), Direction::kSend, value, false);
 }
 
 PyObject* channel_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (!parse_arguments("receive", args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
+  if (!parse_arguments("channel.receive", args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
   if (!enter_switch_point(args, nargs, kwnames)) return nullptr;
   return channel_action(as_channel(self), Direction::kReceive, nullptr, false);
 }
@@ -97,34 +94,24 @@ PyObject* send_exception_instance(PyObject* self, PyObject* exc, PyObject* const
 
 PyObject* channel_send_exception(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                  PyObject* kwnames) {
-  if (kwnames != nullptr || nargs < 1) {
-    PyErr_SetString(PyExc_TypeError, "send_exception(exc, *args) takes an exception class and its positional arguments");
-    return nullptr;
-  }
-  PyObject* type = args[0];
-  if (!PyExceptionClass_Check(type)) {
-    PyErr_Format(PyExc_TypeError, "send_exception() argument 1 must be an exception class, not %s",
-                 Py_TYPE(type)->tp_name);
-    return nullptr;
-  }
-  PyObject* exc = PyObject_Vectorcall(type, args + 1, nargs - 1, nullptr);
-  if (exc != nullptr && !PyExceptionInstance_Check(exc)) {
-    Py_DECREF(exc);
-    PyErr_SetString(PyExc_TypeError, "send_exception(): calling the class did not give an exception");
-    return nullptr;
-  }
+  PyObject* exc = exception_from_class(args, nargs, kwnames, "channel.send_exception", "send_exception");
   return send_exception_instance(self, exc, args, nargs, kwnames);
 }
 
 PyObject* channel_send_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* parsed[3];
+  if (kwnames == nullptr && (nargs < 1 || nargs > 3)) {  // as PyArg_UnpackTuple words it for Stackless
+    PyErr_Format(PyExc_TypeError, "send_throw expected at %s %d argument%s, got %zd", nargs < 1 ? "least" : "most",
+                 nargs < 1 ? 1 : 3, nargs < 1 ? "" : "s", nargs);
+    return nullptr;
+  }
   if (!parse_arguments("send_throw", args, nargs, kwnames, {"exc", "val", "tb"}, 1, parsed)) return nullptr;
   return send_exception_instance(self, make_exception(parsed[0], parsed[1], parsed[2]), args, nargs, kwnames);
 }
 
 PyObject* channel_send_sequence(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* seq;
-  if (!parse_arguments("send_sequence", args, nargs, kwnames, {"seq"}, 1, &seq)) return nullptr;
+  if (!parse_arguments("channel.send_sequence", args, nargs, kwnames, {"seq"}, 1, &seq)) return nullptr;
   PyObject* iterator = PyObject_GetIter(seq);
   if (iterator == nullptr) return nullptr;
   Py_ssize_t count = 0;
@@ -158,7 +145,7 @@ PyObject* channel_iter(PyObject* self) { return Py_NewRef(self); }
 PyObject* channel_iternext(PyObject* self) {
   Channel* ch = as_channel(self);
   if (ch->closed()) return nullptr;  // StopIteration
-  if (Scheduler::current() == nullptr) return nullptr;
+  if (Scheduler::current_or_create() == nullptr) return nullptr;
   return channel_action(ch, Direction::kReceive, nullptr, false);
 }
 
@@ -171,8 +158,12 @@ PyObject* get_closing(PyObject* self, void*) { return PyBool_FromLong(as_channel
 PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(as_channel(self)->closed()); }
 PyObject* get_preference(PyObject* self, void*) { return PyLong_FromLong(as_channel(self)->preference_); }
 int set_preference(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr || !PyLong_Check(value)) {
-    PyErr_SetString(PyExc_TypeError, "preference must be an integer");
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "cannot delete preference");
+    return -1;
+  }
+  if (!PyLong_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "preference must be set to an integer");
     return -1;
   }
   long pref = PyLong_AsLong(value);
@@ -180,10 +171,15 @@ int set_preference(PyObject* self, PyObject* value, void*) {
   as_channel(self)->preference_ = pref > 0 ? 1 : (pref < 0 ? -1 : 0);
   return 0;
 }
-PyObject* get_schedule_all(PyObject* self, void*) { return PyBool_FromLong(as_channel(self)->schedule_all_); }
+PyObject* get_schedule_all(PyObject* self, void*) { return PyLong_FromLong(as_channel(self)->schedule_all_); }
 int set_schedule_all(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) {
     PyErr_SetString(PyExc_TypeError, "cannot delete schedule_all");
+    return -1;
+  }
+  if (!PyLong_Check(value)) {
+    // Stackless's text names `preference` here, a slip copied from the setter above.
+    PyErr_SetString(PyExc_TypeError, "schedule_all must be set to a bool or integer");
     return -1;
   }
   int flag = PyObject_IsTrue(value);

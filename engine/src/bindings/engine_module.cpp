@@ -9,9 +9,12 @@
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/game_loop.h"
+#include "shard/engine/preemption.h"
+#include "shard/engine/stack_pool.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/worker_pool.h"
 #include "shard/engine/scheduler.h"
+#include "shard/engine/stack_pool.h"
 #include "shard/engine/sync_types.h"
 #include "shard/engine/waiters.h"
 
@@ -26,7 +29,7 @@ PyObject* sleep(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
   double seconds = PyFloat_AsDouble(seconds_obj);
   if (seconds == -1 && PyErr_Occurred()) return nullptr;
   if (std::isnan(seconds)) return PyErr_Format(PyExc_ValueError, "sleep() of NaN seconds");
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   if (seconds <= 0) return sched->schedule(false, Py_None);
@@ -36,7 +39,7 @@ PyObject* sleep(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
 }
 
 PyObject* sleeper_count(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? PyLong_FromSize_t(sched->timer_count()) : nullptr;
 }
 
@@ -59,10 +62,12 @@ PyObject* call_in_thread(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyO
   }
   double timeout;
   if (!parse_timeout(timeout_obj, &timeout)) return nullptr;
+  Dispatcher* dispatcher = Dispatcher::get();
+  if (dispatcher == nullptr) return nullptr;
   PyObject* fn_args = PyTuple_New(nargs - 1);
   if (fn_args == nullptr) return nullptr;
   for (Py_ssize_t i = 1; i < nargs; ++i) PyTuple_SET_ITEM(fn_args, i - 1, Py_NewRef(args[i]));
-  PyObject* result = Dispatcher::instance().call_in_thread(args[0], fn_args, timeout);
+  PyObject* result = dispatcher->call_in_thread(args[0], fn_args, timeout);
   Py_DECREF(fn_args);
   return result;
 }
@@ -77,7 +82,9 @@ PyObject* sleep_in_worker(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   double timeout;
   if (!parse_timeout(parsed[1], &timeout)) return nullptr;
   auto duration = std::chrono::nanoseconds(std::llround(std::max(0.0, seconds) * 1e9));
-  return Dispatcher::instance().run_blocking([duration] { std::this_thread::sleep_for(duration); }, timeout);
+  Dispatcher* dispatcher = Dispatcher::get();
+  if (dispatcher == nullptr) return nullptr;
+  return dispatcher->run_blocking([duration] { std::this_thread::sleep_for(duration); }, timeout);
 }
 
 PyObject* set_dispatch_strategy(PyObject*, PyObject* name) {
@@ -88,14 +95,16 @@ PyObject* set_dispatch_strategy(PyObject*, PyObject* name) {
     return PyErr_Format(PyExc_ValueError, "unknown dispatch strategy '%s' (main_loop, on_block, "
                         "main_thread_callback, worker_acquires_gil, pending_call)", text);
   }
-  Dispatcher& d = Dispatcher::instance();
-  PyObject* old = PyUnicode_FromString(strategy_name(d.strategy()));
-  d.set_strategy(s);
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  PyObject* old = PyUnicode_FromString(strategy_name(d->strategy()));
+  d->set_strategy(s);
   return old;
 }
 
 PyObject* dispatch_strategy(PyObject*, PyObject*) {
-  return PyUnicode_FromString(strategy_name(Dispatcher::instance().strategy()));
+  Dispatcher* d = Dispatcher::get();
+  return d != nullptr ? PyUnicode_FromString(strategy_name(d->strategy())) : nullptr;
 }
 
 PyObject* histogram_dict(const LatencyHistogram& h) {
@@ -104,10 +113,11 @@ PyObject* histogram_dict(const LatencyHistogram& h) {
 }
 
 PyObject* dispatch_stats(PyObject*, PyObject*) {
-  Dispatcher& d = Dispatcher::instance();
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
   PyObject* all = PyDict_New();
   for (int i = 0; all != nullptr && i < kStrategies; ++i) {
-    const StrategyStats& s = d.stats(static_cast<Strategy>(i));
+    const StrategyStats& s = d->stats(static_cast<Strategy>(i));
     PyObject* dispatch = histogram_dict(s.dispatch);
     PyObject* run = histogram_dict(s.run);
     PyObject* one = Py_BuildValue("{s:N,s:N,s:K,s:K,s:K}", "dispatch_latency", dispatch, "run_latency", run,
@@ -121,17 +131,56 @@ PyObject* dispatch_stats(PyObject*, PyObject*) {
 }
 
 PyObject* worker_count(PyObject*, PyObject*) {
-  return PyLong_FromLong(Dispatcher::instance().workers().threads());
+  Dispatcher* d = Dispatcher::get();
+  return d != nullptr ? PyLong_FromLong(d->worker_threads()) : nullptr;
 }
 
 PyObject* reset_dispatch_stats(PyObject*, PyObject*) {
-  Dispatcher::instance().reset_stats();
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  d->reset_stats();
   Py_RETURN_NONE;
+}
+
+// resource_counts(): what the test suite's leak check compares before and
+// after each test module. "tasklets" are the live ones (started, not
+// finished: they hold a stack and frames); "tasklet_objects" counts every
+// tasklet object, dead ones that statistics or late references still hold
+// included. A worker's own thread state (and the scheduler it gets once its
+// work touches stackless, with that scheduler's main tasklet) lives as long as
+// the worker: those are reported apart, as worker_*. This thread's timer
+// entries of waits that ended early are dropped first: they only hold
+// tasklets until their deadline passes.
+PyObject* resource_counts(PyObject*, PyObject*) {
+  if (Scheduler* sched = Scheduler::existing()) sched->drop_stale_timers();
+  std::size_t thread_states = 0, worker_thread_states = 0, worker_schedulers = 0;
+  for (PyThreadState* ts = PyInterpreterState_ThreadHead(PyThreadState_Get()->interp); ts != nullptr;
+       ts = PyThreadState_Next(ts)) {
+    if (!Scheduler::is_passive_thread(ts)) {
+      ++thread_states;
+      continue;
+    }
+    ++worker_thread_states;
+    if (Scheduler::for_thread(static_cast<unsigned long>(ts->thread_id)) != nullptr) ++worker_schedulers;
+  }
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  auto n = [](std::size_t count) { return static_cast<Py_ssize_t>(count); };
+  return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:K}", "tasklets",
+                       n(Scheduler::started_tasklets_of_all_threads()), "tasklet_objects",
+                       n(tasklets_alive() - worker_schedulers), "schedulers",
+                       n(Scheduler::live_count() - worker_schedulers), "thread_states", n(thread_states), "timers",
+                       n(Preemption::timers_alive()), "stack_blocks", n(StackPool::instance().blocks_in_use()),
+                       "worker_thread_states", n(worker_thread_states), "worker_schedulers", n(worker_schedulers),
+                       "requests_in_flight", static_cast<unsigned long long>(d->in_flight()));
 }
 
 // ---------------------------------------------------------------- the game loop
 
-PyObject* loop_run(PyObject*, PyObject*) { return GameLoop::instance().run(); }
+PyObject* loop_run(PyObject*, PyObject*) {
+  if (Dispatcher::get() == nullptr) return nullptr;
+  return GameLoop::instance().run();
+}
 
 PyObject* loop_stop(PyObject*, PyObject*) {
   GameLoop::instance().stop();
@@ -186,7 +235,7 @@ PyObject* register_service(PyObject*, PyObject* tasklet) {
 
 PyObject* be_nice(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   if (!parse_arguments("be_nice", args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
-  if (Scheduler* sched = Scheduler::current()) sched->set_call_sp(stack_top(args, nargs, kwnames));
+  if (Scheduler* sched = Scheduler::current_or_create()) sched->set_call_sp(stack_top(args, nargs, kwnames));
   return GameLoop::instance().be_nice();
 }
 
@@ -203,6 +252,12 @@ PyObject* frame_stats(PyObject*, PyObject*) {
       static_cast<Py_ssize_t>(f.alive), "switches", static_cast<unsigned long long>(f.switches), "longest_run_ms",
       ms(f.longest_slice_ns), "longest_run_tasklet", longest, "overruns",
       static_cast<unsigned long long>(loop.overruns()), "busy_ms_total", ms(loop.busy_ns()), "fps", loop.fps());
+}
+
+PyObject* stack_guard_pages(PyObject*, PyObject*) {
+  StackPool& pool = StackPool::instance();
+  return Py_BuildValue("{s:O,s:n}", "enabled", pool.guard_pages() ? Py_True : Py_False, "guarded",
+                       static_cast<Py_ssize_t>(pool.guarded_blocks()));
 }
 
 PyMethodDef module_methods[] = {
@@ -230,9 +285,13 @@ PyMethodDef module_methods[] = {
     {"dispatch_stats", dispatch_stats, METH_NOARGS, "per strategy: latencies (us), drains, completions, lock acquisitions"},
     {"reset_dispatch_stats", reset_dispatch_stats, METH_NOARGS, nullptr},
     {"worker_count", worker_count, METH_NOARGS, "threads in the worker pool (it grows while all are busy)"},
+    {"resource_counts", resource_counts, METH_NOARGS,
+     "live tasklets, tasklet objects, schedulers, thread states, POSIX timers, stack blocks (worker_* apart), requests in flight"},
     {"sleep", as_cfunction(sleep), METH_FASTCALL | METH_KEYWORDS,
      "sleep(seconds): park the current tasklet for that long (a timer, not a busy wait)"},
     {"sleeper_count", sleeper_count, METH_NOARGS, "timer entries of this thread (stale ones included)"},
+    {"stack_guard_pages", stack_guard_pages, METH_NOARGS,
+     "{'enabled': built with SHARD_STACK_GUARD_PAGES, 'guarded': stacks with a guard page so far}"},
     {nullptr, nullptr, 0, nullptr},
 };
 

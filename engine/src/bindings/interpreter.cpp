@@ -7,6 +7,7 @@
 
 #include <Python.h>
 
+#include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/stackless_module.h"
 
@@ -26,6 +27,17 @@ std::string python_path(const InterpreterOptions& options) {
   const char* existing = std::getenv("PYTHONPATH");
   if (existing == nullptr || *existing == '\0') return path;
   return path + ":" + existing;
+}
+
+// The main thread's scheduler and the dispatcher that wakes its tasklets'
+// requests, made here on the main thread before any script runs: made on
+// first use instead, they would belong to whichever thread made the first
+// request. Importing _engine readies the tasklet types first.
+bool start_engine() {
+  PyObject* engine = PyImport_ImportModule("_engine");
+  if (engine == nullptr) return false;
+  Py_DECREF(engine);
+  return Dispatcher::start() != nullptr;
 }
 
 }  // namespace
@@ -51,6 +63,11 @@ int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
   if (!check(PyConfig_SetBytesString(&config, &config.pythonpath_env, path.c_str()), &config)) return 1;
   if (!check(Py_InitializeFromConfig(&config), &config)) return 1;
   PyConfig_Clear(&config);
+  if (!start_engine()) {
+    PyErr_Print();
+    Py_FinalizeEx();
+    return 1;
+  }
   return Py_RunMain();
 }
 

@@ -3,6 +3,9 @@
 // runcount, threads).
 #include "shard/engine/stackless_module.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "bindings/arguments.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
@@ -16,7 +19,7 @@ PyObject* make_exception(PyObject* type, PyObject* value, PyObject* tb) {
   if (value == Py_None) value = nullptr;
   if (tb == Py_None) tb = nullptr;
   if (tb != nullptr && !PyTraceBack_Check(tb)) {
-    PyErr_SetString(PyExc_TypeError, "throw() third argument must be a traceback object");
+    PyErr_SetString(PyExc_TypeError, "third argument must be a traceback object");
     return nullptr;
   }
   PyObject* exc = nullptr;
@@ -38,13 +41,13 @@ PyObject* make_exception(PyObject* type, PyObject* value, PyObject* tb) {
     }
     if (exc == nullptr) return nullptr;
     if (!PyExceptionInstance_Check(exc)) {
+      PyErr_Format(PyExc_TypeError, "calling %R should have returned an instance of BaseException, not %s", type,
+                   Py_TYPE(exc)->tp_name);
       Py_DECREF(exc);
-      PyErr_SetString(PyExc_TypeError, "calling the exception class did not give an exception");
       return nullptr;
     }
   } else {
-    PyErr_Format(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException, not %s",
-                 Py_TYPE(type)->tp_name);
+    PyErr_Format(PyExc_TypeError, "exceptions must be classes, or instances, not %s", Py_TYPE(type)->tp_name);
     return nullptr;
   }
   if (tb != nullptr && PyException_SetTraceback(exc, tb) < 0) {
@@ -54,20 +57,39 @@ PyObject* make_exception(PyObject* type, PyObject* value, PyObject* tb) {
   return exc;
 }
 
+PyObject* exception_from_class(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* qualname,
+                               const char* name) {
+  if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
+    return PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", qualname);
+  }
+  if (nargs < 1) return PyErr_Format(PyExc_TypeError, "%s() takes at least 1 argument", name);
+  if (!PyExceptionClass_Check(args[0])) {
+    return PyErr_Format(PyExc_TypeError, "%s needs Exception or string subclass as first parameter", qualname);
+  }
+  PyObject* exc = PyObject_Vectorcall(args[0], args + 1, nargs - 1, nullptr);
+  if (exc != nullptr && !PyExceptionInstance_Check(exc)) {
+    PyErr_Format(PyExc_TypeError, "calling %R should have returned an instance of BaseException, not %s", args[0],
+                 Py_TYPE(exc)->tp_name);
+    Py_DECREF(exc);
+    return nullptr;
+  }
+  return exc;
+}
+
 namespace {
 
 PyObject* getcurrent(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? Py_NewRef(as_object(sched->current_tasklet())) : nullptr;
 }
 
 PyObject* getmain(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? Py_NewRef(as_object(sched->main())) : nullptr;
 }
 
 PyObject* getruncount(PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   return sched != nullptr ? PyLong_FromLong(sched->runcount()) : nullptr;
 }
 
@@ -90,17 +112,42 @@ PyObject* thread_list() {
   return list;
 }
 
+bool python_thread_exists(unsigned long id) {
+  PyThreadState* own = PyThreadState_Get();
+  for (PyThreadState* ts = PyInterpreterState_ThreadHead(own->interp); ts != nullptr; ts = PyThreadState_Next(ts)) {
+    if (ts->thread_id == id) return true;
+  }
+  return false;
+}
+
+// get_thread_info(thread_id=-1, flags=0), as Stackless parses it ("|O!k"):
+// an int id, -1 for this thread. Of the flags, Stackless's own test suite uses
+// bits 30 and 31 to get internals appended that do not exist here; the others
+// are reserved, so all are accepted and change nothing.
 PyObject* get_thread_info(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* id_arg = nullptr;
-  if (!parse_arguments("get_thread_info", args, nargs, kwnames, {"thread_id"}, 0, &id_arg)) return nullptr;
-  Scheduler* sched = Scheduler::current();
+  PyObject* p[2];
+  if (!parse_arguments("get_thread_info", args, nargs, kwnames, {"thread_id", "flags"}, 0, p)) return nullptr;
+  for (int i = 0; i < 2; ++i) {
+    if (p[i] != nullptr && !PyLong_Check(p[i])) {
+      PyErr_Format(PyExc_TypeError, "get_thread_info() argument %d must be int, not %s", i + 1,
+                   type_name(p[i]));
+      return nullptr;
+    }
+  }
+  if (p[1] != nullptr && PyLong_AsUnsignedLongMask(p[1]) == static_cast<unsigned long>(-1) && PyErr_Occurred()) {
+    return nullptr;
+  }
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
-  if (id_arg != nullptr && id_arg != Py_None) {
-    unsigned long id = PyLong_AsUnsignedLong(id_arg);
+  int overflow = 0;
+  if (p[0] != nullptr && !(PyLong_AsLongAndOverflow(p[0], &overflow) == -1 && overflow == 0)) {
+    unsigned long id = PyLong_AsUnsignedLong(p[0]);
     if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return nullptr;
     sched = Scheduler::for_thread(id);
     if (sched == nullptr) {
-      PyErr_Format(PyExc_ValueError, "no thread with id %lu runs tasklets", id);
+      // A Python thread that never ran tasklets has none to report.
+      if (python_thread_exists(id)) return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
+      PyErr_SetString(PyExc_RuntimeError, "Thread id not found");
       return nullptr;
     }
   }
@@ -119,26 +166,22 @@ bool as_bool(PyObject* value, bool fallback, bool* out) {
   return true;
 }
 
-bool as_ticks(PyObject* value, const char* name, int64_t* out) {
+// A timeout in microseconds, as Stackless parses its ticks ("l": an int or an
+// object with __index__, with CPython's TypeError otherwise); none when not
+// given, None, or not positive (Stackless interrupts only for timeout > 0).
+bool as_ticks(PyObject* value, int64_t* out) {
   *out = 0;
-  if (value == nullptr || value == Py_None || value == Py_False) return true;
-  if (!PyLong_Check(value)) {
-    PyErr_Format(PyExc_TypeError, "run() %s must be an int (microseconds), not %s", name, Py_TYPE(value)->tp_name);
-    return false;
-  }
+  if (value == nullptr || value == Py_None) return true;
   long long ticks = PyLong_AsLongLong(value);
   if (ticks == -1 && PyErr_Occurred()) return false;
-  if (ticks < 0) {
-    PyErr_Format(PyExc_ValueError, "run() %s must not be negative", name);
-    return false;
-  }
-  *out = ticks;
+  *out = std::max<long long>(ticks, 0);
   return true;
 }
 
 PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[5];
-  if (!parse_arguments("run", args, nargs, kwnames,
+  // Stackless parses run()'s arguments under the name run_watchdog, and its errors say so.
+  if (!parse_arguments("run_watchdog", args, nargs, kwnames,
                        {"timeout", "threadblock", "soft", "ignore_nesting", "totaltimeout"}, 0, p)) {
     return nullptr;
   }
@@ -146,12 +189,18 @@ PyObject* run(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwna
   // ignore_nesting lets Stackless interrupt tasklets nested in C calls; every
   // tasklet here can be interrupted between bytecodes, so it is only checked.
   bool ignore_nesting = false;
-  if (!as_ticks(p[0], "timeout", &options.timeout_us) || !as_bool(p[1], false, &options.threadblock) ||
-      !as_bool(p[2], false, &options.soft) || !as_bool(p[3], false, &ignore_nesting) ||
-      !as_ticks(p[4], "totaltimeout", &options.totaltimeout_us)) {
+  if (!as_ticks(p[0], &options.timeout_us) || !as_bool(p[1], false, &options.threadblock) ||
+      !as_bool(p[2], false, &options.soft) || !as_bool(p[3], false, &ignore_nesting)) {
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  if (p[4] != nullptr && PyBool_Check(p[4])) {
+    // Stackless's totaltimeout is a flag: `timeout` is then the total for the
+    // run (a number is ours: a total of its own beside the per-tasklet timeout).
+    if (p[4] == Py_True) options.totaltimeout_us = std::exchange(options.timeout_us, 0);
+  } else if (!as_ticks(p[4], &options.totaltimeout_us)) {
+    return nullptr;
+  }
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return sched->run_watchdog(options);
@@ -161,7 +210,7 @@ PyObject* schedule_impl(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnam
                         bool remove) {
   PyObject* retval = nullptr;
   if (!parse_arguments(name, args, nargs, kwnames, {"retval"}, 0, &retval)) return nullptr;
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (retval == nullptr) retval = as_object(sched->current_tasklet());
   sched->set_call_sp(stack_top(args, nargs, kwnames));
@@ -178,9 +227,47 @@ PyObject* schedule_remove(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
 
 PyObject* enable_softswitch(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* flag;
-  if (!parse_arguments("enable_softswitch", args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
-  // Every tasklet has its own C stack here: there is no soft switching to enable.
+  if (!parse_arguments("stackless.enable_softswitch", args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
+  // Every tasklet has its own C stack here: soft switching is off and stays
+  // off. The old value is reported (False), as Stackless does, so code that
+  // saves and restores it works; a flag that cannot be a bool still fails.
+  if (flag != Py_None && PyObject_IsTrue(flag) < 0) return nullptr;
   Py_RETURN_FALSE;
+}
+
+// Stackless's pickle flags (bits 0-2 are defined; see its pickle_flags()).
+// Tasklets cannot be pickled here (docs/engine.md), so the flags change
+// nothing, but they are validated and kept like Stackless's, so code that
+// sets and restores them runs unchanged.
+constexpr long kPickleFlagsMax = 7;
+long default_pickle_flags = 0;              // guarded by the GIL
+thread_local long thread_pickle_flags = -1;  // -1: this thread has not set its own
+
+PyObject* update_pickle_flags(const char* name, const char* first, PyObject* const* args, Py_ssize_t nargs,
+                              PyObject* kwnames, long* flags) {
+  PyObject* p[2];
+  if (!parse_arguments(name, args, nargs, kwnames, {first, "mask"}, 0, p)) return nullptr;
+  long value = p[0] != nullptr ? PyLong_AsLong(p[0]) : -1;
+  if (value == -1 && PyErr_Occurred()) return nullptr;
+  long mask = p[1] != nullptr ? PyLong_AsLong(p[1]) : -1;
+  if (mask == -1 && PyErr_Occurred()) return nullptr;
+  if (value < -1 || (value & mask) > kPickleFlagsMax) {
+    PyErr_SetString(PyExc_ValueError, "you must not set an undefined pickle-flag");
+    return nullptr;
+  }
+  long old = *flags;
+  if (value != -1) *flags = (old & ~mask) | (value & mask);
+  return PyLong_FromLong(old);
+}
+
+PyObject* pickle_flags_default(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return update_pickle_flags("pickle_flags_default", "new_default", args, nargs, kwnames, &default_pickle_flags);
+}
+
+PyObject* pickle_flags(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  // A thread starts with the default of the moment it first asks.
+  if (thread_pickle_flags == -1) thread_pickle_flags = default_pickle_flags;
+  return update_pickle_flags("pickle_flags", "new_flags", args, nargs, kwnames, &thread_pickle_flags);
 }
 
 // sys.setrecursionlimit, wrapped so a tasklet's cap (set by its C stack size)
@@ -188,7 +275,7 @@ PyObject* enable_softswitch(PyObject*, PyObject* const* args, Py_ssize_t nargs, 
 PyObject* original_setrecursionlimit = nullptr;
 
 PyObject* setrecursionlimit(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   PythonState& state = sched->current_tasklet()->pystate_;
   PyThreadState* tstate = PyThreadState_Get();
@@ -215,7 +302,7 @@ bool wrap_setrecursionlimit() {
 }
 
 PyObject* kill_all_at_exit(PyObject*, PyObject*) {
-  if (Scheduler* sched = Scheduler::current()) sched->kill_all_started();
+  if (Scheduler* sched = Scheduler::existing()) sched->kill_all_started();
   PyErr_Clear();
   Py_RETURN_NONE;
 }
@@ -253,7 +340,7 @@ PyMethodDef module_methods[] = {
     {"getmain", getmain, METH_NOARGS, "getmain(): the main tasklet of this thread"},
     {"getruncount", getruncount, METH_NOARGS, "getruncount(): runnable tasklets, the running one included"},
     {"get_thread_info", as_cfunction(get_thread_info), METH_FASTCALL | METH_KEYWORDS,
-     "get_thread_info(thread_id=current): (main, current, runcount) of a thread"},
+     "get_thread_info(thread_id=-1, flags=0): (main, current, runcount) of a thread (-1: this one)"},
     {"run", as_cfunction(run), METH_FASTCALL | METH_KEYWORDS,
      "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, totaltimeout=0): run the "
      "scheduler until nothing is runnable; timeouts in microseconds (1 tick = 1 us)"},
@@ -263,6 +350,10 @@ PyMethodDef module_methods[] = {
      "schedule_remove(retval=current): leave the runnables queue and switch away"},
     {"enable_softswitch", as_cfunction(enable_softswitch), METH_FASTCALL | METH_KEYWORDS,
      "enable_softswitch(flag): accepted for compatibility; soft switching is always off"},
+    {"pickle_flags_default", as_cfunction(pickle_flags_default), METH_FASTCALL | METH_KEYWORDS,
+     "pickle_flags_default(new_default=-1, mask=-1): kept for compatibility; tasklets cannot be pickled"},
+    {"pickle_flags", as_cfunction(pickle_flags), METH_FASTCALL | METH_KEYWORDS,
+     "pickle_flags(new_flags=-1, mask=-1): kept for compatibility; tasklets cannot be pickled"},
     {"__getattr__", module_getattr, METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
@@ -282,7 +373,7 @@ PyObject* atomic_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 }
 
 PyObject* atomic_enter(PyObject* self, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* t = sched->current_tasklet();
   reinterpret_cast<Atomic*>(self)->saved = t->atomic_;
@@ -291,7 +382,7 @@ PyObject* atomic_enter(PyObject* self, PyObject*) {
 }
 
 PyObject* atomic_exit(PyObject* self, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   auto* a = reinterpret_cast<Atomic*>(self);
   if (a->saved >= 0) sched->current_tasklet()->atomic_ = a->saved != 0;
@@ -330,6 +421,14 @@ int create_tasklet_exit(PyObject* module) {
   return PyModule_AddObjectRef(module, "TaskletExit", TaskletExitError);
 }
 
+int add_pickle_flag_names(PyObject* module) {
+  if (PyModule_AddIntConstant(module, "PICKLEFLAGS_PRESERVE_TRACING_STATE", 1) < 0 ||
+      PyModule_AddIntConstant(module, "PICKLEFLAGS_PRESERVE_AG_FINALIZER", 2) < 0) {
+    return -1;
+  }
+  return PyModule_AddIntConstant(module, "PICKLEFLAGS_RESET_AG_FINALIZER", 4);
+}
+
 PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "stackless",
     "Stackless Python 3 compatible tasklets and channels, on fibers with their own C stacks.", -1,
@@ -345,7 +444,8 @@ extern "C" PyObject* PyInit_stackless() {
   if (module == nullptr) return nullptr;
   if (add_type(module, "tasklet", &TaskletType) < 0 || add_type(module, "channel", &ChannelType) < 0 ||
       add_type(module, "atomic", &AtomicType) < 0 || create_tasklet_exit(module) < 0 ||
-      PyModule_AddObjectRef(module, "stackless", module) < 0 || !wrap_setrecursionlimit() || !register_exit_kill()) {
+      PyModule_AddObjectRef(module, "stackless", module) < 0 || add_pickle_flag_names(module) < 0 ||
+      !wrap_setrecursionlimit() || !register_exit_kill()) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -1,9 +1,11 @@
 // uthread's blocking primitives, as Python types of the _engine module:
 // Semaphore, RLock (uthread.CriticalSection), Event, and WaitQueue (under
-// uthread.Condition). Each keeps its state and waiters under one std::mutex (see
-// waiters.h), so they work between tasklets of different threads. Waits take a
-// timeout in seconds (None: forever) and return False when it expires.
-#include <mutex>
+// uthread.Condition). Their state is guarded by the GIL (the model is written
+// in waiters.h): each operation converts its arguments first, then reads and
+// updates the state without running Python code, and drops references at its
+// end. They work between tasklets of different threads: a waiter of another
+// thread is handed to its own scheduler. Waits take a timeout in seconds
+// (None: forever) and return False when it expires.
 #include <new>
 
 #include "bindings/arguments.h"
@@ -29,6 +31,10 @@ void dealloc(PyObject* self) {
   Py_TYPE(self)->tp_free(self);
 }
 
+// A wait may need this thread's scheduler: it is made before the state is
+// read, because making it allocates Python objects (the GC, finalizers).
+bool ready_to_wait() { return Scheduler::current_or_create() != nullptr; }
+
 bool parse_wait(const char* name, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
                 bool with_blocking, bool* blocking, double* timeout) {
   PyObject* parsed[2] = {nullptr, nullptr};
@@ -45,15 +51,15 @@ bool parse_wait(const char* name, PyObject* const* args, Py_ssize_t nargs, PyObj
 }
 
 // The shared wait: returns 1 when woken by a hand-off, 0 on timeout, -1 on error.
-// `give_back` undoes a hand-off that raced with an error (lock held).
+// `give_back` undoes a hand-off that raced with an error.
 template <typename GiveBack>
-int wait_for_handoff(std::mutex& mutex, Waiters& waiters, uint64_t token, double timeout, GiveBack give_back) {
+int wait_for_handoff(Waiters& waiters, uint64_t token, double timeout, GiveBack give_back) {
   WaitResult result = park_until(token, timeout);
   if (result == WaitResult::kWoken) return 1;
-  Tasklet* self = Scheduler::current()->current_tasklet();
-  std::lock_guard lock(mutex);
-  waiters.forget(self, token);
-  if (result == WaitResult::kError && handed_off(token)) give_back();
+  DeferredDecrefs later;
+  Tasklet* self = Scheduler::existing()->current_tasklet();
+  waiters.forget(self, token, later);
+  if (result == WaitResult::kError && handed_off(token)) give_back(later);
   return result == WaitResult::kTimedOut ? 0 : -1;
 }
 
@@ -61,13 +67,12 @@ int wait_for_handoff(std::mutex& mutex, Waiters& waiters, uint64_t token, double
 
 struct Semaphore {
   PyObject_HEAD
-  std::mutex mutex;
   long value = 1;
   Waiters waiters;
 };
 
-void semaphore_release_locked(Semaphore* s) {
-  if (!s->waiters.wake_one()) ++s->value;  // else the unit went to the waiter
+void semaphore_give(Semaphore* s, DeferredDecrefs& later) {
+  if (!s->waiters.wake_one(later)) ++s->value;  // else the unit went to the waiter
 }
 
 PyObject* semaphore_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
@@ -83,28 +88,23 @@ PyObject* semaphore_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
 PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   bool blocking;
   double timeout;
-  if (!parse_wait("acquire", args, nargs, kwnames, true, &blocking, &timeout)) return nullptr;
+  if (!parse_wait("acquire", args, nargs, kwnames, true, &blocking, &timeout) || !ready_to_wait()) return nullptr;
   auto* s = reinterpret_cast<Semaphore*>(self);
-  uint64_t token;
-  {
-    std::lock_guard lock(s->mutex);
-    if (s->value > 0) {
-      --s->value;
-      Py_RETURN_TRUE;
-    }
-    if (!blocking) Py_RETURN_FALSE;
-    token = s->waiters.prepare();
-    if (token == 0) return nullptr;
+  if (s->value > 0) {
+    --s->value;
+    Py_RETURN_TRUE;
   }
-  int got = wait_for_handoff(s->mutex, s->waiters, token, timeout, [s] { semaphore_release_locked(s); });
+  if (!blocking) Py_RETURN_FALSE;
+  uint64_t token = s->waiters.prepare();
+  if (token == 0) return nullptr;
+  int got = wait_for_handoff(s->waiters, token, timeout, [s](DeferredDecrefs& later) { semaphore_give(s, later); });
   if (got < 0) return nullptr;
   return PyBool_FromLong(got);
 }
 
 PyObject* semaphore_release(PyObject* self, PyObject*) {
-  auto* s = reinterpret_cast<Semaphore*>(self);
-  std::lock_guard lock(s->mutex);
-  semaphore_release_locked(s);
+  DeferredDecrefs later;
+  semaphore_give(reinterpret_cast<Semaphore*>(self), later);
   Py_RETURN_NONE;
 }
 
@@ -123,15 +123,11 @@ PyObject* semaphore_enter(PyObject* self, PyObject*) {
 }
 
 PyObject* semaphore_value(PyObject* self, void*) {
-  auto* s = reinterpret_cast<Semaphore*>(self);
-  std::lock_guard lock(s->mutex);
-  return PyLong_FromLong(s->value);
+  return PyLong_FromLong(reinterpret_cast<Semaphore*>(self)->value);
 }
 
 PyObject* semaphore_waiting(PyObject* self, void*) {
-  auto* s = reinterpret_cast<Semaphore*>(self);
-  std::lock_guard lock(s->mutex);
-  return PyLong_FromSize_t(s->waiters.size());
+  return PyLong_FromSize_t(reinterpret_cast<Semaphore*>(self)->waiters.size());
 }
 
 PyMethodDef semaphore_methods[] = {
@@ -153,19 +149,21 @@ PyGetSetDef semaphore_getset[] = {
 
 struct RLock {
   PyObject_HEAD
-  std::mutex mutex;
-  Tasklet* owner = nullptr;  // borrowed identity; never dereferenced
+  // The owner's Tasklet::serial_ (0: none), never its address: a tasklet that
+  // dies holding the lock leaves it held, and the next tasklet the free list
+  // puts at the same address must not find itself the owner.
+  uint64_t owner = 0;
   long depth = 0;
   Waiters waiters;
 };
 
-// Hands ownership to the first waiter, or frees the lock (mutex held).
-void rlock_pass_on_locked(RLock* l) {
-  l->owner = nullptr;
+// Hands ownership to the first waiter, or frees the lock.
+void rlock_pass_on(RLock* l, DeferredDecrefs& later) {
+  l->owner = 0;
   l->depth = 0;
   // The woken waiter sets itself as owner when it resumes; until then the lock
   // is reserved for it.
-  if (l->waiters.wake_one()) l->depth = -1;
+  if (l->waiters.wake_one(later)) l->depth = -1;
 }
 
 PyObject* rlock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
@@ -173,43 +171,44 @@ PyObject* rlock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   double timeout;
   if (!parse_wait("acquire", args, nargs, kwnames, true, &blocking, &timeout)) return nullptr;
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
-  Tasklet* me = sched->current_tasklet();
-  uint64_t token;
-  {
-    std::lock_guard lock(l->mutex);
-    if (l->owner == me) {
-      ++l->depth;
-      Py_RETURN_TRUE;
-    }
-    if (l->owner == nullptr && l->depth == 0) {
-      l->owner = me;
-      l->depth = 1;
-      Py_RETURN_TRUE;
-    }
-    if (!blocking) Py_RETURN_FALSE;
-    token = l->waiters.prepare();
-    if (token == 0) return nullptr;
+  const uint64_t me = sched->current_tasklet()->serial_;
+  if (l->owner == me) {
+    ++l->depth;
+    Py_RETURN_TRUE;
   }
-  int got = wait_for_handoff(l->mutex, l->waiters, token, timeout, [l] { rlock_pass_on_locked(l); });
+  if (l->owner == 0 && l->depth == 0) {
+    l->owner = me;
+    l->depth = 1;
+    Py_RETURN_TRUE;
+  }
+  if (!blocking) Py_RETURN_FALSE;
+  uint64_t token = l->waiters.prepare();
+  if (token == 0) return nullptr;
+  int got = wait_for_handoff(l->waiters, token, timeout, [l](DeferredDecrefs& later) { rlock_pass_on(l, later); });
   if (got <= 0) return got < 0 ? nullptr : Py_NewRef(Py_False);
-  std::lock_guard lock(l->mutex);
   l->owner = me;
   l->depth = 1;
   Py_RETURN_TRUE;
 }
 
+// The current tasklet's serial, or 0 with an error set.
+uint64_t current_serial() {
+  Scheduler* sched = Scheduler::current_or_create();
+  return sched != nullptr ? sched->current_tasklet()->serial_ : 0;
+}
+
 PyObject* rlock_release(PyObject* self, PyObject*) {
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) return nullptr;
-  std::lock_guard lock(l->mutex);
-  if (l->owner != sched->current_tasklet()) {
+  uint64_t me = current_serial();
+  if (me == 0) return nullptr;
+  if (l->owner != me) {
     PyErr_SetString(PyExc_RuntimeError, "cannot release a lock this tasklet does not hold");
     return nullptr;
   }
-  if (--l->depth == 0) rlock_pass_on_locked(l);
+  DeferredDecrefs later;
+  if (--l->depth == 0) rlock_pass_on(l, later);
   Py_RETURN_NONE;
 }
 
@@ -227,33 +226,29 @@ PyObject* rlock_exit(PyObject* self, PyObject*) {
   Py_RETURN_FALSE;
 }
 
-PyObject* rlock_locked(PyObject* self, void*) {
-  auto* l = reinterpret_cast<RLock*>(self);
-  std::lock_guard lock(l->mutex);
-  return PyBool_FromLong(l->depth != 0);
-}
+PyObject* rlock_locked(PyObject* self, void*) { return PyBool_FromLong(reinterpret_cast<RLock*>(self)->depth != 0); }
 
 PyObject* rlock_owned(PyObject* self, void*) {
-  auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) return nullptr;
-  std::lock_guard lock(l->mutex);
-  return PyBool_FromLong(l->owner == sched->current_tasklet());
+  uint64_t me = current_serial();
+  if (me == 0) return nullptr;
+  return PyBool_FromLong(reinterpret_cast<RLock*>(self)->owner == me);
 }
 
 // For Condition.wait: fully release (whatever the depth) and return the depth.
 PyObject* rlock_release_save(PyObject* self, PyObject*) {
   auto* l = reinterpret_cast<RLock*>(self);
-  Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) return nullptr;
-  std::lock_guard lock(l->mutex);
-  if (l->owner != sched->current_tasklet()) {
+  uint64_t me = current_serial();
+  if (me == 0) return nullptr;
+  if (l->owner != me) {
     PyErr_SetString(PyExc_RuntimeError, "cannot wait on a condition whose lock this tasklet does not hold");
     return nullptr;
   }
   long depth = l->depth;
-  rlock_pass_on_locked(l);
-  return PyLong_FromLong(depth);
+  PyObject* result = PyLong_FromLong(depth);
+  if (result == nullptr) return nullptr;
+  DeferredDecrefs later;
+  rlock_pass_on(l, later);
+  return result;
 }
 
 // Takes the lock back after Condition.wait, whatever happens meanwhile: the
@@ -282,11 +277,7 @@ PyObject* rlock_acquire_restore(PyObject* self, PyObject* depth_obj) {
       PyErr_Clear();  // the first error wins
     }
   }
-  auto* l = reinterpret_cast<RLock*>(self);
-  {
-    std::lock_guard lock(l->mutex);
-    l->depth = depth;
-  }
+  reinterpret_cast<RLock*>(self)->depth = depth;
   if (type != nullptr) {
     PyErr_Restore(type, value, tb);
     return nullptr;
@@ -315,7 +306,6 @@ PyGetSetDef rlock_getset[] = {
 
 struct Event {
   PyObject_HEAD
-  std::mutex mutex;
   bool flag = false;
   Waiters waiters;
 };
@@ -323,39 +313,31 @@ struct Event {
 PyObject* event_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   bool blocking;
   double timeout;
-  if (!parse_wait("wait", args, nargs, kwnames, false, &blocking, &timeout)) return nullptr;
+  if (!parse_wait("wait", args, nargs, kwnames, false, &blocking, &timeout) || !ready_to_wait()) return nullptr;
   auto* e = reinterpret_cast<Event*>(self);
-  uint64_t token;
-  {
-    std::lock_guard lock(e->mutex);
-    if (e->flag) Py_RETURN_TRUE;
-    token = e->waiters.prepare();
-    if (token == 0) return nullptr;
-  }
-  int got = wait_for_handoff(e->mutex, e->waiters, token, timeout, [] {});
+  if (e->flag) Py_RETURN_TRUE;
+  uint64_t token = e->waiters.prepare();
+  if (token == 0) return nullptr;
+  int got = wait_for_handoff(e->waiters, token, timeout, [](DeferredDecrefs&) {});
   if (got < 0) return nullptr;
   return PyBool_FromLong(got);
 }
 
 PyObject* event_set(PyObject* self, PyObject*) {
   auto* e = reinterpret_cast<Event*>(self);
-  std::lock_guard lock(e->mutex);
+  DeferredDecrefs later;
   e->flag = true;
-  e->waiters.wake_all();
+  e->waiters.wake_all(later);
   Py_RETURN_NONE;
 }
 
 PyObject* event_clear(PyObject* self, PyObject*) {
-  auto* e = reinterpret_cast<Event*>(self);
-  std::lock_guard lock(e->mutex);
-  e->flag = false;
+  reinterpret_cast<Event*>(self)->flag = false;
   Py_RETURN_NONE;
 }
 
 PyObject* event_is_set(PyObject* self, PyObject*) {
-  auto* e = reinterpret_cast<Event*>(self);
-  std::lock_guard lock(e->mutex);
-  return PyBool_FromLong(e->flag);
+  return PyBool_FromLong(reinterpret_cast<Event*>(self)->flag);
 }
 
 PyMethodDef event_methods[] = {
@@ -371,7 +353,6 @@ PyMethodDef event_methods[] = {
 
 struct WaitQueue {
   PyObject_HEAD
-  std::mutex mutex;
   Waiters waiters;
 };
 
@@ -385,21 +366,17 @@ PyObject* waitqueue_wait(PyObject* self, PyObject* const* args, Py_ssize_t nargs
     return PyErr_Format(PyExc_TypeError, "wait() lock must be an RLock, not %s", Py_TYPE(parsed[0])->tp_name);
   }
   double timeout;
-  if (!parse_timeout(parsed[1], &timeout)) return nullptr;
+  if (!parse_timeout(parsed[1], &timeout) || !ready_to_wait()) return nullptr;
   auto* q = reinterpret_cast<WaitQueue*>(self);
-  uint64_t token;
-  {
-    std::lock_guard lock(q->mutex);
-    token = q->waiters.prepare();
-    if (token == 0) return nullptr;
-  }
+  uint64_t token = q->waiters.prepare();
+  if (token == 0) return nullptr;
   PyObject* depth = rlock_release_save(parsed[0], nullptr);
   if (depth == nullptr) {
-    std::lock_guard lock(q->mutex);
-    q->waiters.forget(Scheduler::current()->current_tasklet(), token);
+    DeferredDecrefs later;
+    q->waiters.forget(Scheduler::existing()->current_tasklet(), token, later);
     return nullptr;
   }
-  int got = wait_for_handoff(q->mutex, q->waiters, token, timeout, [q] { q->waiters.wake_one(); });
+  int got = wait_for_handoff(q->waiters, token, timeout, [q](DeferredDecrefs& later) { q->waiters.wake_one(later); });
   // Re-acquire even after an error, as threading.Condition does.
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
@@ -426,22 +403,19 @@ PyObject* waitqueue_notify(PyObject* self, PyObject* const* args, Py_ssize_t nar
   long n = n_obj != nullptr ? PyLong_AsLong(n_obj) : 1;
   if (n == -1 && PyErr_Occurred()) return nullptr;
   auto* q = reinterpret_cast<WaitQueue*>(self);
-  std::lock_guard lock(q->mutex);
+  DeferredDecrefs later;
   long woken = 0;
-  while (woken < n && q->waiters.wake_one()) ++woken;
+  while (woken < n && q->waiters.wake_one(later)) ++woken;
   return PyLong_FromLong(woken);
 }
 
 PyObject* waitqueue_notify_all(PyObject* self, PyObject*) {
-  auto* q = reinterpret_cast<WaitQueue*>(self);
-  std::lock_guard lock(q->mutex);
-  return PyLong_FromLong(q->waiters.wake_all());
+  DeferredDecrefs later;
+  return PyLong_FromLong(reinterpret_cast<WaitQueue*>(self)->waiters.wake_all(later));
 }
 
 Py_ssize_t waitqueue_len(PyObject* self) {
-  auto* q = reinterpret_cast<WaitQueue*>(self);
-  std::lock_guard lock(q->mutex);
-  return static_cast<Py_ssize_t>(q->waiters.size());
+  return static_cast<Py_ssize_t>(reinterpret_cast<WaitQueue*>(self)->waiters.size());
 }
 
 PyMethodDef waitqueue_methods[] = {

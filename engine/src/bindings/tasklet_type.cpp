@@ -5,6 +5,7 @@
 
 #include "bindings/arguments.h"
 #include "core/frame_internals.h"
+#include "shard/engine/blocker.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
@@ -13,16 +14,11 @@
 namespace shard::engine {
 namespace {
 
-Scheduler* own_scheduler(Tasklet* t, const char* action) {
-  Scheduler* sched = Scheduler::current();
-  if (sched == nullptr) return nullptr;
-  if (t->sched_ != sched) {
-    PyErr_Format(PyExc_RuntimeError, "cannot %s a tasklet of another thread (thread_id %ld)", action,
-                 t->sched_ != nullptr && t->sched_->alive() ? static_cast<long>(t->thread_id_) : -1L);
-    return nullptr;
-  }
-  return sched;
-}
+// A main tasklet runs on its thread's stack; a started tasklet keeps its stack
+// block until its last switch is over, which may be after it already reports
+// dead (its thread waits idle, GIL released, in that switch): neither bind()
+// nor bind_thread() may touch either.
+bool holds_c_state(const Tasklet* t) { return t->is_main_ || (t->started_ && t->stack_block_ != nullptr); }
 
 bool check_runnable(Tasklet* t) {
   if (!t->alive()) {
@@ -54,7 +50,10 @@ std::vector<PyObject*>& free_list() {  // guarded by the GIL
   return *list;
 }
 
+std::size_t tasklet_objects = 0;  // alive, free list excluded (guarded by the GIL)
+
 Tasklet* alloc_tasklet(PyTypeObject* type) {
+  ++tasklet_objects;  // undone below when the allocation fails
   if (type == &TaskletType && !free_list().empty()) {
     PyObject* self = free_list().back();
     free_list().pop_back();
@@ -65,14 +64,17 @@ Tasklet* alloc_tasklet(PyTypeObject* type) {
     return t;
   }
   PyObject* self = type->tp_alloc(type, 0);
-  if (self == nullptr) return nullptr;
+  if (self == nullptr) {
+    --tasklet_objects;
+    return nullptr;
+  }
   // tp_alloc zeroed the object and set its header; construct the C++ members.
   PyObject header = *self;  // constructing the members may clear the memory first
   return new (self) Tasklet{header};
 }
 
 PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* t = alloc_tasklet(type);
   if (t == nullptr) return nullptr;
@@ -120,7 +122,7 @@ int clear_tasklet(PyObject* self) {
 void finalize_tasklet(PyObject* self) {
   Tasklet* t = as_tasklet(self);
   if (!t->started_ || t->finished_ || t->is_main_) return;
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::existing();
   if (sched == nullptr || t->sched_ != sched || sched->current_tasklet() == t) {
     PyErr_Clear();
     return;
@@ -150,6 +152,7 @@ void dealloc_tasklet(PyObject* self) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
   t->~Tasklet();
+  --tasklet_objects;
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
     free_list().push_back(self);
     return;
@@ -163,23 +166,25 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
   if (func == Py_None) func = nullptr;
   if (args == Py_None) args = nullptr;
   if (kwargs == Py_None) kwargs = nullptr;
+  // Stackless's checks, in its order and words (PyTasklet_BindEx). A started
+  // tasklet has C state here (its own C stack) until its last switch is over.
+  if (func != nullptr && !PyCallable_Check(func)) {
+    PyErr_SetString(PyExc_TypeError, "tasklet function must be a callable or None");
+    return nullptr;
+  }
   if (t->alive()) {
-    Scheduler* sched = Scheduler::current();
+    Scheduler* sched = Scheduler::existing();
     if (sched != nullptr && sched->current_tasklet() == t) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind the current tasklet");
+      PyErr_SetString(PyExc_RuntimeError, "can't (re)bind the current tasklet");
       return nullptr;
     }
     if (t->scheduled()) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind a scheduled tasklet; remove() it first");
-      return nullptr;
-    }
-    if (t->started_) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot bind a tasklet that has started running (it is not restorable)");
+      PyErr_SetString(PyExc_RuntimeError, "tasklet is scheduled");
       return nullptr;
     }
   }
-  if (func != nullptr && !PyCallable_Check(func)) {
-    PyErr_Format(PyExc_TypeError, "tasklet function must be a callable, not %s", Py_TYPE(func)->tp_name);
+  if (holds_c_state(t)) {
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
     return nullptr;
   }
   if (kwargs != nullptr && !PyDict_Check(kwargs)) {
@@ -200,7 +205,7 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
     Py_XSETREF(t->func_, Py_NewRef(func));
   } else if (t->func_ == nullptr) {
     Py_DECREF(args_tuple);
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet has no function bound to call with these arguments");
+    PyErr_SetString(PyExc_RuntimeError, "the tasklet was not bound to a function");
     return nullptr;
   }
   Py_XSETREF(t->args_, args_tuple);
@@ -217,7 +222,8 @@ PyObject* bind_impl(Tasklet* t, PyObject* func, PyObject* args, PyObject* kwargs
 int tasklet_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* names[] = {"func", "args", "kwargs", nullptr};
   PyObject *func = nullptr, *fargs = nullptr, *fkwargs = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:tasklet", const_cast<char**>(names), &func,
+  // Stackless's __init__ is bind(), and its errors say so.
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OOO:bind", const_cast<char**>(names), &func,
                                    &fargs, &fkwargs)) {
     return -1;
   }
@@ -236,11 +242,11 @@ PyObject* tasklet_bind(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 PyObject* insert_impl(Tasklet* t) {
   if (!check_runnable(t)) return nullptr;
   if (t->sched_ == nullptr || !t->sched_->alive()) {
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+    PyErr_SetString(PyExc_RuntimeError, "Target thread isn't initialized");
     return nullptr;
   }
-  if (!t->in_ring_) Scheduler::make_runnable(t);
-  Py_RETURN_NONE;
+  if (!t->in_ring_) t->sched_->insert_from_any_thread(t, false);
+  return Py_NewRef(as_object(t));
 }
 
 PyObject* setup_impl(Tasklet* t, PyObject* args, PyObject* kwargs) {
@@ -274,17 +280,18 @@ PyObject* tasklet_insert(PyObject* self, PyObject*) { return insert_impl(as_task
 PyObject* tasklet_remove(PyObject* self, PyObject*) {
   Tasklet* t = as_tasklet(self);
   if (t->blocked()) {
-    PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet");
+    PyErr_SetString(PyExc_RuntimeError, "You cannot remove a blocked tasklet.");
     return nullptr;
   }
   if (t->in_ring_) {
-    Scheduler* sched = own_scheduler(t, "remove");
-    if (sched == nullptr) return nullptr;
-    if (sched->current_tasklet() == t) {
-      PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed; use schedule_remove()");
+    // Also from another thread: rings are only touched with the GIL held, so
+    // the owner's ring is ours to change while we hold it (as in Stackless).
+    Scheduler* owner = t->sched_;
+    if (owner->current_tasklet() == t) {
+      PyErr_SetString(PyExc_RuntimeError, "The current tasklet cannot be removed.");
       return nullptr;
     }
-    sched->remove(t);
+    owner->remove(t);
   }
   return Py_NewRef(self);
 }
@@ -293,18 +300,31 @@ PyObject* run_or_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         const char* name, bool pause) {
   if (!parse_arguments(name, args, nargs, kwnames, {}, 0, nullptr)) return nullptr;
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = own_scheduler(t, name);
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr || !check_runnable(t)) return nullptr;
+  if (t->sched_ != sched) {
+    // A tasklet of another thread runs there, next; the caller goes on.
+    if (t->sched_ == nullptr || !t->sched_->alive()) {
+      PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
+      return nullptr;
+    }
+    if (pause) {
+      PyErr_SetString(PyExc_RuntimeError, "can't switch to a different thread.");
+      return nullptr;
+    }
+    t->sched_->insert_from_any_thread(t, true);
+    Py_RETURN_NONE;
+  }
   sched->set_call_sp(stack_top(args, nargs, kwnames));
   return sched->run_tasklet(t, pause);
 }
 
 PyObject* tasklet_run(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return run_or_switch(self, args, nargs, kwnames, "run", false);
+  return run_or_switch(self, args, nargs, kwnames, "tasklet.run", false);
 }
 
 PyObject* tasklet_switch(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return run_or_switch(self, args, nargs, kwnames, "switch", true);
+  return run_or_switch(self, args, nargs, kwnames, "tasklet.switch", true);
 }
 
 // ---------------------------------------------------------------- exceptions
@@ -319,10 +339,10 @@ PyObject* throw_impl(Tasklet* t, PyObject* exc, bool pending, PyObject* const* s
   }
   if (t->sched_ == nullptr || !t->sched_->alive()) {
     Py_DECREF(exc);
-    PyErr_SetString(PyExc_RuntimeError, "the tasklet's thread has ended");
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has no thread");
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) {
     Py_DECREF(exc);
     return nullptr;
@@ -339,8 +359,19 @@ PyObject* tasklet_kill(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   if (is_pending < 0) return nullptr;
   Tasklet* t = as_tasklet(self);
   if (!t->alive()) Py_RETURN_NONE;
-  if (!t->started_) {
-    // Never ran: there is nothing to unwind; it is simply discarded.
+  if (t->sched_ == nullptr || !t->sched_->alive()) {
+    // Its thread ended: it can never run again (Stackless drops its frames).
+    // It leaves its channel; a C stack it still has stays leaked.
+    if (t->blocked()) t->blocker_->release(t);
+    Py_CLEAR(t->args_);
+    Py_CLEAR(t->kwargs_);
+    Py_CLEAR(t->func_);
+    Py_CLEAR(t->pending_exc_);
+    Py_RETURN_NONE;
+  }
+  if (!t->started_ && !is_pending) {
+    // Never ran: there is nothing to unwind; it is simply discarded. (A
+    // pending kill makes it runnable and it dies at its start, as in Stackless.)
     if (t->in_ring_) t->sched_->remove(t);
     Py_CLEAR(t->args_);
     Py_CLEAR(t->kwargs_);
@@ -355,37 +386,33 @@ PyObject* tasklet_kill(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 
 PyObject* tasklet_throw(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* parsed[4];
-  if (!parse_arguments("throw", args, nargs, kwnames, {"exc", "val", "tb", "pending"}, 0, parsed)) {
+  if (!parse_arguments("throw", args, nargs, kwnames, {"exc", "val", "tb", "pending"}, 1, parsed)) {
     return nullptr;
   }
   int pending = parsed[3] != nullptr ? PyObject_IsTrue(parsed[3]) : 0;
   if (pending < 0) return nullptr;
-  PyObject* exc = make_exception(parsed[0] != nullptr ? parsed[0] : Py_None, parsed[1], parsed[2]);
+  PyObject* exc = make_exception(parsed[0], parsed[1], parsed[2]);
   if (exc == nullptr) return nullptr;
   return throw_impl(as_tasklet(self), exc, pending != 0, stack_top(args, nargs, kwnames));
 }
 
 PyObject* tasklet_raise_exception(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                   PyObject* kwnames) {
-  if (kwnames != nullptr || nargs < 1) {
-    PyErr_SetString(PyExc_TypeError, "raise_exception(exc_class, *args) takes an exception class and its positional arguments");
-    return nullptr;
-  }
-  if (!PyExceptionClass_Check(args[0])) {
-    PyErr_Format(PyExc_TypeError, "raise_exception() argument 1 must be an exception class, not %s",
-                 Py_TYPE(args[0])->tp_name);
-    return nullptr;
-  }
-  PyObject* exc = PyObject_Vectorcall(args[0], args + 1, nargs - 1, nullptr);
+  PyObject* exc = exception_from_class(args, nargs, kwnames, "tasklet.raise_exception", "raise_exception");
   if (exc == nullptr) return nullptr;
   return throw_impl(as_tasklet(self), exc, false, stack_top(args, nargs, kwnames));
 }
 
 // ---------------------------------------------------------------- flags, threads
 
-PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* name) {
+PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* qualname,
+                   const char* type_error) {
   PyObject* flag;
-  if (!parse_arguments(name, args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
+  if (!parse_arguments(qualname, args, nargs, kwnames, {"flag"}, 1, &flag)) return nullptr;
+  if (!PyLong_Check(flag)) {
+    PyErr_SetString(PyExc_TypeError, type_error);
+    return nullptr;
+  }
   int value = PyObject_IsTrue(flag);
   if (value < 0) return nullptr;
   bool old = *field;
@@ -394,77 +421,77 @@ PyObject* set_flag(bool* field, PyObject* const* args, Py_ssize_t nargs, PyObjec
 }
 
 PyObject* tasklet_set_atomic(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  return set_flag(&as_tasklet(self)->atomic_, args, nargs, kwnames, "set_atomic");
+  return set_flag(&as_tasklet(self)->atomic_, args, nargs, kwnames, "tasklet.set_atomic",
+                  "set_atomic needs exactly one bool or integer");
 }
 
 PyObject* tasklet_set_ignore_nesting(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                      PyObject* kwnames) {
-  return set_flag(&as_tasklet(self)->ignore_nesting_, args, nargs, kwnames, "set_ignore_nesting");
+  return set_flag(&as_tasklet(self)->ignore_nesting_, args, nargs, kwnames, "tasklet.set_ignore_nesting",
+                  "set_ignore_nesting needs exactly one bool or integer");
 }
 
 PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* id_arg = nullptr;
   if (!parse_arguments("bind_thread", args, nargs, kwnames, {"thread_id"}, 0, &id_arg)) return nullptr;
+  if (id_arg != nullptr && !PyLong_Check(id_arg)) {
+    PyErr_Format(PyExc_TypeError, "bind_thread() argument 1 must be int, not %s", type_name(id_arg));
+    return nullptr;
+  }
   Tasklet* t = as_tasklet(self);
   Scheduler* target = nullptr;
   long long wanted = -1;
-  if (id_arg != nullptr && id_arg != Py_None) {
+  if (id_arg != nullptr) {
     wanted = PyLong_AsLongLong(id_arg);
     if (wanted == -1 && PyErr_Occurred()) return nullptr;
   }
-  if (wanted == -1) {
-    target = Scheduler::current();
-    if (target == nullptr) return nullptr;
-  } else {
-    target = Scheduler::for_thread(static_cast<unsigned long>(wanted));
-    if (target == nullptr) {
-      PyErr_Format(PyExc_ValueError, "thread %lld does not run tasklets (no scheduler)", wanted);
-      return nullptr;
-    }
-  }
-  if (t->is_main_) {
-    PyErr_SetString(PyExc_RuntimeError, "cannot move a main tasklet to another thread");
+  target = wanted == -1 ? Scheduler::current_or_create() : Scheduler::for_thread(static_cast<unsigned long>(wanted));
+  if (wanted == -1 && target == nullptr) return nullptr;
+  if (wanted == -1 && t->sched_ == target) Py_RETURN_NONE;  // as Stackless: already here, nothing to check
+  // Stackless's checks, in its order and words (PyTasklet_BindThread).
+  if (t->in_ring_) {
+    PyErr_SetString(PyExc_RuntimeError, "can't (re)bind a runnable tasklet");
     return nullptr;
   }
-  if (t->started_ && !t->finished_) {
-    PyErr_SetString(PyExc_RuntimeError,
-                    "cannot move a tasklet that has started: its C stack belongs to its thread");
+  if (holds_c_state(t)) {
+    PyErr_SetString(PyExc_RuntimeError, "tasklet has C state on its stack");
     return nullptr;
   }
-  if (t->sched_ == target) Py_RETURN_NONE;
-  bool was_scheduled = t->in_ring_;
-  if (was_scheduled) {
-    if (t->sched_ != Scheduler::current()) {
-      PyErr_SetString(PyExc_RuntimeError, "cannot move a tasklet scheduled in another thread; remove() it there first");
-      return nullptr;
-    }
-    t->sched_->remove(t);
+  if (target == nullptr) {
+    PyErr_SetString(PyExc_ValueError, "bad thread");
+    return nullptr;
   }
   t->sched_ = target;
   t->thread_id_ = target->thread_id();
-  if (was_scheduled) Scheduler::make_runnable(t);
   Py_RETURN_NONE;
 }
 
 // ---------------------------------------------------------------- properties
 
-PyObject* get_alive(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->alive()); }
+// As in Stackless, a tasklet of a thread that ended is not alive (its thread
+// killed what it could); bind_thread() can adopt an unstarted one again.
+bool alive_in_a_thread(const Tasklet* t) { return t->alive() && t->sched_ != nullptr && t->sched_->alive(); }
+
+PyObject* get_alive(PyObject* self, void*) { return PyBool_FromLong(alive_in_a_thread(as_tasklet(self))); }
 PyObject* get_blocked(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->blocked()); }
 PyObject* get_scheduled(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->scheduled()); }
 PyObject* get_paused(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
-  return PyBool_FromLong(t->alive() && !t->scheduled());
+  return PyBool_FromLong(alive_in_a_thread(t) && !t->scheduled());
 }
-PyObject* get_restorable(PyObject* self, void*) {
-  Tasklet* t = as_tasklet(self);
-  return PyBool_FromLong(!t->is_main_ && !(t->started_ && !t->finished_));
-}
+// "True, if the tasklet can be completely restored by pickling/unpickling"
+// (Stackless): tasklets cannot be pickled here at all (docs/engine.md).
+PyObject* get_restorable(PyObject*, void*) { Py_RETURN_FALSE; }
 PyObject* get_atomic(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->atomic_); }
 PyObject* get_ignore_nesting(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->ignore_nesting_); }
 PyObject* get_block_trap(PyObject* self, void*) { return PyBool_FromLong(as_tasklet(self)->block_trap_); }
 int set_block_trap(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) {
     PyErr_SetString(PyExc_TypeError, "cannot delete block_trap");
+    return -1;
+  }
+  if (!PyLong_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "block_trap must be set to a bool or integer");
     return -1;
   }
   int flag = PyObject_IsTrue(value);
@@ -490,12 +517,20 @@ PyObject* get_prev(PyObject* self, void*) {
   Tasklet* p = as_tasklet(self)->prev_;
   return Py_NewRef(p != nullptr ? as_object(p) : Py_None);
 }
+// Stackless keeps the function of a tasklet that is not alive in tempval:
+// bind(f) makes tempval f, setting tempval rebinds it, and setup() calls it.
+bool tempval_is_function(const Tasklet* t) { return !t->alive(); }
 PyObject* get_tempval(PyObject* self, void*) {
-  PyObject* v = as_tasklet(self)->tempval_;
+  Tasklet* t = as_tasklet(self);
+  PyObject* v = tempval_is_function(t) ? t->func_ : t->tempval_;
   return Py_NewRef(v != nullptr ? v : Py_None);
 }
 int set_tempval(PyObject* self, PyObject* value, void*) {
   Tasklet* t = as_tasklet(self);
+  if (tempval_is_function(t)) {
+    Py_XSETREF(t->func_, value != Py_None ? Py_XNewRef(value) : nullptr);
+    return 0;
+  }
   Py_XSETREF(t->tempval_, Py_XNewRef(value));
   t->tempval_is_exc_ = false;
   return 0;
@@ -514,7 +549,7 @@ int set_name(PyObject* self, PyObject* value, void*) {
 }
 PyObject* get_frame(PyObject* self, void*) {
   Tasklet* t = as_tasklet(self);
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (sched->current_tasklet() == t) {
     PyFrameObject* frame = PyEval_GetFrame();
@@ -522,12 +557,16 @@ PyObject* get_frame(PyObject* self, void*) {
   }
   if (!t->started_ || t->finished_ || t->pystate_.cframe() == nullptr || t->sched_ != sched) Py_RETURN_NONE;
   // Materialise the frame object of the suspended tasklet's innermost frame by
-  // briefly pointing the thread state at its frame chain.
+  // briefly pointing the thread state at its frame chain. No Python code may
+  // run meanwhile, so the frame object's allocation must not start a
+  // collection: a finalizer would run inside the other tasklet's call chain.
   PyThreadState* tstate = PyThreadState_Get();
   _PyCFrame* own = tstate->cframe;
+  const int gc_was_enabled = PyGC_Disable();
   tstate->cframe = t->pystate_.cframe();
   PyFrameObject* frame = PyThreadState_GetFrame(tstate);
   tstate->cframe = own;
+  if (gc_was_enabled) PyGC_Enable();
   if (frame == nullptr) {
     if (PyErr_Occurred()) return nullptr;
     Py_RETURN_NONE;
@@ -609,5 +648,7 @@ PyTypeObject TaskletType = [] {
 }();
 
 Tasklet* new_tasklet() { return alloc_tasklet(&TaskletType); }
+
+std::size_t tasklets_alive() { return tasklet_objects; }
 
 }  // namespace shard::engine

@@ -13,8 +13,11 @@
 // predicted. Elsewhere Boost's own jump_fcontext is used.
 
 #include <boost/context/detail/fcontext.hpp>
+#include <cassert>
 
-#if defined(__x86_64__) && defined(__linux__)
+// The System V x86-64 ABI with 64-bit pointers (not x32): the same test guards
+// the .S, and engine/CMakeLists.txt adds the .S on the same platforms.
+#if defined(__x86_64__) && defined(__linux__) && !defined(__ILP32__)
 #define SHARD_OWN_FIBER_SWITCH 1
 extern "C" boost::context::detail::transfer_t shard_jump_fcontext(
     boost::context::detail::fcontext_t to, void* data);
@@ -35,6 +38,7 @@ inline FiberContext make_context(char* stack_top, std::size_t stack_size, void (
 // Suspends the caller and resumes `to`, passing it `data`. Returns when some
 // context jumps back, with that context and the data it passed.
 inline FiberTransfer jump_context(FiberContext to, void* data) {
+  assert(to != nullptr && "jumping to a context that is running or already resumed");
 #ifdef SHARD_OWN_FIBER_SWITCH
   return shard_jump_fcontext(to, data);
 #else

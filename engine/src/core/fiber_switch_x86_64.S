@@ -16,6 +16,10 @@
 // never marks the program shadow-stack compatible, and a `ret` into another
 // stack is exactly what a shadow stack would stop.
 
+// x86-64 System V with 64-bit pointers on Linux only, as fiber_switch.h
+// declares it; elsewhere this file assembles to nothing.
+#if defined(__x86_64__) && defined(__linux__) && !defined(__ILP32__)
+
     .text
     .globl  shard_jump_fcontext
     .type   shard_jump_fcontext, @function
@@ -48,5 +52,7 @@ shard_jump_fcontext:
     movq    %rax, %rdi          // a fresh context's entry takes transfer_t in rdi:rsi
     ret
     .size   shard_jump_fcontext, .-shard_jump_fcontext
+
+#endif
 
     .section .note.GNU-stack, "", %progbits

@@ -1,7 +1,8 @@
 #include "shard/engine/scheduler.h"
 
-#include "core/fiber_switch.h"
 #include "core/clock.h"
+#include "core/fiber_switch.h"
+#include "core/switch_checks.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"
 
@@ -45,19 +46,20 @@ void Scheduler::move_before_head(Tasklet* t) {
 
 void Scheduler::enter(Tasklet* next) {
   // Hand `current_` over to next; the leaving tasklet's reference is dropped on
-  // the other side.
-  release_after_switch_ = reinterpret_cast<PyObject*>(current_);
-  switching_from_ = current_;
+  // the other side, once the switch is complete.
+  Tasklet* leaving = current_;
+  release_after_switch_[0] = reinterpret_cast<PyObject*>(leaving);
+  switching_from_ = leaving;
   Py_INCREF(next);
   current_ = next;
   ring_.set_head(next);
   ++switches_;
   if (watchdogs_.timed() != nullptr) {
     int64_t now = now_ns();
-    if (now - slice_start_ns_ > longest_slice_.ns) {
+    if (now - slice_start_ns_ > longest_slice_.ns) {  // the slice that ends here is the leaving tasklet's
       longest_slice_.ns = now - slice_start_ns_;
-      Py_INCREF(current_);
-      Py_XSETREF(longest_slice_.tasklet, reinterpret_cast<PyObject*>(current_));
+      Py_INCREF(leaving);
+      release_after_switch_[1] = std::exchange(longest_slice_.tasklet, reinterpret_cast<PyObject*>(leaving));
     }
     slice_start_ns_ = now;
     Preemption::note_switch(now);
@@ -81,9 +83,16 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   self->pystate_.save(tstate_);
   enter(next);
   if (!next->started_) mark_started(next);
-  after_switch(jump_context(std::exchange(next->context_, nullptr), next).fctx);
+  check_leaving_stack(self);
+  void* fake_stack = nullptr;
+  sanitizer_start_switch(&fake_stack, next);
+  FiberTransfer back = jump_context(std::exchange(next->context_, nullptr), next);
+  sanitizer_finish_switch(fake_stack);
+  after_switch(back.fctx);
   self->suspended_sp_ = nullptr;
-  return resume_value(self);
+  PyObject* value = resume_value(self);
+  release_after_switch();  // after the value is taken: a finalizer may switch again
+  return value;
 }
 
 void Scheduler::after_switch(FiberContext from) {
@@ -95,10 +104,11 @@ void Scheduler::after_switch(FiberContext from) {
   } else if (left != nullptr) {
     left->context_ = from;
   }
-  if (PyObject* leaving = release_after_switch_) {
-    release_after_switch_ = nullptr;
-    Py_DECREF(leaving);
-  }
+}
+
+void Scheduler::release_after_switch() {
+  // Taken out first: a finalizer that switches refills them.
+  for (PyObject* held : std::exchange(release_after_switch_, {})) Py_XDECREF(held);
 }
 
 PyObject* Scheduler::resume_value(Tasklet* t) {
@@ -146,10 +156,22 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
       continue;
     }
     if (Watchdog* w = watchdogs_.innermost()) return wake_watchdog(*w, WakeReason::kRingEmpty);
+    // A main tasklet that switch()ed away and waits for nothing acts as the
+    // watchdog: Stackless revives it rather than report a deadlock.
+    if (main_floating()) {
+      insert(main_);
+      ring_.set_head(main_);
+      return main_;
+    }
     if (!idle_wait()) break;
   }
   *deadlock = true;
   return nullptr;
+}
+
+bool Scheduler::main_floating() const {
+  return main_ != current_ && !main_->in_ring_ && !main_->blocked() &&
+         main_->wait_token_.load(std::memory_order_acquire) == 0;
 }
 
 // ---------------------------------------------------------------- switch points
@@ -185,7 +207,7 @@ PyObject* Scheduler::block_current() {
   if (deadlock) {
     if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
-                        "Deadlock: the last runnable tasklet cannot be blocked");
+                        "Deadlock: the last runnable tasklet cannot be blocked.");
   }
   return switch_to(next);
 }

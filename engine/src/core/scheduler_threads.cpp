@@ -59,6 +59,27 @@ Scheduler* Scheduler::create_for_this_thread() {
   return sched;
 }
 
+std::size_t Scheduler::live_count() { return registry().size(); }
+
+std::size_t Scheduler::started_tasklets_of_all_threads() {
+  std::size_t started = 0;
+  for (const auto& entry : registry()) started += entry.second->tasklets_alive();
+  return started;
+}
+
+namespace {
+constexpr const char* kPassiveKey = "shard.passive_thread";
+}  // namespace
+
+bool Scheduler::mark_passive_thread() {
+  PyObject* dict = PyThreadState_GetDict();
+  return dict != nullptr && PyDict_SetItemString(dict, kPassiveKey, Py_True) == 0;
+}
+
+bool Scheduler::is_passive_thread(PyThreadState* tstate) {
+  return tstate->dict != nullptr && PyDict_GetItemString(tstate->dict, kPassiveKey) != nullptr;
+}
+
 Scheduler* Scheduler::for_thread(unsigned long thread_id) {
   auto it = registry().find(thread_id);
   return it == registry().end() ? nullptr : it->second;
@@ -81,6 +102,7 @@ void Scheduler::thread_ended() {
   for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
+  parking_.drop_stale();  // the killed tasklets' entries: nothing will pop them now
   Py_CLEAR(current_);
   Py_CLEAR(main_);
 }
@@ -89,7 +111,7 @@ bool Scheduler::other_threads_exist() const {
   PyInterpreterState* interp = tstate_->interp;
   for (PyThreadState* ts = PyInterpreterState_ThreadHead(interp); ts != nullptr;
        ts = PyThreadState_Next(ts)) {
-    if (ts != tstate_) return true;
+    if (ts != tstate_ && !is_passive_thread(ts)) return true;
   }
   return false;
 }
@@ -133,6 +155,21 @@ bool Scheduler::expects_work() {
   if (loop_driven_) return false;
   if (has_sleepers()) return true;
   return external_work_ && external_work_() > 0;
+}
+
+void Scheduler::insert_from_any_thread(Tasklet* t, bool run_next) {
+  if (t->in_ring_) return;
+  // Rings are only touched with the GIL held, which the caller holds: the
+  // owner sees t when it next looks at its ring (as in Stackless, which
+  // inserts into the other thread's queue directly).
+  if (run_next && current_->in_ring_) {
+    insert_after_current(t);
+  } else {
+    insert(t);
+    // The owner waits (blocked or idle): t is what it runs first.
+    if (run_next) ring_.set_head(t);
+  }
+  if (this != tls_current_) wake_idle();
 }
 
 void Scheduler::make_runnable(Tasklet* t) {

@@ -1,13 +1,18 @@
 // A tasklet's fiber: where its stack comes from, what runs on it, and how it
 // ends and hands over to the next tasklet.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <utility>
 
+#include "core/clock.h"
 #include "core/fiber_switch.h"
 #include "core/python_errors.h"
-#include "core/clock.h"
+#include "core/switch_checks.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
 #include "shard/engine/stackless_errors.h"
@@ -29,14 +34,54 @@ int tasklet_recursion_cap() {
   return cap;
 }
 
+// Why a main tasklet that nothing can wake is stuck (Stackless's texts for a
+// channel; a park has no Stackless counterpart).
+const char* main_deadlock_message(const Tasklet* main) {
+  if (main->blocked_dir_ < 0) return "the main tasklet is receiving without a sender available.";
+  if (main->blocked_dir_ > 0) return "the main tasklet is sending without a receiver available.";
+  return "Deadlock: the main tasklet is waiting and nothing can wake it";
+}
+
 // A fresh fiber's first step; the first jump to it passes its tasklet.
-void tasklet_entry(FiberTransfer from) {
+void tasklet_entry(FiberTransfer from) noexcept {
   Tasklet* tasklet = static_cast<Tasklet*>(from.data);
   Scheduler* sched = tasklet->sched_;  // a started tasklet never changes thread
+  sanitizer_finish_switch(nullptr);
   sched->after_switch(from.fctx);
   sched->run_body(tasklet);
 }
 }  // namespace
+
+[[noreturn]] void stack_overflowed(const Tasklet* t) noexcept {
+  // Memory is corrupt: no Python, no allocation, one write(2) and abort. The
+  // name is printed only when it can be read without running Python.
+  const char* name = "(no name)";
+  const char* quote = "";
+  if (t->name_ != nullptr && PyUnicode_CheckExact(t->name_) && PyUnicode_IS_COMPACT_ASCII(t->name_)) {
+    name = static_cast<const char*>(PyUnicode_DATA(t->name_));
+    quote = "'";
+  } else if (t->name_ != nullptr) {
+    name = "(its name is not a plain ASCII str)";
+  }
+  StackPool::Layout layout = StackPool::instance().layout(t->stack_block_);
+  const char* low = layout.stack_top - layout.stack_size;
+  char message[1024];
+  int length = std::snprintf(
+      message, sizeof message,
+      "shard: fatal: C stack overflow in tasklet %s%.200s%s (<%.100s object at %p>): the canary word at the low end "
+      "of its stack (%p, stack %p..%p, %zu KiB) reads %#llx instead of %#llx. The memory below that stack, "
+      "another tasklet's block, may be corrupt; aborting. A C extension recursed or allocated past "
+      "SHARD_TASKLET_STACK_KB; a build with -DSHARD_STACK_GUARD_PAGES=ON stops at the first write past the "
+      "end.\n",
+      quote, name, quote, Py_TYPE(t)->tp_name, static_cast<const void*>(t), static_cast<const void*>(low),
+      static_cast<const void*>(low), static_cast<const void*>(layout.stack_top), layout.stack_size >> 10,
+      static_cast<unsigned long long>(*reinterpret_cast<const std::uint64_t*>(low)),
+      static_cast<unsigned long long>(StackPool::kStackCanary));
+  if (length > 0) {
+    [[maybe_unused]] ssize_t written = write(STDERR_FILENO, message, std::min<std::size_t>(length, sizeof message - 1));
+  }
+  std::abort();
+}
 
 void Scheduler::reserve_stack(Tasklet* t) {
   if (t->stack_block_ != nullptr) return;
@@ -89,7 +134,7 @@ void Scheduler::abandon_unstartable(Tasklet* t, const char* why) {
 
 // ---------------------------------------------------------------- the tasklet body
 
-void Scheduler::run_body(Tasklet* self) {
+void Scheduler::run_body(Tasklet* self) noexcept {
   _PyCFrame base{};
   base.current_frame = nullptr;
   base.previous = nullptr;
@@ -97,10 +142,14 @@ void Scheduler::run_body(Tasklet* self) {
                             self->init_context_, tasklet_recursion_cap());
   self->init_context_ = nullptr;
   self->pystate_.restore(tstate_);
+  release_after_switch();  // the switch into this fiber is complete
 
   PyObject* result = nullptr;
   if (self->pending_exc_ != nullptr) {
     result = resume_value(self);  // killed or thrown at before it ever ran
+    Py_CLEAR(self->func_);
+    Py_CLEAR(self->args_);
+    Py_CLEAR(self->kwargs_);
   } else {
     PyObject* func = self->func_;
     PyObject* args = self->args_;
@@ -121,6 +170,14 @@ void Scheduler::run_body(Tasklet* self) {
     }
   }
   Py_XDECREF(result);
+  if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
+      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
+    // Logged while the tasklet is still whole (alive, in the ring): the sink
+    // runs Python code that may switch, and only a whole tasklet comes back.
+    error_sink_(self, error);
+    Py_DECREF(error);
+    error = nullptr;
+  }
   Py_CLEAR(self->exc_root_.exc_value);
   Py_CLEAR(self->tempval_);
 
@@ -129,21 +186,14 @@ void Scheduler::run_body(Tasklet* self) {
   if (self->in_ring_) remove(self);
   self->finished_ = true;
   unlink_live(self);
-  if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
-      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
-    error_sink_(self, error);  // logged; the loop goes on
-    Py_DECREF(error);
-    error = nullptr;
-  }
   if (error != nullptr) pass_exception_to_main(error);
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
   if (deadlock) {
     // Only a blocked main tasklet is left: it gets the deadlock error (or the
-    // KeyboardInterrupt that ended the wait for other threads).
-    if (!PyErr_Occurred()) {
-      PyErr_SetString(PyExc_RuntimeError, "Deadlock: the main tasklet is blocked and nothing can wake it");
-    }
+    // KeyboardInterrupt that ended the wait for other threads), worded as
+    // Stackless words it.
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, main_deadlock_message(main_));
     pass_exception_to_main(take_exception());
     next = pick_next(&deadlock);
   }
@@ -151,8 +201,13 @@ void Scheduler::run_body(Tasklet* self) {
   self->pystate_.clear_context();
   enter(next);
   if (!next->started_) mark_started(next);
+  check_leaving_stack(self);
   finished_block_ = std::exchange(self->stack_block_, nullptr);
-  jump_context(std::exchange(next->context_, nullptr), next);
+  FiberContext to = std::exchange(next->context_, nullptr);
+  // No way back: ASan frees this fiber's fake stack, so nothing between here
+  // and the jump may touch this frame's address-taken locals.
+  sanitizer_start_switch(nullptr, next);
+  jump_context(to, next);
   std::abort();  // a finished fiber is never resumed
 }
 

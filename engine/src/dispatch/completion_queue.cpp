@@ -1,7 +1,5 @@
 #include "shard/engine/completion_queue.h"
 
-#include <algorithm>
-
 namespace shard::engine {
 
 Request::~Request() {
@@ -13,7 +11,9 @@ Request::~Request() {
   Py_XDECREF(reinterpret_cast<PyObject*>(waiter));
 }
 
-CompletionQueue::~CompletionQueue() { take_all(); }
+CompletionQueue::~CompletionQueue() {
+  for (Request* list = take_all(); list != nullptr;) pop(&list);
+}
 
 bool CompletionQueue::push(std::shared_ptr<Request> request) {
   Request* node = request.get();
@@ -25,12 +25,24 @@ bool CompletionQueue::push(std::shared_ptr<Request> request) {
   return head == nullptr;
 }
 
-std::vector<std::shared_ptr<Request>> CompletionQueue::take_all() {
+Request* CompletionQueue::take_all() {
+  // Pushed newest first: reversed in place into completion order.
   Request* node = head_.exchange(nullptr, std::memory_order_acquire);
-  std::vector<std::shared_ptr<Request>> taken;
-  for (; node != nullptr; node = node->next_completed) taken.push_back(std::move(node->self_ref));
-  std::reverse(taken.begin(), taken.end());
-  return taken;
+  Request* oldest_first = nullptr;
+  while (node != nullptr) {
+    Request* next = node->next_completed;
+    node->next_completed = oldest_first;
+    oldest_first = node;
+    node = next;
+  }
+  return oldest_first;
+}
+
+std::shared_ptr<Request> CompletionQueue::pop(Request** list) {
+  Request* node = *list;
+  *list = node->next_completed;
+  node->next_completed = nullptr;
+  return std::move(node->self_ref);
 }
 
 }  // namespace shard::engine

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <string>
 
-#include "core/frame_internals.h"
 #include "core/clock.h"
+#include "core/frame_internals.h"
+#include "dispatch/cpp_errors.h"
+#include "dispatch/worker_gil.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/worker_pool.h"
 
@@ -34,27 +38,40 @@ bool strategy_from_name(const std::string& name, Strategy* out) {
   return false;
 }
 
-Dispatcher::Dispatcher(std::function<void()> wake_main)
-    : wake_main_(std::move(wake_main)), interp_(PyThreadState_Get()->interp) {}
+namespace {
+Dispatcher* started = nullptr;  // set once, on the main thread
+}  // namespace
 
-Dispatcher::~Dispatcher() = default;
+Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {}
 
-Dispatcher& Dispatcher::instance() {
-  // Never destroyed: workers may still hand back requests during shutdown.
-  static Dispatcher* dispatcher = [] {
-    auto* d = new Dispatcher(nullptr);
-    Scheduler* main = Scheduler::current();
-    // Without a game loop the scheduler's idle wait is the main thread's wait:
-    // completions wake it, and it drains them.
-    d->set_wake_main([main] { main->wake_idle(); });
-    main->set_external_work([d] {
-      d->drain();
-      return d->in_flight();
-    });
-    return d;
-  }();
-  return *dispatcher;
+Dispatcher* Dispatcher::start() {
+  if (started != nullptr) return started;
+  Scheduler* main = Scheduler::current_or_create();
+  if (main == nullptr) return nullptr;
+  auto* d = new (std::nothrow) Dispatcher(main);
+  if (d == nullptr) {
+    PyErr_NoMemory();
+    return nullptr;
+  }
+  // Without a game loop the scheduler's idle wait is the main thread's wait:
+  // completions wake it, and it drains them.
+  main->set_external_work([d] {
+    d->drain();
+    return d->in_flight();
+  });
+  started = d;
+  return d;
 }
+
+Dispatcher* Dispatcher::get() {
+  if (started == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "off-thread requests need the engine's dispatcher, started with the interpreter by shard");
+  }
+  return started;
+}
+
+Dispatcher& Dispatcher::instance() { return *started; }
 
 WorkerPool& Dispatcher::workers() {
   if (!workers_) {
@@ -68,51 +85,81 @@ WorkerPool& Dispatcher::workers() {
   return *workers_;
 }
 
+int Dispatcher::worker_threads() { return workers_ ? workers_->threads() : 0; }
+
 void Dispatcher::reset_stats() { stats_ = {}; }
 
 // ---------------------------------------------------------------- submitting
 
+namespace {
+
+// Null with MemoryError when it cannot be allocated.
+std::shared_ptr<Request> new_request() {
+  try {
+    return std::make_shared<Request>();
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+    return nullptr;
+  }
+}
+
+}  // namespace
+
 PyObject* Dispatcher::run_blocking(std::function<void()> work, double timeout_s) {
-  auto request = std::make_shared<Request>();
+  auto request = new_request();
+  if (request == nullptr) return nullptr;
   request->work = std::move(work);
   return wait_for(std::move(request), timeout_s);
 }
 
 PyObject* Dispatcher::call_in_thread(PyObject* callable, PyObject* args, double timeout_s) {
-  auto request = std::make_shared<Request>();
+  auto request = new_request();
+  if (request == nullptr) return nullptr;
   request->callable = Py_NewRef(callable);
   request->args = Py_NewRef(args);
   return wait_for(std::move(request), timeout_s);
 }
 
 PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_s) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
   request->seq = ++next_seq_;
   request->waiter = self;
   Py_INCREF(self);
+  request->wake_from_worker = sched != main_;
   request->submitted_ns = now_ns();
   if (timeout_s >= 0) request->deadline_ns = request->submitted_ns + std::llround(timeout_s * 1e9);
   // The token exists before the worker can finish: a fast completion finds it.
   request->wait_token = sched->prepare_park();
-  in_flight_.fetch_add(1);
-  workers().submit(request);
-  Strategy s = strategy();
-  if (s == Strategy::kOnBlock) drain_older_than(request->seq);
+  if (!request->wake_from_worker) in_flight_.fetch_add(1);
+  if (!submit(request)) {
+    uint64_t expected = request->wait_token;
+    self->wait_token_.compare_exchange_strong(expected, 0);  // the park never happens
+    if (!request->wake_from_worker) in_flight_.fetch_sub(1);
+    return nullptr;
+  }
+  if (!request->wake_from_worker && strategy() == Strategy::kOnBlock) drain_older_than(request->seq);
   bool timed_out = false;
   PyObject* woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
   if (woke == nullptr || timed_out) {
     request->cancelled.store(true);  // the worker skips it, or its result is dropped
     Py_XDECREF(woke);
     if (woke != nullptr) {
-      std::string message = "off-thread request did not complete within " + std::to_string(timeout_s) + " s";
-      PyErr_SetString(PyExc_TimeoutError, message.c_str());
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%f", timeout_s);
+      PyErr_Format(PyExc_TimeoutError, "off-thread request did not complete within %s s", seconds);
     }
     return nullptr;
   }
   Py_DECREF(woke);
-  stats_[static_cast<int>(strategy())].run.record(now_ns() - request->completed_ns);
+  if (!request->wake_from_worker) {
+    stats_[static_cast<int>(strategy())].run.record(now_ns() - request->completed_ns);
+  }
+  if (request->failure) {
+    set_python_error(request->failure, "off-thread request failed");
+    return nullptr;
+  }
   if (request->error != nullptr) {
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(request->error)), request->error);
     return nullptr;
@@ -120,9 +167,24 @@ PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_
   return Py_NewRef(request->result != nullptr ? request->result : Py_None);
 }
 
+bool Dispatcher::submit(const std::shared_ptr<Request>& request) {
+  // The boundary: nothing the pool throws reaches CPython.
+  try {
+    workers().submit(request);
+    return true;
+  } catch (...) {
+    set_python_error(std::current_exception(), "cannot submit an off-thread request");
+    return false;
+  }
+}
+
 // ---------------------------------------------------------------- completing
 
 void Dispatcher::complete(std::shared_ptr<Request> request) {
+  if (request->wake_from_worker) {
+    wake_on_its_thread(std::move(request));
+    return;
+  }
   completions_.push(std::move(request));
   switch (strategy()) {
     case Strategy::kMainLoop:
@@ -149,10 +211,16 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
   }
 }
 
+void Dispatcher::wake_on_its_thread(std::shared_ptr<Request> request) {
+  WorkerGil gil;
+  if (!request->cancelled.load()) Scheduler::wake(request->waiter, request->wait_token);
+  request.reset();  // if this was the last owner, its Python objects go with the lock held
+}
+
 void Dispatcher::wake_loop_or_idle(bool loop_too) {
   int fd = loop_wake_fd_.load(std::memory_order_acquire);
   if (fd < 0) {
-    if (wake_main_) wake_main_();
+    main_->wake_idle();
   } else if (loop_too) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t written = ::write(fd, &one, sizeof one);
@@ -164,10 +232,11 @@ void Dispatcher::workers_take_the_lock() {
   // completion and leave. One acquisition drains everything queued by then.
   while (!completions_.empty()) {
     if (lock_taker_.exchange(true)) return;
-    PyGILState_STATE gil = PyGILState_Ensure();
-    ++stats_[static_cast<int>(Strategy::kWorkerAcquiresGil)].lock_acquisitions;
-    drain();
-    PyGILState_Release(gil);
+    {
+      WorkerGil gil;
+      ++stats_[static_cast<int>(Strategy::kWorkerAcquiresGil)].lock_acquisitions;
+      drain();
+    }
     lock_taker_.store(false);
   }
 }
@@ -194,28 +263,48 @@ void Dispatcher::dispatch(Request& request, Strategy s) {
   in_flight_.fetch_sub(1);
 }
 
+Request* Dispatcher::take_batch() {
+  Request* fresh = completions_.take_all();
+  Request* batch = deferred_head_;
+  if (batch == nullptr) return fresh;
+  *deferred_tail_ = fresh;  // the deferred ones completed earlier
+  deferred_head_ = nullptr;
+  deferred_tail_ = &deferred_head_;
+  return batch;
+}
+
+void Dispatcher::defer(std::shared_ptr<Request> request) {
+  Request* node = request.get();
+  node->self_ref = std::move(request);
+  node->next_completed = nullptr;
+  *deferred_tail_ = node;
+  deferred_tail_ = &node->next_completed;
+}
+
 int Dispatcher::drain() {
   Strategy s = strategy();
-  std::vector<std::shared_ptr<Request>> batch;
-  batch.swap(deferred_);
-  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
-  if (batch.empty()) return 0;
+  Request* batch = take_batch();
+  if (batch == nullptr) return 0;
   ++stats_[static_cast<int>(s)].drains;
-  for (auto& request : batch) dispatch(*request, s);
-  return static_cast<int>(batch.size());
+  int dispatched = 0;
+  // A request dropped here may run a finalizer: the batch is ours alone by then.
+  while (batch != nullptr) {
+    dispatch(*CompletionQueue::pop(&batch), s);
+    ++dispatched;
+  }
+  return dispatched;
 }
 
 int Dispatcher::drain_older_than(uint64_t seq) {
-  std::vector<std::shared_ptr<Request>> batch;
-  batch.swap(deferred_);
-  for (auto& r : completions_.take_all()) batch.push_back(std::move(r));
+  Request* batch = take_batch();
   int dispatched = 0;
-  for (auto& request : batch) {
+  while (batch != nullptr) {
+    std::shared_ptr<Request> request = CompletionQueue::pop(&batch);
     if (request->seq < seq) {
       dispatch(*request, Strategy::kOnBlock);
       ++dispatched;
     } else {
-      deferred_.push_back(std::move(request));
+      defer(std::move(request));
     }
   }
   if (dispatched > 0) ++stats_[static_cast<int>(Strategy::kOnBlock)].drains;

@@ -109,15 +109,27 @@ int GameLoop::remove_tick(PyObject* callable) {
 int GameLoop::register_service(PyObject* tasklet) { return PyList_Append(services_, tasklet); }
 
 PyObject* GameLoop::be_nice() {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
-  // Outside the loop, or on another thread: an ordinary round-robin yield.
-  if (!running_ || sched != sched_) return sched->schedule(false, Py_None);
+  // Outside the frames (also while the loop shuts down), or on another
+  // thread: an ordinary round-robin yield.
+  if (!in_frames_ || sched != sched_) return sched->schedule(false, Py_None);
   Tasklet* self = sched_->current_tasklet();
   uint64_t token = sched_->prepare_park();
   yielders_.emplace_back(Py_NewRef(reinterpret_cast<PyObject*>(self)), token);
   bool timed_out = false;
   return sched_->park(token, 0, &timed_out);
+}
+
+int GameLoop::wake_yielders() {
+  std::vector<std::pair<PyObject*, uint64_t>> yielders;
+  yielders.swap(yielders_);
+  int woken = 0;
+  for (auto& [tasklet, token] : yielders) {
+    if (Scheduler::wake(reinterpret_cast<Tasklet*>(tasklet), token)) ++woken;
+    Py_DECREF(tasklet);
+  }
+  return woken;
 }
 
 // ---------------------------------------------------------------- running
@@ -127,7 +139,7 @@ PyObject* GameLoop::run() {
     PyErr_SetString(PyExc_RuntimeError, "the game loop is already running");
     return nullptr;
   }
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   if (PyThread_get_thread_ident() != main_thread_id() || sched->current_tasklet() != sched->main()) {
     PyErr_SetString(PyExc_RuntimeError, "the game loop runs on the main tasklet of the main thread");
@@ -145,10 +157,15 @@ PyObject* GameLoop::run() {
     PreemptionScope long_runs(sched_, static_cast<int64_t>(long_run_limit_ms_ * 1e6),
                               [this](int64_t ran) { report_long_run(ran); });
     int64_t deadline = now_ns();
+    in_frames_ = true;
     while (!stop_requested_.load() && !PyErr_Occurred()) frame(&deadline);
+    in_frames_ = false;
   }
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
+  // No next frame will wake them: tasklets that yielded in the last one go
+  // back to the runnable ring, so a later stackless.run() runs them.
+  wake_yielders();
   shutdown_services();
   sched_->set_error_sink(nullptr);
   sched_->set_loop_driven(false);
@@ -177,12 +194,7 @@ void GameLoop::frame(int64_t* deadline) {
   stats.dispatch_ns = t2 - t;
 
   stats.woken = sched_->wake_due_timers(t2);  // 3
-  std::vector<std::pair<PyObject*, uint64_t>> yielders;
-  yielders.swap(yielders_);
-  for (auto& [tasklet, token] : yielders) {
-    if (Scheduler::wake(reinterpret_cast<Tasklet*>(tasklet), token)) ++stats.woken;
-    Py_DECREF(tasklet);
-  }
+  stats.woken += wake_yielders();
   int64_t t3 = now_ns();
   stats.timers_ns = t3 - t2;
 

@@ -60,7 +60,7 @@ void channel_release(Tasklet* t) {
 }
 
 PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
-  Scheduler* sched = Scheduler::current();
+  Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
   const int d = static_cast<int>(dir);

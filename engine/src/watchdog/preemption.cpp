@@ -34,6 +34,7 @@ struct ThreadPreemption {
 };
 
 thread_local ThreadPreemption tls;
+std::atomic<std::size_t> timers_alive_count{0};  // created and not yet deleted
 
 int preemption_signal() { return SIGRTMIN + 4; }
 
@@ -123,6 +124,7 @@ void create_timer_once() {
     throw std::runtime_error(std::string("creating the watchdog timer: ") + std::strerror(errno));
   }
   tls.timer_created = true;
+  timers_alive_count.fetch_add(1, std::memory_order_relaxed);
 }
 
 void set_timer_interval(int64_t interval_ns) {
@@ -134,6 +136,8 @@ void set_timer_interval(int64_t interval_ns) {
 }
 
 }  // namespace
+
+std::size_t Preemption::timers_alive() { return timers_alive_count.load(std::memory_order_relaxed); }
 
 void Preemption::note_switch(int64_t now_ns) {
   tls.slice_start_ns.store(now_ns, std::memory_order_relaxed);

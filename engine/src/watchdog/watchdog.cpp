@@ -1,6 +1,7 @@
 // stackless.run(): the calling tasklet as watchdog over the runnable ring, with
 // optional time budgets (ticks are microseconds).
 #include <algorithm>
+#include <vector>
 
 #include "core/clock.h"
 #include "shard/engine/preemption.h"
@@ -69,16 +70,32 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     result = switch_to(ring_.head());
     Py_DECREF(self);
     Watchdog* mine = watchdogs_.find(self);
-    if (result == nullptr) break;
+    // Popped by an outer run() that was woken first: return at once.
+    if (result == nullptr || mine == nullptr) break;
+    // Woken by the ring emptying while something can still refill it: keep
+    // going. Any other wake-up (main.run(), insert()) ends run(), as in Stackless.
+    // expects_work() dispatches what finished meanwhile: the tasklets it woke run too.
     bool sleepers_left = expects_work();
-    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left)) {
-      mine->reason = WakeReason::kNone;  // keep going: something can still wake
+    bool woken_left = ring_.size() > (self->in_ring_ ? 1u : 0u);
+    if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left || woken_left)) {
+      mine->reason = WakeReason::kNone;
+      Py_DECREF(result);
+      continue;
     }
-    if (mine->reason != WakeReason::kNone) break;
-    Py_DECREF(result);
+    break;
   }
-  // Leave the watchdog stack: ours, and any inner ones left by tasklets that died.
-  Tasklet* interrupted = watchdogs_.pop_through(self);
+  // Leave the watchdog stack (unless an outer run() that was woken first took
+  // us off it): ours, and the inner ones above it. An inner run() whose
+  // tasklet still waits in it becomes runnable and returns when resumed, as
+  // in Stackless; one whose tasklet died is simply dropped.
+  Tasklet* interrupted = nullptr;
+  if (watchdogs_.find(self) != nullptr) {
+    std::vector<Tasklet*> outlived;
+    interrupted = watchdogs_.pop_through(self, &outlived);
+    for (Tasklet* inner : outlived) {
+      if (inner->started_ && !inner->finished_ && !inner->scheduled() && inner != current_) insert(inner);
+    }
+  }
   if (!self->in_ring_) {
     insert(self);
   }

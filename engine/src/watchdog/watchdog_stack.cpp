@@ -14,7 +14,7 @@ void WatchdogStack::push(const Watchdog& w) {
   entries_.push_back(w);
 }
 
-Tasklet* WatchdogStack::pop_through(Tasklet* t) {
+Tasklet* WatchdogStack::pop_through(Tasklet* t, std::vector<Tasklet*>* outlived) {
   Tasklet* interrupted = nullptr;
   while (!entries_.empty()) {
     Watchdog top = entries_.back();
@@ -25,6 +25,7 @@ Tasklet* WatchdogStack::pop_through(Tasklet* t) {
       break;
     }
     Py_XDECREF(top.interrupted);
+    if (outlived != nullptr) outlived->push_back(top.tasklet);
   }
   return interrupted;
 }

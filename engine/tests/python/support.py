@@ -6,7 +6,11 @@ Every test module imports StacklessTestCase from here. It gives each test:
   reported as a "suspected deadlock" (tracebacks of all threads are dumped),
   and the process is killed a few seconds later if it is still stuck;
 * a clean scheduler: leftover tasklets are killed in tearDown and the test
-  fails if the runnable queue does not shrink back to the main tasklet.
+  fails if the runnable queue does not shrink back to the main tasklet;
+* a leak check per test module (`from support import setUpModule,
+  tearDownModule` in every test module): after the module, live tasklets,
+  schedulers, thread states, POSIX timers and stack blocks must be back to
+  their counts before it (_engine.resource_counts()).
 
 Why the deadline lives in a child process and not in a Python thread: the
 engine treats "another Python thread exists" as a reason to *wait* instead of
@@ -30,6 +34,7 @@ import threading
 import time
 import unittest
 
+import _engine
 import stackless
 
 DEFAULT_DEADLINE_S = 10.0
@@ -269,3 +274,65 @@ def read_until(proc, marker, timeout=15.0):
                 break
             data += chunk
     return data
+
+
+# ---------------------------------------------------------------- leak check per test module
+
+LEAK_CHECKED = ("tasklets", "schedulers", "thread_states", "timers", "stack_blocks")
+# Threads a test joined may still be tearing their thread state down, and
+# requests given up on come back from their workers: wait that long for the
+# counts to settle before calling anything a leak.
+LEAK_SETTLE_S = 5.0
+
+_module_start_counts = [None]
+# Resources a test leaves behind on purpose (and says why), by name.
+_expected_leaks = {}
+
+
+def expect_leaked(resource, count, why):
+    """Tells the leak check that this module leaves `count` more `resource` behind: `why`."""
+    assert resource in LEAK_CHECKED and why, (resource, why)
+    _expected_leaks[resource] = _expected_leaks.get(resource, 0) + count
+
+
+def _settled_counts():
+    """The counts once garbage is collected (tasklets in cycles are killed by it)."""
+    gc.collect()
+    gc.collect()  # a finalizer of the first pass may free more
+    return _engine.resource_counts()
+
+
+def _leaks(start, now):
+    return {name: (start[name], now[name]) for name in LEAK_CHECKED if now[name] > start[name]}
+
+
+def setUpModule():
+    # The main thread's watchdog timer is made at its first timed run and kept
+    # for the thread's life: made here, so a module that first needs it does
+    # not count it as a leak.
+    stackless.tasklet(lambda: None)()
+    stackless.run(timeout=10**9)
+    _module_start_counts[0] = _settled_counts()
+
+
+def tearDownModule():
+    start = _module_start_counts[0]
+    if start is None:
+        return
+    _module_start_counts[0] = None
+    start = {name: start[name] + _expected_leaks.get(name, 0) for name in start}
+    _expected_leaks.clear()
+    end = time.monotonic() + LEAK_SETTLE_S
+    while True:
+        now = _settled_counts()
+        leaks = _leaks(start, now)
+        idle = now["requests_in_flight"] == 0
+        if (not leaks and idle) or time.monotonic() > end:
+            break
+        # Parks the main tasklet: its idle wait dispatches what workers hand back.
+        _engine.sleep(0.01)
+    if leaks or not idle:
+        details = ", ".join("%s %d -> %d" % (name, before, after) for name, (before, after) in sorted(leaks.items()))
+        raise AssertionError("resources left behind by the test module: %s (requests in flight: %d; before: %s; after: %s)"
+                             % (details or "none", now["requests_in_flight"], start, now))
+

@@ -6,6 +6,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class SendReceiveTest(StacklessTestCase):
@@ -356,6 +357,56 @@ class ScheduleAllTest(StacklessTestCase):
         c.send(1)
         log.append("s-after-send")
         self.assertEqual(log, ["b", ("r-got", 1), "s-after-send"])
+
+
+class TempvalTest(StacklessTestCase):
+    """A channel exchange leaves no value behind in either tasklet's tempval
+    (a left-over value would be returned by a later switch, or kept alive)."""
+
+    def check_exchange(self, main_sends, partner_waits, preference=-1, schedule_all=False):
+        c = stackless.channel()
+        c.preference = preference
+        c.schedule_all = schedule_all
+        done = stackless.channel()
+        seen = {}
+
+        def partner():
+            if main_sends:
+                seen["got"] = c.receive()
+            else:
+                c.send("from partner")
+            seen["own tempval"] = stackless.getcurrent().tempval
+            done.receive()
+
+        t = stackless.tasklet(partner)()
+        if partner_waits:
+            t.run()
+        if main_sends:
+            c.send("from main")
+        else:
+            seen["got"] = c.receive()
+        self.assertIsNone(stackless.getmain().tempval)
+        stackless.run()  # the partner goes on until it waits on `done`
+        self.assertTrue(t.blocked)
+        self.assertEqual(seen["got"], "from main" if main_sends else "from partner")
+        self.assertIsNone(seen["own tempval"])
+        self.assertIsNone(t.tempval)
+        self.assertIsNone(stackless.getmain().tempval)
+        done.send(None)
+        self.assertFalse(t.alive)
+
+    def test_no_tempval_is_left_behind_by_any_exchange(self):
+        for preference in (-1, 0, 1):
+            for main_sends in (True, False):
+                for partner_waits in (True, False):
+                    with self.subTest(preference=preference, main_sends=main_sends, partner_waits=partner_waits):
+                        self.check_exchange(main_sends, partner_waits, preference)
+
+    def test_no_tempval_is_left_behind_by_a_schedule_all_exchange(self):
+        for main_sends in (True, False):
+            for partner_waits in (True, False):
+                with self.subTest(main_sends=main_sends, partner_waits=partner_waits):
+                    self.check_exchange(main_sends, partner_waits, schedule_all=True)
 
 
 class ExceptionsTest(StacklessTestCase):

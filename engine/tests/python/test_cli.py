@@ -15,6 +15,7 @@ import time
 import unittest
 
 from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, read_until, run_child
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 SHARD = [sys.executable, "python"]
 PYTHON3 = ["/usr/bin/python3.11"]

@@ -12,6 +12,9 @@ run inside the game loop (LoopTestCase, from test_gameloop); tasklets record
 what they saw and the test asserts after the loop stopped.
 """
 
+import sys
+import textwrap
+import threading
 import time
 import unittest
 
@@ -19,7 +22,8 @@ import _engine
 import gameloop
 import stackless
 import uthread
-from support import busy_for
+from support import StacklessTestCase, busy_for, join_or_fail, result_in_new_thread, run_child, start_thread
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 from test_gameloop import LoopTestCase
 
 TaskletExit = stackless.TaskletExit
@@ -79,6 +83,26 @@ class OutsideTheLoopTest(LoopTestCase):
                 self.assertEqual(got, {i: ("result", i) for i in range(3)})
                 self.assertFalse(any(t.alive for t in tasklets))
                 self.assertEqual(completions()[strategy], 3)
+
+    def test_run_returns_only_after_the_tasklets_its_last_drain_woke_have_run(self):
+        done = []
+
+        def first():
+            _engine.sleep_in_worker(0.01)
+            busy_for(0.3)  # the second request completes meanwhile, undispatched
+            done.append("first")
+
+        def second():
+            _engine.sleep_in_worker(0.1)
+            done.append("second")
+
+        self.spawn(first)
+        self.spawn(second)
+        # When the ring empties after `first`, run() dispatches the second
+        # completion as it checks for work in flight: it must run `second`
+        # before returning.
+        stackless.run()
+        self.assertEqual(done, ["first", "second"])
 
     def test_a_killed_tasklets_request_is_cancelled_and_not_dispatched(self):
         seen = []
@@ -150,6 +174,168 @@ class CompletionOrderTest(LoopTestCase):
                 tasklets = [self.spawn(caller, i) for i in range(3)]
                 self.run_loop(lambda n: not any(t.alive for t in tasklets))
                 self.assertEqual(caught, {i: ("request %d failed" % i,) for i in range(3)})
+
+
+class OneDrainOrderTest(LoopTestCase):
+    """Several completions taken by one drain wake their tasklets in completion order."""
+
+    # Submitted in this order; they complete in the order of their delays,
+    # far enough apart that a loaded machine keeps that order.
+    DELAYS = [0.3, 0.1, 0.4, 0.2, 0.5]
+    HOLD_S = 0.8  # all have completed by then
+
+    def hold_without_draining(self, strategy):
+        """Keep the main thread from dispatching until every request completed."""
+        if strategy == "worker_acquires_gil":
+            # The workers' drain needs the interpreter lock: hold it (a long
+            # switch interval keeps it), then hand it over once.
+            busy_for(self.HOLD_S)
+            time.sleep(0.05)
+        else:
+            # No bytecode runs (so no pending call) and no idle wait drains.
+            time.sleep(self.HOLD_S)
+
+    def test_every_strategy_resumes_one_drains_completions_in_completion_order(self):
+        expected = sorted(range(len(self.DELAYS)), key=self.DELAYS.__getitem__)
+        interval = sys.getswitchinterval()
+        self.addCleanup(sys.setswitchinterval, interval)
+        for strategy in STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_dispatch_strategy(strategy)
+                gameloop.reset_dispatch_stats()
+                sys.setswitchinterval(10.0 if strategy == "worker_acquires_gil" else interval)
+                resumed = []
+
+                def caller(i):
+                    _engine.sleep_in_worker(self.DELAYS[i])
+                    resumed.append(i)
+
+                tasklets = [self.spawn(caller, i) for i in range(len(self.DELAYS))]
+                stackless.schedule()  # each runs up to its request
+                self.assertEqual(resumed, [])
+                self.hold_without_draining(strategy)
+                sys.setswitchinterval(interval)
+                stackless.run()
+                self.assertEqual(self.errors, [])
+                self.assertFalse(any(t.alive for t in tasklets))
+                stats = gameloop.dispatch_stats()[strategy]
+                self.assertEqual((stats["drains"], stats["completions"]), (1, len(self.DELAYS)),
+                                 "the scenario needs all completions in one drain")
+                self.assertEqual(resumed, expected, "one drain resumed its tasklets out of completion order")
+
+
+class OtherThreadTest(LoopTestCase):
+    """The dispatcher belongs to the main thread; tasklets of other threads make requests too."""
+
+    def test_a_request_from_another_thread_first_leaves_the_main_threads_requests_working(self):
+        self.assertEqual(result_in_new_thread(lambda: _engine.call_in_thread(lambda: 1, timeout=5.0)), 1)
+        start = time.monotonic()
+        self.assertEqual(_engine.call_in_thread(lambda: 2, timeout=2.0), 2)
+        self.assertLess(time.monotonic() - start, 1.0)
+
+    def test_another_threads_tasklets_get_their_results_while_the_main_thread_is_blocked(self):
+        self.assertEqual(_engine.call_in_thread(lambda: 0), 0)  # the main thread's requests first
+        got = {}
+
+        def in_thread():
+            def caller(i):
+                got[i] = _engine.call_in_thread(lambda: i * 10, timeout=5.0)
+            for i in range(3):
+                stackless.tasklet(caller)(i)
+            stackless.run()
+
+        # The main thread only joins: it never dispatches anything meanwhile.
+        join_or_fail(start_thread(in_thread), timeout=5.0)
+        self.assertEqual(got, {0: 0, 1: 10, 2: 20})
+
+    def test_another_threads_request_times_out_and_raises_the_callables_error(self):
+        def in_thread():
+            start = time.monotonic()
+            try:
+                _engine.call_in_thread(time.sleep, 1.0, timeout=0.1)
+            except TimeoutError:
+                timed_out_after = time.monotonic() - start
+            try:
+                _engine.call_in_thread(int, "not a number")
+            except ValueError as e:
+                return timed_out_after, str(e)
+
+        timed_out_after, error = result_in_new_thread(in_thread)
+        self.assertLess(timed_out_after, 0.6, "the timeout waited for the worker")
+        self.assertIn("invalid literal for int()", error)
+
+
+class WorkerResourcesTest(LoopTestCase):
+
+    @staticmethod
+    def resident_bytes():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    def test_requests_that_touch_stackless_on_a_worker_leave_memory_flat(self):
+        def touch():
+            return stackless.getcurrent().thread_id
+
+        for _ in range(2000):  # every worker has run one
+            _engine.call_in_thread(touch)
+        before = self.resident_bytes()
+        for _ in range(20000):
+            _engine.call_in_thread(touch)
+        grew = self.resident_bytes() - before
+        # A thread state and a scheduler per request grew it by ~8 MiB.
+        self.assertLess(grew, 2 << 20, "20,000 requests grew resident memory by %d KiB" % (grew >> 10))
+        # One thread state, and at most one scheduler, per worker.
+        counts = _engine.resource_counts()
+        self.assertLessEqual(counts["worker_thread_states"], _engine.worker_count())
+        self.assertLessEqual(counts["worker_schedulers"], counts["worker_thread_states"])
+
+
+class WorkerStartFailureTest(StacklessTestCase):
+    """A worker thread the OS refuses (here: no address space for its stack)."""
+
+    CHILD = textwrap.dedent("""
+        import resource, stackless, _engine
+        def vm_bytes():
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[0]) * 4096
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if WARM:
+            for i in range(8):  # the pool's first workers, and the tasklets' stacks
+                stackless.tasklet(_engine.sleep_in_worker)(0)
+            stackless.run()
+        workers = _engine.worker_count()
+        resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + (4 << 20), hard))  # no room for a thread stack
+        try:
+            if WARM:
+                done = []
+                for i in range(8):  # more than the running workers: the pool wants to grow
+                    stackless.tasklet(lambda: done.append(_engine.sleep_in_worker(0.05)))()
+                stackless.run()
+                print("done", len(done), _engine.worker_count() == workers)
+            else:
+                _engine.call_in_thread(lambda: 1)
+        except OSError as e:
+            print("OSError", e.errno, e)
+        finally:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        print("after", _engine.call_in_thread(lambda: 5))
+    """)
+
+    def run_child_with(self, warm):
+        return run_child([sys.executable, "python", "-c", "WARM = %r\n" % warm + self.CHILD])
+
+    def test_no_worker_at_all_fails_the_request_with_os_error(self):
+        result = self.run_child_with(False)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual(len(lines), 2, result.stdout)
+        self.assertRegex(lines[0], r"^OSError \d+ .*cannot start a worker thread")
+        self.assertEqual(lines[1], "after 5")
+
+    def test_requests_a_new_worker_cannot_take_wait_for_the_running_ones(self):
+        result = self.run_child_with(True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.splitlines(), ["done 8 True", "after 5"])
 
 
 class TimeoutTest(LoopTestCase):

@@ -27,6 +27,7 @@ import gameloop
 import stackless
 import uthread
 from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, busy_for, read_until, run_child
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 
@@ -400,6 +401,26 @@ class ErrorTest(LoopTestCase):
         self.assertEqual(later, [2], "the loop did not go on after the error")
         self.assertEqual(self.frame, 4)
 
+    def test_a_log_handler_that_switches_lets_the_dying_tasklet_finish(self):
+        # A handler may block (one writing to a socket): the tasklet whose
+        # exception it logs must still be whole, and come back to finish.
+        steps = []
+
+        class SwitchingCapture(LogCapture):
+            def emit(self, record):
+                steps.append("emit")
+                stackless.schedule()
+                steps.append("resumed")
+
+        def explode_in_tasklet():
+            raise ValueError("tasklet boom")
+
+        t = uthread.new(explode_in_tasklet)
+        with SwitchingCapture():
+            self.run_frames(3)
+        self.assertEqual(steps, ["emit", "resumed"])
+        self.assertFalse(t.alive)
+
     def test_an_exception_in_a_tick_hook_is_logged_and_later_frames_run(self):
         def failing_hook(frame, dt):
             if frame % 2 == 0:
@@ -449,8 +470,16 @@ class LongRunTest(LoopTestCase):
         self.assertIn("busy_for", reports[0])
         self.assertNotIn("polite", "".join(texts))
 
+    def test_longest_run_tasklet_is_the_one_that_ran_longest(self):
+        hog = uthread.new(busy_for, 0.03)
+        self.run_frames(3)
+        longest = max(self.stats.values(), key=lambda s: s["longest_run_ms"])
+        self.assertGreaterEqual(longest["longest_run_ms"], 25)
+        self.assertIs(longest["longest_run_tasklet"], hog)
+
 
 # ---------------------------------------------------------------- BeNice / Sleep
+
 
 class YieldAndSleepTest(LoopTestCase):
 
@@ -482,6 +511,22 @@ class YieldAndSleepTest(LoopTestCase):
             self.spawn(yielder, i)
         self.run_frames(5)
         self.assertEqual(runs, {1: [0, 1, 2], 2: [0, 1, 2], 3: [0, 1, 2]})
+
+    def test_a_tasklet_that_yielded_in_the_last_frame_is_runnable_after_the_loop_stops(self):
+        log = []
+
+        def yielder():
+            uthread.BeNice()
+            log.append("resumed")
+
+        t = self.spawn(yielder)
+        self.run_frames(1)
+        self.assertEqual(log, [])
+        self.assertTrue(t.alive)
+        self.assertTrue(t.scheduled)
+        stackless.run()
+        self.assertEqual(log, ["resumed"])
+        self.assertFalse(t.alive)
 
     def test_sleep_wakes_in_the_first_frame_after_its_deadline(self):
         gameloop.set_fps(10)  # 100 ms frames: deadlines fall well inside a wait

@@ -8,11 +8,13 @@ collection of a tasklet that only a reference cycle keeps alive.
 import contextvars
 import gc
 import sys
+import traceback
 import unittest
 import weakref
 
 import stackless
-from support import StacklessTestCase
+from support import StacklessTestCase, busy_for
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 
@@ -150,6 +152,36 @@ class ExceptionStateTest(StacklessTestCase):
         stackless.tasklet(body)(KeyError)
         stackless.run()
         self.assertEqual(log, [(ValueError, ValueError), (KeyError, KeyError)])
+
+    def test_a_tasklet_switching_from_an_except_block_leaves_no_exception_to_the_other(self):
+        c = stackless.channel()
+        c.preference = 1  # the sender goes on; every switch below is a channel's
+        seen = {}
+
+        def handler():
+            try:
+                raise ValueError("handled")
+            except ValueError:
+                c.receive()  # switches to main inside the except block
+                seen["handler after resume"] = sys.exc_info()[0]
+
+        t = stackless.tasklet(handler)()
+        t.run()
+        self.assertTrue(t.blocked)
+        seen["main while handler waits"] = sys.exc_info()
+        try:
+            raise KeyError("main's own")
+        except KeyError:
+            c.send(None)  # preference 1: main goes on, handler runs later
+            seen["main in its own except"] = sys.exc_info()[0]
+            stackless.run()
+            seen["main after handler ran"] = sys.exc_info()[0]
+        self.assertEqual(seen, {
+            "main while handler waits": (None, None, None),
+            "main in its own except": KeyError,
+            "handler after resume": ValueError,
+            "main after handler ran": KeyError,
+        })
 
     def test_bare_raise_after_a_switch_reraises_the_tasklets_exception(self):
         log = []
@@ -384,6 +416,108 @@ class GarbageCollectionTest(StacklessTestCase):
         stackless.run()
         self.assertIsNone(refs[0]())
         self.assertFalse(t.alive)
+
+
+class FinalizerStack:
+    """A reference cycle whose finalizer records the call chain it runs in."""
+
+    def __init__(self, stacks):
+        self.stacks = stacks
+        self.cycle = self
+
+    def __del__(self):
+        self.stacks.append([f.name for f in traceback.extract_stack()])
+
+
+class NoPythonInsideSwitchTest(StacklessTestCase):
+    """Finalizers never run while the thread state is half handed over."""
+
+    def test_finalizer_run_while_reading_a_suspended_frame_sees_only_the_callers_stack(self):
+        c = stackless.channel()
+
+        def sleeper_inner():
+            c.receive()
+
+        def sleeper():
+            sleeper_inner()
+
+        t = stackless.tasklet(sleeper)()
+        t.run()
+        stacks = []
+        threshold = gc.get_threshold()
+        gc.collect()
+        gc.disable()
+        try:
+            FinalizerStack(stacks)  # garbage at once, collected at the next GC allocation:
+            gc.set_threshold(1)
+            gc.enable()
+            frame = t.frame         # the frame object of the suspended tasklet
+        finally:
+            gc.set_threshold(*threshold)
+        gc.collect()
+        self.assertEqual(frame.f_code.co_name, "sleeper_inner")
+        self.assertEqual(len(stacks), 1)
+        self.assertNotIn("sleeper_inner", stacks[0])
+        self.assertNotIn("sleeper", stacks[0])
+        c.send(None)
+
+    def test_finalizer_run_as_a_switch_completes_leaves_the_received_value_alone(self):
+        # The sender finishes right after the hand-over: its last reference
+        # dies in the switch back to the receiver, whose value is on its way.
+        c = stackless.channel()
+        c.preference = 1
+        switched = []
+
+        def sender():
+            c.send("payload")
+
+        t = stackless.tasklet(sender)()
+        ref = weakref.ref(t, lambda r: switched.append(stackless.schedule()))
+        del t
+        got = c.receive()
+        self.assertEqual(switched, [stackless.getcurrent()])
+        self.assertIsNone(ref())
+        self.assertEqual(got, "payload")
+
+    def test_finalizer_run_as_a_new_tasklet_starts_sees_that_tasklets_context(self):
+        var = contextvars.ContextVar("var", default="unset")
+        seen = []
+        token = var.set("creator")
+        try:
+            first = stackless.tasklet(lambda: None)()
+            ref = weakref.ref(first, lambda r: seen.append((stackless.getcurrent(), var.get())))
+            del first
+            second = stackless.tasklet(lambda: None)()
+        finally:
+            var.reset(token)
+        stackless.run()
+        self.assertIsNone(ref())
+        self.assertEqual(seen, [(second, "creator")])
+
+    def test_finalizer_run_as_a_timed_run_drops_its_longest_slice_runs_after_the_switch(self):
+        # x_body has the longest slice until z_body's longer one displaces it
+        # as z_body switches to w; that drops x's last reference.
+        seen = []
+
+        def x_body():
+            busy_for(0.02)
+
+        def z_body():
+            busy_for(0.12)
+            stackless.schedule()
+
+        x = stackless.tasklet(x_body)()
+        ref = weakref.ref(x, lambda r: seen.append(
+            (stackless.getcurrent(), [f.name for f in traceback.extract_stack()])))
+        del x
+        stackless.tasklet(z_body)()
+        w = stackless.tasklet(lambda: None)()
+        stackless.run(totaltimeout=10000000)
+        self.assertIsNone(ref())
+        self.assertEqual(len(seen), 1)
+        current, stack = seen[0]
+        self.assertIs(current, w)
+        self.assertNotIn("z_body", stack)
 
 
 if __name__ == "__main__":

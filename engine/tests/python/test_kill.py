@@ -11,6 +11,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 
@@ -187,6 +188,17 @@ class KillTest(StacklessTestCase):
         self.assertTrue(t.scheduled)
         stackless.run()
         self.assertEqual(probe.log, ["started", TASKLET_EXIT, "finally"])
+
+    def test_kill_pending_on_an_unstarted_paused_tasklet_schedules_the_kill(self):
+        log = []
+        t = stackless.tasklet(lambda: log.append("ran"))()
+        t.remove()
+        t.kill(pending=True)
+        self.assertTrue(t.alive)
+        self.assertTrue(t.scheduled)
+        stackless.run()
+        self.assertEqual(log, [])
+        self.assertFalse(t.alive)
 
     def test_kill_pending_on_runnable_tasklet_kills_it_when_it_runs(self):
         probe, t = runnable_probe()

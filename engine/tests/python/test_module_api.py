@@ -6,6 +6,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 def record_call(log):
@@ -296,9 +297,6 @@ class TypeErrorsTest(StacklessTestCase):
     def test_schedule_remove_with_two_arguments(self):
         self.assert_type_error(stackless.schedule_remove, 1, 2)
 
-    def test_channel_constructor_with_arguments(self):
-        self.assert_type_error(stackless.channel, 1, 2, 3)
-
     def test_send_without_value(self):
         self.assert_type_error(stackless.channel().send)
 
@@ -335,6 +333,211 @@ class TypeErrorsTest(StacklessTestCase):
         t = stackless.tasklet()
         with self.assertRaises(TypeError):
             t.name = 42
+
+
+class StacklessWordingTest(StacklessTestCase):
+    """Argument errors are worded as Stackless's own (its C sources, CPython's texts)."""
+
+    def assert_message(self, error, text, target, /, *args, **kwargs):
+        with self.assertRaises(error) as cm:
+            target(*args, **kwargs)
+        self.assertEqual(str(cm.exception), text)
+
+    # ------------------------------------------------------------ tasklet
+
+    def test_tasklet_constructor_is_bind(self):
+        self.assert_message(TypeError, "bind() takes at most 3 arguments (4 given)",
+                            stackless.tasklet, lambda: None, (), {}, 4)
+
+    def test_tasklet_function_must_be_callable_or_none(self):
+        self.assert_message(TypeError, "tasklet function must be a callable or None", stackless.tasklet, 42)
+
+    def test_run_and_switch_take_no_arguments(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "tasklet.run() takes no arguments (1 given)", t.run, 1)
+        self.assert_message(TypeError, "tasklet.switch() takes no keyword arguments", t.switch, now=True)
+
+    def test_throw_requires_exc(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "throw() missing required argument 'exc' (pos 1)", t.throw)
+
+    def test_throw_of_something_not_raisable(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "exceptions must be classes, or instances, not int", t.throw, 42)
+
+    def test_throw_with_a_traceback_that_is_not_one(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "third argument must be a traceback object", t.throw, ValueError, None, 5)
+
+    def test_raise_exception_wants_a_class_then_positional_arguments(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "raise_exception() takes at least 1 argument", t.raise_exception)
+        self.assert_message(TypeError,
+                            "tasklet.raise_exception needs Exception or string subclass as first parameter",
+                            t.raise_exception, 42)
+        self.assert_message(TypeError, "tasklet.raise_exception() takes no keyword arguments",
+                            t.raise_exception, ValueError, code=1)
+
+    def test_set_atomic_takes_exactly_one_integer(self):
+        current = stackless.getcurrent()
+        self.assert_message(TypeError, "tasklet.set_atomic() takes exactly one argument (0 given)", current.set_atomic)
+        self.assert_message(TypeError, "set_atomic needs exactly one bool or integer", current.set_atomic, "yes")
+        self.assertFalse(current.atomic)
+
+    def test_set_ignore_nesting_takes_exactly_one_integer(self):
+        current = stackless.getcurrent()
+        self.assert_message(TypeError, "set_ignore_nesting needs exactly one bool or integer",
+                            current.set_ignore_nesting, 1.0)
+        self.assertFalse(current.ignore_nesting)
+
+    def test_block_trap_must_be_set_to_an_integer(self):
+        t = stackless.tasklet()
+        with self.assertRaises(TypeError) as cm:
+            t.block_trap = "yes"
+        self.assertEqual(str(cm.exception), "block_trap must be set to a bool or integer")
+
+    def test_bind_thread_takes_an_int(self):
+        t = stackless.tasklet(lambda: None, ())
+        self.assert_message(TypeError, "bind_thread() argument 1 must be int, not str", t.bind_thread, "main")
+        self.assert_message(TypeError, "bind_thread() argument 1 must be int, not None", t.bind_thread, None)
+
+    # ------------------------------------------------------------ channel
+
+    def test_channel_takes_and_ignores_any_arguments(self):
+        c = stackless.channel(1, 2, preference=1)
+        self.assertEqual(c.preference, -1)
+
+    def test_send_takes_exactly_one_argument(self):
+        c = stackless.channel()
+        self.assert_message(TypeError, "channel.send() takes exactly one argument (0 given)", c.send)
+        self.assert_message(TypeError, "channel.send() takes exactly one argument (2 given)", c.send, 1, 2)
+
+    def test_receive_takes_no_arguments(self):
+        c = stackless.channel()
+        self.assert_message(TypeError, "channel.receive() takes no arguments (1 given)", c.receive, 1)
+
+    def test_send_sequence_takes_exactly_one_argument(self):
+        c = stackless.channel()
+        self.assert_message(TypeError, "channel.send_sequence() takes exactly one argument (0 given)",
+                            c.send_sequence)
+
+    def test_send_exception_wants_a_class_then_positional_arguments(self):
+        c = stackless.channel()
+        self.assert_message(TypeError, "send_exception() takes at least 1 argument", c.send_exception)
+        self.assert_message(TypeError,
+                            "channel.send_exception needs Exception or string subclass as first parameter",
+                            c.send_exception, 42)
+        self.assert_message(TypeError, "channel.send_exception() takes no keyword arguments",
+                            c.send_exception, ValueError, code=1)
+
+    def test_send_throw_takes_one_to_three_arguments(self):
+        c = stackless.channel()
+        self.assert_message(TypeError, "send_throw expected at least 1 argument, got 0", c.send_throw)
+        self.assert_message(TypeError, "send_throw expected at most 3 arguments, got 4", c.send_throw, 1, 2, 3, 4)
+
+    def test_preference_must_be_set_to_an_integer(self):
+        c = stackless.channel()
+        with self.assertRaises(TypeError) as cm:
+            c.preference = "sender"
+        self.assertEqual(str(cm.exception), "preference must be set to an integer")
+
+    def test_schedule_all_must_be_set_to_a_bool_or_integer(self):
+        c = stackless.channel()
+        with self.assertRaisesRegex(TypeError, "must be set to a bool or integer"):
+            c.schedule_all = 2.5
+        self.assertEqual(c.schedule_all, 0)
+
+    def test_schedule_all_reads_as_an_int(self):
+        c = stackless.channel()
+        c.schedule_all = True
+        self.assertIs(type(c.schedule_all), int)
+        self.assertEqual(c.schedule_all, 1)
+
+    # ------------------------------------------------------------ module
+
+    def test_run_is_parsed_as_run_watchdog(self):
+        self.assert_message(TypeError, "'bogus' is an invalid keyword argument for run_watchdog()",
+                            stackless.run, bogus=1)
+        self.assert_message(TypeError, "'str' object cannot be interpreted as an integer", stackless.run, "soon")
+
+    def test_run_with_a_negative_timeout_runs_without_one(self):
+        log = []
+        stackless.tasklet(log.append)(1)
+        self.assertIsNone(stackless.run(-1))
+        self.assertEqual(log, [1])
+
+    def test_an_argument_given_by_name_and_position(self):
+        self.assert_message(TypeError, "argument for schedule() given by name ('retval') and position (1)",
+                            stackless.schedule, 1, retval=2)
+
+    def test_get_thread_info_takes_an_int_thread_id_and_flags(self):
+        self.assert_message(TypeError, "get_thread_info() argument 1 must be int, not str",
+                            stackless.get_thread_info, "main")
+        self.assert_message(TypeError, "get_thread_info() argument 1 must be int, not None",
+                            stackless.get_thread_info, None)
+        self.assert_message(TypeError, "get_thread_info() argument 2 must be int, not str",
+                            stackless.get_thread_info, -1, "all")
+
+    def test_get_thread_info_takes_thread_id_and_flags_keywords(self):
+        info = stackless.get_thread_info(thread_id=threading.get_ident(), flags=0)
+        self.assertEqual(info, (stackless.getmain(), stackless.getcurrent(), 1))
+
+    def test_get_thread_info_minus_one_is_this_thread(self):
+        self.assertIs(stackless.get_thread_info(-1)[0], stackless.getmain())
+
+    def test_get_thread_info_of_an_unknown_thread(self):
+        unknown = max(stackless.threads) + 1
+        self.assert_message(RuntimeError, "Thread id not found", stackless.get_thread_info, unknown)
+
+    def test_enable_softswitch_takes_exactly_one_argument(self):
+        self.assert_message(TypeError, "stackless.enable_softswitch() takes exactly one argument (0 given)",
+                            stackless.enable_softswitch)
+
+    def test_enable_softswitch_with_a_flag_that_is_no_bool_raises(self):
+        class NoBool:
+            def __bool__(self):
+                raise ZeroDivisionError("no truth")
+
+        with self.assertRaises(ZeroDivisionError):
+            stackless.enable_softswitch(NoBool())
+
+
+class HardSwitchingOnlyTest(StacklessTestCase):
+    """What a Stackless program asks about soft switching and pickling, answered honestly."""
+
+    def test_enable_softswitch_saves_and_restores_as_in_the_stackless_docs(self):
+        old_value = stackless.enable_softswitch(False)
+        self.assertIs(old_value, False)
+        self.assertIs(stackless.enable_softswitch(old_value), False)
+
+    def test_pickle_flag_names(self):
+        self.assertEqual((stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, stackless.PICKLEFLAGS_PRESERVE_AG_FINALIZER,
+                          stackless.PICKLEFLAGS_RESET_AG_FINALIZER), (1, 2, 4))
+
+    def test_pickle_flags_are_kept_and_the_old_value_returned(self):
+        old = stackless.pickle_flags()
+        try:
+            self.assertEqual(stackless.pickle_flags(stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE), old)
+            self.assertEqual(stackless.pickle_flags(), 1)
+            self.assertEqual(stackless.pickle_flags(new_flags=0, mask=1), 1)
+            self.assertEqual(stackless.pickle_flags(), 0)
+        finally:
+            stackless.pickle_flags(old)
+
+    def test_pickle_flags_refuse_undefined_bits(self):
+        with self.assertRaises(ValueError) as cm:
+            stackless.pickle_flags(8)
+        self.assertEqual(str(cm.exception), "you must not set an undefined pickle-flag")
+
+    def test_pickle_flags_default_is_kept_and_the_old_value_returned(self):
+        old = stackless.pickle_flags_default()
+        try:
+            self.assertEqual(stackless.pickle_flags_default(new_default=2), old)
+            self.assertEqual(stackless.pickle_flags_default(), 2)
+            with self.assertRaises(ValueError):
+                stackless.pickle_flags_default(-2)
+        finally:
+            stackless.pickle_flags_default(old)
 
 
 if __name__ == "__main__":

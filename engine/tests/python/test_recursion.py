@@ -15,6 +15,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase, SuspectedDeadlock
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 CHILD_TIMEOUT_S = 30
 

@@ -7,6 +7,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase, run_child
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 COUNT = 100_000
 

@@ -5,6 +5,7 @@ import unittest
 
 import stackless
 from support import StacklessTestCase
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 def noop():
@@ -417,6 +418,101 @@ class QueueMovesTest(StacklessTestCase):
         stackless.tasklet(body)()
         stackless.run()
         self.assertEqual(got, [True])
+
+
+class StacklessBindingRulesTest(StacklessTestCase):
+    """bind/setup/insert/remove/bind_thread behave and are worded as Stackless's."""
+
+    def assert_message(self, error, text, target, /, *args, **kwargs):
+        with self.assertRaises(error) as cm:
+            target(*args, **kwargs)
+        self.assertEqual(str(cm.exception), text)
+
+    def paused_started_tasklet(self):
+        t = stackless.tasklet(stackless.schedule_remove)()
+        t.run()
+        self.assertTrue(t.paused)
+        return t
+
+    def test_tempval_of_a_bound_tasklet_is_its_function(self):
+        self.assertIs(stackless.tasklet(noop).tempval, noop)
+
+    def test_tempval_of_a_tasklet_given_its_arguments_is_none(self):
+        self.assertIsNone(stackless.tasklet(noop, ()).tempval)
+
+    def test_setting_tempval_of_a_bound_tasklet_rebinds_its_function(self):
+        log = []
+        t = stackless.tasklet(noop)
+        t.tempval = log.append
+        t.setup("rebound")
+        stackless.run()
+        self.assertEqual(log, ["rebound"])
+
+    def test_insert_returns_the_tasklet(self):
+        t = stackless.tasklet(noop, ())
+        self.assertIs(t.insert(), t)
+        stackless.run()
+
+    def test_unbinding_a_scheduled_tasklet(self):
+        t = stackless.tasklet(noop)()
+        self.assert_message(RuntimeError, "tasklet is scheduled", t.bind, None)
+        stackless.run()
+
+    def test_binding_the_current_tasklet(self):
+        self.assert_message(RuntimeError, "can't (re)bind the current tasklet", stackless.getcurrent().bind, noop)
+
+    def test_binding_a_started_tasklet(self):
+        t = self.paused_started_tasklet()
+        self.assert_message(RuntimeError, "tasklet has C state on its stack", t.bind, None)
+        t.kill()
+
+    def test_setup_of_an_unbound_tasklet(self):
+        self.assert_message(RuntimeError, "the tasklet was not bound to a function", stackless.tasklet().setup)
+
+    def test_removing_the_current_tasklet(self):
+        self.assert_message(RuntimeError, "The current tasklet cannot be removed.", stackless.getcurrent().remove)
+
+    def test_removing_a_blocked_tasklet(self):
+        c = stackless.channel()
+        t = stackless.tasklet(c.receive)()
+        t.run()
+        self.assert_message(RuntimeError, "You cannot remove a blocked tasklet.", t.remove)
+        c.send(None)
+
+    def test_bind_thread_of_a_runnable_tasklet(self):
+        t = stackless.tasklet(noop)()
+        self.assert_message(RuntimeError, "can't (re)bind a runnable tasklet", t.bind_thread, threading.get_ident())
+        stackless.run()
+
+    def test_bind_thread_of_a_started_tasklet(self):
+        t = self.paused_started_tasklet()
+        self.assert_message(RuntimeError, "tasklet has C state on its stack", t.bind_thread, threading.get_ident())
+        t.kill()
+
+    def test_bind_thread_to_a_thread_without_tasklets(self):
+        t = stackless.tasklet(noop, ())
+        self.assert_message(ValueError, "bad thread", t.bind_thread, max(stackless.threads) + 1)
+
+
+class RestorableTest(StacklessTestCase):
+    """Tasklets cannot be pickled here, so none can be restored by unpickling."""
+
+    def test_a_new_tasklet_is_not_restorable(self):
+        self.assertIs(stackless.tasklet(noop, ()).restorable, False)
+
+    def test_a_finished_tasklet_is_not_restorable(self):
+        t = stackless.tasklet(noop)()
+        stackless.run()
+        self.assertIs(t.restorable, False)
+
+    def test_a_started_tasklet_is_not_restorable(self):
+        t = stackless.tasklet(stackless.schedule_remove)()
+        t.run()
+        self.assertIs(t.restorable, False)
+        t.kill()
+
+    def test_the_main_tasklet_is_not_restorable(self):
+        self.assertIs(stackless.getmain().restorable, False)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ import time
 import unittest
 
 import stackless
-from support import StacklessTestCase, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import StacklessTestCase, expect_leaked, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
 class SchedulerPerThreadTest(StacklessTestCase):
@@ -83,6 +84,10 @@ class SchedulerPerThreadTest(StacklessTestCase):
         # the main thread" -- also threads that never touched stackless.
         thread = self.live_thread(use_stackless=False)
         self.assertIn(thread.ident, stackless.threads)
+
+    def test_get_thread_info_of_a_thread_that_never_ran_tasklets(self):
+        thread = self.live_thread(use_stackless=False)
+        self.assertEqual(stackless.get_thread_info(thread.ident), (None, None, 0))
 
     def test_get_thread_info_of_another_thread(self):
         ready, release = threading.Event(), threading.Event()
@@ -373,6 +378,38 @@ class ThreadEndTest(StacklessTestCase):
         t = self.start_thread_leaving_a_blocked_tasklet([])
         self.assertEqual(t.thread_id, -1)
 
+    def test_kill_lets_go_of_a_tasklet_that_survived_its_threads_end(self):
+        # As Stackless's TestKill.test_kill_without_thread_state_blocked: the
+        # tasklet refuses to die when its thread ends and stays blocked.
+        box = {}
+
+        def target():
+            c = box["c"] = stackless.channel()
+
+            def stubborn():
+                while True:
+                    try:
+                        c.receive()
+                    except TaskletExit:
+                        pass
+
+            box["t"] = stackless.tasklet(stubborn)()
+            box["t"].run()
+
+        join_or_fail(start_thread(target))
+        t, c = box["t"], box["c"]
+        self.assertTrue(t.blocked)
+        self.assertEqual(t.thread_id, -1)
+        self.assertFalse(t.alive)
+        with self.assertRaisesRegex(RuntimeError, "tasklet has no thread"):
+            t.throw(TaskletExit, pending=True)
+        t.kill(pending=True)
+        self.assertFalse(t.blocked)
+        self.assertFalse(t.scheduled)
+        self.assertEqual(c.balance, 0)
+        # Its C stack can never be unwound: dropping it reports the leaked stack.
+        expect_leaked("stack_blocks", 1, "a tasklet that outlived its thread keeps its C stack")
+
     def test_blocked_tasklet_with_c_state_is_killed_when_its_thread_ends(self):
         # Stackless docs (threads): "When a thread dies, only tasklets with a
         # C-state are actively killed." Every started tasklet here has one.
@@ -381,6 +418,134 @@ class ThreadEndTest(StacklessTestCase):
         wait_until(lambda: log == ["finally"], timeout=2.0, what="tasklet killed")
         self.assertFalse(t.alive)
 
+
+
+class RemoteTaskletTest(StacklessTestCase):
+    """Tasklets of another thread, as in Stackless's test_thread: its scheduler
+    is theirs, ours is untouched."""
+
+    def start_thread_with_tasklet(self, action, schedule=False, remove=False):
+        """A thread that creates tasklet(action)() and lingers until the cleanup;
+        with `schedule` it keeps running its scheduler while it lingers."""
+        made, shutdown = threading.Event(), threading.Event()
+        box = {}
+
+        def target():
+            box["t"] = t = stackless.tasklet(action)()
+            if remove:
+                t.remove()
+            made.set()
+            while not shutdown.is_set():
+                if schedule:
+                    stackless.run()
+                time.sleep(0.001)
+
+        thread = start_thread(target)
+        self.addCleanup(join_or_fail, thread)
+        self.addCleanup(shutdown.set)
+        self.assertTrue(made.wait(5), "suspected deadlock: thread did not start")
+        return thread, box["t"]
+
+    def test_remove_of_a_runnable_tasklet_of_another_thread_leaves_our_runcount(self):
+        before = stackless.getruncount()
+        thread, t = self.start_thread_with_tasklet(lambda: None)
+        self.assertTrue(t.scheduled)
+        t.remove()
+        self.assertFalse(t.scheduled)
+        self.assertTrue(t.paused)
+        self.assertEqual(stackless.getruncount(), before)
+
+    def test_run_of_a_tasklet_of_another_thread_runs_it_in_that_thread(self):
+        ran_in = []
+        thread, t = self.start_thread_with_tasklet(lambda: ran_in.append(threading.get_ident()),
+                                                   schedule=True, remove=True)
+        before = stackless.getruncount()
+        self.assertIsNone(t.run())
+        self.assertEqual(stackless.getruncount(), before)
+        wait_until(lambda: ran_in, what="remote tasklet ran")
+        self.assertEqual(ran_in, [thread.ident])
+        wait_until(lambda: not t.alive, what="remote tasklet ended")
+
+    def test_run_of_a_tasklet_of_a_waiting_thread_runs_it_before_the_runnable_ones(self):
+        # As Stackless's TestRemoteSchedule.testRunOrder: that thread's main
+        # waits on a channel; what run() hands it runs first.
+        order, made = [], threading.Event()
+        box = {}
+        done = stackless.channel()
+
+        def target():
+            box["ts"] = [stackless.tasklet(lambda i=i: (order.append(i), done.send(None)))().remove()
+                         for i in range(3)]
+            made.set()
+            for _ in range(3):
+                done.receive()
+
+        thread = start_thread(target)
+        self.assertTrue(made.wait(5), "suspected deadlock: thread did not start")
+        t0, t1, t2 = box["ts"]
+        with stackless.atomic():
+            t1.insert()
+            t2.insert()
+            t0.run()
+        join_or_fail(thread)
+        self.assertEqual(order, [0, 1, 2])
+
+    def test_switch_to_a_tasklet_of_another_thread_raises_runtime_error(self):
+        thread, t = self.start_thread_with_tasklet(lambda: None, remove=True)
+        with self.assertRaisesRegex(RuntimeError, "different thread"):
+            t.switch()
+        self.assertTrue(t.paused)
+
+    def test_bind_thread_of_a_runnable_tasklet_of_another_thread_raises_runtime_error(self):
+        thread, t = self.start_thread_with_tasklet(lambda: None)
+        with self.assertRaisesRegex(RuntimeError, "runnable"):
+            t.bind_thread()
+        self.assertEqual(t.thread_id, thread.ident)
+
+    def test_runnable_and_removed_tasklets_of_an_ended_thread_are_not_alive(self):
+        box = {}
+
+        def make():
+            box["runnable"] = stackless.tasklet(lambda: None)()
+            box["removed"] = stackless.tasklet(lambda: None)().remove()
+
+        join_or_fail(start_thread(make))
+        self.assertFalse(box["runnable"].alive)
+        self.assertFalse(box["removed"].alive)
+        self.assertFalse(box["removed"].paused)
+
+
+class BindDuringLastSwitchTest(StacklessTestCase):
+
+    def test_bind_is_refused_while_a_dead_tasklet_still_holds_its_stack(self):
+        # The other thread's main waits on a channel, so the tasklet's last
+        # switch waits idle (GIL released) for another thread: the tasklet
+        # already reports dead but its stack block is still in use.
+        wake = stackless.channel()
+        box = {}
+
+        def target():
+            box["t"] = stackless.tasklet(lambda: None)()
+            wake.receive()
+
+        thread = start_thread(target)
+        try:
+            wait_until(lambda: "t" in box and not box["t"].alive, what="tasklet ended")
+            t = box["t"]
+            with self.assertRaisesRegex(RuntimeError, "C state"):
+                t.bind(lambda: None, ())
+            with self.assertRaisesRegex(RuntimeError, "C state"):
+                t.bind_thread()
+            self.assertEqual(t.thread_id, thread.ident)
+        finally:
+            wake.send(None)
+            join_or_fail(thread)
+        # Its last switch is over now: it may be bound anew and run here.
+        ran = []
+        t.bind(lambda: ran.append(1), ())
+        t.bind_thread()
+        t.run()
+        self.assertEqual(ran, [1])
 
 if __name__ == "__main__":
     unittest.main()

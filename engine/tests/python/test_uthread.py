@@ -10,14 +10,18 @@ Timing checks are one-sided ("not before the timeout"); only the busy-wait
 check compares CPU time with wall time.
 """
 
+import gc
+import sys
+import textwrap
 import threading
 import time
 import unittest
 
 import stackless
 import uthread
-from support import (StacklessTestCase, result_in_new_thread, start_thread, SuspectedDeadlock, busy_for, join_or_fail,
-                     wait_until)
+from support import (StacklessTestCase, result_in_new_thread, run_child, start_thread, SuspectedDeadlock, busy_for,
+                     join_or_fail, wait_until)
+from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
 
@@ -701,9 +705,57 @@ class SemaphoreTest(StacklessTestCase):
 
 # ---------------------------------------------------------------- CriticalSection
 
+class LockModelTest(StacklessTestCase):
+    """The locks' state is guarded by the GIL alone (waiters.h): Python code that
+    runs inside an operation (the GC, a finalizer) can use the same lock."""
+
+    # A thread's first wait makes its scheduler, which allocates: the GC runs
+    # there and a finalizer releases the very semaphore being acquired. A lock
+    # held across that step deadlocked (the finalizer waited for it, with the GIL).
+    CHILD = textwrap.dedent("""
+        import gc, threading, uthread
+        sem = uthread.Semaphore(0)
+        class Releaser:
+            def __del__(self):
+                sem.release()
+        got = []
+        def first_wait_of_a_thread():
+            gc.disable()
+            r = Releaser()
+            r.cycle = r
+            del r
+            gc.set_threshold(1)
+            gc.enable()
+            got.append(sem.acquire(timeout=5.0))
+        t = threading.Thread(target=first_wait_of_a_thread)
+        t.start()
+        t.join()
+        print(got, sem.value)
+    """)
+
+    def test_a_finalizer_run_by_a_wait_can_release_the_same_semaphore(self):
+        result = run_child([sys.executable, "python", "-c", self.CHILD])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "[True] 0")
+
+
 class CriticalSectionTest(StacklessTestCase):
 
     deadline_s = 30.0  # the cross-thread tests hammer for a while
+
+    def test_a_tasklet_reusing_a_dead_owners_object_does_not_own_the_lock(self):
+        cs = uthread.CriticalSection()
+        owner = stackless.tasklet(cs.acquire)()
+        owner.run()  # dies holding the lock
+        self.assertFalse(owner.alive)
+        address = id(owner)
+        del owner  # its object goes to the tasklets' free list
+        seen = []
+        probe = stackless.tasklet(lambda: seen.append((cs.acquire(blocking=False), cs.owned)))()
+        self.assertEqual(id(probe), address, "the scenario needs the dead owner's object reused")
+        probe.run()
+        self.assertEqual(seen, [(False, False)])
+        self.assertTrue(cs.locked)
 
     def test_owner_can_acquire_again(self):
         cs = uthread.CriticalSection()

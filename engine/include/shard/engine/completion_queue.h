@@ -2,10 +2,10 @@
 // Finished requests on their way back to the main thread: a lock-free
 // multi-producer, single-consumer queue. Workers push (a CAS on the head);
 // the consumer takes everything at once and gets it in completion order.
+// Nothing here allocates, so a drain cannot fail halfway.
 
 #include <atomic>
 #include <memory>
-#include <vector>
 
 #include "shard/engine/request.h"
 
@@ -17,8 +17,11 @@ class CompletionQueue final {
   // Any thread. Returns true when the queue was empty before (the first
   // completion of a batch, which wakes or schedules a drain).
   bool push(std::shared_ptr<Request> request);
-  // The consumer: all queued requests, oldest completion first.
-  std::vector<std::shared_ptr<Request>> take_all();
+  // The consumer: every queued request, oldest completion first, as a list
+  // linked through next_completed; each node still owns itself until pop().
+  Request* take_all();
+  // Unlinks the first node of such a list: the caller owns it now.
+  static std::shared_ptr<Request> pop(Request** list);
   bool empty() const { return head_.load(std::memory_order_acquire) == nullptr; }
 
  private:

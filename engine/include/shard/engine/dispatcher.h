@@ -19,6 +19,14 @@
 //                         (at most one drain outstanding; the eval breaker is
 //                         raised on every completion while it is, since stock
 //                         3.11 computes it for the calling thread only)
+//
+// The dispatcher belongs to the main thread: start() makes it there at
+// interpreter start-up, so whichever thread makes the first request cannot
+// take it over. A tasklet of another thread may make requests too; their
+// completions bypass the strategies (which drain on the main thread, and the
+// main thread may be busy joining that very thread): the worker takes the
+// interpreter lock and wakes the tasklet itself, through its thread's
+// hand-over queue (Scheduler::wake). The statistics count main-thread requests.
 
 #include <Python.h>
 
@@ -27,13 +35,13 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "shard/engine/completion_queue.h"
 #include "shard/engine/latency_histogram.h"
 
 namespace shard::engine {
 
+class Scheduler;
 class WorkerPool;
 
 enum class Strategy : int { kMainLoop, kOnBlock, kMainThreadCallback, kWorkerAcquiresGil, kPendingCall };
@@ -51,16 +59,17 @@ struct StrategyStats {
 
 class Dispatcher final {
  public:
-  // Created by the main thread (GIL held); `wake_main` interrupts the main
-  // thread's wait (the game loop's phase 1).
-  explicit Dispatcher(std::function<void()> wake_main);
-  ~Dispatcher();
-
-  static Dispatcher& instance();  // the main thread's, created on first use
+  // Interpreter start-up, on the main thread with the GIL held: the
+  // dispatcher of this thread's scheduler (created if need be). Null with a
+  // Python error when it cannot be made; once made, the same one.
+  static Dispatcher* start();
+  // The started dispatcher, or null with RuntimeError set.
+  static Dispatcher* get();
+  // The started dispatcher (the game loop runs only once it is).
+  static Dispatcher& instance();
 
   Strategy strategy() const { return strategy_.load(std::memory_order_acquire); }
   void set_strategy(Strategy s) { strategy_.store(s, std::memory_order_release); }
-  void set_wake_main(std::function<void()> wake) { wake_main_ = std::move(wake); }
   // While the game loop runs: the eventfd that ends its phase-1 wait (-1: no
   // loop, completions wake the scheduler's idle wait instead).
   void set_loop_wake_fd(int fd) { loop_wake_fd_.store(fd, std::memory_order_release); }
@@ -85,10 +94,21 @@ class Dispatcher final {
   void reset_stats();
   uint64_t in_flight() const { return in_flight_.load(); }
 
-  WorkerPool& workers();
+  int worker_threads();  // 0 before the first request
 
  private:
+  explicit Dispatcher(Scheduler* main);
+  ~Dispatcher() = delete;  // never destroyed: workers may hand back requests during shutdown
+
   PyObject* wait_for(std::shared_ptr<Request> request, double timeout_s);
+  // Hands the request to a worker; false with a Python error (OSError when no
+  // worker thread can be started, MemoryError) when it cannot be.
+  bool submit(const std::shared_ptr<Request>& request);
+  void wake_on_its_thread(std::shared_ptr<Request> request);
+  WorkerPool& workers();  // made on first use; throws what the pool throws
+  // The deferred requests, then everything the queue holds: completion order.
+  Request* take_batch();
+  void defer(std::shared_ptr<Request> request);
   void dispatch(Request& request, Strategy s);
   void workers_take_the_lock();
   static int pending_call_drain(void* self);
@@ -97,11 +117,13 @@ class Dispatcher final {
 
   std::atomic<Strategy> strategy_{Strategy::kMainLoop};
   std::atomic<int> loop_wake_fd_{-1};
-  std::function<void()> wake_main_;
+  Scheduler* const main_;  // the main thread's (never freed)
   CompletionQueue completions_;
   // Taken from the queue by on_block but newer than the blocking request: they
-  // wait here, ahead of anything completed later.
-  std::vector<std::shared_ptr<Request>> deferred_;
+  // wait here, ahead of anything completed later (linked like the queue, so
+  // deferring allocates nothing).
+  Request* deferred_head_ = nullptr;
+  Request** deferred_tail_ = &deferred_head_;
   std::atomic<bool> lock_taker_{false};       // worker_acquires_gil aggregation
   std::atomic<bool> pending_scheduled_{false};  // one pending-call drain at a time
   std::atomic<uint64_t> in_flight_{0};

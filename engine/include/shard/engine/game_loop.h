@@ -79,6 +79,8 @@ class GameLoop final {
   // Phase 1; false when a signal handler raised (the error is set).
   bool wait_until(int64_t deadline);
   void run_ticks(FrameStats& stats, double dt);
+  // Makes the tasklets parked in be_nice() runnable; returns how many were woken.
+  int wake_yielders();
   void log_tasklet_error(PyObject* tasklet, PyObject* exc);
   void report_long_run(int64_t ran_ns);
   void shutdown_services();
@@ -91,6 +93,7 @@ class GameLoop final {
   double long_run_limit_ms_ = 50.0;
   std::atomic<bool> stop_requested_{false};
   bool running_ = false;
+  bool in_frames_ = false;  // frames are being run: be_nice() parks until the next one
   int wake_fd_ = -1;      // eventfd: completions and stop() end phase 1
   int signal_fd_[2] = {-1, -1};  // signal.set_wakeup_fd pipe
   PyObject* old_wakeup_fd_ = nullptr;

@@ -39,6 +39,8 @@ class Parking final {
   // The earliest deadline; only when has_deadlines() or timer_count() > 0.
   int64_t next_deadline() const { return timers_.next_deadline(); }
   std::size_t timer_count() const { return timers_.size(); }
+  // Drops the deadlines of waits that ended early; returns how many.
+  std::size_t drop_stale() { return timers_.drop_stale(); }
 
  private:
   TimerHeap timers_;

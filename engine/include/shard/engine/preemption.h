@@ -14,6 +14,7 @@
 
 #include <Python.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -26,6 +27,8 @@ class Preemption final {
   // A switch (or the game loop starting a frame) begins a new slice: the budget
   // and the long-run report count from here.
   static void note_switch(int64_t now_ns);
+  // POSIX timers of this process's threads not yet deleted (a leak check).
+  static std::size_t timers_alive();
 };
 
 class PreemptionScope final {

@@ -11,6 +11,7 @@
 
 #include <Python.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -25,14 +26,30 @@ namespace shard::engine {
 
 class Scheduler final {
  public:
+  // The calling thread's scheduler, or null (no error set) when the thread has
+  // not used tasklets: for finalizers, deallocators and lookups that only need
+  // an existing one. A lookup never creates: a thread that merely touches a
+  // tasklet (a worker running a finalizer) must not get a scheduler for it.
+  static Scheduler* existing() { return tls_current_; }
   // The calling thread's scheduler, created (with its main tasklet) on first
-  // use; null with a Python error set if it cannot be.
-  static Scheduler* current() {
+  // use; null with a Python error set if it cannot be. Only for the API entry
+  // points that start tasklet use on a thread (getcurrent, tasklet(), a wait).
+  static Scheduler* current_or_create() {
     Scheduler* sched = tls_current_;
     return sched != nullptr ? sched : create_for_this_thread();
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
+  // Schedulers attached to a running thread, and their tasklets with C state
+  // (started, not finished) all together (GIL held).
+  static std::size_t live_count();
+  static std::size_t started_tasklets_of_all_threads();
+
+  // A thread that keeps a thread state but wakes tasklets only through work
+  // counted by set_external_work (a dispatcher's worker) is no reason for an
+  // idle thread to wait instead of reporting a deadlock. GIL held.
+  static bool mark_passive_thread();  // false with a Python error
+  static bool is_passive_thread(PyThreadState* tstate);
 
   Tasklet* main() const { return main_; }
   Tasklet* current_tasklet() const { return current_; }
@@ -69,6 +86,10 @@ class Scheduler final {
 
   // Makes a tasklet runnable in its own thread (GIL held); takes a reference.
   static void make_runnable(Tasklet* t);
+  // tasklet.insert()/run() of one of this scheduler's tasklets, called from
+  // any thread with the GIL held: t joins the ring at the end, or right after
+  // the running tasklet (`run_next`); a waiting owner is woken.
+  void insert_from_any_thread(Tasklet* t, bool run_next);
 
   // Parking: the current tasklet leaves the ring without a channel until
   // wake() names its wait, or its deadline passes (0 = none). The waker may be
@@ -84,6 +105,8 @@ class Scheduler final {
   // Sleepers: wakes every tasklet whose deadline has come; returns how many.
   int wake_due_timers(int64_t now_ns) { return parking_.wake_due(now_ns); }
   std::size_t timer_count() const { return parking_.timer_count(); }
+  // Drops the entries of waits that ended early (each holds a tasklet).
+  std::size_t drop_stale_timers() { return parking_.drop_stale(); }
   bool has_sleepers() const { return parking_.has_deadlines() && !loop_driven_; }
 
   // Work outside the scheduler that can make its tasklets runnable (off-thread
@@ -113,7 +136,7 @@ class Scheduler final {
   void after_switch(boost::context::detail::fcontext_t from);
   // A fiber's body: runs the tasklet's callable, then switches to the next
   // tasklet for good (which gives the finished fiber's stack back).
-  [[noreturn]] void run_body(Tasklet* self);
+  [[noreturn]] void run_body(Tasklet* self) noexcept;
 
   // Kills every tasklet of this thread that has C state (interpreter exit), so
   // their finally blocks run and no stack is left behind.
@@ -160,6 +183,8 @@ class Scheduler final {
   void abandon_unstartable(Tasklet* t, const char* why);
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
+  // Main is paused (not runnable, blocked or parked) and is not the caller.
+  bool main_floating() const;
   Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
   bool soft_watchdog_due();
   bool idle_wait();
@@ -181,9 +206,16 @@ class Scheduler final {
   // The stack block of a tasklet that finished and switched away for good,
   // released on the entering side.
   void* finished_block_ = nullptr;
-  // The leaving tasklet's `current_` reference, released on the entering side:
-  // a finished tasklet cannot drop its last reference while on its own stack.
-  PyObject* release_after_switch_ = nullptr;
+  // References a switch lets go of, dropped by release_after_switch() once the
+  // switch is complete: dropping one may run a finalizer, and no Python code
+  // may run inside the switch path (the thread state is half handed over
+  // there). [0]: the leaving tasklet's `current_` reference (a finished
+  // tasklet cannot drop its last reference on its own stack either); [1]: the
+  // tasklet a timed run() no longer holds as the longest slice.
+  std::array<PyObject*, 2> release_after_switch_{};
+  // Drops them: called on the entering side once the resumed tasklet's state
+  // is restored and its resume value taken, where its own code may run again.
+  void release_after_switch();
 
   void link_live(Tasklet* t);
   void unlink_live(Tasklet* t);

@@ -21,8 +21,14 @@ namespace shard::engine {
 class Scheduler;
 struct Channel;
 
+// The last serial number given to a tasklet (guarded by the GIL).
+inline uint64_t last_tasklet_serial = 0;
+
 struct Tasklet {
   PyObject_HEAD
+  // Unique for the process's life, unlike the address (tasklet objects are
+  // reused from a free list): what identifies a lock's owner.
+  uint64_t serial_ = ++last_tasklet_serial;
   PyObject* weakrefs_ = nullptr;
   PyObject* dict_ = nullptr;
 
@@ -65,8 +71,9 @@ struct Tasklet {
   // The contextvars context it starts in: a copy of its creator's.
   PyObject* init_context_ = nullptr;
 
-  // Where it was suspended (see fiber_switch.h); null while it runs or before
-  // it started.
+  // Where it resumes (see fiber_switch.h): where it was suspended, or, once a
+  // stack is reserved and before its first run, the fresh context that starts
+  // its body there; null while it runs and before a stack is reserved.
   boost::context::detail::fcontext_t context_ = nullptr;
   void* stack_block_ = nullptr;          // from StackPool, from start to finish
   _PyStackChunk* root_chunk_ = nullptr;  // in its stack block, once started
@@ -91,5 +98,8 @@ inline PyObject* as_object(Tasklet* t) { return reinterpret_cast<PyObject*>(t); 
 
 // Creates an unbound tasklet of the exact base type (used for main tasklets).
 Tasklet* new_tasklet();
+
+// Tasklet objects alive (a leak check; GIL held).
+std::size_t tasklets_alive();
 
 }  // namespace shard::engine

@@ -45,8 +45,9 @@ class WatchdogStack final {
 
   void push(const Watchdog& w);
   // Pops `t`'s entry and every inner one above it (left by tasklets that
-  // died); returns what interrupted `t`'s run (owned), or null.
-  Tasklet* pop_through(Tasklet* t);
+  // died, or outlived: still waiting in a run() of their own, which `outlived`
+  // collects, innermost first); returns what interrupted `t`'s run (owned), or null.
+  Tasklet* pop_through(Tasklet* t, std::vector<Tasklet*>* outlived = nullptr);
   void clear();
 
  private:

@@ -5,6 +5,10 @@
 // work, so the pool grows when every worker is busy, up to max_threads; it
 // keeps its threads once started (peak concurrency is the steady state of a
 // server).
+//
+// Nothing here throws past submit(): a worker that cannot be started (the OS
+// refuses a thread) leaves the request to the running workers, and submit()
+// throws std::system_error only when there is no worker at all to run it.
 
 #include <condition_variable>
 #include <deque>
@@ -21,17 +25,23 @@ class Dispatcher;
 
 class WorkerPool final {
  public:
+  // Starts up to min_threads workers now (as many as the OS gives).
   WorkerPool(Dispatcher& dispatcher, int min_threads, int max_threads);
   ~WorkerPool();  // finishes queued requests (as cancelled) and joins
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  // Queues the request; throws std::system_error (the request not queued)
+  // when no worker runs and none can be started, std::bad_alloc.
   void submit(std::shared_ptr<Request> request);
   int threads();
 
  private:
-  void run();
-  void execute(Request& request);
+  // Starts one more worker (mutex_ held); false when the OS refuses, with the
+  // error in *error.
+  bool start_worker_locked(std::system_error* error);
+  void run() noexcept;
+  void execute(Request& request) noexcept;
 
   Dispatcher& dispatcher_;
   std::mutex mutex_;

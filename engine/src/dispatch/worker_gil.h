@@ -1,0 +1,26 @@
+#pragma once
+// The interpreter lock, taken on a worker thread through the worker's one
+// Python thread state. The state is made the first time the worker needs the
+// lock and kept until the worker exits, where it is cleared and deleted: a
+// fresh thread state per request (what a bare PyGILState_Ensure gives a
+// thread without one) would be built and torn down every time, with whatever
+// Python hangs on it (a scheduler, as soon as the work touches stackless).
+// It is PyGILState's state of the thread, so nested Ensure/Release pairs in
+// the work (C extensions) reuse it too.
+
+#include <Python.h>
+
+namespace shard::engine {
+
+class WorkerGil final {
+ public:
+  WorkerGil();  // blocks until the lock is held
+  ~WorkerGil();
+  WorkerGil(const WorkerGil&) = delete;
+  WorkerGil& operator=(const WorkerGil&) = delete;
+
+ private:
+  PyGILState_STATE state_;
+};
+
+}  // namespace shard::engine

@@ -38,6 +38,13 @@ class Decompressor final {
   // kDecompressedTooLarge).
   std::span<const std::uint8_t> decompress(Codec codec, std::span<const std::uint8_t> in);
 
+  // Releases the output buffer if it is bigger than `keep` bytes: one huge frame
+  // must not pin megabytes to a connection for its lifetime.
+  void trim(std::size_t keep) noexcept {
+    if (out_.size() > keep) std::vector<std::uint8_t>().swap(out_);
+  }
+  std::size_t capacity() const noexcept { return out_.size(); }
+
  private:
   std::uint8_t* reserve(std::size_t n);
 

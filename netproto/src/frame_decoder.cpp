@@ -61,8 +61,14 @@ void FrameDecoder::check_length(std::uint32_t length) {
   }
 }
 
+std::size_t FrameDecoder::capacity() const noexcept {
+  return buffer_.size() + (decompressor_ ? decompressor_->capacity() : 0);
+}
+
 std::optional<Frame> FrameDecoder::next() {
   if (failed_) throw ProtocolError(ErrorCode::kDecoderFailed, "decoder used after an error");
+  // The previous frame's payload view ends here, so a big decompression buffer can go.
+  if (decompressor_) decompressor_->trim(config_.retain_buffer_bytes);
   const std::size_t avail = end_ - begin_;
   if (avail == 0) {
     begin_ = end_ = 0;

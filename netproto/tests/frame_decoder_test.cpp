@@ -208,5 +208,22 @@ TEST(FrameDecoder, BigBufferIsReleasedOnceDrained) {
   EXPECT_EQ(d.capacity(), 0u);
 }
 
+TEST(FrameDecoder, BigDecompressionBufferIsReleasedAfterItsFrame) {
+  DecoderConfig c = accept_all();
+  c.retain_buffer_bytes = 64 << 10;
+  EncoderConfig ec;
+  ec.codec = Codec::kZlib;
+  FrameEncoder e(ec);
+  std::vector<std::uint8_t> wire;
+  e.append(wire, {}, std::vector<std::uint8_t>(2'000'000));  // ~2 KB on the wire
+  e.append(wire, {}, compressible(1000));
+  FrameDecoder d(c);
+  d.feed(wire);
+  ASSERT_EQ(d.next()->payload.size(), 2'000'000u);
+  EXPECT_GE(d.capacity(), 2'000'000u);
+  ASSERT_EQ(d.next()->payload.size(), 1000u);
+  EXPECT_LT(d.capacity(), 64u << 10);
+}
+
 }  // namespace
 }  // namespace shard::netproto

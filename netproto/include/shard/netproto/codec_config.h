@@ -30,6 +30,7 @@ struct DecoderConfig {
   std::uint8_t allowed_codecs = codec_bit(Codec::kNone);
   // The read buffer grows to hold the largest frame seen; once empty, a buffer
   // bigger than this is released so an idle connection holds little memory.
+  // Likewise the decompression buffer, once its frame has been consumed.
   // Keep it at least the read size given to prepare(), or every read reallocates.
   std::uint32_t retain_buffer_bytes = 256u << 10;
 };

@@ -60,7 +60,8 @@ class FrameDecoder final {
   void set_allowed_codecs(std::uint8_t codecs) noexcept { config_.allowed_codecs = codecs; }
 
   std::size_t buffered() const noexcept { return end_ - begin_; }
-  std::size_t capacity() const noexcept { return buffer_.size(); }
+  // Bytes held in buffers (read buffer + decompression buffer).
+  std::size_t capacity() const noexcept;
   bool failed() const noexcept { return failed_; }
 
  private:

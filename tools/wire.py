@@ -257,10 +257,11 @@ def decompress(codec: int, data: bytes, max_out: int) -> bytes:
         raise WireError("decompressed_too_large", f"zlib payload declares {n} bytes, limit {max_out}")
     d = zlib.decompressobj()
     try:
-        out = d.decompress(data[4:], n)  # never more than the declared size
+        # At most one byte past the declared size (max_length 0 would mean "no limit").
+        out = d.decompress(data[4:], n + 1)
     except zlib.error as e:
         raise WireError("decompress_failed", f"corrupt zlib payload ({e})") from None
-    if d.unconsumed_tail:
+    if len(out) > n:
         raise WireError("decompressed_too_large", f"zlib stream inflates past its declared {n} bytes")
     if not d.eof or d.unused_data or len(out) != n:
         raise WireError("decompress_failed", "zlib stream truncated, short or followed by bytes")

@@ -128,6 +128,11 @@ class SameErrorsBothSides(unittest.TestCase):
         bomb = (8000).to_bytes(4, "little") + zlib.compress(bytes(3 << 20), 9)  # 3 MiB in ~3 KB
         self.check(wire.pack_prefix(wire.Header(codec=wire.Codec.ZLIB), len(bomb)) + bomb, "decompressed_too_large")
 
+    def test_zlib_bomb_declaring_zero_bytes(self):
+        import zlib
+        bomb = (0).to_bytes(4, "little") + zlib.compress(bytes(3 << 20), 9)
+        self.check(wire.pack_prefix(wire.Header(codec=wire.Codec.ZLIB), len(bomb)) + bomb, "decompressed_too_large")
+
     def test_snappy_declared_too_large(self):
         claim = wire._varint(1 << 30) + b"\x00"
         self.check(wire.pack_prefix(wire.Header(codec=wire.Codec.SNAPPY), len(claim)) + claim,

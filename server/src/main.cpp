@@ -1,19 +1,25 @@
 // shard: the game-server executable. Subcommands select what this process is.
+// Started as `shard-python` (a symlink beside it), it is `shard python`.
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "shard/engine/interpreter.h"
 
 namespace {
 
+constexpr const char* kPythonEntry = "shard-python";
+
 void usage(std::ostream& out) {
   out << "usage: shard <command> [args...]\n"
          "\n"
          "commands:\n"
          "  python [ARGS...]   the embedded CPython 3.11 with stackless, like python3\n"
+         "                     (also: shard-python [ARGS...], which sys.executable names)\n"
          "  run [OPTIONS] SCRIPT [ARGS...]\n"
          "                     run SCRIPT, then the fixed-FPS game loop until SIGINT/SIGTERM\n"
          "                     (shard run --help lists the options)\n"
@@ -25,15 +31,32 @@ std::string scripts_dir() {
   return env != nullptr && *env != '\0' ? env : SHARD_DEFAULT_SCRIPTS_DIR;
 }
 
+// sys.executable: the python-style entry beside this binary, so that children
+// started as `sys.executable -E -c ...` get this engine. Without it (a copy of
+// the binary alone), the binary itself.
+std::string python_executable() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::canonical("/proc/self/exe", error);
+  if (error) return {};
+  std::filesystem::path entry = self.parent_path() / kPythonEntry;
+  return std::filesystem::exists(entry, error) ? entry.string() : self.string();
+}
+
+bool started_as_python(const char* argv0) {
+  return std::filesystem::path(argv0).filename() == kPythonEntry;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
+                                                      SHARD_ENGINE_PYTHON_DIR};
+  if (started_as_python(argv[0])) return shard::engine::run_python_main(interpreter, argc - 1, argv + 1);
   if (argc < 2) {
     usage(std::cerr);
     return 2;
   }
   std::string command = argv[1];
-  const shard::engine::InterpreterOptions interpreter{argv[0], scripts_dir(), SHARD_ENGINE_PYTHON_DIR};
   if (command == "python") return shard::engine::run_python_main(interpreter, argc - 2, argv + 2);
   if (command == "run") {
     // `shard run ...` is `shard python -m shard_run ...`.

@@ -16,6 +16,8 @@
 
 #include <initializer_list>
 
+#include "core/cxx_boundary.h"
+
 namespace shard::engine {
 
 // Fills out[i] (borrowed; null when not given) for each name.
@@ -40,11 +42,9 @@ inline bool parse_arguments(const char* function, PyObject* const* args, Py_ssiz
 // An argument's type as CPython's "must be int, not X" errors name it.
 inline const char* type_name(PyObject* arg) { return arg == Py_None ? "None" : Py_TYPE(arg)->tp_name; }
 
-// A METH_FASTCALL | METH_KEYWORDS function, as PyMethodDef stores it.
-using VectorFunction = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-inline PyCFunction as_cfunction(VectorFunction function) {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
-}
+// Functions go into method tables as as_cfunction<f>() and into getset rows and
+// type slots as guarded<f>: behind the one C++/Python error boundary
+// (core/cxx_boundary.h).
 
 // Readies a static type and adds it to a module; -1 with an error set on failure.
 inline int add_type(PyObject* module, const char* name, PyTypeObject* type) {

@@ -189,29 +189,29 @@ int set_schedule_all(PyObject* self, PyObject* value, void*) {
 }
 
 PyMethodDef channel_methods[] = {
-    {"send", as_cfunction(channel_send),
+    {"send", as_cfunction<channel_send>(),
      METH_FASTCALL | METH_KEYWORDS, "send(value): send value over the channel, blocking until received"},
-    {"receive", as_cfunction(channel_receive),
+    {"receive", as_cfunction<channel_receive>(),
      METH_FASTCALL | METH_KEYWORDS, "receive(): receive a value, blocking until one is sent"},
-    {"send_exception", as_cfunction(channel_send_exception),
+    {"send_exception", as_cfunction<channel_send_exception>(),
      METH_FASTCALL | METH_KEYWORDS, "send_exception(exc, *args): the receiver raises exc(*args)"},
-    {"send_throw", as_cfunction(channel_send_throw),
+    {"send_throw", as_cfunction<channel_send_throw>(),
      METH_FASTCALL | METH_KEYWORDS, "send_throw(exc, val=None, tb=None): the receiver raises, like raise"},
-    {"send_sequence", as_cfunction(channel_send_sequence),
+    {"send_sequence", as_cfunction<channel_send_sequence>(),
      METH_FASTCALL | METH_KEYWORDS, "send_sequence(seq): send each item; returns how many"},
-    {"close", channel_close, METH_NOARGS, "close(): no further blocking operations; closed once balance is 0"},
-    {"open", channel_open, METH_NOARGS, "open(): reopen a closing or closed channel"},
+    {"close", as_cfunction<channel_close>(), METH_NOARGS, "close(): no further blocking operations; closed once balance is 0"},
+    {"open", as_cfunction<channel_open>(), METH_NOARGS, "open(): reopen a closing or closed channel"},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyGetSetDef channel_getset[] = {
-    {"balance", get_balance, nullptr, "waiting senders (>0) or receivers (<0)", nullptr},
-    {"queue", get_queue, nullptr, "the first waiting tasklet, or None", nullptr},
-    {"closing", get_closing, nullptr, "close() was called", nullptr},
-    {"closed", get_closed, nullptr, "closing and nobody waits", nullptr},
-    {"preference", get_preference, set_preference,
+    {"balance", guarded<get_balance>, nullptr, "waiting senders (>0) or receivers (<0)", nullptr},
+    {"queue", guarded<get_queue>, nullptr, "the first waiting tasklet, or None", nullptr},
+    {"closing", guarded<get_closing>, nullptr, "close() was called", nullptr},
+    {"closed", guarded<get_closed>, nullptr, "closing and nobody waits", nullptr},
+    {"preference", guarded<get_preference>, guarded<set_preference>,
      "-1: the receiver runs first, 0: no switch, 1: the sender runs first", nullptr},
-    {"schedule_all", get_schedule_all, set_schedule_all, "every operation schedules away", nullptr},
+    {"schedule_all", guarded<get_schedule_all>, guarded<set_schedule_all>, "every operation schedules away", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -223,12 +223,12 @@ PyTypeObject ChannelType = [] {
   type.tp_basicsize = sizeof(Channel);
   type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
   type.tp_doc = "channel(): a rendezvous point for tasklets to exchange values";
-  type.tp_new = channel_new;
-  type.tp_dealloc = channel_dealloc;
+  type.tp_new = guarded<channel_new>;
+  type.tp_dealloc = guarded<channel_dealloc>;
   type.tp_traverse = channel_traverse;
   type.tp_clear = channel_clear;
-  type.tp_iter = channel_iter;
-  type.tp_iternext = channel_iternext;
+  type.tp_iter = guarded<channel_iter>;
+  type.tp_iternext = guarded<channel_iternext>;
   type.tp_methods = channel_methods;
   type.tp_getset = channel_getset;
   type.tp_weaklistoffset = offsetof(Channel, weakrefs_);

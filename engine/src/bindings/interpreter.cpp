@@ -22,11 +22,29 @@ bool check(PyStatus status, PyConfig* config) {
   return false;
 }
 
-std::string python_path(const InterpreterOptions& options) {
-  std::string path = options.scripts_dir + ":" + options.engine_python_dir;
-  const char* existing = std::getenv("PYTHONPATH");
-  if (existing == nullptr || *existing == '\0') return path;
-  return path + ":" + existing;
+std::string this_binary() {
+  std::error_code error;
+  std::string path = std::filesystem::canonical("/proc/self/exe", error).string();
+  return error ? std::string() : path;
+}
+
+// Before the program runs (so ahead of PYTHONPATH, behind the script's own
+// directory, which Py_RunMain puts first): scripts_dir, then engine_python_dir.
+bool put_engine_dirs_on_sys_path(const InterpreterOptions& options) {
+  PyObject* path = PySys_GetObject("path");  // borrowed
+  if (path == nullptr || !PyList_Check(path)) {
+    PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+    return false;
+  }
+  const std::string* dirs[] = {&options.engine_python_dir, &options.scripts_dir};
+  for (const std::string* dir : dirs) {
+    PyObject* entry = PyUnicode_DecodeFSDefault(dir->c_str());
+    if (entry == nullptr) return false;
+    int inserted = PyList_Insert(path, 0, entry);
+    Py_DECREF(entry);
+    if (inserted < 0) return false;
+  }
+  return true;
 }
 
 // The main thread's scheduler and the dispatcher that wakes its tasklets'
@@ -56,14 +74,14 @@ int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
   PyConfig_InitPythonConfig(&config);
   config.parse_argv = 1;
   if (!check(PyConfig_SetBytesArgv(&config, static_cast<Py_ssize_t>(args.size()), args.data()), &config)) return 1;
-  std::error_code error;
-  std::string executable = std::filesystem::canonical("/proc/self/exe", error).string();
-  if (!error && !check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), &config)) return 1;
-  std::string path = python_path(options);
-  if (!check(PyConfig_SetBytesString(&config, &config.pythonpath_env, path.c_str()), &config)) return 1;
+  std::string executable = options.executable.empty() ? this_binary() : options.executable;
+  if (!executable.empty() &&
+      !check(PyConfig_SetBytesString(&config, &config.executable, executable.c_str()), &config)) {
+    return 1;
+  }
   if (!check(Py_InitializeFromConfig(&config), &config)) return 1;
   PyConfig_Clear(&config);
-  if (!start_engine()) {
+  if (!put_engine_dirs_on_sys_path(options) || !start_engine()) {
     PyErr_Print();
     Py_FinalizeEx();
     return 1;

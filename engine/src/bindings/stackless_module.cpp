@@ -286,7 +286,7 @@ PyObject* setrecursionlimit(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
 }
 
 PyMethodDef setrecursionlimit_def = {
-    "setrecursionlimit", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(setrecursionlimit)),
+    "setrecursionlimit", as_cfunction<setrecursionlimit>(),
     METH_FASTCALL,
     "setrecursionlimit(n): set the recursion limit; a tasklet stays capped by its C stack size"};
 
@@ -307,7 +307,7 @@ PyObject* kill_all_at_exit(PyObject*, PyObject*) {
   Py_RETURN_NONE;
 }
 
-PyMethodDef kill_all_at_exit_def = {"_kill_tasklets_at_exit", kill_all_at_exit, METH_NOARGS,
+PyMethodDef kill_all_at_exit_def = {"_kill_tasklets_at_exit", as_cfunction<kill_all_at_exit>(), METH_NOARGS,
                                     "kills the main thread's unfinished tasklets at interpreter exit"};
 
 // Stackless kills unfinished tasklets at exit: their finally blocks run, and
@@ -336,25 +336,25 @@ PyObject* module_getattr(PyObject* module, PyObject* name) {
 }
 
 PyMethodDef module_methods[] = {
-    {"getcurrent", getcurrent, METH_NOARGS, "getcurrent(): the running tasklet of this thread"},
-    {"getmain", getmain, METH_NOARGS, "getmain(): the main tasklet of this thread"},
-    {"getruncount", getruncount, METH_NOARGS, "getruncount(): runnable tasklets, the running one included"},
-    {"get_thread_info", as_cfunction(get_thread_info), METH_FASTCALL | METH_KEYWORDS,
+    {"getcurrent", as_cfunction<getcurrent>(), METH_NOARGS, "getcurrent(): the running tasklet of this thread"},
+    {"getmain", as_cfunction<getmain>(), METH_NOARGS, "getmain(): the main tasklet of this thread"},
+    {"getruncount", as_cfunction<getruncount>(), METH_NOARGS, "getruncount(): runnable tasklets, the running one included"},
+    {"get_thread_info", as_cfunction<get_thread_info>(), METH_FASTCALL | METH_KEYWORDS,
      "get_thread_info(thread_id=-1, flags=0): (main, current, runcount) of a thread (-1: this one)"},
-    {"run", as_cfunction(run), METH_FASTCALL | METH_KEYWORDS,
+    {"run", as_cfunction<run>(), METH_FASTCALL | METH_KEYWORDS,
      "run(timeout=0, threadblock=False, soft=False, ignore_nesting=False, totaltimeout=0): run the "
      "scheduler until nothing is runnable; timeouts in microseconds (1 tick = 1 us)"},
-    {"schedule", as_cfunction(schedule), METH_FASTCALL | METH_KEYWORDS,
+    {"schedule", as_cfunction<schedule>(), METH_FASTCALL | METH_KEYWORDS,
      "schedule(retval=current): let the other runnable tasklets run, then return retval"},
-    {"schedule_remove", as_cfunction(schedule_remove), METH_FASTCALL | METH_KEYWORDS,
+    {"schedule_remove", as_cfunction<schedule_remove>(), METH_FASTCALL | METH_KEYWORDS,
      "schedule_remove(retval=current): leave the runnables queue and switch away"},
-    {"enable_softswitch", as_cfunction(enable_softswitch), METH_FASTCALL | METH_KEYWORDS,
+    {"enable_softswitch", as_cfunction<enable_softswitch>(), METH_FASTCALL | METH_KEYWORDS,
      "enable_softswitch(flag): accepted for compatibility; soft switching is always off"},
-    {"pickle_flags_default", as_cfunction(pickle_flags_default), METH_FASTCALL | METH_KEYWORDS,
+    {"pickle_flags_default", as_cfunction<pickle_flags_default>(), METH_FASTCALL | METH_KEYWORDS,
      "pickle_flags_default(new_default=-1, mask=-1): kept for compatibility; tasklets cannot be pickled"},
-    {"pickle_flags", as_cfunction(pickle_flags), METH_FASTCALL | METH_KEYWORDS,
+    {"pickle_flags", as_cfunction<pickle_flags>(), METH_FASTCALL | METH_KEYWORDS,
      "pickle_flags(new_flags=-1, mask=-1): kept for compatibility; tasklets cannot be pickled"},
-    {"__getattr__", module_getattr, METH_O, nullptr},
+    {"__getattr__", as_cfunction<module_getattr>(), METH_O, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -391,8 +391,8 @@ PyObject* atomic_exit(PyObject* self, PyObject*) {
 }
 
 PyMethodDef atomic_methods[] = {
-    {"__enter__", atomic_enter, METH_NOARGS, nullptr},
-    {"__exit__", atomic_exit, METH_VARARGS, nullptr},
+    {"__enter__", as_cfunction<atomic_enter>(), METH_NOARGS, nullptr},
+    {"__exit__", as_cfunction<atomic_exit>(), METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -402,7 +402,7 @@ PyTypeObject AtomicType = [] {
   type.tp_basicsize = sizeof(Atomic);
   type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE;
   type.tp_doc = "with atomic(): the current tasklet is not preempted inside the block";
-  type.tp_new = atomic_new;
+  type.tp_new = guarded<atomic_new>;
   type.tp_methods = atomic_methods;
   return type;
 }();
@@ -438,7 +438,8 @@ PyModuleDef module_def = {
 }  // namespace
 }  // namespace shard::engine
 
-extern "C" PyObject* PyInit_stackless() {
+namespace {
+PyObject* init_stackless_module() {
   using namespace shard::engine;
   PyObject* module = PyModule_Create(&module_def);
   if (module == nullptr) return nullptr;
@@ -460,3 +461,6 @@ extern "C" PyObject* PyInit_stackless() {
   }
   return module;
 }
+}  // namespace
+
+extern "C" PyObject* PyInit_stackless() { return shard::engine::guarded<init_stackless_module>(); }

@@ -131,17 +131,17 @@ PyObject* semaphore_waiting(PyObject* self, void*) {
 }
 
 PyMethodDef semaphore_methods[] = {
-    {"acquire", as_cfunction(semaphore_acquire), METH_FASTCALL | METH_KEYWORDS,
+    {"acquire", as_cfunction<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=None) -> bool: take a unit, waiting FIFO for one"},
-    {"release", semaphore_release, METH_NOARGS, "release(): give a unit back (to the first waiter)"},
-    {"__enter__", semaphore_enter, METH_NOARGS, nullptr},
-    {"__exit__", semaphore_exit, METH_VARARGS, nullptr},
+    {"release", as_cfunction<semaphore_release>(), METH_NOARGS, "release(): give a unit back (to the first waiter)"},
+    {"__enter__", as_cfunction<semaphore_enter>(), METH_NOARGS, nullptr},
+    {"__exit__", as_cfunction<semaphore_exit>(), METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyGetSetDef semaphore_getset[] = {
-    {"value", semaphore_value, nullptr, "units available", nullptr},
-    {"waiting", semaphore_waiting, nullptr, "tasklets waiting", nullptr},
+    {"value", guarded<semaphore_value>, nullptr, "units available", nullptr},
+    {"waiting", guarded<semaphore_waiting>, nullptr, "tasklets waiting", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -286,19 +286,19 @@ PyObject* rlock_acquire_restore(PyObject* self, PyObject* depth_obj) {
 }
 
 PyMethodDef rlock_methods[] = {
-    {"acquire", as_cfunction(rlock_acquire), METH_FASTCALL | METH_KEYWORDS,
+    {"acquire", as_cfunction<rlock_acquire>(), METH_FASTCALL | METH_KEYWORDS,
      "acquire(blocking=True, timeout=None) -> bool: re-entrant; waiters are served FIFO"},
-    {"release", rlock_release, METH_NOARGS, "release(): by the owning tasklet"},
-    {"_release_save", rlock_release_save, METH_NOARGS, nullptr},
-    {"_acquire_restore", rlock_acquire_restore, METH_O, nullptr},
-    {"__enter__", rlock_enter, METH_NOARGS, nullptr},
-    {"__exit__", rlock_exit, METH_VARARGS, nullptr},
+    {"release", as_cfunction<rlock_release>(), METH_NOARGS, "release(): by the owning tasklet"},
+    {"_release_save", as_cfunction<rlock_release_save>(), METH_NOARGS, nullptr},
+    {"_acquire_restore", as_cfunction<rlock_acquire_restore>(), METH_O, nullptr},
+    {"__enter__", as_cfunction<rlock_enter>(), METH_NOARGS, nullptr},
+    {"__exit__", as_cfunction<rlock_exit>(), METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyGetSetDef rlock_getset[] = {
-    {"locked", rlock_locked, nullptr, "held by some tasklet", nullptr},
-    {"owned", rlock_owned, nullptr, "held by the current tasklet", nullptr},
+    {"locked", guarded<rlock_locked>, nullptr, "held by some tasklet", nullptr},
+    {"owned", guarded<rlock_owned>, nullptr, "held by the current tasklet", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -341,11 +341,11 @@ PyObject* event_is_set(PyObject* self, PyObject*) {
 }
 
 PyMethodDef event_methods[] = {
-    {"wait", as_cfunction(event_wait), METH_FASTCALL | METH_KEYWORDS,
+    {"wait", as_cfunction<event_wait>(), METH_FASTCALL | METH_KEYWORDS,
      "wait(timeout=None) -> bool: until set; False on timeout"},
-    {"set", event_set, METH_NOARGS, "set(): wake every waiter; later waits return at once"},
-    {"clear", event_clear, METH_NOARGS, "clear(): later waits block again"},
-    {"is_set", event_is_set, METH_NOARGS, nullptr},
+    {"set", as_cfunction<event_set>(), METH_NOARGS, "set(): wake every waiter; later waits return at once"},
+    {"clear", as_cfunction<event_clear>(), METH_NOARGS, "clear(): later waits block again"},
+    {"is_set", as_cfunction<event_is_set>(), METH_NOARGS, nullptr},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -419,14 +419,14 @@ Py_ssize_t waitqueue_len(PyObject* self) {
 }
 
 PyMethodDef waitqueue_methods[] = {
-    {"wait", as_cfunction(waitqueue_wait), METH_FASTCALL | METH_KEYWORDS,
+    {"wait", as_cfunction<waitqueue_wait>(), METH_FASTCALL | METH_KEYWORDS,
      "wait(lock, timeout=None) -> bool: release lock, wait for notify, re-acquire"},
-    {"notify", as_cfunction(waitqueue_notify), METH_FASTCALL | METH_KEYWORDS, "notify(n=1) -> woken"},
-    {"notify_all", waitqueue_notify_all, METH_NOARGS, "notify_all() -> woken"},
+    {"notify", as_cfunction<waitqueue_notify>(), METH_FASTCALL | METH_KEYWORDS, "notify(n=1) -> woken"},
+    {"notify_all", as_cfunction<waitqueue_notify_all>(), METH_NOARGS, "notify_all() -> woken"},
     {nullptr, nullptr, 0, nullptr},
 };
 
-PySequenceMethods waitqueue_sequence = {waitqueue_len};
+PySequenceMethods waitqueue_sequence = {guarded<waitqueue_len>};
 
 PyObject* new_event(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (!_PyArg_NoPositional(type->tp_name, args) || !_PyArg_NoKeywords(type->tp_name, kwargs)) return nullptr;
@@ -459,16 +459,16 @@ PyTypeObject make_type(const char* name, Py_ssize_t size, const char* doc, newfu
 
 PyTypeObject SemaphoreType = make_type("_engine.Semaphore", sizeof(Semaphore),
                                        "Semaphore(value=1): counting semaphore for tasklets of any thread",
-                                       semaphore_new, dealloc<Semaphore>, semaphore_methods, semaphore_getset);
+                                       guarded<semaphore_new>, guarded<dealloc<Semaphore>>, semaphore_methods, semaphore_getset);
 PyTypeObject RLockType = make_type("_engine.RLock", sizeof(RLock),
                                    "RLock(): re-entrant lock owned by a tasklet (uthread.CriticalSection)",
-                                   new_rlock, dealloc<RLock>, rlock_methods, rlock_getset);
+                                   guarded<new_rlock>, guarded<dealloc<RLock>>, rlock_methods, rlock_getset);
 PyTypeObject EventType = make_type("_engine.Event", sizeof(Event), "Event(): a flag tasklets wait for",
-                                   new_event, dealloc<Event>, event_methods, nullptr);
+                                   guarded<new_event>, guarded<dealloc<Event>>, event_methods, nullptr);
 PyTypeObject WaitQueueType = [] {
   PyTypeObject type = make_type("_engine.WaitQueue", sizeof(WaitQueue),
                                 "WaitQueue(): tasklets waiting to be notified (under uthread.Condition)",
-                                new_waitqueue, dealloc<WaitQueue>, waitqueue_methods, nullptr);
+                                guarded<new_waitqueue>, guarded<dealloc<WaitQueue>>, waitqueue_methods, nullptr);
   type.tp_as_sequence = &waitqueue_sequence;
   return type;
 }();

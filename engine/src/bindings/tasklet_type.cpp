@@ -78,6 +78,7 @@ PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (sched == nullptr) return nullptr;
   Tasklet* t = alloc_tasklet(type);
   if (t == nullptr) return nullptr;
+  sched->retain();
   t->sched_ = sched;
   t->thread_id_ = sched->thread_id();
   return as_object(t);
@@ -148,9 +149,11 @@ void dealloc_tasklet(PyObject* self) {
     // Still has C state (its thread ended, or it refused to die): what its
     // stack holds cannot be unwound safely, so the block is never reused.
     PySys_WriteStderr("shard: tasklet %p dropped with a live C stack; its stack is leaked\n", self);
+    StackPool::instance().abandon(t->stack_block_);
   } else if (t->stack_block_ != nullptr) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
+  if (t->sched_ != nullptr) t->sched_->release();
   t->~Tasklet();
   --tasklet_objects;
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
@@ -461,6 +464,8 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
     PyErr_SetString(PyExc_ValueError, "bad thread");
     return nullptr;
   }
+  target->retain();
+  if (t->sched_ != nullptr) t->sched_->release();
   t->sched_ = target;
   t->thread_id_ = target->thread_id();
   Py_RETURN_NONE;
@@ -581,45 +586,45 @@ PyObject* tasklet_repr(PyObject* self) {
 }
 
 PyMethodDef tasklet_methods[] = {
-    {"bind", as_cfunction(tasklet_bind), METH_FASTCALL | METH_KEYWORDS,
+    {"bind", as_cfunction<tasklet_bind>(), METH_FASTCALL | METH_KEYWORDS,
      "bind(func=None, args=None, kwargs=None): bind a callable (and arguments, making it alive)"},
-    {"setup", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(tasklet_setup)),
+    {"setup", as_cfunction<tasklet_setup>(),
      METH_VARARGS | METH_KEYWORDS, "setup(*args, **kwargs): supply arguments and insert it"},
-    {"insert", tasklet_insert, METH_NOARGS, "insert(): append to the runnables queue"},
-    {"remove", tasklet_remove, METH_NOARGS, "remove(): take it out of the runnables queue"},
-    {"run", as_cfunction(tasklet_run), METH_FASTCALL | METH_KEYWORDS, "run(): run it now; the caller stays scheduled"},
-    {"switch", as_cfunction(tasklet_switch), METH_FASTCALL | METH_KEYWORDS, "switch(): run it now; the caller is paused"},
-    {"kill", as_cfunction(tasklet_kill), METH_FASTCALL | METH_KEYWORDS, "kill(pending=False): raise TaskletExit in it"},
-    {"throw", as_cfunction(tasklet_throw), METH_FASTCALL | METH_KEYWORDS,
+    {"insert", as_cfunction<tasklet_insert>(), METH_NOARGS, "insert(): append to the runnables queue"},
+    {"remove", as_cfunction<tasklet_remove>(), METH_NOARGS, "remove(): take it out of the runnables queue"},
+    {"run", as_cfunction<tasklet_run>(), METH_FASTCALL | METH_KEYWORDS, "run(): run it now; the caller stays scheduled"},
+    {"switch", as_cfunction<tasklet_switch>(), METH_FASTCALL | METH_KEYWORDS, "switch(): run it now; the caller is paused"},
+    {"kill", as_cfunction<tasklet_kill>(), METH_FASTCALL | METH_KEYWORDS, "kill(pending=False): raise TaskletExit in it"},
+    {"throw", as_cfunction<tasklet_throw>(), METH_FASTCALL | METH_KEYWORDS,
      "throw(exc=None, val=None, tb=None, pending=False): raise in it, like raise"},
-    {"raise_exception", as_cfunction(tasklet_raise_exception), METH_FASTCALL | METH_KEYWORDS,
+    {"raise_exception", as_cfunction<tasklet_raise_exception>(), METH_FASTCALL | METH_KEYWORDS,
      "raise_exception(exc_class, *args): raise exc_class(*args) in it"},
-    {"set_atomic", as_cfunction(tasklet_set_atomic), METH_FASTCALL | METH_KEYWORDS,
+    {"set_atomic", as_cfunction<tasklet_set_atomic>(), METH_FASTCALL | METH_KEYWORDS,
      "set_atomic(flag): no involuntary switches while set; returns the old value"},
-    {"set_ignore_nesting", as_cfunction(tasklet_set_ignore_nesting), METH_FASTCALL | METH_KEYWORDS,
+    {"set_ignore_nesting", as_cfunction<tasklet_set_ignore_nesting>(), METH_FASTCALL | METH_KEYWORDS,
      "set_ignore_nesting(flag): returns the old value"},
-    {"bind_thread", as_cfunction(tasklet_bind_thread), METH_FASTCALL | METH_KEYWORDS,
+    {"bind_thread", as_cfunction<tasklet_bind_thread>(), METH_FASTCALL | METH_KEYWORDS,
      "bind_thread(thread_id=-1): move a tasklet that has not started to a thread"},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyGetSetDef tasklet_getset[] = {
-    {"alive", get_alive, nullptr, "bound with arguments or started, and not finished", nullptr},
-    {"blocked", get_blocked, nullptr, "waiting on a channel", nullptr},
-    {"scheduled", get_scheduled, nullptr, "runnable or blocked", nullptr},
-    {"paused", get_paused, nullptr, "alive but neither runnable nor blocked", nullptr},
-    {"restorable", get_restorable, nullptr, "has no C state that would be lost", nullptr},
-    {"atomic", get_atomic, nullptr, "inside set_atomic(True)", nullptr},
-    {"ignore_nesting", get_ignore_nesting, nullptr, "inside set_ignore_nesting(True)", nullptr},
-    {"block_trap", get_block_trap, set_block_trap, "blocking on a channel raises RuntimeError", nullptr},
-    {"is_current", get_is_current, nullptr, "the running tasklet of its thread", nullptr},
-    {"is_main", get_is_main, nullptr, "the main tasklet of its thread", nullptr},
-    {"thread_id", get_thread_id, nullptr, "its thread's id, -1 once that thread ended", nullptr},
-    {"next", get_next, nullptr, "the next tasklet in its chain", nullptr},
-    {"prev", get_prev, nullptr, "the previous tasklet in its chain", nullptr},
-    {"tempval", get_tempval, set_tempval, "the value it is given when it resumes", nullptr},
-    {"name", get_name, set_name, "a name for logs and debugging", nullptr},
-    {"frame", get_frame, nullptr, "its current Python frame", nullptr},
+    {"alive", guarded<get_alive>, nullptr, "bound with arguments or started, and not finished", nullptr},
+    {"blocked", guarded<get_blocked>, nullptr, "waiting on a channel", nullptr},
+    {"scheduled", guarded<get_scheduled>, nullptr, "runnable or blocked", nullptr},
+    {"paused", guarded<get_paused>, nullptr, "alive but neither runnable nor blocked", nullptr},
+    {"restorable", guarded<get_restorable>, nullptr, "has no C state that would be lost", nullptr},
+    {"atomic", guarded<get_atomic>, nullptr, "inside set_atomic(True)", nullptr},
+    {"ignore_nesting", guarded<get_ignore_nesting>, nullptr, "inside set_ignore_nesting(True)", nullptr},
+    {"block_trap", guarded<get_block_trap>, guarded<set_block_trap>, "blocking on a channel raises RuntimeError", nullptr},
+    {"is_current", guarded<get_is_current>, nullptr, "the running tasklet of its thread", nullptr},
+    {"is_main", guarded<get_is_main>, nullptr, "the main tasklet of its thread", nullptr},
+    {"thread_id", guarded<get_thread_id>, nullptr, "its thread's id, -1 once that thread ended", nullptr},
+    {"next", guarded<get_next>, nullptr, "the next tasklet in its chain", nullptr},
+    {"prev", guarded<get_prev>, nullptr, "the previous tasklet in its chain", nullptr},
+    {"tempval", guarded<get_tempval>, guarded<set_tempval>, "the value it is given when it resumes", nullptr},
+    {"name", guarded<get_name>, guarded<set_name>, "a name for logs and debugging", nullptr},
+    {"frame", guarded<get_frame>, nullptr, "its current Python frame", nullptr},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
@@ -632,14 +637,14 @@ PyTypeObject TaskletType = [] {
   type.tp_basicsize = sizeof(Tasklet);
   type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC;
   type.tp_doc = "tasklet(func=None, args=None, kwargs=None): a microthread running func on its own fiber";
-  type.tp_new = tasklet_new;
-  type.tp_init = tasklet_init;
-  type.tp_call = tasklet_call;
-  type.tp_dealloc = dealloc_tasklet;
-  type.tp_finalize = finalize_tasklet;
+  type.tp_new = guarded<tasklet_new>;
+  type.tp_init = guarded<tasklet_init>;
+  type.tp_call = guarded<tasklet_call>;
+  type.tp_dealloc = guarded<dealloc_tasklet>;
+  type.tp_finalize = guarded<finalize_tasklet>;
   type.tp_traverse = traverse_tasklet;
   type.tp_clear = clear_tasklet;
-  type.tp_repr = tasklet_repr;
+  type.tp_repr = guarded<tasklet_repr>;
   type.tp_methods = tasklet_methods;
   type.tp_getset = tasklet_getset;
   type.tp_weaklistoffset = offsetof(Tasklet, weakrefs_);

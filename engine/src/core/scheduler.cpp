@@ -1,6 +1,7 @@
 #include "shard/engine/scheduler.h"
 
 #include "core/clock.h"
+#include "core/cxx_boundary.h"
 #include "core/fiber_switch.h"
 #include "core/switch_checks.h"
 #include "shard/engine/preemption.h"
@@ -70,12 +71,17 @@ void Scheduler::enter(Tasklet* next) {
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
   if (!next->started_) {
+    bool reserved = false;
     try {
       reserve_stack(next);
-    } catch (const std::exception& e) {
+      reserved = true;
+    } catch (...) {
+      capture_current_exception();  // the Python error is raised outside the catch block
+    }
+    if (!reserved) {
       // Nothing switched: the caller asked for this very tasklet and gets the error.
       if (self->in_ring_) ring_.set_head(self);
-      return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", e.what());
+      return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", captured_exception_text());
     }
   }
   self->suspended_sp_ = call_sp_;  // for the GC while suspended

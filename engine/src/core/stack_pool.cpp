@@ -12,6 +12,9 @@
 #include <string>
 #include <system_error>
 
+#ifdef SHARD_SANITIZE_ADDRESS
+#include <sanitizer/lsan_interface.h>
+#endif
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h>
 #define SHARD_REGISTER_STACK(low, high) VALGRIND_STACK_REGISTER(low, high)
@@ -176,6 +179,14 @@ void StackPool::release(void* block) {
   std::lock_guard lock(mutex_);
   free_.push_back(block);
   --in_use_;
+}
+
+void StackPool::abandon(void* block) {
+#ifdef SHARD_SANITIZE_ADDRESS
+  __lsan_register_root_region(block, block_bytes());
+#else
+  (void)block;
+#endif
 }
 
 void StackPool::trim() {

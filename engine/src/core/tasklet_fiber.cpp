@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/clock.h"
+#include "core/cxx_boundary.h"
 #include "core/fiber_switch.h"
 #include "core/python_errors.h"
 #include "core/switch_checks.h"
@@ -105,10 +106,13 @@ bool Scheduler::ensure_stack(Tasklet* t) {
   try {
     reserve_stack(t);
     return true;
-  } catch (const std::exception& e) {
-    abandon_unstartable(t, e.what());
-    return false;
+  } catch (...) {
+    capture_current_exception();
   }
+  // Outside the catch block: abandoning runs Python (the error's report),
+  // which may switch tasklets. (It copies the text before running any.)
+  abandon_unstartable(t, captured_exception_text());
+  return false;
 }
 
 void Scheduler::abandon_unstartable(Tasklet* t, const char* why) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "core/cxx_boundary.h"
 #include "core/frame_internals.h"
 #include "dispatch/cpp_errors.h"
 #include "dispatch/worker_gil.h"
@@ -42,7 +43,9 @@ namespace {
 Dispatcher* started = nullptr;  // set once, on the main thread
 }  // namespace
 
-Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {}
+Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {
+  main_->retain();  // the dispatcher lives as long as the process
+}
 
 Dispatcher* Dispatcher::start() {
   if (started != nullptr) return started;
@@ -201,7 +204,7 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
       break;
     case Strategy::kPendingCall:
       if (!pending_scheduled_.exchange(true)) {
-        if (Py_AddPendingCall(pending_call_drain, this) < 0) pending_scheduled_.store(false);
+        if (Py_AddPendingCall(guarded<pending_call_drain>, this) < 0) pending_scheduled_.store(false);
       }
       // Stock 3.11 raised the breaker for this (worker) thread only: raise it
       // for the main thread, on every completion while the drain is pending.

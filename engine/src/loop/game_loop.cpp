@@ -10,8 +10,9 @@
 #include <cmath>
 #include <string>
 
-#include "core/python_errors.h"
 #include "core/clock.h"
+#include "core/cxx_boundary.h"
+#include "core/python_errors.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"
@@ -58,8 +59,7 @@ PyObject* on_stop_signal(PyObject*, PyObject* const*, Py_ssize_t) {
   Py_RETURN_NONE;
 }
 
-PyMethodDef stop_signal_def = {"_stop_game_loop", reinterpret_cast<PyCFunction>(
-                                                      reinterpret_cast<void (*)()>(on_stop_signal)),
+PyMethodDef stop_signal_def = {"_stop_game_loop", as_cfunction<on_stop_signal>(),
                                METH_FASTCALL, "SIGINT/SIGTERM: stop the game loop at the end of the frame"};
 
 // threading.main_thread().ident: signal handlers and the wakeup fd belong to it.
@@ -146,21 +146,17 @@ PyObject* GameLoop::run() {
     return nullptr;
   }
   sched_ = sched;
-  if (!install_signal_handlers()) return nullptr;
+  if (!install_signal_handlers()) return nullptr;  // all or nothing
   running_ = true;
   stop_requested_.store(false);
   Dispatcher& dispatcher = Dispatcher::instance();
   dispatcher.set_loop_wake_fd(wake_fd_);
   sched_->set_loop_driven(true);
   sched_->set_error_sink([this](Tasklet* t, PyObject* exc) { log_tasklet_error(reinterpret_cast<PyObject*>(t), exc); });
-  {
-    PreemptionScope long_runs(sched_, static_cast<int64_t>(long_run_limit_ms_ * 1e6),
-                              [this](int64_t ran) { report_long_run(ran); });
-    int64_t deadline = now_ns();
-    in_frames_ = true;
-    while (!stop_requested_.load() && !PyErr_Occurred()) frame(&deadline);
-    in_frames_ = false;
-  }
+  run_frames();
+  in_frames_ = false;
+  // Whatever ended the frames (stop, SystemExit, an error), everything set up
+  // above is undone here; the error stays set.
   PyObject *type, *value, *tb;
   PyErr_Fetch(&type, &value, &tb);
   // No next frame will wake them: tasklets that yielded in the last one go
@@ -175,6 +171,23 @@ PyObject* GameLoop::run() {
   PyErr_Restore(type, value, tb);
   if (PyErr_Occurred()) return nullptr;
   Py_RETURN_NONE;
+}
+
+void GameLoop::run_frames() noexcept {
+  try {
+    PreemptionScope long_runs;
+    if (!long_runs.arm_report(sched_, static_cast<int64_t>(long_run_limit_ms_ * 1e6),
+                              [this](int64_t ran) { report_long_run(ran); })) {
+      return;  // OSError: no timer for the long-run log
+    }
+    int64_t deadline = now_ns();
+    in_frames_ = true;
+    while (!stop_requested_.load() && !PyErr_Occurred()) frame(&deadline);
+    return;
+  } catch (...) {
+    capture_current_exception();
+  }
+  raise_captured_exception();
 }
 
 void GameLoop::frame(int64_t* deadline) {
@@ -334,20 +347,27 @@ void GameLoop::shutdown_services() {
 
 bool GameLoop::install_signal_handlers() {
   // Only the main thread may own Python signal handlers and the wakeup fd.
+  // All or nothing: a step that fails undoes the ones before it (restore
+  // puts back exactly what was recorded), so a loop that could not start
+  // leaves no handler, wakeup fd or pipe behind.
+  if (pipe2(signal_fd_, O_NONBLOCK | O_CLOEXEC) != 0) {
+    PyErr_SetFromErrno(PyExc_OSError);
+    signal_fd_[0] = signal_fd_[1] = -1;
+    return false;
+  }
   PyObject* signal = PyImport_ImportModule("signal");
-  if (signal == nullptr) return false;
-  bool ok = pipe2(signal_fd_, O_NONBLOCK | O_CLOEXEC) == 0;
-  PyObject* handler = ok ? PyCFunction_New(&stop_signal_def, nullptr) : nullptr;
+  PyObject* handler = signal != nullptr ? PyCFunction_New(&stop_signal_def, nullptr) : nullptr;
   old_wakeup_fd_ = handler != nullptr ? PyObject_CallMethod(signal, "set_wakeup_fd", "i", signal_fd_[1]) : nullptr;
+  bool ok = old_wakeup_fd_ != nullptr;
   const int signals[2] = {SIGINT, SIGTERM};
-  for (int i = 0; i < 2 && old_wakeup_fd_ != nullptr; ++i) {
+  for (int i = 0; i < 2 && ok; ++i) {
     old_handlers_[i] = PyObject_CallMethod(signal, "signal", "iO", signals[i], handler);
-    if (old_handlers_[i] == nullptr) ok = false;
+    ok = old_handlers_[i] != nullptr;
   }
   Py_XDECREF(handler);
-  Py_DECREF(signal);
-  if (!ok && !PyErr_Occurred()) PyErr_SetFromErrno(PyExc_OSError);
-  return ok && old_wakeup_fd_ != nullptr;
+  Py_XDECREF(signal);
+  if (!ok) restore_signal_handlers();  // keeps the error
+  return ok;
 }
 
 void GameLoop::restore_signal_handlers() {

@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <mutex>
-#include <stdexcept>
 #include <string>
 
+#include "core/cxx_boundary.h"
 #include "core/frame_internals.h"
 #include "shard/engine/scheduler.h"
 
@@ -31,10 +30,24 @@ struct ThreadPreemption {
   Scheduler* sched = nullptr;
   timer_t timer{};
   bool timer_created = false;
+
+  ThreadPreemption() = default;
+  ThreadPreemption(const ThreadPreemption&) = delete;
+  ThreadPreemption& operator=(const ThreadPreemption&) = delete;
+  // The timer is made on the thread's first timed run() and kept for the
+  // next; it goes with the thread. (Each holds a queued-signal slot of the
+  // user's RLIMIT_SIGPENDING until deleted.)
+  ~ThreadPreemption();
 };
 
 thread_local ThreadPreemption tls;
-std::atomic<std::size_t> timers_alive_count{0};  // created and not yet deleted
+std::atomic<std::size_t> timers_alive_count{0};
+
+ThreadPreemption::~ThreadPreemption() {
+  if (!timer_created) return;
+  timer_delete(timer);
+  timers_alive_count.fetch_sub(1, std::memory_order_relaxed);
+}
 
 int preemption_signal() { return SIGRTMIN + 4; }
 
@@ -46,7 +59,8 @@ int64_t monotonic_ns() {
 
 void disarm_trace(PyThreadState* tstate);
 
-// The one-shot trace function: called by the eval loop between two bytecodes.
+// The one-shot trace function: called by the eval loop between two bytecodes
+// (installed as trace_function, behind the C++/Python boundary).
 int preempt_at_safe_point(PyObject*, PyFrameObject*, int, PyObject*) {
   PyThreadState* tstate = PyThreadState_Get();
   disarm_trace(tstate);
@@ -62,9 +76,11 @@ int preempt_at_safe_point(PyObject*, PyFrameObject*, int, PyObject*) {
   return 0;
 }
 
+constexpr Py_tracefunc trace_function = guarded<preempt_at_safe_point>;
+
 void disarm_trace(PyThreadState* tstate) {
   if (!tls.trace_armed.exchange(false)) return;
-  if (tstate->c_tracefunc == preempt_at_safe_point) {
+  if (tstate->c_tracefunc == trace_function) {
     tstate->c_tracefunc = nullptr;
     tstate->c_traceobj = nullptr;
     if (tstate->tracing == 0) tstate->cframe->use_tracing = tstate->c_profilefunc ? 255 : 0;
@@ -90,7 +106,7 @@ void on_timer_signal(int, siginfo_t*, void*) {
         tstate->tracing == 0) {
       tls.trace_armed.store(true, std::memory_order_relaxed);
       tstate->c_traceobj = nullptr;
-      tstate->c_tracefunc = preempt_at_safe_point;
+      tstate->c_tracefunc = trace_function;
       tstate->cframe->use_tracing = 255;
       shard_eval_breaker_set(tstate->interp);
     }
@@ -98,33 +114,50 @@ void on_timer_signal(int, siginfo_t*, void*) {
   errno = saved_errno;
 }
 
-void install_handler_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+// OSError(error, "what: strerror[; hint]"), as PyErr_SetFromErrno would, with context.
+void set_os_error(int error, const char* what, const char* hint) {
+  std::string text = std::string(what) + ": " + std::strerror(error);
+  if (hint != nullptr) text += std::string("; ") + hint;
+  PyObject* args = Py_BuildValue("(is)", error, text.c_str());
+  if (args != nullptr) PyErr_SetObject(PyExc_OSError, args);
+  Py_XDECREF(args);
+}
+
+// 0, or the errno of the failed sigaction (installed once per process).
+int install_handler_once() {
+  static const int error = [] {
     struct sigaction action;
     std::memset(&action, 0, sizeof action);
     action.sa_sigaction = on_timer_signal;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&action.sa_mask);
-    if (sigaction(preemption_signal(), &action, nullptr) != 0) {
-      throw std::runtime_error(std::string("installing the watchdog signal handler: ") +
-                               std::strerror(errno));
-    }
-  });
+    return sigaction(preemption_signal(), &action, nullptr) == 0 ? 0 : errno;
+  }();
+  return error;
 }
 
-void create_timer_once() {
-  if (tls.timer_created) return;
+// The signal handler and this thread's timer; false with OSError set.
+bool ready_timer() {
+  if (int error = install_handler_once(); error != 0) {
+    set_os_error(error, "installing the watchdog's signal handler (sigaction)", nullptr);
+    return false;
+  }
+  if (tls.timer_created) return true;
   sigevent event;
   std::memset(&event, 0, sizeof event);
   event.sigev_notify = SIGEV_THREAD_ID;
   event.sigev_signo = preemption_signal();
   event._sigev_un._tid = gettid();
   if (timer_create(CLOCK_MONOTONIC, &event, &tls.timer) != 0) {
-    throw std::runtime_error(std::string("creating the watchdog timer: ") + std::strerror(errno));
+    int error = errno;
+    set_os_error(error, "creating this thread's watchdog timer (timer_create)",
+                 error == EAGAIN ? "each thread that uses one holds a queued signal of RLIMIT_SIGPENDING (ulimit -i)"
+                                 : nullptr);
+    return false;
   }
   tls.timer_created = true;
   timers_alive_count.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 void set_timer_interval(int64_t interval_ns) {
@@ -144,11 +177,9 @@ void Preemption::note_switch(int64_t now_ns) {
   tls.reported.store(false, std::memory_order_relaxed);
 }
 
-PreemptionScope::PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns,
-                                 int64_t deadline_ns) {
-  if (!enable || tls.active.load()) return;
-  install_handler_once();
-  create_timer_once();
+bool PreemptionScope::arm(Scheduler* sched, int64_t timeout_ns, int64_t deadline_ns) {
+  if (tls.active.load()) return true;
+  if (!ready_timer()) return false;
   tls.tstate = sched->tstate();
   tls.sched = sched;
   tls.timeout_ns.store(timeout_ns);
@@ -160,12 +191,12 @@ PreemptionScope::PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_
   int64_t budget = timeout_ns != 0 ? timeout_ns : std::max<int64_t>(deadline_ns - monotonic_ns(), 0);
   set_timer_interval(std::clamp<int64_t>(budget / 4, 50'000, 10'000'000));
   armed_ = true;
+  return true;
 }
 
-PreemptionScope::PreemptionScope(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t)> report) {
-  if (limit_ns <= 0 || tls.active.load()) return;
-  install_handler_once();
-  create_timer_once();
+bool PreemptionScope::arm_report(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t)> report) {
+  if (limit_ns <= 0 || tls.active.load()) return true;
+  if (!ready_timer()) return false;
   tls.tstate = sched->tstate();
   tls.sched = sched;
   tls.report = std::move(report);
@@ -176,6 +207,7 @@ PreemptionScope::PreemptionScope(Scheduler* sched, int64_t limit_ns, std::functi
   tls.active.store(true);
   set_timer_interval(std::clamp<int64_t>(limit_ns / 4, 1'000'000, 50'000'000));
   armed_ = true;
+  return true;
 }
 
 PreemptionScope::~PreemptionScope() {

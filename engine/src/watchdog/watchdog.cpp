@@ -35,9 +35,12 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     w.deadline_ns = options.totaltimeout_us > 0 ? now_ns() + options.totaltimeout_us * 1000 : 0;
   }
   const bool timed = w.timed();
+  // Armed before anything changes: a timer that cannot be made is an OSError
+  // from this run(), with the scheduler as it was.
+  PreemptionScope preemption;
+  if (timed && !options.soft && !preemption.arm(this, w.timeout_ns, w.deadline_ns)) return nullptr;
   watchdogs_.push(w);
   if (timed) slice_start_ns_ = now_ns();
-  PreemptionScope preemption(this, timed && !options.soft, w.timeout_ns, w.deadline_ns);
   PyObject* result = nullptr;
   for (;;) {
     if (self->in_ring_) remove(self);

@@ -246,6 +246,10 @@ def result_in_new_thread(func):
     return box["value"]
 
 
+# The shard binary itself (`shard run ...`). sys.executable is its python-style
+# entry beside it (shard-python), which takes python3's command line.
+SHARD_BINARY = os.path.join(os.path.dirname(sys.executable), "shard")
+
 CHILD_TIMEOUT_S = 30
 
 

@@ -1,8 +1,10 @@
 """`shard python ...` behaves like python3 on the command line.
 
-Each behaviour is checked by running the same program with the shard
-executable (sys.executable, invoked as `shard python ...`) and with Debian's
-/usr/bin/python3.11, and comparing what matters.
+Each behaviour is checked by running the same program with sys.executable
+(`shard-python`, the shard binary under a python-style name, which is
+`shard python`) and with Debian's /usr/bin/python3.11, and comparing what
+matters. sys.executable must take python3's own flags: subprocess and
+multiprocessing start children with them.
 """
 
 import os
@@ -14,10 +16,11 @@ import textwrap
 import time
 import unittest
 
-from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, read_until, run_child
+from support import (CHILD_TIMEOUT_S, SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, read_until,
+                     run_child)
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
-SHARD = [sys.executable, "python"]
+SHARD = [sys.executable]
 PYTHON3 = ["/usr/bin/python3.11"]
 run = run_child
 
@@ -64,8 +67,13 @@ class CommandLineTest(StacklessTestCase):
 
     # -- basics --------------------------------------------------------
 
-    def test_sys_executable_is_the_shard_binary(self):
-        self.assertEqual(os.path.basename(sys.executable), "shard")
+    def test_sys_executable_is_the_python_entry_of_the_shard_binary(self):
+        self.assertEqual(os.path.basename(sys.executable), "shard-python")
+        self.assertEqual(os.path.realpath(sys.executable), os.path.realpath(SHARD_BINARY))
+
+    def test_shard_python_subcommand_is_the_same_interpreter(self):
+        result = run([SHARD_BINARY, "python", "-c", "import sys, stackless; print(sys.executable)"])
+        self.assertEqual((result.returncode, result.stdout), (0, sys.executable + "\n"), result.stderr)
 
     def test_dash_c_stackless_channel_round_trip_prints_42(self):
         result = run(SHARD + ["-c", "import stackless; c = stackless.channel(); "
@@ -116,6 +124,51 @@ class CommandLineTest(StacklessTestCase):
         shard, python3 = self.both([], input=program)
         self.assertEqual(shard.returncode, 0, shard.stderr)
         self.assertEqual(shard.stdout, python3.stdout)
+
+    # -- children started through sys.executable ---------------------
+
+    ENGINE_PROBE = ("import stackless, uthread; c = stackless.channel(); "
+                    "stackless.tasklet(c.send)(42); print(c.receive())")
+
+    def test_sys_executable_takes_python_flags_and_has_the_engine(self):
+        # The engine's modules stay on sys.path under -E and -I: they are part
+        # of the installation, not of the environment.
+        for flags in (["-E"], ["-I"], ["-E", "-s", "-B"]):
+            result = subprocess.run([sys.executable, *flags, "-c", self.ENGINE_PROBE],
+                                    capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+            self.assertEqual((result.returncode, result.stdout), (0, "42\n"), (flags, result.stderr))
+
+    def test_sys_executable_dash_m_runs_a_module_with_the_engine(self):
+        self.write("engine_probe_module.py", self.ENGINE_PROBE.replace("; ", "\n"))
+        result = subprocess.run([sys.executable, "-m", "engine_probe_module"], cwd=self.dir,
+                                capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        self.assertEqual((result.returncode, result.stdout), (0, "42\n"), result.stderr)
+
+    POOL = """\
+        import multiprocessing, os, sys
+        import stackless
+
+        def square_in_a_tasklet(x):
+            c = stackless.channel()
+            stackless.tasklet(c.send)(x * x)
+            return c.receive(), os.getpid()
+
+        if __name__ == "__main__":
+            with multiprocessing.get_context(sys.argv[1]).Pool(2) as pool:
+                # A child that cannot start is replaced forever: bound the wait.
+                results = pool.map_async(square_in_a_tasklet, range(5)).get(timeout=20)
+            print([value for value, _ in results], all(pid != os.getpid() for _, pid in results))
+    """
+
+    def test_multiprocessing_spawn_pool_maps_in_children_with_the_engine(self):
+        script = self.write("spawn_pool.py", self.POOL)
+        result = run(SHARD + [script, "spawn"], cwd=self.dir)
+        self.assertEqual((result.returncode, result.stdout), (0, "[0, 1, 4, 9, 16] True\n"), result.stderr)
+
+    def test_multiprocessing_forkserver_pool_maps_in_children_with_the_engine(self):
+        script = self.write("forkserver_pool.py", self.POOL)
+        result = run(SHARD + [script, "forkserver"], cwd=self.dir)
+        self.assertEqual((result.returncode, result.stdout), (0, "[0, 1, 4, 9, 16] True\n"), result.stderr)
 
     # -- -u ------------------------------------------------------------
 

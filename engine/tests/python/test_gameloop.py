@@ -26,7 +26,8 @@ import _engine
 import gameloop
 import stackless
 import uthread
-from support import CHILD_TIMEOUT_S, StacklessTestCase, SuspectedDeadlock, busy_for, read_until, run_child
+from support import (CHILD_TIMEOUT_S, SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, busy_for,
+                     read_until, run_child)
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 TaskletExit = stackless.TaskletExit
@@ -581,6 +582,62 @@ class RunRulesTest(LoopTestCase):
         self.assertFalse(gameloop.running())
 
 
+class StartFailureTest(LoopTestCase):
+    """A loop that cannot start leaves nothing of itself installed."""
+
+    def test_signal_handlers_are_all_or_nothing_when_installing_one_fails(self):
+        original_signal = signal.signal
+        handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+        wakeup_fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(wakeup_fd)
+        fds = len(os.listdir("/proc/self/fd"))
+
+        def failing_for_sigterm(signum, handler):
+            if signum == signal.SIGTERM:
+                raise OSError("no SIGTERM handler for you")
+            return original_signal(signum, handler)
+
+        signal.signal = failing_for_sigterm  # the loop installs through the module
+        try:
+            with self.assertRaisesRegex(OSError, "no SIGTERM handler for you"):
+                gameloop.run()
+        finally:
+            signal.signal = original_signal
+            left = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+            left_wakeup_fd = signal.set_wakeup_fd(wakeup_fd)
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
+        self.assertEqual(left, handlers)  # SIGINT, installed before SIGTERM failed, is restored
+        self.assertEqual(left_wakeup_fd, wakeup_fd)
+        self.assertEqual(len(os.listdir("/proc/self/fd")), fds)  # the wakeup pipe is closed
+        self.assertFalse(gameloop.running())
+
+    def test_no_watchdog_timer_is_an_os_error_from_run_and_nothing_stays_installed(self):
+        # RLIMIT_SIGPENDING=0: the long-run log's timer cannot be made.
+        child = textwrap.dedent("""\
+            import gameloop, os, resource, signal
+            resource.setrlimit(resource.RLIMIT_SIGPENDING, (0, resource.getrlimit(resource.RLIMIT_SIGPENDING)[1]))
+            def pipes():
+                found = 0
+                for fd in os.listdir("/proc/self/fd"):
+                    try:
+                        found += os.readlink("/proc/self/fd/" + fd).startswith("pipe:")
+                    except OSError:  # the directory's own fd, closed by now
+                        pass
+                return found
+            before = pipes()
+            try:
+                gameloop.run()
+            except OSError as e:
+                print("OSError", e.errno)
+            print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, signal.set_wakeup_fd(-1),
+                  gameloop.running(), pipes() == before)
+        """)
+        result = run_child([sys.executable, "-c", child])
+        self.assertEqual((result.returncode, result.stdout), (0, "OSError 11\nTrue -1 False True\n"),
+                         result.stderr)
+
+
 # ---------------------------------------------------------------- shard run
 
 
@@ -620,7 +677,7 @@ class ShardRunTest(StacklessTestCase):
 
     def signal_service(self, signum):
         script = self.write("service.py", SERVICE_SCRIPT)
-        with subprocess.Popen([sys.executable, "run", script], cwd=self.dir,
+        with subprocess.Popen([SHARD_BINARY, "run", script], cwd=self.dir,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
             try:
                 before = read_until(proc, b"ready\n")
@@ -655,7 +712,7 @@ class ShardRunTest(StacklessTestCase):
                     gameloop.stop()
             gameloop.add_tick(hook)
         """)
-        result = run_child([sys.executable, "run", "--fps", "20", "--strategy", "pending_call",
+        result = run_child([SHARD_BINARY, "run", "--fps", "20", "--strategy", "pending_call",
                             script, "a", "b c", "--flag"], cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout, "[%r, 'a', 'b c', '--flag'] 20.0 pending_call\ndt 0.05\n" % script)
@@ -677,7 +734,7 @@ class ShardRunTest(StacklessTestCase):
             uthread.new(spin_too_long).name = "spinner"
             uthread.new(stop_later)
         """)
-        result = run_child([sys.executable, "run", "--long-run-ms", "20", script], cwd=self.dir)
+        result = run_child([SHARD_BINARY, "run", "--long-run-ms", "20", script], cwd=self.dir)
         self.assertEqual(result.returncode, 0, result.stderr)
         reports = [line for line in result.stderr.splitlines() if "without switching" in line]
         self.assertEqual(len(reports), 1, result.stderr)

@@ -79,7 +79,7 @@ def run_pattern_isolated(pattern_name, recursion_limit=None):
     code = ("import test_recursion as t; "
             "print(t.run_pattern_in_tasklet(t.%s, %r))" % (pattern_name, recursion_limit))
     try:
-        return subprocess.run([sys.executable, "python", "-X", "faulthandler", "-c", code],
+        return subprocess.run([sys.executable, "-X", "faulthandler", "-c", code],
                               cwd=os.path.dirname(os.path.abspath(__file__)),
                               capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:

@@ -4,12 +4,13 @@ Watchdog ticks are microseconds of a tasklet's wall-clock running time since
 it was last switched in (1 tick = 1 us), not Python instructions.
 """
 
+import sys
 import threading
 import time
 import unittest
 
 import stackless
-from support import StacklessTestCase, busy_for
+from support import StacklessTestCase, busy_for, run_child
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
@@ -410,6 +411,133 @@ class TotalTimeoutTest(StacklessTestCase):
         stackless.run(soft=True, totaltimeout=100000)
         self.assertTrue(all(t.scheduled for t in loopers))
         self.assertEqual(stackless.getruncount(), 3)
+
+
+# A timed run() with untimed runs nested inside it, in tasklets: the outer one
+# ends first (its totaltimeout passes) while the inner ones are still running.
+NESTED_RUNS_CHILD = """\
+import stackless, sys, time
+log = []
+def runner(n):
+    if n:
+        stackless.tasklet(runner)(n - 1)
+    stackless.run(1000, totaltimeout=True, ignore_nesting=True)
+    log.append(n)
+    t1.kill(); t2.kill()
+def spin():
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        stackless.schedule()
+t1 = stackless.tasklet(spin)(); t2 = stackless.tasklet(spin)()
+stackless.tasklet(runner)(int(sys.argv[1]))
+stackless.run()
+print(log, stackless.getruncount(), flush=True)
+"""
+
+
+# The same, with the inner run()'s tasklet resumed by hand once the outer
+# run() has returned: its run() found its own entry gone (a null read).
+INNER_RUN_RESUMED_CHILD = """\
+import stackless, time
+def spin():
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        stackless.schedule()
+def inner():
+    stackless.run()
+    print("inner run returned", flush=True)
+def outer():
+    inner_tasklet = stackless.tasklet(inner)()
+    stackless.run(1000, totaltimeout=True)
+    print("outer run returned", flush=True)
+    for t in spinners:
+        t.kill()
+    inner_tasklet.insert()
+spinners = [stackless.tasklet(spin)() for _ in range(2)]
+stackless.tasklet(outer)()
+stackless.run()
+print("done", flush=True)
+"""
+
+
+class NestedTimedRunTest(StacklessTestCase):
+    """Run in a child process: the old failure was a segfault at exit."""
+
+    def run_nested(self, depth):
+        return run_child([sys.executable, "-X", "faulthandler", "-c", NESTED_RUNS_CHILD, str(depth)])
+
+    def test_process_exits_cleanly_after_an_outer_timed_run_ended_inner_runs(self):
+        result = self.run_nested(3)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_an_inner_run_resumed_after_the_outer_one_returned_returns_too(self):
+        result = run_child([sys.executable, "-X", "faulthandler", "-c", INNER_RUN_RESUMED_CHILD])
+        self.assertEqual((result.returncode, result.stdout),
+                         (0, "outer run returned\ninner run returned\ndone\n"), result.stderr)
+
+    def test_inner_runs_return_after_the_outer_timed_run_returns(self):
+        # As in Stackless: the watchdogs above the one that returns are popped
+        # and their tasklets made runnable, innermost first.
+        result = self.run_nested(3)
+        self.assertEqual(result.stdout, "[3, 0, 1, 2] 1\n", result.stderr)
+
+
+# Each thread's watchdog timer holds a queued signal of the user's
+# RLIMIT_SIGPENDING until it is deleted: threads that end must give theirs back.
+TIMER_PER_THREAD_CHILD = """\
+import _engine, resource, stackless, sys, threading, time
+resource.setrlimit(resource.RLIMIT_SIGPENDING, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_SIGPENDING)[1]))
+errors = []
+def user():
+    try:
+        stackless.tasklet(lambda: None)()
+        stackless.run(timeout=100000)
+    except BaseException as e:
+        errors.append(repr(e))
+for _ in range(int(sys.argv[2])):
+    thread = threading.Thread(target=user)
+    thread.start()
+    thread.join()
+end = time.monotonic() + 5  # the last thread may still be on its way out
+while _engine.resource_counts()["timers"] and time.monotonic() < end:
+    time.sleep(0.01)
+print(len(errors), errors[:1], _engine.resource_counts()["timers"], flush=True)
+"""
+
+NO_TIMER_CHILD = """\
+import resource, stackless
+resource.setrlimit(resource.RLIMIT_SIGPENDING, (0, resource.getrlimit(resource.RLIMIT_SIGPENDING)[1]))
+t = stackless.tasklet(lambda: None)()
+try:
+    stackless.run(timeout=100000)
+except OSError as e:
+    print("OSError:", e)
+print(stackless.getruncount(), t.scheduled, flush=True)
+stackless.run()  # untimed: needs no timer
+print(t.alive, flush=True)
+"""
+
+
+class WatchdogTimerTest(StacklessTestCase):
+    """Run in child processes: they lower RLIMIT_SIGPENDING."""
+
+    deadline_s = 60.0
+
+    def test_threads_that_used_run_timeout_give_their_timers_back(self):
+        result = run_child([sys.executable, "-c", TIMER_PER_THREAD_CHILD, "500", "600"])
+        # No errors, and no timer left once the threads are gone.
+        self.assertEqual((result.returncode, result.stdout), (0, "0 [] 0\n"), result.stderr)
+
+    def test_run_timeout_without_a_timer_raises_os_error_and_the_process_goes_on(self):
+        result = run_child([sys.executable, "-c", NO_TIMER_CHILD])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual(len(lines), 3, result.stdout + result.stderr)
+        self.assertTrue(lines[0].startswith("OSError: [Errno 11] creating this thread's watchdog timer "
+                                            "(timer_create)"), lines[0])
+        self.assertIn("RLIMIT_SIGPENDING", lines[0])
+        # Nothing changed: the tasklet is still queued, and an untimed run() runs it.
+        self.assertEqual(lines[1:], ["2 True", "False"])
 
 
 if __name__ == "__main__":

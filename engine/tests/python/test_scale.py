@@ -121,7 +121,7 @@ EXHAUSTION_CHILD = textwrap.dedent("""
 class StackExhaustionTest(StacklessTestCase):
 
     def test_tasklets_that_cannot_get_a_stack_fail_with_memory_error_and_the_rest_go_on(self):
-        result = run_child([sys.executable, "python", "-c", EXHAUSTION_CHILD])
+        result = run_child([sys.executable, "-c", EXHAUSTION_CHILD])
         self.assertEqual(result.returncode, 0, result.stderr)
         out = json.loads(result.stdout)
         self.assertEqual(out["blocked"], 256)

@@ -57,7 +57,7 @@ def run_child(argument_bytes):
     # Under ASan the fault must kill the child as it would without it.
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":handle_segv=0"
     try:
-        return subprocess.run([sys.executable, "python", "-c", CHILD, str(argument_bytes)],
+        return subprocess.run([sys.executable, "-c", CHILD, str(argument_bytes)],
                               env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise SuspectedDeadlock("suspected deadlock: the stack overflow child did not finish "

@@ -41,7 +41,7 @@ class LeakCheckTest(StacklessTestCase):
             with open(os.path.join(directory, "module_under_check.py"), "w") as f:
                 f.write("LEAK = %r\n" % leak + MODULE)
             path = os.pathsep.join([os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH", "")])
-            return run_child([sys.executable, "python", "-m", "unittest", "module_under_check"], cwd=directory,
+            return run_child([sys.executable, "-m", "unittest", "module_under_check"], cwd=directory,
                              env=dict(os.environ, PYTHONPATH=path))
 
     def test_a_module_that_leaves_a_blocked_tasklet_fails_with_the_counts(self):

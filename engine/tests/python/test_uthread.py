@@ -734,7 +734,7 @@ class LockModelTest(StacklessTestCase):
     """)
 
     def test_a_finalizer_run_by_a_wait_can_release_the_same_semaphore(self):
-        result = run_child([sys.executable, "python", "-c", self.CHILD])
+        result = run_child([sys.executable, "-c", self.CHILD])
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.strip(), "[True] 0")
 

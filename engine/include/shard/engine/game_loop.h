@@ -75,6 +75,9 @@ class GameLoop final {
 
  private:
   GameLoop();
+  // The frames until stop or an error; a C++ exception in one ends them as a
+  // Python error (run() undoes its set-up either way).
+  void run_frames() noexcept;
   void frame(int64_t* deadline);
   // Phase 1; false when a signal handler raised (the error is set).
   bool wait_until(int64_t deadline);
@@ -84,8 +87,10 @@ class GameLoop final {
   void log_tasklet_error(PyObject* tasklet, PyObject* exc);
   void report_long_run(int64_t ran_ns);
   void shutdown_services();
+  // SIGINT/SIGTERM stop the loop, through signal.set_wakeup_fd's pipe. All or
+  // nothing: false (error set) with nothing left installed.
   bool install_signal_handlers();
-  void restore_signal_handlers();
+  void restore_signal_handlers();  // what install recorded; keeps the error set
 
   Scheduler* sched_ = nullptr;  // the main thread's, set by run()
   std::atomic<double> fps_{30.0};

@@ -10,8 +10,14 @@
 namespace shard::engine {
 
 struct InterpreterOptions {
-  std::string program;      // argv[0] the interpreter reports (sys.executable is this binary)
-  std::string scripts_dir;        // game scripts, first on sys.path
+  std::string program;  // argv[0] the interpreter reports
+  // sys.executable: a program that runs this interpreter with python3's
+  // command line (subprocess and multiprocessing start children with it);
+  // empty: this binary.
+  std::string executable;
+  // Both on sys.path, first, also under -E and -I: they are part of the
+  // engine, like the standard library, not of the environment.
+  std::string scripts_dir;        // game scripts
   std::string engine_python_dir;  // the engine's Python modules (uthread), next
 };
 

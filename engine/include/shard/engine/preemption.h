@@ -27,17 +27,23 @@ class Preemption final {
   // A switch (or the game loop starting a frame) begins a new slice: the budget
   // and the long-run report count from here.
   static void note_switch(int64_t now_ns);
-  // POSIX timers of this process's threads not yet deleted (a leak check).
+  // POSIX timers this process holds (one per thread that has armed a scope,
+  // until that thread ends).
   static std::size_t timers_alive();
 };
 
+// Disarms on destruction what arm()/arm_report() armed. Only the first armed
+// scope of a thread counts; arming while one is armed is a successful no-op.
+// Arming fails (false, with OSError set: which call failed, errno, a hint)
+// when the thread's timer cannot be made, e.g. under RLIMIT_SIGPENDING.
 class PreemptionScope final {
  public:
-  // Arms the timer when `enable`; budgets in nanoseconds (0 = none).
-  PreemptionScope(Scheduler* sched, bool enable, int64_t timeout_ns, int64_t deadline_ns);
+  PreemptionScope() = default;
+  // Interrupts; budgets in nanoseconds (0 = none).
+  bool arm(Scheduler* sched, int64_t timeout_ns, int64_t deadline_ns);
   // Report-only: calls `report` once, at a safe point inside a tasklet that has
-  // run longer than `limit_ns` without switching (the game loop's long-run log).
-  PreemptionScope(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t ran_ns)> report);
+  // run longer than `limit_ns` (0 = never) without switching (the game loop's long-run log).
+  bool arm_report(Scheduler* sched, int64_t limit_ns, std::function<void(int64_t ran_ns)> report);
   ~PreemptionScope();
   PreemptionScope(const PreemptionScope&) = delete;
   PreemptionScope& operator=(const PreemptionScope&) = delete;

@@ -62,6 +62,10 @@ class StackPool final {
   // std::system_error when the address space is exhausted.
   void* acquire();
   void release(void* block);
+  // A block whose tasklet's C stack can never be unwound (it outlived its
+  // thread): it stays out of the pool for good. Under LeakSanitizer it becomes
+  // a root region, so what the abandoned frames still reference is not reported.
+  void abandon(void* block);
 
   // Gives the pages of free blocks back to the OS (they stay reserved).
   void trim();

@@ -70,6 +70,20 @@ int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
   args.push_back(const_cast<char*>(options.program.c_str()));
   for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
 
+#ifdef SHARD_SANITIZE_ADDRESS
+  // Python's objects go through malloc, where ASan sees them, whatever the
+  // command line says: -E and -I make CPython ignore PYTHONMALLOC, and its own
+  // allocator's arenas would hide our use-after-free of an object and show
+  // CPython's arena bookkeeping to LeakSanitizer.
+  PyPreConfig preconfig;
+  PyPreConfig_InitPythonConfig(&preconfig);
+  preconfig.parse_argv = 1;
+  preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+  if (PyStatus status = Py_PreInitializeFromBytesArgs(&preconfig, static_cast<Py_ssize_t>(args.size()), args.data());
+      PyStatus_Exception(status)) {
+    Py_ExitStatusException(status);
+  }
+#endif
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   config.parse_argv = 1;

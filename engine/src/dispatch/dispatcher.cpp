@@ -144,7 +144,14 @@ Dispatcher::WaitEnd Dispatcher::wait(const std::shared_ptr<Request>& request, in
   }
   if (!request->wake_from_worker && strategy() == Strategy::kOnBlock) drain_older_than(request->seq);
   bool timed_out = false;
-  PyObject* woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
+  PyObject* woke;
+  for (;;) {
+    woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
+    // Resumed by hand (tasklet.run() or insert() of the waiting tasklet): its
+    // token is still set, the request still in flight, so it waits on.
+    if (woke == nullptr || timed_out || self->wait_token_.load(std::memory_order_acquire) != request->wait_token) break;
+    Py_DECREF(woke);
+  }
   if (woke == nullptr || timed_out) {
     request->cancelled.store(true);  // skipped by its worker, or its late completion dropped
     Py_XDECREF(woke);

@@ -39,6 +39,8 @@ IoPool& IoPool::instance() {
   return *pool;
 }
 
+IoPool::IoPool() = default;
+
 IoPool::~IoPool() { stop(); }
 
 std::error_code IoPool::start(int threads) {

@@ -43,7 +43,7 @@ class IoPool final {
   // The engine's pool (never destroyed: completions may arrive during exit).
   static IoPool& instance();
 
-  IoPool() = default;
+  IoPool();
   ~IoPool();  // stop()
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;

@@ -10,6 +10,7 @@
 #include "shard/engine/asio.h"
 #include "shard/engine/await_completion.h"
 #include "shard/engine/io_pool.h"
+#include "shard/engine/resolve.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/waiters.h"
 
@@ -78,6 +79,35 @@ PyObject* io_timer(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*
   Py_RETURN_NONE;
 }
 
+// io_resolve(host, port, timeout=None): [(address, port), ...] from Asio's
+// resolver on an IO thread (shard::engine::resolve); only this tasklet waits.
+PyObject* io_resolve(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* parsed[3] = {nullptr, nullptr, nullptr};
+  if (!parse_arguments("io_resolve", args, nargs, kwnames, {"host", "port", "timeout"}, 2, parsed)) return nullptr;
+  const char* host = PyUnicode_AsUTF8(parsed[0]);
+  if (host == nullptr) return nullptr;
+  PyObject* port_text = PyObject_Str(parsed[1]);
+  const char* port = port_text != nullptr ? PyUnicode_AsUTF8(port_text) : nullptr;
+  std::string service = port != nullptr ? port : "";
+  Py_XDECREF(port_text);
+  if (port == nullptr) return nullptr;
+  double timeout;
+  if (!parse_timeout(parsed[2], &timeout)) return nullptr;
+  Scheduler* sched = Scheduler::current_or_create();
+  if (sched == nullptr) return nullptr;
+  sched->set_call_sp(stack_top(args, nargs, kwnames));
+  int64_t deadline = timeout >= 0 ? now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+  Outcome<std::vector<ResolvedEndpoint>> found = resolve(host, service, deadline);
+  if (!found) return raise_wait_error(found.error, "io_resolve");
+  PyObject* list = PyList_New(0);
+  for (const ResolvedEndpoint& e : *found.value) {
+    PyObject* item = list != nullptr ? Py_BuildValue("(si)", e.address.c_str(), static_cast<int>(e.port)) : nullptr;
+    if (item == nullptr || PyList_Append(list, item) < 0) Py_CLEAR(list);
+    Py_XDECREF(item);
+  }
+  return list;
+}
+
 PyObject* io_stats(PyObject*, PyObject*) {
   IoPool& pool = IoPool::instance();
   IoPool::Stats s = pool.stats();
@@ -125,6 +155,8 @@ PyMethodDef stop_io_at_exit_def = {"_stop_io_at_exit", as_cfunction<stop_io_at_e
 PyMethodDef io_methods[] = {
     {"io_timer", as_cfunction<io_timer>(), METH_FASTCALL | METH_KEYWORDS,
      "io_timer(seconds, timeout=None): wait for an Asio timer on an IO thread; only this tasklet waits"},
+    {"io_resolve", as_cfunction<io_resolve>(), METH_FASTCALL | METH_KEYWORDS,
+     "io_resolve(host, port, timeout=None): [(address, port), ...] from Asio's resolver; only this tasklet waits"},
     {"io_stats", as_cfunction<io_stats>(), METH_NOARGS,
      "the IO threads: count, waits, cancellations, interpreter-lock acquisitions on them, io_timer counts"},
     {"io_stop", as_cfunction<io_stop>(), METH_NOARGS,

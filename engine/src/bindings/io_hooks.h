@@ -1,7 +1,7 @@
 #pragma once
 // The IO threads seen from Python: started with the engine, stopped at exit,
 // and the `_engine` test hooks that exercise await_completion() without a
-// network layer (io_timer, io_stats, io_stop, io_start).
+// network layer (io_timer, io_resolve, io_stats, io_stop, io_start).
 
 #include <Python.h>
 

@@ -94,6 +94,28 @@ class ConcurrencyTest(StacklessTestCase):
             _engine.io_timer()
 
 
+class ResolveTest(StacklessTestCase):
+    """io_resolve: the typed-result path (await_result) with Asio's resolver."""
+
+    def test_numeric_hosts_resolve_to_themselves_with_the_port(self):
+        self.assertEqual(_engine.io_resolve("127.0.0.1", 8080), [("127.0.0.1", 8080)])
+        self.assertEqual(_engine.io_resolve("::1", "443", timeout=5), [("::1", 443)])
+
+    def test_many_tasklets_resolve_at_once_without_the_lock_on_io_threads(self):
+        locks = io_count("lock_acquisitions")
+        found = {}
+        for i in range(20):
+            stackless.tasklet(lambda i=i: found.setdefault(i, _engine.io_resolve("127.0.0.1", 1000 + i)))()
+        stackless.run()
+        self.assertEqual(found, {i: [("127.0.0.1", 1000 + i)] for i in range(20)})
+        self.assertEqual(io_count("lock_acquisitions"), locks)
+
+    def test_an_unknown_name_is_an_os_error_with_the_resolvers_reason(self):
+        with self.assertRaises(OSError) as caught:
+            _engine.io_resolve("no-such-host.invalid", 80, timeout=10)
+        self.assertIn("io_resolve", str(caught.exception))
+
+
 class CancellationTest(StacklessTestCase):
 
     def test_killing_a_waiting_tasklet_cancels_its_timer_at_once(self):

@@ -65,7 +65,8 @@ class IoPool final {
 
   // A tasklet's wait for an operation, registered for as long as it waits so
   // that stop() can cancel the operation. `cancel` must be safe to call from
-  // any thread, more than once, and after the operation completed.
+  // any thread, more than once, and after the operation completed; stop()
+  // calls it under the pool's mutex, so it must not call into the pool.
   class Registration final {
    public:
     Registration(IoPool& pool, const std::function<void()>* cancel);

@@ -10,4 +10,6 @@ ctest --test-dir build --output-on-failure -j "${SHARD_JOBS:-2}"
 # again (a few minutes; docs/engine.md, "The sanitizer run").
 if [ "${CI:-}" = "true" ]; then
   bash ops/sanitize.sh
+  # Then one minute of fuzzing the frame decoder (ops/fuzz.sh; ~10 s to build).
+  bash ops/fuzz.sh "${SHARD_FUZZ_SECONDS:-60}"
 fi

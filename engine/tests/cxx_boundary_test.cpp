@@ -77,6 +77,20 @@ TEST(CxxBoundary, OtherExceptionsBecomeRuntimeErrorWithWhat) {
   EXPECT_EQ(take_error().first, PyExc_RuntimeError);
 }
 
+TEST(CxxBoundary, AnExceptionCarriedFromAnotherThreadIsRaisedWithItsContext) {
+  std::exception_ptr failure;
+  try {
+    throw std::system_error(ECONNREFUSED, std::generic_category(), "connecting");
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  capture_exception(failure);
+  raise_captured_exception("off-thread request failed");
+  auto [type, text] = take_error();
+  EXPECT_TRUE(PyErr_GivenExceptionMatches(type, PyExc_OSError));
+  EXPECT_NE(text.find("off-thread request failed: connecting"), std::string::npos) << text;
+}
+
 TEST(CxxBoundary, TheHappyPathPassesTheResultThrough) {
   PyObject* arg = PyLong_FromLong(7);
   PyObject* result = guarded<returns_its_argument>(nullptr, arg);

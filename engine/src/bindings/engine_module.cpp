@@ -170,7 +170,7 @@ PyObject* resource_counts(PyObject*, PyObject*) {
   return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:K}", "tasklets",
                        n(Scheduler::started_tasklets_of_all_threads()), "tasklet_objects",
                        n(tasklets_alive() - worker_schedulers), "schedulers",
-                       n(Scheduler::live_count() - worker_schedulers), "thread_states", n(thread_states), "timers",
+                       n(Scheduler::allocated() - worker_schedulers), "thread_states", n(thread_states), "timers",
                        n(Preemption::timers_alive()), "stack_blocks", n(StackPool::instance().blocks_in_use()),
                        "worker_thread_states", n(worker_thread_states), "worker_schedulers", n(worker_schedulers),
                        "requests_in_flight", static_cast<unsigned long long>(d->in_flight()));

@@ -78,6 +78,7 @@ PyObject* tasklet_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (sched == nullptr) return nullptr;
   Tasklet* t = alloc_tasklet(type);
   if (t == nullptr) return nullptr;
+  sched->retain();
   t->sched_ = sched;
   t->thread_id_ = sched->thread_id();
   return as_object(t);
@@ -152,6 +153,7 @@ void dealloc_tasklet(PyObject* self) {
   } else if (t->stack_block_ != nullptr) {
     StackPool::instance().release(t->stack_block_);  // reserved, never run on
   }
+  if (t->sched_ != nullptr) t->sched_->release();
   t->~Tasklet();
   --tasklet_objects;
   if (Py_TYPE(self) == &TaskletType && free_list().size() < kFreeListMax) {
@@ -462,6 +464,8 @@ PyObject* tasklet_bind_thread(PyObject* self, PyObject* const* args, Py_ssize_t 
     PyErr_SetString(PyExc_ValueError, "bad thread");
     return nullptr;
   }
+  target->retain();
+  if (t->sched_ != nullptr) t->sched_->release();
   t->sched_ = target;
   t->thread_id_ = target->thread_id();
   Py_RETURN_NONE;

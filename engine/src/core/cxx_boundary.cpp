@@ -42,7 +42,20 @@ void capture_current_exception() noexcept {
   }
 }
 
-void raise_captured_exception() noexcept {
+void capture_exception(const std::exception_ptr& failure) noexcept {
+  try {
+    std::rethrow_exception(failure);
+  } catch (...) {
+    capture_current_exception();
+  }
+}
+
+void raise_captured_exception(const char* context) noexcept {
+  if (context != nullptr) {
+    char text[sizeof captured.what];
+    std::snprintf(text, sizeof text, "%s: %s", context, captured.what);
+    std::snprintf(captured.what, sizeof captured.what, "%s", text);
+  }
   switch (captured.kind) {
     case Kind::kNoMemory:
       PyErr_NoMemory();

@@ -21,6 +21,7 @@
 
 #include <Python.h>
 
+#include <exception>
 #include <type_traits>
 
 namespace shard::engine {
@@ -28,8 +29,11 @@ namespace shard::engine {
 // Inside a catch block: copies the current exception's kind and text into a
 // per-thread slot. Runs no Python.
 void capture_current_exception() noexcept;
-// After it: raises the captured exception as a Python error.
-void raise_captured_exception() noexcept;
+// The same for an exception carried from elsewhere (a worker thread's).
+void capture_exception(const std::exception_ptr& failure) noexcept;
+// After it: raises the captured exception as a Python error; with `context`,
+// its text reads "<context>: <what()>".
+void raise_captured_exception(const char* context = nullptr) noexcept;
 // Or: its what(), for an error of one's own (valid until the next capture).
 const char* captured_exception_text() noexcept;
 // For a slot that cannot fail (tp_dealloc, tp_finalize, a capsule destructor):

@@ -3,8 +3,8 @@
 #include "core/clock.h"
 #include "core/cxx_boundary.h"
 #include "core/fiber_switch.h"
+#include "core/slice_clock.h"
 #include "core/switch_checks.h"
-#include "shard/engine/preemption.h"
 #include "shard/engine/stack_pool.h"
 
 #include <utility>
@@ -57,13 +57,13 @@ void Scheduler::enter(Tasklet* next) {
   ++switches_;
   if (watchdogs_.timed() != nullptr) {
     int64_t now = now_ns();
-    if (now - slice_start_ns_ > longest_slice_.ns) {  // the slice that ends here is the leaving tasklet's
-      longest_slice_.ns = now - slice_start_ns_;
+    const int64_t ran = now - SliceClock::start();  // the slice that ends here is the leaving tasklet's
+    if (ran > longest_slice_.ns) {
+      longest_slice_.ns = ran;
       Py_INCREF(leaving);
       release_after_switch_[1] = std::exchange(longest_slice_.tasklet, reinterpret_cast<PyObject*>(leaving));
     }
-    slice_start_ns_ = now;
-    Preemption::note_switch(now);
+    SliceClock::begin(now);
   }
   if (next->started_) next->pystate_.restore(tstate_);
 }

@@ -27,7 +27,15 @@ void scheduler_thread_ended(PyObject* capsule) {
 // ---------------------------------------------------------------- lifecycle
 
 Scheduler::Scheduler(PyThreadState* tstate)
-    : tstate_(tstate), thread_id_(PyThread_get_thread_ident()) {}
+    : tstate_(tstate), thread_id_(PyThread_get_thread_ident()) {
+  ++allocated_;
+}
+
+Scheduler::~Scheduler() { --allocated_; }
+
+void Scheduler::release() {
+  if (--holders_ == 0) delete this;
+}
 
 Scheduler* Scheduler::create_for_this_thread() {
   PyThreadState* tstate = PyThreadState_Get();
@@ -49,6 +57,7 @@ Scheduler* Scheduler::create_for_this_thread() {
   main->is_main_ = true;
   main->started_ = true;
   main->sched_ = sched;
+  sched->retain();
   main->thread_id_ = sched->thread_id_;
   main->pystate_.init_running(INT_MAX);
   sched->main_ = main;  // the scheduler's own reference
@@ -59,8 +68,6 @@ Scheduler* Scheduler::create_for_this_thread() {
   tls_current_ = sched;
   return sched;
 }
-
-std::size_t Scheduler::live_count() { return registry().size(); }
 
 std::size_t Scheduler::started_tasklets_of_all_threads() {
   std::size_t started = 0;
@@ -91,7 +98,7 @@ void Scheduler::thread_ended() {
   // still run them (this is called from the ending thread itself, with its
   // thread state intact); any that survive can never resume. Tasklets keep
   // their objects and report thread_id -1; the Scheduler object stays
-  // allocated because they point at it.
+  // allocated while they point at it (release()).
   // At interpreter shutdown the atexit hook has already done this while the
   // modules were still there; switching into tasklets now would find them gone.
   if (PyThread_get_thread_ident() == thread_id_ && current_ == main_ && !_Py_IsFinalizing()) {
@@ -103,9 +110,10 @@ void Scheduler::thread_ended() {
   for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
-  parking_.drop_stale();  // the killed tasklets' entries: nothing will pop them now
+  parking_.clear();  // nothing will pop its entries now
   Py_CLEAR(current_);
   Py_CLEAR(main_);
+  release();  // the thread's own count, last: it may free this scheduler
 }
 
 bool Scheduler::other_threads_exist() const {

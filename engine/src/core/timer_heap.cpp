@@ -42,4 +42,11 @@ std::size_t TimerHeap::drop_stale() {
   return dropped.size();
 }
 
+void TimerHeap::clear() {
+  std::vector<Entry> dropped;
+  dropped.swap(heap_);
+  // Released last: a tasklet's deallocation may run Python code.
+  for (Entry& e : dropped) Py_DECREF(e.tasklet);
+}
+
 }  // namespace shard::engine

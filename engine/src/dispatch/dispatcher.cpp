@@ -12,7 +12,6 @@
 #include "core/clock.h"
 #include "core/cxx_boundary.h"
 #include "core/frame_internals.h"
-#include "dispatch/cpp_errors.h"
 #include "dispatch/worker_gil.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/worker_pool.h"
@@ -44,7 +43,9 @@ Dispatcher* started = nullptr;  // set once, on the main thread
 }  // namespace
 
 Dispatcher::Dispatcher(Scheduler* main)
-    : main_(main), main_thread_(std::this_thread::get_id()), interp_(PyThreadState_Get()->interp) {}
+    : main_(main), main_thread_(std::this_thread::get_id()), interp_(PyThreadState_Get()->interp) {
+  main_->retain();  // the dispatcher lives as long as the process
+}
 
 Dispatcher* Dispatcher::start() {
   if (started != nullptr) return started;
@@ -97,12 +98,13 @@ namespace {
 
 // Null with MemoryError when it cannot be allocated.
 std::shared_ptr<Request> new_request() {
+  std::shared_ptr<Request> request;
   try {
-    return std::make_shared<Request>();
+    request = std::make_shared<Request>();
   } catch (const std::bad_alloc&) {
-    PyErr_NoMemory();
-    return nullptr;
   }
+  if (request == nullptr) PyErr_NoMemory();  // after the catch block: it may run Python
+  return request;
 }
 
 }  // namespace
@@ -180,7 +182,8 @@ PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_
       break;
   }
   if (request->failure) {
-    set_python_error(request->failure, "off-thread request failed");
+    capture_exception(request->failure);
+    raise_captured_exception("off-thread request failed");
     return nullptr;
   }
   if (request->error != nullptr) {
@@ -191,14 +194,16 @@ PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_
 }
 
 bool Dispatcher::submit(const std::shared_ptr<Request>& request) {
-  // The boundary: nothing the pool throws reaches CPython.
+  // The boundary: nothing the pool throws reaches CPython, and the Python
+  // error is raised after the catch block (cxx_boundary.h says why).
   try {
     workers().submit(request);
     return true;
   } catch (...) {
-    set_python_error(std::current_exception(), "cannot submit an off-thread request");
-    return false;
+    capture_current_exception();
   }
+  raise_captured_exception("cannot submit an off-thread request");
+  return false;
 }
 
 // ---------------------------------------------------------------- completing

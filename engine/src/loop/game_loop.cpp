@@ -14,6 +14,7 @@
 #include "core/cxx_boundary.h"
 #include "core/python_errors.h"
 #include "shard/engine/dispatcher.h"
+#include "core/slice_clock.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"
@@ -200,7 +201,7 @@ void GameLoop::frame(int64_t* deadline) {
   if (!wait_until(*deadline)) return;  // 1 (a signal handler raised: the loop ends)
   int64_t t = now_ns();
   stats.wait_ns = t - start;
-  Preemption::note_switch(t);  // the main tasklet's own "slice" starts now
+  SliceClock::begin(t);  // the main tasklet's own "slice" starts now
 
   stats.dispatched = dispatcher.drain();  // 2
   int64_t t2 = now_ns();

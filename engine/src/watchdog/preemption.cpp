@@ -12,6 +12,7 @@
 
 #include "core/cxx_boundary.h"
 #include "core/frame_internals.h"
+#include "core/slice_clock.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -20,11 +21,10 @@ namespace {
 struct ThreadPreemption {
   std::atomic<bool> active{false};
   std::atomic<bool> trace_armed{false};
-  std::atomic<int64_t> slice_start_ns{0};
   std::atomic<int64_t> timeout_ns{0};
   std::atomic<int64_t> deadline_ns{0};
   std::atomic<int64_t> report_ns{0};      // report-only mode: the long-run limit
-  std::atomic<bool> reported{false};      // this slice was reported already
+  std::atomic<int64_t> reported_slice{-1};  // the slice (by its start) reported already
   std::function<void(int64_t)> report;
   PyThreadState* tstate = nullptr;
   Scheduler* sched = nullptr;
@@ -66,8 +66,9 @@ int preempt_at_safe_point(PyObject*, PyFrameObject*, int, PyObject*) {
   disarm_trace(tstate);
   if (tls.sched == nullptr) return 0;
   if (tls.report) {
-    int64_t ran = monotonic_ns() - tls.slice_start_ns.load();
-    if (ran >= tls.report_ns.load() && !tls.reported.exchange(true)) tls.report(ran);
+    int64_t start = SliceClock::start();
+    int64_t ran = monotonic_ns() - start;
+    if (ran >= tls.report_ns.load() && tls.reported_slice.exchange(start) != start) tls.report(ran);
     return PyErr_Occurred() ? -1 : 0;
   }
   PyObject* result = tls.sched->preempt();
@@ -95,10 +96,11 @@ void on_timer_signal(int, siginfo_t*, void*) {
     int64_t now = monotonic_ns();
     int64_t deadline = tls.deadline_ns.load(std::memory_order_relaxed);
     int64_t timeout = tls.timeout_ns.load(std::memory_order_relaxed);
-    int64_t ran = now - tls.slice_start_ns.load(std::memory_order_relaxed);
+    int64_t start = SliceClock::start();
+    int64_t ran = now - start;
     int64_t report = tls.report_ns.load(std::memory_order_relaxed);
     bool due = (deadline != 0 && now >= deadline) || (timeout != 0 && ran >= timeout) ||
-               (report != 0 && ran >= report && !tls.reported.load(std::memory_order_relaxed));
+               (report != 0 && ran >= report && tls.reported_slice.load(std::memory_order_relaxed) != start);
     PyThreadState* tstate = tls.tstate;
     // A debugger, tracer or profiler owns the slot: leave it alone (the
     // watchdog then acts only at switch points).
@@ -172,11 +174,6 @@ void set_timer_interval(int64_t interval_ns) {
 
 std::size_t Preemption::timers_alive() { return timers_alive_count.load(std::memory_order_relaxed); }
 
-void Preemption::note_switch(int64_t now_ns) {
-  tls.slice_start_ns.store(now_ns, std::memory_order_relaxed);
-  tls.reported.store(false, std::memory_order_relaxed);
-}
-
 bool PreemptionScope::arm(Scheduler* sched, int64_t timeout_ns, int64_t deadline_ns) {
   if (tls.active.load()) return true;
   if (!ready_timer()) return false;
@@ -184,7 +181,7 @@ bool PreemptionScope::arm(Scheduler* sched, int64_t timeout_ns, int64_t deadline
   tls.sched = sched;
   tls.timeout_ns.store(timeout_ns);
   tls.deadline_ns.store(deadline_ns);
-  tls.slice_start_ns.store(monotonic_ns());
+  SliceClock::begin(monotonic_ns());
   tls.active.store(true);
   // Check a few times per budget: a busy tasklet is stopped within ~1.25x its
   // budget, without flooding the thread with signals.
@@ -203,7 +200,7 @@ bool PreemptionScope::arm_report(Scheduler* sched, int64_t limit_ns, std::functi
   tls.report_ns.store(limit_ns);
   tls.timeout_ns.store(0);
   tls.deadline_ns.store(0);
-  tls.slice_start_ns.store(monotonic_ns());
+  SliceClock::begin(monotonic_ns());
   tls.active.store(true);
   set_timer_interval(std::clamp<int64_t>(limit_ns / 4, 1'000'000, 50'000'000));
   armed_ = true;

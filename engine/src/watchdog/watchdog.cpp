@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/slice_clock.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"
 
@@ -14,7 +15,7 @@ bool Scheduler::soft_watchdog_due() {
   if (w == nullptr) return false;
   int64_t now = now_ns();
   if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
-  return w->soft && w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
+  return w->soft && w->timeout_ns != 0 && now - SliceClock::start() >= w->timeout_ns;
 }
 
 Tasklet* Scheduler::wake_watchdog(Watchdog& w, WakeReason reason) {
@@ -40,7 +41,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
   PreemptionScope preemption;
   if (timed && !options.soft && !preemption.arm(this, w.timeout_ns, w.deadline_ns)) return nullptr;
   watchdogs_.push(w);
-  if (timed) slice_start_ns_ = now_ns();
+  if (timed) SliceClock::begin(now_ns());
   PyObject* result = nullptr;
   for (;;) {
     if (self->in_ring_) remove(self);
@@ -115,7 +116,7 @@ bool Scheduler::preemption_due(int64_t now) {
   const Watchdog* w = watchdogs_.timed();
   if (w == nullptr || w->soft || current_ == w->tasklet || current_->atomic_) return false;
   if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
-  return w->timeout_ns != 0 && now - slice_start_ns_ >= w->timeout_ns;
+  return w->timeout_ns != 0 && now - SliceClock::start() >= w->timeout_ns;
 }
 
 PyObject* Scheduler::preempt() {

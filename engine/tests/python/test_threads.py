@@ -1,9 +1,11 @@
 """Threads: a scheduler per OS thread, cross-thread channels, bind_thread."""
 
+import gc
 import threading
 import time
 import unittest
 
+import _engine
 import stackless
 from support import StacklessTestCase, expect_leaked, join_or_fail, result_in_new_thread, start_thread, wait_until
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
@@ -355,6 +357,26 @@ class BindThreadTest(StacklessTestCase):
 
 
 class ThreadEndTest(StacklessTestCase):
+    def test_an_ended_threads_scheduler_is_freed_with_the_last_tasklet_naming_it(self):
+        def schedulers():
+            gc.collect()
+            return _engine.resource_counts()["schedulers"]
+
+        before = schedulers()
+        kept = []
+
+        def target():
+            c = stackless.channel()
+            stackless.tasklet(c.send)(1)
+            c.receive()
+            kept.append(stackless.tasklet(lambda: None))  # never run: outlives the thread
+
+        join_or_fail(start_thread(target))
+        self.assertEqual(kept[0].thread_id, -1)
+        self.assertEqual(schedulers(), before + 1, "the kept tasklet still names its thread's scheduler")
+        kept.clear()
+        self.assertEqual(schedulers(), before, "the last tasklet naming it is gone: the scheduler is freed")
+
 
     def start_thread_leaving_a_blocked_tasklet(self, log):
         box = {}

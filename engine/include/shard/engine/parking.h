@@ -41,6 +41,11 @@ class Parking final {
   std::size_t timer_count() const { return timers_.size(); }
   // Drops the deadlines of waits that ended early; returns how many.
   std::size_t drop_stale() { return timers_.drop_stale(); }
+  // Forgets every deadline (the thread ended): the entries' tasklets are released.
+  void clear() {
+    timers_.clear();
+    timed_waits_ = 0;
+  }
 
  private:
   TimerHeap timers_;

@@ -24,9 +24,6 @@ class Scheduler;
 
 class Preemption final {
  public:
-  // A switch (or the game loop starting a frame) begins a new slice: the budget
-  // and the long-run report count from here.
-  static void note_switch(int64_t now_ns);
   // POSIX timers this process holds (one per thread that has armed a scope,
   // until that thread ends).
   static std::size_t timers_alive();

@@ -40,9 +40,8 @@ class Scheduler final {
   }
   // The live scheduler of a thread, or null (GIL held).
   static Scheduler* for_thread(unsigned long thread_id);
-  // Schedulers attached to a running thread, and their tasklets with C state
-  // (started, not finished) all together (GIL held).
-  static std::size_t live_count();
+  // The tasklets with C state (started, not finished) of every running
+  // thread's scheduler together (GIL held).
   static std::size_t started_tasklets_of_all_threads();
 
   // A thread that keeps a thread state but wakes tasklets only through work
@@ -58,6 +57,14 @@ class Scheduler final {
   PyThreadState* tstate() const { return tstate_; }
   uint64_t switches() const { return switches_; }
   bool alive() const { return alive_; }
+
+  // A scheduler outlives its thread while tasklets still name it (they then
+  // report thread_id -1): its thread and every tasklet whose sched_ is this one
+  // hold a count, and the last release() frees it. GIL held.
+  void retain() { ++holders_; }
+  void release();
+  // Schedulers allocated, those of ended threads included (the leak check).
+  static std::size_t allocated() { return allocated_; }
 
   void insert(Tasklet* t);  // at the end of the ring; takes a reference
   void remove(Tasklet* t);  // drops the ring's reference
@@ -163,6 +170,9 @@ class Scheduler final {
 
  private:
   explicit Scheduler(PyThreadState* tstate);
+  ~Scheduler();
+  std::size_t holders_ = 1;  // the thread's own, until it ends
+  static inline std::size_t allocated_ = 0;
   static Scheduler* create_for_this_thread();
   static inline thread_local Scheduler* tls_current_ = nullptr;
   friend void scheduler_thread_ended(PyObject* capsule);
@@ -225,7 +235,6 @@ class Scheduler final {
   LongestSlice longest_slice_;
 
   WatchdogStack watchdogs_;     // the active stackless.run() calls
-  int64_t slice_start_ns_ = 0;  // when the running tasklet was switched in (if a run() is timed)
   Parking parking_;             // tasklets waiting outside the ring: tokens and deadlines
   Handoff handoff_;             // tasklets made runnable by other threads
   bool loop_driven_ = false;

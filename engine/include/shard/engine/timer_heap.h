@@ -32,6 +32,8 @@ class TimerHeap final {
   // Drops every entry whose wait already ended (its tasklet's wait token moved
   // on), so long timeouts ended early do not pile up; returns how many.
   std::size_t drop_stale();
+  // Drops every entry (its thread ended: nothing will ever pop them).
+  void clear();
 
  private:
   std::vector<Entry> heap_;

@@ -4,7 +4,10 @@
 // completion queue, and every drain takes what it dispatches out of it
 // atomically, so a switch loses or duplicates nothing; the game loop's phase 2
 // drains whatever is left under any strategy. Dispatching only makes tasklets
-// runnable (in completion order); it never switches.
+// runnable (in completion order); it never switches. Requests complete on
+// worker threads (run_blocking, call_in_thread) and on the IO threads
+// (await_completion, shard/engine/await_completion.h) alike: "the worker"
+// below is whichever thread completed the request.
 //
 //   main_loop             phase 2 of each frame drains the queue
 //   on_block              a tasklet about to wait for its request first

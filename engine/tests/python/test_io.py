@@ -271,6 +271,22 @@ class StrategyTest(LoopTestCase):
                 self.assertEqual(done, [2, 1, 0])
                 self.assertEqual(gameloop.dispatch_stats()[strategy]["completions"], 3)
 
+    def dispatch_latency_in_a_slow_frame(self, strategy):
+        """An IO completion 50 ms into a 250 ms frame: completion -> runnable, in ms."""
+        gameloop.set_fps(4)
+        gameloop.set_dispatch_strategy(strategy)
+        gameloop.reset_dispatch_stats()
+        t = self.spawn(_engine.io_timer, 0.05)
+        self.run_loop(lambda n: not t.alive)
+        return gameloop.dispatch_stats()[strategy]["dispatch_latency"]["max_us"] / 1e3
+
+    def test_phase_1_wakes_for_an_io_completion_under_main_thread_callback(self):
+        self.assertLess(self.dispatch_latency_in_a_slow_frame("main_thread_callback"), 50)
+
+    def test_phase_1_sleeps_through_an_io_completion_under_main_loop(self):
+        # Left for phase 2: the rest of the frame (~200 ms) passes first.
+        self.assertGreater(self.dispatch_latency_in_a_slow_frame("main_loop"), 100)
+
     def test_an_idle_loop_sleeps_in_phase_1_while_io_is_in_flight(self):
         gameloop.set_fps(50)
         cpu_start = time.process_time()

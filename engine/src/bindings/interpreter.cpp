@@ -7,6 +7,7 @@
 
 #include <Python.h>
 
+#include "bindings/io_hooks.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/stackless_module.h"
@@ -55,7 +56,7 @@ bool start_engine() {
   PyObject* engine = PyImport_ImportModule("_engine");
   if (engine == nullptr) return false;
   Py_DECREF(engine);
-  return Dispatcher::start() != nullptr;
+  return Dispatcher::start() != nullptr && start_engine_io();
 }
 
 }  // namespace

@@ -141,12 +141,17 @@ PyObject* get_thread_info(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   if (sched == nullptr) return nullptr;
   int overflow = 0;
   if (p[0] != nullptr && !(PyLong_AsLongAndOverflow(p[0], &overflow) == -1 && overflow == 0)) {
+    // -1 (handled above) is this thread; no other negative number names one.
     unsigned long id = PyLong_AsUnsignedLong(p[0]);
-    if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return nullptr;
-    sched = Scheduler::for_thread(id);
+    bool is_id = !(id == static_cast<unsigned long>(-1) && PyErr_Occurred());
+    if (!is_id) {
+      if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return nullptr;
+      PyErr_Clear();
+    }
+    sched = is_id ? Scheduler::for_thread(id) : nullptr;
     if (sched == nullptr) {
       // A Python thread that never ran tasklets has none to report.
-      if (python_thread_exists(id)) return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
+      if (is_id && python_thread_exists(id)) return Py_BuildValue("(OOi)", Py_None, Py_None, 0);
       PyErr_SetString(PyExc_RuntimeError, "Thread id not found");
       return nullptr;
     }

@@ -39,20 +39,26 @@ void Scheduler::release() {
 
 Scheduler* Scheduler::create_for_this_thread() {
   PyThreadState* tstate = PyThreadState_Get();
-  Tasklet* main = new_tasklet();
-  if (main == nullptr) return nullptr;
   // Tied to the thread state's dict, which CPython clears (GIL held) when the
   // thread ends: the hook to detach this thread's tasklets.
   PyObject* dict = PyThreadState_GetDict();
-  auto* sched = new Scheduler(tstate);
-  PyObject* capsule = PyCapsule_New(sched, "shard.scheduler", guarded<scheduler_thread_ended>);
-  if (dict == nullptr || capsule == nullptr ||
-      PyDict_SetItemString(dict, "shard.scheduler", capsule) < 0) {
-    Py_XDECREF(capsule);
-    Py_DECREF(main);
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "cannot attach a scheduler to this thread");
+  if (dict == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "cannot attach a scheduler to this thread: it has no thread state dict");
     return nullptr;
   }
+  Tasklet* main = new_tasklet();
+  if (main == nullptr) return nullptr;
+  auto* sched = new Scheduler(tstate);  // counted: release() frees it
+  // The capsule ends the thread's scheduler only once it is in the dict: one
+  // dropped on the way must just free the scheduler.
+  PyObject* capsule = PyCapsule_New(sched, "shard.scheduler", nullptr);
+  if (capsule == nullptr || PyDict_SetItemString(dict, "shard.scheduler", capsule) < 0) {
+    Py_XDECREF(capsule);
+    Py_DECREF(main);
+    sched->release();
+    return nullptr;
+  }
+  PyCapsule_SetDestructor(capsule, guarded<scheduler_thread_ended>);
   Py_DECREF(capsule);
   main->is_main_ = true;
   main->started_ = true;
@@ -111,6 +117,7 @@ void Scheduler::thread_ended() {
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
   parking_.clear();  // nothing will pop its entries now
+  Py_CLEAR(longest_slice_.tasklet);
   Py_CLEAR(current_);
   Py_CLEAR(main_);
   release();  // the thread's own count, last: it may free this scheduler

@@ -488,6 +488,8 @@ class StacklessWordingTest(StacklessTestCase):
     def test_get_thread_info_of_an_unknown_thread(self):
         unknown = max(stackless.threads) + 1
         self.assert_message(RuntimeError, "Thread id not found", stackless.get_thread_info, unknown)
+        self.assert_message(RuntimeError, "Thread id not found", stackless.get_thread_info, -5)
+        self.assert_message(RuntimeError, "Thread id not found", stackless.get_thread_info, 2**70)
 
     def test_enable_softswitch_takes_exactly_one_argument(self):
         self.assert_message(TypeError, "stackless.enable_softswitch() takes exactly one argument (0 given)",

@@ -357,6 +357,21 @@ class BindThreadTest(StacklessTestCase):
 
 
 class ThreadEndTest(StacklessTestCase):
+    def test_a_thread_that_used_a_timed_run_keeps_no_tasklet_once_it_ended(self):
+        def objects():
+            gc.collect()
+            return _engine.resource_counts()["tasklet_objects"]
+
+        def target():
+            for _ in range(5):
+                stackless.tasklet(lambda: sum(range(1000)))()
+            stackless.run(timeout=10**6)  # timed: the longest slice is recorded
+
+        before = objects()
+        for _ in range(3):
+            join_or_fail(start_thread(target))
+        self.assertEqual(objects(), before)
+
     def test_an_ended_threads_scheduler_is_freed_with_the_last_tasklet_naming_it(self):
         def schedulers():
             gc.collect()

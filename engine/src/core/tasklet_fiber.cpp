@@ -38,8 +38,7 @@ int tasklet_recursion_cap() {
 // Why a main tasklet that nothing can wake is stuck (Stackless's texts for a
 // channel; a park has no Stackless counterpart).
 const char* main_deadlock_message(const Tasklet* main) {
-  if (main->blocked_dir_ < 0) return "the main tasklet is receiving without a sender available.";
-  if (main->blocked_dir_ > 0) return "the main tasklet is sending without a receiver available.";
+  if (main->blocked()) return main->blocker_->deadlock_message(main);
   return "Deadlock: the main tasklet is waiting and nothing can wake it";
 }
 

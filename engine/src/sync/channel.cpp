@@ -9,6 +9,10 @@ namespace {
 class ChannelBlocker final : public Blocker {
  public:
   void release(Tasklet* t) override { channel_release(t); }
+  const char* deadlock_message(const Tasklet* main) const override {
+    return main->blocked_dir_ < 0 ? "the main tasklet is receiving without a sender available."
+                                  : "the main tasklet is sending without a receiver available.";
+  }
 };
 ChannelBlocker channel_blocker;
 

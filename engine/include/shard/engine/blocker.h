@@ -13,6 +13,9 @@ class Blocker {
   // Takes `t` out of the blocker, drops whatever it was passing, and makes it
   // runnable in its own thread. GIL held; runs no Python code.
   virtual void release(Tasklet* t) = 0;
+  // What the deadlock error says when the main tasklet waits here and nothing
+  // can ever wake it (Stackless words it by what main was doing).
+  virtual const char* deadlock_message(const Tasklet* main) const = 0;
 
  protected:
   ~Blocker() = default;

@@ -139,7 +139,7 @@ void Scheduler::set_aside_unstartable(Tasklet* t, const char* why) noexcept {
   }
 }
 
-void Scheduler::report_unstartable() {
+void Scheduler::report_unstartable() noexcept {
   if (unstartable_.empty()) return;
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);  // the resumed tasklet's own error waits
@@ -156,7 +156,7 @@ void Scheduler::report_unstartable() {
     if (error == nullptr) error = take_exception();
     for (PyObject* held : dropped) Py_XDECREF(held);
     if (error_sink_) {
-      error_sink_(t, error);
+      call_error_sink(t, error);
       Py_XDECREF(error);
     } else {
       pass_exception_to_main(error);
@@ -208,7 +208,7 @@ void Scheduler::run_body(Tasklet* self) noexcept {
       !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
     // Logged while the tasklet is still whole (alive, in the ring): the sink
     // runs Python code that may switch, and only a whole tasklet comes back.
-    error_sink_(self, error);
+    call_error_sink(self, error);
     Py_DECREF(error);
     error = nullptr;
   }
@@ -243,6 +243,19 @@ void Scheduler::run_body(Tasklet* self) noexcept {
   sanitizer_start_switch(nullptr, next);
   jump_context(to, next);
   std::abort();  // a finished fiber is never resumed
+}
+
+void Scheduler::call_error_sink(Tasklet* t, PyObject* error) noexcept {
+  // The sink is C++ (the game loop's logging, which builds strings): what it
+  // throws stops here and is reported as unraisable, outside the catch block.
+  bool threw = false;
+  try {
+    error_sink_(t, error);
+  } catch (...) {
+    capture_current_exception();
+    threw = true;
+  }
+  if (threw) report_captured_exception();
 }
 
 Tasklet* Scheduler::error_receiver() {

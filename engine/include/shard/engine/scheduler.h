@@ -198,7 +198,10 @@ class Scheduler final {
   // place): each set-aside tasklet dies with MemoryError("cannot start a
   // tasklet: <why>"), logged by the error sink or passed to main / the
   // innermost run(). Runs Python code; keeps the caller's pending error.
-  void report_unstartable();
+  void report_unstartable() noexcept;
+  // error_sink_(t, error), with no C++ exception escaping (it runs inside
+  // noexcept run_body too).
+  void call_error_sink(Tasklet* t, PyObject* error) noexcept;
   // Where an error escaping a tasklet goes without a game loop: the innermost
   // run(), else the main tasklet.
   Tasklet* error_receiver();

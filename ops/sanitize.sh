@@ -2,10 +2,11 @@
 # The sanitizer run: builds the whole tree with AddressSanitizer and
 # UndefinedBehaviorSanitizer into build-asan/ (no LTO, stack guard pages on) and
 # runs every ctest entry there. The Python tests run inside the sanitized
-# `shard` executable; libpython is not instrumented, so PYTHONMALLOC=malloc
-# routes Python's objects through ASan's allocator, where a use after free of
-# one by our code is caught. CPython's own allocations that live until exit are
-# suppressed by ops/lsan.supp, so leaks of our C++ allocations still fail.
+# `shard` executable; libpython is not instrumented, so Python's objects go
+# through malloc, ASan's allocator, where a use after free of one by our code is
+# caught (a sanitized `shard` always does so, -E or not; PYTHONMALLOC=malloc is
+# for the GoogleTest binaries that embed Python). ops/lsan.supp lists known
+# leaks (none today), so a leak of our allocations fails.
 # Its last run is recorded in docs/engine.md ("The sanitizer run").
 set -euo pipefail
 cd "$(dirname "$0")/.."

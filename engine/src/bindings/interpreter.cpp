@@ -7,6 +7,7 @@
 
 #include <Python.h>
 
+#include "bindings/io_hooks.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
 #include "shard/engine/stackless_module.h"
@@ -55,7 +56,7 @@ bool start_engine() {
   PyObject* engine = PyImport_ImportModule("_engine");
   if (engine == nullptr) return false;
   Py_DECREF(engine);
-  return Dispatcher::start() != nullptr;
+  return Dispatcher::start() != nullptr && start_engine_io();
 }
 
 }  // namespace
@@ -70,6 +71,20 @@ int run_python_main(const InterpreterOptions& options, int argc, char** argv) {
   args.push_back(const_cast<char*>(options.program.c_str()));
   for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
 
+#ifdef SHARD_SANITIZE_ADDRESS
+  // Python's objects go through malloc, where ASan sees them, whatever the
+  // command line says: -E and -I make CPython ignore PYTHONMALLOC, and its own
+  // allocator's arenas would hide our use-after-free of an object and show
+  // CPython's arena bookkeeping to LeakSanitizer.
+  PyPreConfig preconfig;
+  PyPreConfig_InitPythonConfig(&preconfig);
+  preconfig.parse_argv = 1;
+  preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+  if (PyStatus status = Py_PreInitializeFromBytesArgs(&preconfig, static_cast<Py_ssize_t>(args.size()), args.data());
+      PyStatus_Exception(status)) {
+    Py_ExitStatusException(status);
+  }
+#endif
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   config.parse_argv = 1;

@@ -42,7 +42,8 @@ namespace {
 Dispatcher* started = nullptr;  // set once, on the main thread
 }  // namespace
 
-Dispatcher::Dispatcher(Scheduler* main) : main_(main), interp_(PyThreadState_Get()->interp) {
+Dispatcher::Dispatcher(Scheduler* main)
+    : main_(main), main_thread_(std::this_thread::get_id()), interp_(PyThreadState_Get()->interp) {
   main_->retain();  // the dispatcher lives as long as the process
 }
 
@@ -123,41 +124,62 @@ PyObject* Dispatcher::call_in_thread(PyObject* callable, PyObject* args, double 
   return wait_for(std::move(request), timeout_s);
 }
 
-PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_s) {
+Dispatcher::WaitEnd Dispatcher::wait(const std::shared_ptr<Request>& request, int64_t deadline_ns,
+                                     const std::function<bool()>& start) {
   Scheduler* sched = Scheduler::current_or_create();
-  if (sched == nullptr) return nullptr;
+  if (sched == nullptr) return WaitEnd::kNotStarted;
   Tasklet* self = sched->current_tasklet();
   request->seq = ++next_seq_;
   request->waiter = self;
   Py_INCREF(self);
   request->wake_from_worker = sched != main_;
   request->submitted_ns = now_ns();
-  if (timeout_s >= 0) request->deadline_ns = request->submitted_ns + std::llround(timeout_s * 1e9);
-  // The token exists before the worker can finish: a fast completion finds it.
+  request->deadline_ns = deadline_ns;
+  // The token exists before the request can complete: a fast completion finds it.
   request->wait_token = sched->prepare_park();
   if (!request->wake_from_worker) in_flight_.fetch_add(1);
-  if (!submit(request)) {
+  if (!start()) {
     uint64_t expected = request->wait_token;
     self->wait_token_.compare_exchange_strong(expected, 0);  // the park never happens
     if (!request->wake_from_worker) in_flight_.fetch_sub(1);
-    return nullptr;
+    return WaitEnd::kNotStarted;
   }
   if (!request->wake_from_worker && strategy() == Strategy::kOnBlock) drain_older_than(request->seq);
   bool timed_out = false;
-  PyObject* woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
+  PyObject* woke;
+  for (;;) {
+    woke = sched->park(request->wait_token, request->deadline_ns, &timed_out);
+    // Resumed by hand (tasklet.run() or insert() of the waiting tasklet): its
+    // token is still set, the request still in flight, so it waits on.
+    if (woke == nullptr || timed_out || self->wait_token_.load(std::memory_order_acquire) != request->wait_token) break;
+    Py_DECREF(woke);
+  }
   if (woke == nullptr || timed_out) {
-    request->cancelled.store(true);  // the worker skips it, or its result is dropped
+    request->cancelled.store(true);  // skipped by its worker, or its late completion dropped
     Py_XDECREF(woke);
-    if (woke != nullptr) {
-      char seconds[32];
-      std::snprintf(seconds, sizeof seconds, "%f", timeout_s);
-      PyErr_Format(PyExc_TimeoutError, "off-thread request did not complete within %s s", seconds);
-    }
-    return nullptr;
+    return woke == nullptr ? WaitEnd::kInterrupted : WaitEnd::kTimedOut;
   }
   Py_DECREF(woke);
   if (!request->wake_from_worker) {
     stats_[static_cast<int>(strategy())].run.record(now_ns() - request->completed_ns);
+  }
+  return WaitEnd::kCompleted;
+}
+
+PyObject* Dispatcher::wait_for(std::shared_ptr<Request> request, double timeout_s) {
+  int64_t deadline_ns = timeout_s >= 0 ? now_ns() + std::llround(timeout_s * 1e9) : 0;
+  switch (wait(request, deadline_ns, [&] { return submit(request); })) {
+    case WaitEnd::kNotStarted:
+    case WaitEnd::kInterrupted:
+      return nullptr;
+    case WaitEnd::kTimedOut: {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%f", timeout_s);
+      PyErr_Format(PyExc_TimeoutError, "off-thread request did not complete within %s s", seconds);
+      return nullptr;
+    }
+    case WaitEnd::kCompleted:
+      break;
   }
   if (request->failure) {
     capture_exception(request->failure);
@@ -187,11 +209,27 @@ bool Dispatcher::submit(const std::shared_ptr<Request>& request) {
 // ---------------------------------------------------------------- completing
 
 void Dispatcher::complete(std::shared_ptr<Request> request) {
+  // On the main thread (an operation that completes as it starts, or one
+  // dropped while the IO threads stop) the lock may already be held, and this
+  // thread's own state must not become a worker's: no strategy that takes
+  // the lock here. The queue is drained in phase 2 or the idle wait.
+  const bool on_main_thread = std::this_thread::get_id() == main_thread_;
   if (request->wake_from_worker) {
-    wake_on_its_thread(std::move(request));
+    if (!on_main_thread) {
+      wake_on_its_thread(std::move(request));
+      return;
+    }
+    PyGILState_STATE gil = PyGILState_Ensure();  // re-entrant where it is held
+    if (!request->cancelled.load()) Scheduler::wake(request->waiter, request->wait_token);
+    request.reset();
+    PyGILState_Release(gil);
     return;
   }
   completions_.push(std::move(request));
+  if (on_main_thread) {
+    wake_loop_or_idle(true);
+    return;
+  }
   switch (strategy()) {
     case Strategy::kMainLoop:
     case Strategy::kOnBlock:

@@ -32,10 +32,14 @@ class PersistentState final {
 };
 
 thread_local PersistentState persistent;
+thread_local std::atomic<uint64_t>* acquisition_counter = nullptr;
 
 }  // namespace
 
+void count_lock_acquisitions_on_this_thread(std::atomic<uint64_t>* counter) { acquisition_counter = counter; }
+
 WorkerGil::WorkerGil() {
+  if (acquisition_counter != nullptr) acquisition_counter->fetch_add(1, std::memory_order_relaxed);
   persistent.ensure();
   state_ = PyGILState_Ensure();
 }

@@ -10,7 +10,15 @@
 
 #include <Python.h>
 
+#include <atomic>
+#include <cstdint>
+
 namespace shard::engine {
+
+// Threads that must not need the interpreter (the IO threads) count every
+// acquisition a WorkerGil makes on them into `counter` (null: stop counting),
+// so tests and statistics can show that none happens where none may.
+void count_lock_acquisitions_on_this_thread(std::atomic<uint64_t>* counter);
 
 class WorkerGil final {
  public:

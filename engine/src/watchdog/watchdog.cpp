@@ -90,7 +90,7 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     bool woken_left = ring_.size() > (self->in_ring_ ? 1u : 0u);
     if (mine->reason == WakeReason::kRingEmpty && (options.threadblock || sleepers_left || woken_left)) {
       mine->reason = WakeReason::kNone;
-      Py_DECREF(result);
+      Py_CLEAR(result);  // the next round sets it, or ends with an error and none
       continue;
     }
     break;

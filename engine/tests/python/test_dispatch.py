@@ -104,6 +104,15 @@ class OutsideTheLoopTest(LoopTestCase):
         stackless.run()
         self.assertEqual(done, ["first", "second"])
 
+    def test_running_a_waiting_tasklet_by_hand_does_not_end_its_wait(self):
+        got = []
+        t = self.spawn(lambda: got.append(_engine.call_in_thread(answer, 7, 0.1)))
+        t.run()  # up to its wait
+        t.run()  # resumed by hand: it waited on, it did not return None
+        self.assertEqual(got, [])
+        stackless.run()
+        self.assertEqual(got, [("result", 7)])
+
     def test_a_killed_tasklets_request_is_cancelled_and_not_dispatched(self):
         seen = []
 

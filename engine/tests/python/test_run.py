@@ -57,6 +57,36 @@ class CooperativeRunTest(StacklessTestCase):
         self.assertEqual(log, ["parent", "child"])
 
 
+class SignalDuringIdleWaitTest(StacklessTestCase):
+    def test_a_signal_handlers_error_ends_a_later_idle_wait_of_run_with_that_error(self):
+        # run() waits idle twice: for the short sleeper, then (the ring empty
+        # again, a sleeper left) for the long one, where the signal lands. Its
+        # error must come out of run(), with no result left over from the first
+        # round (that was SystemError, and one reference to None lost per run).
+        import signal
+        import uthread
+
+        class Tick(Exception):
+            pass
+
+        def on_alarm(*_):
+            raise Tick
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        try:
+            for _ in range(3):
+                short = stackless.tasklet(uthread.Sleep)(0.001)
+                long = stackless.tasklet(uthread.Sleep)(10)
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+                with self.assertRaises(Tick):
+                    stackless.run()
+                self.assertFalse(short.alive)
+                long.kill()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
 class DeadlockTest(StacklessTestCase):
 
     def setUp(self):

@@ -12,6 +12,7 @@ shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_cli.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_uthread.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_gameloop.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_dispatch.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_io.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_support.py)
 
 # The harness fails a unittest run that exits 0 before its final "OK".

@@ -4,7 +4,10 @@
 // completion queue, and every drain takes what it dispatches out of it
 // atomically, so a switch loses or duplicates nothing; the game loop's phase 2
 // drains whatever is left under any strategy. Dispatching only makes tasklets
-// runnable (in completion order); it never switches.
+// runnable (in completion order); it never switches. Requests complete on
+// worker threads (run_blocking, call_in_thread) and on the IO threads
+// (await_completion, shard/engine/await_completion.h) alike: "the worker"
+// below is whichever thread completed the request.
 //
 //   main_loop             phase 2 of each frame drains the queue
 //   on_block              a tasklet about to wait for its request first
@@ -35,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "shard/engine/completion_queue.h"
 #include "shard/engine/latency_histogram.h"
@@ -82,7 +86,24 @@ class Dispatcher final {
   PyObject* run_blocking(std::function<void()> work, double timeout_s);
   PyObject* call_in_thread(PyObject* callable, PyObject* args, double timeout_s);
 
-  // Worker side: a request finished (or was skipped as cancelled).
+  // How a wait() ended. kInterrupted and kNotStarted leave a Python error set
+  // (the tasklet was killed or had an exception thrown in; start() failed and
+  // said why), the others none.
+  enum class WaitEnd { kCompleted, kTimedOut, kInterrupted, kNotStarted };
+  // The one wait for outside work, beneath run_blocking, call_in_thread and
+  // every IO operation (io/await_completion.h): the current tasklet parks
+  // until `request` is handed to complete() and dispatched by the strategy in
+  // force, or `deadline_ns` passes (0: none), or it is killed. `start` hands
+  // the request to whatever completes it (a worker, an IO thread); it runs
+  // after the wait token exists, so it may complete at once, even on this
+  // thread; false: not started (the Python error says why). A request given up
+  // on is marked cancelled: its late completion is dropped, not dispatched.
+  // GIL held, in any tasklet of any thread.
+  WaitEnd wait(const std::shared_ptr<Request>& request, int64_t deadline_ns, const std::function<bool()>& start);
+
+  // Any thread: a request finished (or was skipped as cancelled). Takes the
+  // interpreter lock only under worker_acquires_gil, or to wake a tasklet of
+  // another thread than the main one.
   void complete(std::shared_ptr<Request> request);
 
   // GIL held. Dispatches every queued completion; returns how many.
@@ -118,6 +139,7 @@ class Dispatcher final {
   std::atomic<Strategy> strategy_{Strategy::kMainLoop};
   std::atomic<int> loop_wake_fd_{-1};
   Scheduler* const main_;  // the main thread's (never freed)
+  const std::thread::id main_thread_;  // complete() there never takes the lock itself
   CompletionQueue completions_;
   // Taken from the queue by on_block but newer than the blocking request: they
   // wait here, ahead of anything completed later (linked like the queue, so

@@ -15,6 +15,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <system_error>
 
 namespace shard::engine {
 
@@ -40,6 +41,9 @@ struct Request {
   PyObject* error = nullptr;
   // Set by the worker when C++ work threw: raised in the waiter as a Python error.
   std::exception_ptr failure;
+  // Set by whoever completes an awaited asynchronous operation (io/): its
+  // outcome, read by the waiter once woken.
+  std::error_code outcome;
 
   // Timestamps (steady clock, ns) for the dispatch statistics.
   int64_t submitted_ns = 0;

@@ -96,8 +96,18 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   sanitizer_finish_switch(fake_stack);
   after_switch(back.fctx);
   self->suspended_sp_ = nullptr;
+  return resume_here(self);
+}
+
+PyObject* Scheduler::resume_here(Tasklet* self) {
   PyObject* value = resume_value(self);
   release_after_switch();  // after the value is taken: a finalizer may switch again
+  if (self->pending_exc_ != nullptr && value != nullptr) {
+    // An unstartable tasklet's error, passed to us (main, or the innermost
+    // run()) by the report just made.
+    Py_DECREF(value);
+    value = resume_value(self);
+  }
   return value;
 }
 
@@ -115,6 +125,7 @@ void Scheduler::after_switch(FiberContext from) {
 void Scheduler::release_after_switch() {
   // Taken out first: a finalizer that switches refills them.
   for (PyObject* held : std::exchange(release_after_switch_, {})) Py_XDECREF(held);
+  report_unstartable();
 }
 
 PyObject* Scheduler::resume_value(Tasklet* t) {
@@ -156,8 +167,8 @@ Tasklet* Scheduler::pick_next(bool* deadlock) {
     }
     if (soft_watchdog_due()) return wake_watchdog(*watchdogs_.timed(), WakeReason::kSoftTimeout);
     if (ring_.head() != nullptr) {
-      // One that can never get a stack leaves the ring (its error makes main
-      // runnable, or is logged): look again.
+      // One that cannot get a stack is set aside (its error reaches main or
+      // the log once the switch is complete): look again.
       if (ensure_stack(ring_.head())) return ring_.head();
       continue;
     }
@@ -193,11 +204,12 @@ PyObject* Scheduler::schedule(bool remove_current, PyObject* retval) {
   }
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
-  if (next == self) return resume_value(self);
+  if (next == self) return resume_here(self);
   if (deadlock) {
     insert(self);
     ring_.set_head(self);
     Py_CLEAR(self->tempval_);
+    report_unstartable();  // logged: nothing else will run to report them
     if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
                         "Deadlock: the last runnable tasklet cannot be removed");
@@ -209,8 +221,9 @@ PyObject* Scheduler::block_current() {
   Tasklet* self = current_;
   bool deadlock = false;
   Tasklet* next = pick_next(&deadlock);
-  if (next == self) return resume_value(self);  // woken while we waited
+  if (next == self) return resume_here(self);  // woken while we waited
   if (deadlock) {
+    report_unstartable();  // logged: nothing else will run to report them
     if (PyErr_Occurred()) return nullptr;
     return PyErr_Format(PyExc_RuntimeError,
                         "Deadlock: the last runnable tasklet cannot be blocked.");

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <utility>
 
 #include "core/clock.h"
@@ -100,7 +99,7 @@ void Scheduler::mark_started(Tasklet* t) {
   link_live(t);
 }
 
-bool Scheduler::ensure_stack(Tasklet* t) {
+bool Scheduler::ensure_stack(Tasklet* t) noexcept {
   if (t->started_) return true;
   try {
     reserve_stack(t);
@@ -108,31 +107,62 @@ bool Scheduler::ensure_stack(Tasklet* t) {
   } catch (...) {
     capture_current_exception();
   }
-  // Outside the catch block: abandoning runs Python (the error's report),
-  // which may switch tasklets. (It copies the text before running any.)
-  abandon_unstartable(t, captured_exception_text());
+  set_aside_unstartable(t, captured_exception_text());
   return false;
 }
 
-void Scheduler::abandon_unstartable(Tasklet* t, const char* why) {
-  // It leaves the ring dead, as if it had raised MemoryError at once, so the
-  // tasklets that do have stacks go on; the error is reported like any
-  // exception escaping a tasklet.
-  PyObject* error = PyObject_CallFunction(PyExc_MemoryError, "s", (std::string("cannot start a tasklet: ") + why).c_str());
-  if (error == nullptr) error = take_exception();
-  Py_INCREF(t);
-  if (t->in_ring_) remove(t);
-  Py_CLEAR(t->func_);
-  Py_CLEAR(t->args_);
-  Py_CLEAR(t->kwargs_);
-  Py_CLEAR(t->init_context_);
-  if (error_sink_) {
-    error_sink_(t, error);
-    Py_DECREF(error);
-  } else {
-    pass_exception_to_main(error);
+void Scheduler::set_aside_unstartable(Tasklet* t, const char* why) noexcept {
+  // It leaves the ring as if it had died at once, so the tasklets that do have
+  // stacks go on. Its error is built and its callable dropped later, by
+  // report_unstartable(): here we are inside a switch, where no Python code
+  // may run (a finalizer that switched would strand this fiber).
+  std::snprintf(unstartable_why_, sizeof unstartable_why_, "%s", why);
+  Tasklet* owned = ring_.unlink(t);  // the ring's reference...
+  t->in_ring_ = false;
+  t->unstartable_ = true;
+  unstartable_.push_back(owned);
+  Py_DECREF(owned);  // ...now the list's: never the last one
+  if (error_sink_) return;
+  // Without a game loop the error goes to main or the innermost run(): it
+  // runs next and reports it. A blocked receiver is released without running
+  // Python: what it was sending is dropped after the switch.
+  Tasklet* receiver = error_receiver();
+  if (receiver->blocked() && release_after_switch_[2] == nullptr) {
+    release_after_switch_[2] = std::exchange(receiver->tempval_, nullptr);
+    receiver->tempval_is_exc_ = false;
+    receiver->blocker_->release(receiver);
   }
-  Py_DECREF(t);
+  if (!receiver->blocked()) {
+    move_before_head(receiver);
+    ring_.set_head(receiver);
+  }
+}
+
+void Scheduler::report_unstartable() noexcept {
+  if (unstartable_.empty()) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);  // the resumed tasklet's own error waits
+  while (!unstartable_.empty()) {
+    // Off the list before any Python runs: a finalizer below may switch, and
+    // the next tasklet resumed reports the rest.
+    Tasklet* t = unstartable_.unlink(unstartable_.head());
+    PyObject* message = PyUnicode_FromFormat("cannot start a tasklet: %s", unstartable_why_);
+    PyObject* dropped[] = {std::exchange(t->func_, nullptr), std::exchange(t->args_, nullptr),
+                           std::exchange(t->kwargs_, nullptr), std::exchange(t->init_context_, nullptr)};
+    t->unstartable_ = false;  // dead by itself now (no arguments)
+    PyObject* error = message != nullptr ? PyObject_CallOneArg(PyExc_MemoryError, message) : nullptr;
+    Py_XDECREF(message);
+    if (error == nullptr) error = take_exception();
+    for (PyObject* held : dropped) Py_XDECREF(held);
+    if (error_sink_) {
+      call_error_sink(t, error);
+      Py_XDECREF(error);
+    } else {
+      pass_exception_to_main(error);
+    }
+    Py_DECREF(t);
+  }
+  PyErr_Restore(type, value, traceback);
 }
 
 // ---------------------------------------------------------------- the tasklet body
@@ -177,7 +207,7 @@ void Scheduler::run_body(Tasklet* self) noexcept {
       !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
     // Logged while the tasklet is still whole (alive, in the ring): the sink
     // runs Python code that may switch, and only a whole tasklet comes back.
-    error_sink_(self, error);
+    call_error_sink(self, error);
     Py_DECREF(error);
     error = nullptr;
   }
@@ -214,10 +244,27 @@ void Scheduler::run_body(Tasklet* self) noexcept {
   std::abort();  // a finished fiber is never resumed
 }
 
-void Scheduler::pass_exception_to_main(PyObject* exc) {
+void Scheduler::call_error_sink(Tasklet* t, PyObject* error) noexcept {
+  // The sink is C++ (the game loop's logging, which builds strings): what it
+  // throws stops here and is reported as unraisable, outside the catch block.
+  bool threw = false;
+  try {
+    error_sink_(t, error);
+  } catch (...) {
+    capture_current_exception();
+    threw = true;
+  }
+  if (threw) report_captured_exception();
+}
+
+Tasklet* Scheduler::error_receiver() {
   // "Uncaught exceptions are raised out of the stackless.run() call": the
   // innermost run() gets it, else the main tasklet.
-  Tasklet* main = watchdogs_.empty() ? main_ : watchdogs_.innermost()->tasklet;
+  return watchdogs_.empty() ? main_ : watchdogs_.innermost()->tasklet;
+}
+
+void Scheduler::pass_exception_to_main(PyObject* exc) {
+  Tasklet* main = error_receiver();
   Py_XSETREF(main->pending_exc_, exc);
   if (main->blocked()) main->blocker_->release(main);
   move_before_head(main);

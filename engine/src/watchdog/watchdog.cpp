@@ -59,10 +59,17 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     while (ring_.head() != nullptr && !ensure_stack(ring_.head())) {
     }
     if (ring_.head() == self) {
-      // A tasklet that could not get a stack was abandoned and its error
-      // passed to us (no game loop logging it).
+      // A tasklet that could not get a stack was set aside and made us
+      // runnable to get its error (no game loop logging it).
+      report_unstartable();
       result = resume_value(self);
       break;
+    }
+    // With a game loop: logged before the ring runs on (no switch under way
+    // here). The log may switch and change the ring: look at it again.
+    if (!unstartable_.empty()) {
+      report_unstartable();
+      continue;
     }
     if (ring_.head() == nullptr) {
       insert(self);

@@ -118,6 +118,83 @@ EXHAUSTION_CHILD = textwrap.dedent("""
 """)
 
 
+# A tasklet that cannot get a stack is reported (its MemoryError built, its
+# arguments dropped) only once the switch away from the fiber that picked it is
+# complete: a finalizer of its arguments that switches runs in a live tasklet,
+# and the error still reaches run() (RUN), the blocked main tasklet (BLOCKED)
+# or the game loop's log (LOOP).
+UNSTARTABLE_FINALIZER_CHILD = textwrap.dedent("""
+    import gc, json, logging, resource, sys, stackless, _engine, gameloop
+
+    def vm_bytes():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+
+    ch = stackless.channel()
+
+    def waiter():
+        ch.receive()
+
+    stackless.tasklet(waiter)()
+    stackless.run()  # the first slab of stacks is mapped now
+    resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + (512 << 20), resource.RLIM_INFINITY))
+    for _ in range(255):
+        stackless.tasklet(waiter)()
+    stackless.run()
+    out = {"blocked": -ch.balance}
+
+    finalized_in = []
+
+    class Nasty:
+        def __del__(self):
+            finalized_in.append(stackless.current.alive)
+            stackless.schedule()
+
+    class Capture(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.texts = []
+
+        def emit(self, record):
+            self.texts.append(self.format(record))
+
+    ch.send(None)  # one stack block free
+    done = []
+    stackless.tasklet(done.append)("finisher")  # its block is still in use when the next is picked
+    stackless.tasklet(lambda x: None)(Nasty())
+    errors = []
+    if sys.argv[1] == "RUN":
+        try:
+            stackless.run()
+        except MemoryError as e:
+            errors.append(str(e))
+        stackless.run()
+    elif sys.argv[1] == "BLOCKED":
+        try:
+            stackless.channel().send(Nasty())  # the error wakes main; what it sent is dropped
+        except MemoryError as e:
+            errors.append(str(e))
+    else:
+        capture = Capture()
+        logging.getLogger("shard.loop").addHandler(capture)
+        gameloop.add_tick(lambda frame, dt: frame >= 3 and gameloop.stop())
+        gameloop.run()
+        errors = [text for text in capture.texts if "MemoryError" in text]
+    out["done"] = done
+    out["errors"] = errors
+    out["finalized_in_alive"] = finalized_in
+
+    while ch.balance < 0:
+        ch.send(None)
+    stackless.run()
+    gc.collect()
+    out["stack_blocks"] = _engine.resource_counts()["stack_blocks"]
+    print(json.dumps(out))
+""")
+
+
 class StackExhaustionTest(StacklessTestCase):
 
     def test_tasklets_that_cannot_get_a_stack_fail_with_memory_error_and_the_rest_go_on(self):
@@ -133,6 +210,26 @@ class StackExhaustionTest(StacklessTestCase):
         self.assertEqual(out["done"], ["finisher"])
         self.assertFalse(out["after_alive"])
         self.assertEqual(out["late"], 100)
+
+    def check_unstartable_reported_after_the_switch(self, mode, finalizers=1):
+        result = run_child([sys.executable, "-c", UNSTARTABLE_FINALIZER_CHILD, mode])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = json.loads(result.stdout)
+        self.assertEqual(out["blocked"], 256)
+        self.assertEqual(out["done"], ["finisher"])
+        self.assertEqual(out["finalized_in_alive"], [True] * finalizers)
+        self.assertEqual(len(out["errors"]), 1, out["errors"])
+        self.assertIn("cannot start a tasklet", out["errors"][0])
+        self.assertEqual(out["stack_blocks"], 0)
+
+    def test_a_finalizer_that_switches_while_an_unstartable_tasklet_is_dropped_runs_in_a_live_tasklet(self):
+        self.check_unstartable_reported_after_the_switch("RUN")
+
+    def test_a_value_the_blocked_main_tasklet_was_sending_is_dropped_after_the_switch(self):
+        self.check_unstartable_reported_after_the_switch("BLOCKED", finalizers=2)
+
+    def test_under_the_game_loop_an_unstartable_tasklet_is_logged_after_the_switch(self):
+        self.check_unstartable_reported_after_the_switch("LOOP")
 
 
 if __name__ == "__main__":

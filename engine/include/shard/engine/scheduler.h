@@ -188,9 +188,23 @@ class Scheduler final {
   void reserve_stack(Tasklet* t);
   void mark_started(Tasklet* t);
   // reserve_stack() for a tasklet the scheduler picked: one that cannot get a
-  // stack is abandoned (false).
-  bool ensure_stack(Tasklet* t);
-  void abandon_unstartable(Tasklet* t, const char* why);
+  // stack is set aside (false). Runs no Python code and throws nothing: it is
+  // called in the switch path.
+  bool ensure_stack(Tasklet* t) noexcept;
+  // Takes `t` out of the ring onto unstartable_; without a game loop, makes
+  // the receiver of its error runnable at once, so the error is not lost.
+  void set_aside_unstartable(Tasklet* t, const char* why) noexcept;
+  // At a safe point (no switch under way, the running tasklet's own state in
+  // place): each set-aside tasklet dies with MemoryError("cannot start a
+  // tasklet: <why>"), logged by the error sink or passed to main / the
+  // innermost run(). Runs Python code; keeps the caller's pending error.
+  void report_unstartable() noexcept;
+  // error_sink_(t, error), with no C++ exception escaping (it runs inside
+  // noexcept run_body too).
+  void call_error_sink(Tasklet* t, PyObject* error) noexcept;
+  // Where an error escaping a tasklet goes without a game loop: the innermost
+  // run(), else the main tasklet.
+  Tasklet* error_receiver();
   void enter(Tasklet* next);
   Tasklet* pick_next(bool* deadlock);
   // Main is paused (not runnable, blocked or parked) and is not the caller.
@@ -200,6 +214,11 @@ class Scheduler final {
   bool idle_wait();
   void drain_incoming();
   PyObject* resume_value(Tasklet* t);
+  // The resumed tasklet's first step back in its own code, after a switch or a
+  // pick that chose it again: takes its resume value (first: a finalizer run
+  // next may switch and resume it again), then does the switch's deferred
+  // work. An error that work passed to this very tasklet replaces the value.
+  PyObject* resume_here(Tasklet* self);
   void pass_exception_to_main(PyObject* exc);
   bool other_threads_exist() const;
 
@@ -221,11 +240,18 @@ class Scheduler final {
   // may run inside the switch path (the thread state is half handed over
   // there). [0]: the leaving tasklet's `current_` reference (a finished
   // tasklet cannot drop its last reference on its own stack either); [1]: the
-  // tasklet a timed run() no longer holds as the longest slice.
-  std::array<PyObject*, 2> release_after_switch_{};
-  // Drops them: called on the entering side once the resumed tasklet's state
-  // is restored and its resume value taken, where its own code may run again.
+  // tasklet a timed run() no longer holds as the longest slice; [2]: what a
+  // blocked error receiver was passing when an unstartable tasklet woke it.
+  std::array<PyObject*, 3> release_after_switch_{};
+  // Drops them and reports the unstartable tasklets: called on the entering
+  // side once the resumed tasklet's state is restored and its resume value
+  // taken, where its own code may run again.
   void release_after_switch();
+  // Tasklets picked to run that could not get a stack, set aside by
+  // ensure_stack() until report_unstartable(); their ring links are free.
+  TaskletRing unstartable_;
+  // Why the last one could not (the StackPool error), kept without allocating.
+  char unstartable_why_[256] = {};
 
   void link_live(Tasklet* t);
   void unlink_live(Tasklet* t);

@@ -5,7 +5,8 @@
 //
 // Links: a tasklet is in at most one chain at a time, through next_/prev_:
 // its thread's runnable ring (Scheduler) or the wait queue of the channel it is
-// blocked on (blocker_ != nullptr). Each chain owns a reference to its members.
+// blocked on (blocker_ != nullptr), or its scheduler's list of tasklets that
+// could not get a stack (unstartable_). Each chain owns a reference to its members.
 
 #include <Python.h>
 
@@ -51,6 +52,9 @@ struct Tasklet {
   bool atomic_ = false;
   bool ignore_nesting_ = false;
   bool block_trap_ = false;
+  // On its scheduler's list of tasklets that could not get a stack, waiting
+  // for their error to be reported: dead already (nothing may insert it).
+  bool unstartable_ = false;
 
   PyObject* func_ = nullptr;
   PyObject* args_ = nullptr;  // tuple; non-null once setup/bind gave arguments
@@ -85,7 +89,7 @@ struct Tasklet {
   // can see that stack too; null when unknown.
   PyObject* const* suspended_sp_ = nullptr;
 
-  bool alive() const { return !finished_ && (started_ || args_ != nullptr); }
+  bool alive() const { return !finished_ && !unstartable_ && (started_ || args_ != nullptr); }
   bool blocked() const { return blocker_ != nullptr; }
   bool scheduled() const { return in_ring_ || blocked(); }
 };

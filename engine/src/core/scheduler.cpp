@@ -122,9 +122,12 @@ void Scheduler::after_switch(FiberContext from) {
   }
 }
 
-void Scheduler::release_after_switch() {
+void Scheduler::release_rest_after_switch() {
   // Taken out first: a finalizer that switches refills them.
-  for (PyObject* held : std::exchange(release_after_switch_, {})) Py_XDECREF(held);
+  PyObject* longest = std::exchange(release_after_switch_[1], nullptr);
+  PyObject* passed = std::exchange(release_after_switch_[2], nullptr);
+  Py_XDECREF(longest);
+  Py_XDECREF(passed);
   report_unstartable();
 }
 

@@ -99,8 +99,7 @@ void Scheduler::mark_started(Tasklet* t) {
   link_live(t);
 }
 
-bool Scheduler::ensure_stack(Tasklet* t) noexcept {
-  if (t->started_) return true;
+bool Scheduler::reserve_or_set_aside(Tasklet* t) noexcept {
   try {
     reserve_stack(t);
     return true;

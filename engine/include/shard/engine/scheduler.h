@@ -12,6 +12,7 @@
 #include <Python.h>
 
 #include <array>
+#include <utility>
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -190,7 +191,8 @@ class Scheduler final {
   // reserve_stack() for a tasklet the scheduler picked: one that cannot get a
   // stack is set aside (false). Runs no Python code and throws nothing: it is
   // called in the switch path.
-  bool ensure_stack(Tasklet* t) noexcept;
+  bool ensure_stack(Tasklet* t) noexcept { return t->started_ || reserve_or_set_aside(t); }
+  bool reserve_or_set_aside(Tasklet* t) noexcept;
   // Takes `t` out of the ring onto unstartable_; without a game loop, makes
   // the receiver of its error runnable at once, so the error is not lost.
   void set_aside_unstartable(Tasklet* t, const char* why) noexcept;
@@ -246,7 +248,16 @@ class Scheduler final {
   // Drops them and reports the unstartable tasklets: called on the entering
   // side once the resumed tasklet's state is restored and its resume value
   // taken, where its own code may run again.
-  void release_after_switch();
+  void release_after_switch() {
+    // The leaving tasklet's reference is the common case; the rest is rare.
+    PyObject* leaving = std::exchange(release_after_switch_[0], nullptr);
+    if (release_after_switch_[1] != nullptr || release_after_switch_[2] != nullptr || !unstartable_.empty())
+        [[unlikely]] {
+      release_rest_after_switch();
+    }
+    Py_XDECREF(leaving);
+  }
+  void release_rest_after_switch();
   // Tasklets picked to run that could not get a stack, set aside by
   // ensure_stack() until report_unstartable(); their ring links are free.
   TaskletRing unstartable_;

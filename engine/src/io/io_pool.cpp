@@ -151,6 +151,12 @@ IoPool::Registration::~Registration() {
 }
 
 void IoPool::cancel(const std::function<void()>& cancel) {
+  std::lock_guard lock(mutex_);
+  // After stop() every registered operation was cancelled already and no
+  // thread runs its context any more: a cancel posted now would sit in that
+  // context for good, holding the operation, which holds the context (a cycle
+  // that leaked both at exit, when tasklets killed after the stop gave up).
+  if (!running_.load(std::memory_order_acquire)) return;
   cancellations_.fetch_add(1);
   call_cancel(cancel);
 }

@@ -81,7 +81,8 @@ class IoPool final {
     Registration* prev_ = nullptr;
     Registration* next_ = nullptr;
   };
-  // Calls `cancel` and counts it (a waiter gave up: killed, timed out).
+  // Calls `cancel` and counts it (a waiter gave up: killed, timed out); a
+  // no-op once stopped: stop() cancelled every operation already.
   void cancel(const std::function<void()>& cancel);
 
   struct Stats {

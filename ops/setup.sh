@@ -11,6 +11,7 @@ packages=(
   protobuf-compiler libprotobuf-dev python3-protobuf   # netproto: wire schemas, C++ and Python
   libsnappy-dev zlib1g-dev            # netproto: per-frame compression
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
+  mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
 )
 
 missing=()

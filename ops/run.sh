@@ -8,6 +8,12 @@ bash ops/setup.sh
 bash ops/build.sh
 echo "== build/bin/shard python scripts/demo_tasklets.py"
 build/bin/shard python scripts/demo_tasklets.py
+# The database demo against a private MariaDB (ops/mariadb.sh), stopped on exit.
+trap 'bash ops/mariadb.sh stop build/mariadb >/dev/null || true' EXIT
+bash ops/mariadb.sh start build/mariadb
+set -a; source build/mariadb/client.env; set +a
+echo "== build/bin/shard python scripts/demo_db.py"
+build/bin/shard python scripts/demo_db.py
 echo "== build/bin/shard run scripts/demo_loop.py   (stopped after 3 s with SIGINT)"
 timeout -s INT 3 build/bin/shard run scripts/demo_loop.py || [ $? = 124 ]
 cat <<'NEXT'
@@ -17,4 +23,5 @@ Next:
   build/bin/shard python your_script.py  run an existing Stackless Python 3 program
   build/bin/shard run scripts/demo_loop.py   the fixed-FPS game loop (Ctrl-C stops it)
   bash ops/test.sh                       run the tests
+  bash ops/mariadb.sh start|stop|status  the private MariaDB (build/mariadb; settings in its client.env)
 NEXT

@@ -30,14 +30,18 @@ std::string this_binary() {
 }
 
 // Before the program runs (so ahead of PYTHONPATH, behind the script's own
-// directory, which Py_RunMain puts first): scripts_dir, then engine_python_dir.
+// directory, which Py_RunMain puts first): scripts_dir, then engine_python_dir,
+// then module_python_dirs.
 bool put_engine_dirs_on_sys_path(const InterpreterOptions& options) {
   PyObject* path = PySys_GetObject("path");  // borrowed
   if (path == nullptr || !PyList_Check(path)) {
     PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
     return false;
   }
-  const std::string* dirs[] = {&options.engine_python_dir, &options.scripts_dir};
+  std::vector<const std::string*> dirs;  // each inserted first: in reverse
+  for (auto it = options.module_python_dirs.rbegin(); it != options.module_python_dirs.rend(); ++it) dirs.push_back(&*it);
+  dirs.push_back(&options.engine_python_dir);
+  dirs.push_back(&options.scripts_dir);
   for (const std::string* dir : dirs) {
     PyObject* entry = PyUnicode_DecodeFSDefault(dir->c_str());
     if (entry == nullptr) return false;

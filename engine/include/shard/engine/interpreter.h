@@ -6,6 +6,7 @@
 // code runs as the main tasklet of the main thread.
 
 #include <string>
+#include <vector>
 
 namespace shard::engine {
 
@@ -19,6 +20,7 @@ struct InterpreterOptions {
   // engine, like the standard library, not of the environment.
   std::string scripts_dir;        // game scripts
   std::string engine_python_dir;  // the engine's Python modules (uthread), next
+  std::vector<std::string> module_python_dirs;  // other modules' Python halves (db/python), last
 };
 
 // Runs the interpreter to completion; returns the process exit status.

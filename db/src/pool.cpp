@@ -1,0 +1,223 @@
+#include "shard/db/pool.h"
+
+#include <cppconn/driver.h>
+
+#include <chrono>
+
+#include "connection.h"
+
+namespace shard::db {
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+Result error_result(int code, std::string message) {
+  Result result;
+  result.error = code;
+  result.message = std::move(message);
+  return result;
+}
+
+}  // namespace
+
+struct Pool::Worker {
+  explicit Worker(const Config& config) : connection(config) {}
+  Connection connection;              // this thread's only
+  std::deque<std::pair<std::shared_ptr<Job>, int64_t>> pinned;  // its transaction's jobs
+  uint64_t tx = 0;                    // the transaction pinning it (0: none)
+  bool tx_lost = false;               // its connection was lost inside the transaction
+  bool connected = false;             // for stats, under the pool's mutex
+  bool busy = false;                  // running a job, under the pool's mutex
+  std::thread thread;
+};
+
+Pool::Pool(Config config) : config_(std::move(config)) {}
+
+Pool::~Pool() { stop(); }
+
+void Pool::start() {
+  driver();  // once, before any thread: get_driver_instance() is not thread-safe
+  std::lock_guard lock(mutex_);
+  counters_.size = config_.pool_size;
+  for (int n = 0; n < config_.pool_size; ++n) {
+    workers_.push_back(std::make_unique<Worker>(config_));
+    Worker* worker = workers_.back().get();
+    worker->thread = std::thread([this, worker] { run_worker(*worker); });
+  }
+}
+
+void Pool::stop() {
+  std::deque<std::pair<std::shared_ptr<Job>, int64_t>> left;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    left.swap(shared_);
+  }
+  wake_.notify_all();
+  for (auto& worker : workers_) {
+    if (worker->thread.joinable()) worker->thread.join();
+    for (auto& pinned : worker->pinned) left.push_back(std::move(pinned));
+  }
+  for (auto& [job, queued] : left) job->done(error_result(kErrPoolStopped, "the database pool is stopped"));
+}
+
+void Pool::submit(std::shared_ptr<Job> job) {
+  bool stopped;
+  {
+    std::lock_guard lock(mutex_);
+    stopped = stopping_;
+    if (!stopped) {
+      if (job->tx == 0) {
+        shared_.emplace_back(std::move(job), now_ns());
+        wake_.notify_one();
+        return;
+      }
+      auto found = transactions_.find(job->tx);
+      if (found != transactions_.end()) {
+        found->second->pinned.emplace_back(std::move(job), now_ns());
+        wake_.notify_all();  // one condition for all threads: wake the pinned one
+        return;
+      }
+    }
+  }
+  if (stopped) return job->done(error_result(kErrPoolStopped, "the database pool is stopped"));
+  job->done(error_result(kErrNoTransaction, "no such transaction (it was committed or rolled back)"));
+}
+
+void Pool::abandon(const std::shared_ptr<Job>& job) {
+  uint64_t begun = 0;
+  {
+    std::lock_guard lock(job->state);
+    job->abandoned = true;
+    if (job->delivered) begun = job->begun_tx;
+  }
+  // Still queued: out of the line, so that it neither holds a place nor
+  // counts as waiting. (A commit or rollback stays: it must run.)
+  if (job->op != Op::kCommit && job->op != Op::kRollback) {
+    bool removed = false;
+    {
+      std::lock_guard lock(mutex_);
+      auto unqueue = [&](auto& queue) {
+        for (auto it = queue.begin(); it != queue.end(); ++it) {
+          if (it->first == job) {
+            queue.erase(it);
+            return true;
+          }
+        }
+        return false;
+      };
+      removed = unqueue(shared_);
+      for (auto& worker : workers_) removed = removed || unqueue(worker->pinned);
+    }
+    if (removed) return job->done(error_result(kErrPoolStopped, "abandoned by its caller"));
+  }
+  // The transaction was begun, but its waiter gave up before it heard so:
+  // nobody else will end it.
+  if (begun != 0) {
+    auto rollback = std::make_shared<Job>();
+    rollback->op = Op::kRollback;
+    rollback->tx = begun;
+    rollback->done = [](Result) {};
+    submit(std::move(rollback));
+  }
+}
+
+void Pool::run_worker(Worker& worker) {
+  driver()->threadInit();
+  for (;;) {
+    std::shared_ptr<Job> job;
+    int64_t queued_ns = 0;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !worker.pinned.empty() || (worker.tx == 0 && !shared_.empty()); });
+      if (stopping_) break;
+      auto& queue = !worker.pinned.empty() ? worker.pinned : shared_;
+      std::tie(job, queued_ns) = std::move(queue.front());
+      queue.pop_front();
+      worker.busy = true;
+    }
+    bool skip;
+    {
+      std::lock_guard lock(job->state);
+      skip = job->abandoned && job->op != Op::kCommit && job->op != Op::kRollback;
+    }
+    Result result;
+    if (skip) {
+      result = error_result(kErrPoolStopped, "abandoned by its caller");
+    } else if (worker.tx != 0 && worker.tx_lost) {
+      result = error_result(kErrTransactionLost, "the transaction was lost with its connection (server restarted?)");
+      if (job->op == Op::kRollback) result = Result{};  // nothing left to roll back
+    } else {
+      result = worker.connection.run(*job);
+      // Nothing reached the server: a query outside a transaction is safe to
+      // run again on a new connection.
+      if (result.error == 2006 && worker.tx == 0 && job->op == Op::kQuery) result = worker.connection.run(*job);
+      if (is_connection_lost(result.error) && worker.tx != 0) worker.tx_lost = true;
+    }
+    finish(worker, job, std::move(result), queued_ns);
+  }
+  worker.connection.disconnect();
+  driver()->threadEnd();
+}
+
+void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns) {
+  {
+    std::lock_guard lock(mutex_);
+    worker.busy = false;
+    ++counters_.queries;
+    if (result.error != 0) ++counters_.errors;
+    latency_.record(now_ns() - queued_ns);
+    const bool was_connected = worker.connected;
+    worker.connected = worker.connection.connected();
+    if (was_connected && !worker.connected) ++counters_.disconnects;
+    if (job->op == Op::kBegin && result.error == 0) {
+      worker.tx = next_tx_++;
+      worker.tx_lost = false;
+      transactions_[worker.tx] = &worker;
+      result.tx = worker.tx;
+    } else if (job->op == Op::kCommit || job->op == Op::kRollback) {
+      transactions_.erase(worker.tx);
+      worker.tx = 0;
+      worker.tx_lost = false;
+    }
+  }
+  bool orphaned = false;
+  {
+    std::lock_guard lock(job->state);
+    job->delivered = true;
+    job->begun_tx = result.tx;
+    orphaned = job->abandoned && result.tx != 0;
+  }
+  if (orphaned) {
+    // Begun for a waiter already gone: end it here, on its own thread.
+    Job rollback;
+    rollback.op = Op::kRollback;
+    worker.connection.run(rollback);
+    std::lock_guard lock(mutex_);
+    transactions_.erase(worker.tx);
+    worker.tx = 0;
+  }
+  job->done(std::move(result));
+}
+
+PoolStats Pool::stats() {
+  std::lock_guard lock(mutex_);
+  PoolStats stats = counters_;
+  for (auto& worker : workers_) {
+    if (worker->connected) ++stats.connected;
+    if (worker->tx != 0) ++stats.transactions;
+    if (worker->busy || worker->tx != 0) ++stats.in_use;
+  }
+  stats.waiting = shared_.size();
+  stats.latency_count = latency_.count();
+  stats.latency_p50_ns = latency_.quantile(0.5);
+  stats.latency_p99_ns = latency_.quantile(0.99);
+  stats.latency_max_ns = latency_.max();
+  return stats;
+}
+
+}  // namespace shard::db

@@ -1,0 +1,26 @@
+# The database tests run against a real private MariaDB (ops/mariadb.sh) in
+# this build tree: a ctest fixture starts it before the first of them and
+# stops it after the last, so `ctest` alone (any -R, the sanitizer run's
+# build-asan/ too) needs no server set up by hand. They share the server's
+# state, and one restarts it: they run one at a time (RESOURCE_LOCK).
+set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb)
+add_test(NAME db_server_start COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh start ${SHARD_DB_TEST_DIR})
+set_tests_properties(db_server_start PROPERTIES FIXTURES_SETUP mariadb TIMEOUT 120 LABELS db)
+add_test(NAME db_server_stop COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh stop ${SHARD_DB_TEST_DIR})
+set_tests_properties(db_server_stop PROPERTIES FIXTURES_CLEANUP mariadb TIMEOUT 120 LABELS db)
+
+# shard_db_pytest(<file.py>): like shard_pytest, with the engine's support.py
+# importable and the server's client settings in SHARD_DB_TEST_DIR.
+function(shard_db_pytest file)
+  get_filename_component(stem ${file} NAME_WE)
+  get_filename_component(dir ${file} DIRECTORY)
+  add_test(NAME py_${stem}
+           COMMAND ${SHARD_RUN_TEST} ${SHARD_UNITTEST_OK}
+                   $<TARGET_FILE:shard> python -X faulthandler -m unittest -v ${stem}
+           WORKING_DIRECTORY ${dir})
+  set_tests_properties(py_${stem} PROPERTIES TIMEOUT ${SHARD_TEST_TIMEOUT} LABELS "python;db"
+                       FIXTURES_REQUIRED mariadb RESOURCE_LOCK mariadb
+                       ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/engine/tests/python;SHARD_DB_TEST_DIR=${SHARD_DB_TEST_DIR};SHARD_MARIADB_SH=${PROJECT_SOURCE_DIR}/ops/mariadb.sh")
+endfunction()
+
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)

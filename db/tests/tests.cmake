@@ -24,3 +24,4 @@ function(shard_db_pytest file)
 endfunction()
 
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)

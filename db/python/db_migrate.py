@@ -54,10 +54,8 @@ def migrations(schema_dir=SCHEMA_DIR):
 
 def statements(path):
     """The file's statements: split at a `;` ending a line, comments dropped."""
-    text = []
-    for line in open(path, encoding="utf-8"):
-        if not line.lstrip().startswith("--"):
-            text.append(line)
+    with open(path, encoding="utf-8") as f:
+        text = [line for line in f if not line.lstrip().startswith("--")]
     return [s.strip() for s in re.split(r";[ \t]*\n", "".join(text) + "\n") if s.strip()]
 
 

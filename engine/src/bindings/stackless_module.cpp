@@ -13,8 +13,6 @@
 
 namespace shard::engine {
 
-PyObject* TaskletExitError = nullptr;
-
 PyObject* make_exception(PyObject* type, PyObject* value, PyObject* tb) {
   if (value == Py_None) value = nullptr;
   if (tb == Py_None) tb = nullptr;
@@ -415,12 +413,7 @@ PyTypeObject AtomicType = [] {
 // ---------------------------------------------------------------- the module
 
 int create_tasklet_exit(PyObject* module) {
-  if (TaskletExitError == nullptr) {
-    TaskletExitError = PyErr_NewExceptionWithDoc(
-        "builtins.TaskletExit", "Raised in a tasklet to end it silently (kill()); a SystemExit subclass.",
-        PyExc_SystemExit, nullptr);
-    if (TaskletExitError == nullptr) return -1;
-  }
+  if (ensure_tasklet_exit() < 0) return -1;
   PyObject* builtins = PyEval_GetBuiltins();
   if (builtins == nullptr || PyDict_SetItemString(builtins, "TaskletExit", TaskletExitError) < 0) return -1;
   return PyModule_AddObjectRef(module, "TaskletExit", TaskletExitError);

@@ -15,7 +15,7 @@
 #include "core/switch_checks.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
-#include "shard/engine/stackless_errors.h"
+#include "shard/engine/tasklet_exit.h"
 
 namespace shard::engine {
 namespace {

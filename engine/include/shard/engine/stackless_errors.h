@@ -1,11 +1,9 @@
 #pragma once
 #include <Python.h>
 
-namespace shard::engine {
+#include "shard/engine/tasklet_exit.h"
 
-// builtins.TaskletExit / stackless.TaskletExit (a SystemExit subclass): kills a
-// tasklet silently. Created when the stackless module is first imported.
-extern PyObject* TaskletExitError;
+namespace shard::engine {
 
 // The exception instance for a `raise`-like (type, value, traceback) triple, as
 // tasklet.throw and channel.send_throw take it; null with an error set if the

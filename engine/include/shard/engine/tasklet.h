@@ -96,7 +96,6 @@ struct Tasklet {
 
 extern PyTypeObject TaskletType;
 
-inline bool is_tasklet(PyObject* obj) { return PyObject_TypeCheck(obj, &TaskletType); }
 inline Tasklet* as_tasklet(PyObject* obj) { return reinterpret_cast<Tasklet*>(obj); }
 inline PyObject* as_object(Tasklet* t) { return reinterpret_cast<PyObject*>(t); }
 

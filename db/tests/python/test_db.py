@@ -216,6 +216,25 @@ class DeadlineTest(StacklessTestCase):
         wait_until(lambda: db.stats()["transactions"] == 0, what="the rollbacks")
 
 
+    def test_a_caller_killed_while_waiting_for_a_connection_leaves_no_pinned_one(self):
+        txs = [db.transaction().begin() for _ in range(POOL_SIZE)]
+        try:
+            def late():
+                with db.transaction() as tx:  # waits: every connection is pinned
+                    tx.execute("SELECT 1")
+
+            t = stackless.tasklet(late)()
+            wait_until(lambda: (stackless.schedule() or db.stats()["waiting"] == 1), what="the begin queued")
+            t.kill()
+            self.assertEqual(db.stats()["waiting"], 0, "the abandoned begin still holds its place")
+        finally:
+            for tx in txs:
+                tx.rollback()
+        wait_until(lambda: db.stats()["transactions"] == 0, what="the rollbacks")
+        self.assertEqual(db.query("SELECT 3"), [(3,)])
+        self.assertEqual(db.stats()["transactions"], 0)
+
+
 class TransactionTest(StacklessTestCase):
 
     def setUp(self):

@@ -293,6 +293,35 @@ class TransactionTest(StacklessTestCase):
             tx.query("SELECT 1")
 
 
+class ConnectionTest(StacklessTestCase):
+
+    def test_a_transaction_keeps_one_connection_while_others_query(self):
+        others = []
+
+        def other():
+            for _ in range(5):
+                others.append(db.query("SELECT CONNECTION_ID()")[0][0])
+
+        with db.transaction() as tx:
+            mine = tx.query("SELECT CONNECTION_ID()")[0][0]
+            run_tasklets(other, other)
+            for _ in range(5):
+                self.assertEqual(tx.query("SELECT CONNECTION_ID()")[0][0], mine)
+        self.assertNotIn(mine, others, "another caller ran on the pinned connection")
+
+    def test_a_statement_is_prepared_once_per_connection(self):
+        def prepares(tx):
+            (row,) = tx.query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
+            return int(row[1])
+
+        with db.transaction() as tx:  # one connection: its session's counters
+            prepares(tx)  # the status query itself is prepared here, once
+            before = prepares(tx)
+            for n in range(5):
+                self.assertEqual(tx.query("SELECT ? + 1", n), [(n + 1,)])
+            self.assertEqual(prepares(tx) - before, 1)
+
+
 class StatsTest(StacklessTestCase):
 
     def test_stats_count_queries_errors_and_latency(self):

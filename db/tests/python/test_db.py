@@ -354,6 +354,19 @@ class RestartTest(StacklessTestCase):
             self.assertEqual(db.query("SELECT 1"), [(1,)])
         self.assertGreater(db.stats()["disconnects"], 0)
 
+    def test_a_transaction_whose_connection_is_lost_fails_until_rolled_back(self):
+        with self.assertRaises(db.Error) as lost:
+            with db.transaction() as tx:
+                tx.query("SELECT 1")
+                server("restart")
+                with self.assertRaises(db.Error) as first:
+                    tx.query("SELECT 1")
+                self.assertIn(first.exception.code, (2006, 2013))
+                tx.query("SELECT 1")  # the transaction is gone: every later statement says so
+        self.assertEqual(lost.exception.code, db.TRANSACTION_LOST)
+        wait_until(lambda: db.stats()["transactions"] == 0, what="the rollback")
+        self.assertEqual(db.query("SELECT 1"), [(1,)])
+
 
 if __name__ == "__main__":
     unittest.main()

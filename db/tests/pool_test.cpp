@@ -1,0 +1,125 @@
+// The pool without Python, against the private test server (the ctest
+// fixture `mariadb` starts it; SHARD_DB_TEST_DIR names its directory).
+#include "shard/db/pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <map>
+
+namespace shard::db {
+namespace {
+
+Config test_config(int pool_size) {
+  const char* dir = std::getenv("SHARD_DB_TEST_DIR");
+  if (dir == nullptr) throw std::runtime_error("SHARD_DB_TEST_DIR is not set: run through ctest");
+  std::map<std::string, std::string> env;
+  std::ifstream file(std::string(dir) + "/client.env");
+  for (std::string line; std::getline(file, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  Config config;
+  config.host = env.at("SHARD_DB_HOST");
+  config.port = std::stoi(env.at("SHARD_DB_PORT"));
+  config.user = env.at("SHARD_DB_USER");
+  std::ifstream password(env.at("SHARD_DB_PASSWORD_FILE"));
+  std::getline(password, config.password);
+  config.database = env.at("SHARD_DB_DATABASE");
+  config.pool_size = pool_size;
+  return config;
+}
+
+std::shared_ptr<Job> make_job(Op op, std::string sql, uint64_t tx = 0, std::vector<Value> params = {}) {
+  auto job = std::make_shared<Job>();
+  job->op = op;
+  job->sql = std::move(sql);
+  job->tx = tx;
+  job->params = std::move(params);
+  return job;
+}
+
+Result run(Pool& pool, std::shared_ptr<Job> job) {
+  auto promise = std::make_shared<std::promise<Result>>();
+  auto result = promise->get_future();
+  job->done = [promise](Result r) { promise->set_value(std::move(r)); };
+  pool.submit(std::move(job));
+  return result.get();
+}
+
+int64_t connection_id(Pool& pool, uint64_t tx) {
+  Result r = run(pool, make_job(Op::kQuery, "SELECT CONNECTION_ID()", tx));
+  EXPECT_EQ(r.error, 0) << r.message;
+  return r.rows.at(0).at(0).kind == Value::Kind::kUInt ? static_cast<int64_t>(r.rows[0][0].u) : r.rows[0][0].i;
+}
+
+TEST(Pool, BoundParametersComeBackAsTheirTypes) {
+  Pool pool(test_config(2));
+  pool.start();
+  Value text{Value::Kind::kText, 0, 0, 0, std::string("it's\0x", 6)};
+  Value number{Value::Kind::kInt, -5, 0, 0, {}};
+  Result r = run(pool, make_job(Op::kQuery, "SELECT ?, ? * 2", 0, {text, number}));
+  ASSERT_EQ(r.error, 0) << r.message;
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_EQ(r.rows[0][0].s, text.s);
+  EXPECT_EQ(r.rows[0][1].i, -10);
+}
+
+TEST(Pool, AServerErrorCarriesItsCodeAndMessage) {
+  Pool pool(test_config(1));
+  pool.start();
+  Result r = run(pool, make_job(Op::kQuery, "SELECT * FROM no_such_table"));
+  EXPECT_EQ(r.error, 1146);
+  EXPECT_EQ(r.sqlstate, "42S02");
+  EXPECT_NE(r.message.find("no_such_table"), std::string::npos);
+  EXPECT_EQ(pool.stats().errors, 1u);
+}
+
+TEST(Pool, ATransactionPinsOneConnection) {
+  Pool pool(test_config(2));
+  pool.start();
+  Result begun = run(pool, make_job(Op::kBegin, ""));
+  ASSERT_EQ(begun.error, 0) << begun.message;
+  ASSERT_NE(begun.tx, 0u);
+  const int64_t pinned = connection_id(pool, begun.tx);
+  for (int n = 0; n < 4; ++n) {
+    EXPECT_EQ(connection_id(pool, begun.tx), pinned);
+    EXPECT_NE(connection_id(pool, 0), pinned);  // the others run elsewhere
+  }
+  EXPECT_EQ(pool.stats().transactions, 1);
+  EXPECT_EQ(run(pool, make_job(Op::kCommit, "", begun.tx)).error, 0);
+  EXPECT_EQ(pool.stats().transactions, 0);
+  EXPECT_EQ(run(pool, make_job(Op::kQuery, "SELECT 1", begun.tx)).error, kErrNoTransaction);
+}
+
+TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
+  Pool pool(test_config(1));
+  pool.start();
+  std::atomic<int> calls{0};
+  std::atomic<int> stopped{0};
+  auto count = [&](Result r) {
+    ++calls;
+    if (r.error == kErrPoolStopped) ++stopped;
+  };
+  auto sleeper = make_job(Op::kQuery, "SELECT SLEEP(0.3)");
+  sleeper->done = count;
+  pool.submit(sleeper);
+  for (int n = 0; n < 5; ++n) {
+    auto job = make_job(Op::kQuery, "SELECT 1");
+    job->done = count;
+    pool.submit(job);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the sleeper is running
+  pool.stop();
+  EXPECT_EQ(calls.load(), 6);
+  EXPECT_EQ(stopped.load(), 5);
+  auto late = make_job(Op::kQuery, "SELECT 1");
+  EXPECT_EQ(run(pool, late).error, kErrPoolStopped);
+}
+
+}  // namespace
+}  // namespace shard::db

@@ -8,6 +8,7 @@
 #include <cppconn/statement.h>
 
 #include <cctype>
+#include <chrono>
 #include <mutex>
 #include <sstream>
 
@@ -15,6 +16,12 @@ namespace shard::db {
 namespace {
 
 constexpr size_t kMaxStatements = 512;
+constexpr int64_t kIdleCheckNs = 1'000'000'000;  // a ping costs a round trip: only after a pause
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 constexpr int kErrUnknown = 2000;  // CR_UNKNOWN_ERROR
 
 bool starts_with_word(const std::string& sql, const char* word) {
@@ -174,6 +181,14 @@ bool Connection::ensure(Result& result) {
   return false;
 }
 
+bool Connection::alive() {
+  try {
+    return connection_->isValid();  // a ping; automatic reconnect is off
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 sql::PreparedStatement* Connection::prepared(const std::string& sql) {
   auto found = statements_.find(sql);
   if (found != statements_.end()) return found->second.get();
@@ -222,8 +237,11 @@ void Connection::run_statement(const Job& job, Result& result) {
   }
 }
 
-Result Connection::run(const Job& job) {
+Result Connection::run(const Job& job, bool check_idle) {
   Result result;
+  const int64_t now = steady_ns();
+  if (check_idle && connection_ != nullptr && now - last_used_ns_ > kIdleCheckNs && !alive()) disconnect();
+  last_used_ns_ = now;
   if (!ensure(result)) return result;
   try {
     run_statement(job, result);

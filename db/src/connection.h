@@ -34,16 +34,22 @@ class Connection final {
   // Connects if not connected; false with `result` holding the error.
   bool ensure(Result& result);
   // Runs a query or an execute (prepared once per SQL text) or a
-  // transaction statement; a lost connection is discarded.
-  Result run(const Job& job);
+  // transaction statement; a lost connection is discarded. With
+  // `check_idle`, a connection idle for over a second is pinged first and
+  // made again if dead (the server restarted meanwhile), so that a statement
+  // is not sent into a connection known to be stale. Never inside a
+  // transaction: a new connection would silently run it outside.
+  Result run(const Job& job, bool check_idle);
   void disconnect();
 
  private:
+  bool alive();
   sql::PreparedStatement* prepared(const std::string& sql);
   void run_statement(const Job& job, Result& result);
 
   const Config& config_;
   std::unique_ptr<sql::Connection> connection_;
+  int64_t last_used_ns_ = 0;
   // Bounded: dynamic SQL texts must not grow it without end.
   std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
 };

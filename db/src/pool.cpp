@@ -73,13 +73,15 @@ void Pool::submit(std::shared_ptr<Job> job) {
     if (!stopped) {
       if (job->tx == 0) {
         shared_.emplace_back(std::move(job), now_ns());
-        wake_.notify_one();
+        // All: notify_one may pick a pinned thread, which sleeps on, and the
+        // job would wait while other threads are free. The pool is small.
+        wake_.notify_all();
         return;
       }
       auto found = transactions_.find(job->tx);
       if (found != transactions_.end()) {
         found->second->pinned.emplace_back(std::move(job), now_ns());
-        wake_.notify_all();  // one condition for all threads: wake the pinned one
+        wake_.notify_all();  // one condition for all threads: the pinned one must wake
         return;
       }
     }
@@ -152,10 +154,13 @@ void Pool::run_worker(Worker& worker) {
       result = error_result(kErrTransactionLost, "the transaction was lost with its connection (server restarted?)");
       if (job->op == Op::kRollback) result = Result{};  // nothing left to roll back
     } else {
-      result = worker.connection.run(*job);
+      const bool outside_transaction = worker.tx == 0;  // a BEGIN too: nothing to lose yet
+      result = worker.connection.run(*job, outside_transaction);
       // Nothing reached the server: a query outside a transaction is safe to
       // run again on a new connection.
-      if (result.error == 2006 && worker.tx == 0 && job->op == Op::kQuery) result = worker.connection.run(*job);
+      if (result.error == 2006 && outside_transaction && job->op == Op::kQuery) {
+        result = worker.connection.run(*job, false);
+      }
       if (is_connection_lost(result.error) && worker.tx != 0) worker.tx_lost = true;
     }
     finish(worker, job, std::move(result), queued_ns);
@@ -196,7 +201,7 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
     // Begun for a waiter already gone: end it here, on its own thread.
     Job rollback;
     rollback.op = Op::kRollback;
-    worker.connection.run(rollback);
+    worker.connection.run(rollback, false);
     std::lock_guard lock(mutex_);
     transactions_.erase(worker.tx);
     worker.tx = 0;

@@ -309,6 +309,19 @@ class ConnectionTest(StacklessTestCase):
                 self.assertEqual(tx.query("SELECT CONNECTION_ID()")[0][0], mine)
         self.assertNotIn(mine, others, "another caller ran on the pinned connection")
 
+    def test_queries_reach_the_free_connections_while_others_are_pinned(self):
+        # The database threads share one condition variable: a new job woke
+        # one of them, and when that was a pinned one, it slept on and the job
+        # waited for its deadline.
+        txs = [db.transaction().begin() for _ in range(POOL_SIZE - 1)]
+        try:
+            for n in range(300):
+                self.assertEqual(db.query("SELECT ?", n, timeout=2), [(n,)])
+        finally:
+            for tx in txs:
+                tx.rollback()
+        wait_until(lambda: db.stats()["transactions"] == 0, what="the rollbacks")
+
     def test_a_statement_is_prepared_once_per_connection(self):
         def prepares(tx):
             (row,) = tx.query("SHOW SESSION STATUS LIKE 'Com_stmt_prepare'")
@@ -353,6 +366,22 @@ class RestartTest(StacklessTestCase):
         for _ in range(2 * POOL_SIZE):
             self.assertEqual(db.query("SELECT 1"), [(1,)])
         self.assertGreater(db.stats()["disconnects"], 0)
+
+    def test_after_a_restart_every_idle_connection_is_made_again_before_use(self):
+        # Every connection of the pool at once: one transaction each.
+        txs = [db.transaction().begin() for _ in range(POOL_SIZE)]
+        for tx in txs:
+            tx.commit()
+        server("restart")
+        time.sleep(1.1)  # idle past the check: pinged, found dead, made again
+        txs = [db.transaction().begin() for _ in range(POOL_SIZE)]
+        try:
+            for tx in txs:
+                self.assertEqual(tx.execute("UPDATE t_wallet SET balance = balance WHERE id = ?", 1).rowcount, 0)
+        finally:
+            for tx in txs:
+                tx.rollback()
+        wait_until(lambda: db.stats()["transactions"] == 0, what="the rollbacks")
 
     def test_a_transaction_whose_connection_is_lost_fails_until_rolled_back(self):
         with self.assertRaises(db.Error) as lost:

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "bindings/arguments.h"
+#include "bindings/stackless_hooks.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"
@@ -91,6 +92,33 @@ PyObject* getruncount(PyObject*, PyObject*) {
   return sched != nullptr ? PyLong_FromLong(sched->runcount()) : nullptr;
 }
 
+// Stackless's PyStackless_GetCurrentId(): a main tasklet's is its thread's id
+// (the same before and after the tasklet exists), another's is derived from
+// its address.
+PyObject* getcurrentid(PyObject*, PyObject*) {
+  Scheduler* sched = Scheduler::existing();
+  Tasklet* t = sched != nullptr ? sched->current_tasklet() : nullptr;
+  if (t == nullptr || t == sched->main()) return PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+  auto address = reinterpret_cast<uintptr_t>(t);
+  return PyLong_FromUnsignedLong(static_cast<unsigned long>(address ^ (address >> 32)));
+}
+
+PyObject* getdebug(PyObject*, PyObject*) {
+#ifdef Py_DEBUG
+  Py_RETURN_TRUE;
+#else
+  Py_RETURN_FALSE;
+#endif
+}
+
+// The tasklets with a C stack of their own (started, unfinished), which
+// Stackless lists as the ones that may need killing to be freed.
+PyObject* getuncollectables(PyObject*, PyObject*) {
+  PyObject* list = PyList_New(0);
+  if (list != nullptr && !Scheduler::append_started_tasklets(list)) Py_CLEAR(list);
+  return list;
+}
+
 // Every Python thread, the main thread first, as Stackless lists them.
 PyObject* thread_list() {
   PyThreadState* own = PyThreadState_Get();
@@ -122,6 +150,8 @@ bool python_thread_exists(unsigned long id) {
 // an int id, -1 for this thread. Of the flags, Stackless's own test suite uses
 // bits 30 and 31 to get internals appended that do not exist here; the others
 // are reserved, so all are accepted and change nothing.
+PyObject* getthreads(PyObject*, PyObject*) { return thread_list(); }
+
 PyObject* get_thread_info(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[2];
   if (!parse_arguments("get_thread_info", args, nargs, kwnames, {"thread_id", "flags"}, 0, p)) return nullptr;
@@ -334,13 +364,28 @@ PyObject* module_getattr(PyObject* module, PyObject* name) {
   if (attr == "main") return getmain(module, nullptr);
   if (attr == "runcount") return getruncount(module, nullptr);
   if (attr == "threads") return thread_list();
+  if (attr == "debug") return getdebug(module, nullptr);
+  if (attr == "uncollectables") return getuncollectables(module, nullptr);
+  if (attr == "pickle_with_tracing_state") {
+    // Deprecated in Stackless for pickle_flags(); tasklets are not pickled
+    // here, so it only reports the flag (assigning it sets a plain attribute).
+    long flags = thread_pickle_flags == -1 ? default_pickle_flags : thread_pickle_flags;
+    return PyBool_FromLong(flags & 1);
+  }
   PyErr_Format(PyExc_AttributeError, "module 'stackless' has no attribute '%U'", name);
   return nullptr;
 }
 
 PyMethodDef module_methods[] = {
     {"getcurrent", as_cfunction<getcurrent>(), METH_NOARGS, "getcurrent(): the running tasklet of this thread"},
+    {"getcurrentid", as_cfunction<getcurrentid>(), METH_NOARGS,
+     "getcurrentid() -- return the id of the currently executing tasklet."},
     {"getmain", as_cfunction<getmain>(), METH_NOARGS, "getmain(): the main tasklet of this thread"},
+    {"getdebug", as_cfunction<getdebug>(), METH_NOARGS, "Returns True if this is a DEBUG build"},
+    {"getuncollectables", as_cfunction<getuncollectables>(), METH_NOARGS,
+     "getuncollectables(): the tasklets with a C stack of their own (started, not finished)"},
+    {"getthreads", as_cfunction<getthreads>(), METH_NOARGS,
+     "Return a list of all thread ids, starting with main."},
     {"getruncount", as_cfunction<getruncount>(), METH_NOARGS, "getruncount(): runnable tasklets, the running one included"},
     {"get_thread_info", as_cfunction<get_thread_info>(), METH_FASTCALL | METH_KEYWORDS,
      "get_thread_info(thread_id=-1, flags=0): (main, current, runcount) of a thread (-1: this one)"},
@@ -444,14 +489,17 @@ PyObject* init_stackless_module() {
   if (add_type(module, "tasklet", &TaskletType) < 0 || add_type(module, "channel", &ChannelType) < 0 ||
       add_type(module, "atomic", &AtomicType) < 0 || create_tasklet_exit(module) < 0 ||
       PyModule_AddObjectRef(module, "stackless", module) < 0 || add_pickle_flag_names(module) < 0 ||
-      !wrap_setrecursionlimit() || !register_exit_kill()) {
+      add_hook_functions(module) < 0 || !wrap_setrecursionlimit() || !register_exit_kill()) {
     Py_DECREF(module);
     return nullptr;
   }
-  PyObject* all = Py_BuildValue("[sssssssssssssssss]", "atomic", "channel", "tasklet", "getcurrent", "getmain",
-                                "getruncount", "get_thread_info", "run", "schedule", "schedule_remove",
-                                "stackless", "current", "main", "runcount", "threads", "enable_softswitch",
-                                "TaskletExit");
+  PyObject* all = Py_BuildValue(
+      "[ssssssssssssssssssssssssssss]", "atomic", "channel", "tasklet", "getcurrent", "getcurrentid",
+      "getmain", "getruncount", "get_thread_info", "getdebug", "getuncollectables", "getthreads", "run",
+      "schedule", "schedule_remove", "stackless", "current", "main", "runcount", "threads",
+      "pickle_with_tracing_state", "enable_softswitch", "TaskletExit", "set_channel_callback",
+      "get_channel_callback", "set_schedule_callback", "get_schedule_callback", "set_error_handler",
+      "switch_trap");
   if (all == nullptr || PyModule_AddObject(module, "__all__", all) < 0) {
     Py_XDECREF(all);
     Py_DECREF(module);

@@ -5,6 +5,7 @@
 #include "core/fiber_switch.h"
 #include "core/slice_clock.h"
 #include "core/switch_checks.h"
+#include "core/switch_hooks.h"
 #include "shard/engine/stack_pool.h"
 
 #include <utility>
@@ -70,6 +71,18 @@ void Scheduler::enter(Tasklet* next) {
 
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
+  if (hooks::switch_trap != 0) [[unlikely]] {
+    // stackless.switch_trap() is up: nothing switches, and self stays the
+    // running tasklet, as before the switch point it is in (one on its way
+    // into a channel's queue is put back by the channel).
+    if (!self->blocked()) {
+      if (!self->in_ring_) insert(self);
+      Py_CLEAR(self->tempval_);  // a schedule(retval)'s, never to be returned
+    }
+    if (self->in_ring_) ring_.set_head(self);
+    PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+    return nullptr;
+  }
   if (!next->started_) {
     bool reserved = false;
     try {
@@ -83,6 +96,12 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
       if (self->in_ring_) ring_.set_head(self);
       return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", captured_exception_text());
     }
+  }
+  if (hooks::schedule_callback != nullptr) [[unlikely]] {
+    // The safe point for it: still wholly on self (switch_hooks.h).
+    auto call_sp = call_sp_;
+    hooks::call_schedule_callback(self, next);
+    call_sp_ = call_sp;
   }
   self->suspended_sp_ = call_sp_;  // for the GC while suspended
   call_sp_ = nullptr;

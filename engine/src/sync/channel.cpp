@@ -1,5 +1,6 @@
 #include "shard/engine/channel.h"
 
+#include "core/switch_hooks.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -55,6 +56,20 @@ Tasklet* channel_unblock(Tasklet* t) {
   return t;
 }
 
+// stackless.set_channel_callback()'s callback, before the action, as Stackless
+// calls it: the acting tasklet's tempval is the value sent (None for a
+// receive) for the duration, so the callback can see it.
+static bool notify_channel_callback(Channel* ch, Tasklet* self, Direction dir, PyObject* value, bool willblock) {
+  PyObject* saved = self->tempval_;
+  bool saved_is_exc = self->tempval_is_exc_;
+  self->tempval_ = Py_NewRef(dir == Direction::kSend ? value : Py_None);
+  self->tempval_is_exc_ = false;
+  bool ok = hooks::call_channel_callback(reinterpret_cast<PyObject*>(ch), self, dir == Direction::kSend, willblock);
+  Py_XSETREF(self->tempval_, saved);
+  self->tempval_is_exc_ = saved_is_exc;
+  return ok;
+}
+
 void channel_release(Tasklet* t) {
   Tasklet* owned = channel_unblock(t);
   Py_CLEAR(t->tempval_);
@@ -68,6 +83,9 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
   const int d = static_cast<int>(dir);
+  if (hooks::channel_callback != nullptr) [[unlikely]] {
+    if (!notify_channel_callback(ch, self, dir, value, ch->balance_ * d >= 0)) return nullptr;
+  }
 
   if (ch->balance_ * d < 0) {
     // A partner waits: exchange with it.

@@ -45,6 +45,8 @@ class Scheduler final {
   // The tasklets with C state (started, not finished) of every running
   // thread's scheduler together (GIL held).
   static std::size_t started_tasklets_of_all_threads();
+  // Appends those tasklets to a list (GIL held): stackless.getuncollectables().
+  static bool append_started_tasklets(PyObject* list);
 
   // A thread that keeps a thread state but wakes tasklets only through work
   // counted by set_external_work (a dispatcher's worker) is no reason for an

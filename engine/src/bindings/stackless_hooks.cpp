@@ -14,27 +14,37 @@ namespace {
 
 PyObject* or_none(PyObject* value) { return Py_NewRef(value != nullptr ? value : Py_None); }
 
-// Installs `callable` (None: uninstalls) in *slot; returns the previous one.
-PyObject* replace_callback(PyObject** slot, PyObject* callable, const char* not_callable) {
-  if (callable == Py_None) callable = nullptr;
-  if (callable != nullptr && !PyCallable_Check(callable)) {
+// `callable` as a new reference to install, null for None; false with
+// TypeError set when it cannot be called.
+bool as_callback(PyObject* callable, const char* not_callable, PyObject** out) {
+  *out = nullptr;
+  if (callable == Py_None) return true;
+  if (!PyCallable_Check(callable)) {
     PyErr_SetString(PyExc_TypeError, not_callable);
-    return nullptr;
+    return false;
   }
-  PyObject* old = *slot;
-  *slot = Py_XNewRef(callable);
+  *out = Py_NewRef(callable);
+  return true;
+}
+
+// The previous callback (its slot's reference, now the caller's), None for none.
+PyObject* previous(PyObject* old) {
   if (old == nullptr) Py_RETURN_NONE;
-  return old;  // the slot's reference, now the caller's
+  return old;
 }
 
 PyObject* set_schedule_callback(PyObject*, PyObject* callable) {
-  return replace_callback(&hooks::schedule_callback, callable, "schedule callback must be callable");
+  PyObject* callback;
+  if (!as_callback(callable, "schedule callback must be callable", &callback)) return nullptr;
+  return previous(hooks::exchange_schedule_callback(callback));
 }
 
 PyObject* get_schedule_callback(PyObject*, PyObject*) { return or_none(hooks::schedule_callback); }
 
 PyObject* set_channel_callback(PyObject*, PyObject* callable) {
-  return replace_callback(&hooks::channel_callback, callable, "channel callback must be callable");
+  PyObject* callback;
+  if (!as_callback(callable, "channel callback must be callable", &callback)) return nullptr;
+  return previous(std::exchange(hooks::channel_callback, callback));
 }
 
 PyObject* get_channel_callback(PyObject*, PyObject*) { return or_none(hooks::channel_callback); }
@@ -47,9 +57,7 @@ PyObject* set_error_handler(PyObject*, PyObject* args) {
   PyObject* handler = nullptr;
   if (!PyArg_ParseTuple(args, "|O:set_error_handler", &handler)) return nullptr;
   if (handler == Py_None) handler = nullptr;
-  PyObject* old = std::exchange(hooks::error_handler, Py_XNewRef(handler));
-  if (old == nullptr) Py_RETURN_NONE;
-  return old;
+  return previous(std::exchange(hooks::error_handler, Py_XNewRef(handler)));
 }
 
 // switch_trap([change]) ("|i" in Stackless): adds change to this thread's
@@ -57,9 +65,7 @@ PyObject* set_error_handler(PyObject*, PyObject* args) {
 PyObject* switch_trap(PyObject*, PyObject* args) {
   int change = 0;
   if (!PyArg_ParseTuple(args, "|i", &change)) return nullptr;
-  int old = hooks::switch_trap;
-  hooks::switch_trap = old + change;
-  return PyLong_FromLong(old);
+  return PyLong_FromLong(hooks::adjust_switch_trap(change));
 }
 
 PyMethodDef hook_methods[] = {

@@ -71,17 +71,16 @@ void Scheduler::enter(Tasklet* next) {
 
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
-  if (hooks::switch_trap != 0) [[unlikely]] {
-    // stackless.switch_trap() is up: nothing switches, and self stays the
-    // running tasklet, as before the switch point it is in (one on its way
-    // into a channel's queue is put back by the channel).
-    if (!self->blocked()) {
-      if (!self->in_ring_) insert(self);
-      Py_CLEAR(self->tempval_);  // a schedule(retval)'s, never to be returned
+  if (hooks::switch_hooks_in_use != 0) [[unlikely]] {
+    if (hooks::switch_trap != 0) return refuse_switch();
+    if (hooks::schedule_callback != nullptr) {
+      // The safe point for it: still wholly on self (switch_hooks.h). Before
+      // the new tasklet's stack is reserved, as Stackless calls it before a
+      // transfer that may yet fail.
+      auto call_sp = call_sp_;
+      hooks::call_schedule_callback(self, next);
+      call_sp_ = call_sp;
     }
-    if (self->in_ring_) ring_.set_head(self);
-    PyErr_SetString(PyExc_RuntimeError, "switch_trap");
-    return nullptr;
   }
   if (!next->started_) {
     bool reserved = false;
@@ -97,12 +96,6 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
       return PyErr_Format(PyExc_MemoryError, "cannot start a tasklet: %s", captured_exception_text());
     }
   }
-  if (hooks::schedule_callback != nullptr) [[unlikely]] {
-    // The safe point for it: still wholly on self (switch_hooks.h).
-    auto call_sp = call_sp_;
-    hooks::call_schedule_callback(self, next);
-    call_sp_ = call_sp;
-  }
   self->suspended_sp_ = call_sp_;  // for the GC while suspended
   call_sp_ = nullptr;
   self->pystate_.save(tstate_);
@@ -116,6 +109,20 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   after_switch(back.fctx);
   self->suspended_sp_ = nullptr;
   return resume_here(self);
+}
+
+PyObject* Scheduler::refuse_switch() {
+  // stackless.switch_trap() is up: nothing switches, and the current tasklet
+  // stays the running one, as before the switch point it is in (one on its way
+  // into a channel's queue is taken out by the channel).
+  Tasklet* self = current_;
+  if (!self->blocked()) {
+    if (!self->in_ring_) insert(self);
+    Py_CLEAR(self->tempval_);  // a schedule(retval)'s, never to be returned
+  }
+  if (self->in_ring_) ring_.set_head(self);
+  PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+  return nullptr;
 }
 
 PyObject* Scheduler::resume_here(Tasklet* self) {

@@ -1,5 +1,7 @@
 #include "core/switch_hooks.h"
 
+#include <utility>
+
 #include "core/python_errors.h"
 
 namespace shard::engine::hooks {
@@ -11,11 +13,11 @@ thread_local bool in_callback = false;
 // The switch trap raised for the duration of a callback (see the header).
 struct TrapWhileCalling {
   TrapWhileCalling() {
-    ++switch_trap;
+    adjust_switch_trap(1);
     in_callback = true;
   }
   ~TrapWhileCalling() {
-    --switch_trap;
+    adjust_switch_trap(-1);
     in_callback = false;
   }
   TrapWhileCalling(const TrapWhileCalling&) = delete;
@@ -25,6 +27,19 @@ struct TrapWhileCalling {
 PyObject* or_none(Tasklet* t) { return t != nullptr ? as_object(t) : Py_None; }
 
 }  // namespace
+
+int adjust_switch_trap(int change) noexcept {
+  int old = switch_trap;
+  switch_trap = old + change;
+  switch_hooks_in_use += (switch_trap != 0) - (old != 0);
+  return old;
+}
+
+PyObject* exchange_schedule_callback(PyObject* callback) noexcept {
+  PyObject* old = std::exchange(schedule_callback, callback);
+  switch_hooks_in_use += (callback != nullptr) - (old != nullptr);
+  return old;
+}
 
 void call_schedule_callback(Tasklet* prev, Tasklet* next) noexcept {
   PyObject* callback = schedule_callback;

@@ -27,8 +27,20 @@ inline PyObject* error_handler = nullptr;
 // Stackless's switch trap level, per thread: while non-zero, a switch raises
 // RuntimeError("switch_trap") instead of taking place. A callback runs with
 // the level raised, so a callback that tries to switch gets that error (Stackless
-// forbids switching there and aborts the process on it).
+// forbids switching there and aborts the process on it). Changed only through
+// adjust_switch_trap().
 inline thread_local int switch_trap = 0;
+
+// Non-zero while a schedule callback is installed or some thread's switch trap
+// is up: the one word a switch tests (GIL held) before it looks at either. A
+// thread that ends with its trap up leaves it set: switches then only take the
+// slower path.
+inline int switch_hooks_in_use = 0;
+
+// Adds `change` to this thread's switch trap level; returns the old level.
+int adjust_switch_trap(int change) noexcept;
+// Installs the schedule callback (a new reference or null); returns the old one.
+PyObject* exchange_schedule_callback(PyObject* callback) noexcept;
 
 // callback(prev, next), prev None for a main tasklet that just came into
 // being (Stackless's convention). Its error is reported as unraisable, as

@@ -78,14 +78,13 @@ void channel_release(Tasklet* t) {
   Py_DECREF(owned);
 }
 
-PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
+namespace {
+
+inline PyObject* exchange(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
   Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
   const int d = static_cast<int>(dir);
-  if (hooks::channel_callback != nullptr) [[unlikely]] {
-    if (!notify_channel_callback(ch, self, dir, value, ch->balance_ * d >= 0)) return nullptr;
-  }
 
   if (ch->balance_ * d < 0) {
     // A partner waits: exchange with it.
@@ -148,6 +147,24 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
     self->tempval_is_exc_ = false;
   }
   return result;
+}
+
+// Out of line, and called in tail position: the hook costs the hot path one
+// test, without holding registers across a call.
+[[gnu::noinline, gnu::cold]] PyObject* notify_then_exchange(Channel* ch, Direction dir, PyObject* value,
+                                                            bool is_exception) {
+  Scheduler* sched = Scheduler::current_or_create();
+  if (sched == nullptr) return nullptr;
+  const bool willblock = ch->balance_ * static_cast<int>(dir) >= 0;
+  if (!notify_channel_callback(ch, sched->current_tasklet(), dir, value, willblock)) return nullptr;
+  return exchange(ch, dir, value, is_exception);
+}
+
+}  // namespace
+
+PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
+  if (hooks::channel_callback != nullptr) [[unlikely]] return notify_then_exchange(ch, dir, value, is_exception);
+  return exchange(ch, dir, value, is_exception);
 }
 
 }  // namespace shard::engine

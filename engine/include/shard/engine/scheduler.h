@@ -186,6 +186,8 @@ class Scheduler final {
   using Watchdog = WatchdogStack::Watchdog;
 
   PyObject* switch_to(Tasklet* next);
+  // switch_to's answer under stackless.switch_trap(): RuntimeError, no switch.
+  [[gnu::cold]] PyObject* refuse_switch();
   // Gives a new tasklet its stack block and first frame, ready to be jumped
   // to (a no-op when it has them); throws std::system_error when no stack can
   // be had. It counts as started once the switch to it is under way.

@@ -273,6 +273,7 @@ PyObject* enable_softswitch(PyObject*, PyObject* const* args, Py_ssize_t nargs, 
 // nothing, but they are validated and kept like Stackless's, so code that
 // sets and restores them runs unchanged.
 constexpr long kPickleFlagsMax = 7;
+constexpr long kPreserveTracingState = 1;  // PICKLEFLAGS_PRESERVE_TRACING_STATE
 long default_pickle_flags = 0;              // guarded by the GIL
 thread_local long thread_pickle_flags = -1;  // -1: this thread has not set its own
 
@@ -368,13 +369,41 @@ PyObject* module_getattr(PyObject* module, PyObject* name) {
   if (attr == "uncollectables") return getuncollectables(module, nullptr);
   if (attr == "pickle_with_tracing_state") {
     // Deprecated in Stackless for pickle_flags(); tasklets are not pickled
-    // here, so it only reports the flag (assigning it sets a plain attribute).
+    // here, so it only reports and sets (module_setattro) the flag.
     long flags = thread_pickle_flags == -1 ? default_pickle_flags : thread_pickle_flags;
-    return PyBool_FromLong(flags & 1);
+    return PyBool_FromLong(flags & kPreserveTracingState);
   }
   PyErr_Format(PyExc_AttributeError, "module 'stackless' has no attribute '%U'", name);
   return nullptr;
 }
+
+// Assigning stackless.pickle_with_tracing_state sets the flag in this thread's
+// pickle flags and in the default, as Stackless's module property does.
+int module_setattro(PyObject* module, PyObject* name, PyObject* value) {
+  if (value != nullptr && PyUnicode_Check(name) &&
+      PyUnicode_CompareWithASCIIString(name, "pickle_with_tracing_state") == 0) {
+    int flag = PyObject_IsTrue(value);
+    if (flag < 0) return -1;
+    if (thread_pickle_flags == -1) thread_pickle_flags = default_pickle_flags;
+    long bit = flag != 0 ? kPreserveTracingState : 0;
+    thread_pickle_flags = (thread_pickle_flags & ~kPreserveTracingState) | bit;
+    default_pickle_flags = (default_pickle_flags & ~kPreserveTracingState) | bit;
+    return 0;
+  }
+  return PyObject_GenericSetAttr(module, name, value);
+}
+
+// The module's type: a ModuleType whose one settable computed attribute is
+// pickle_with_tracing_state (Stackless makes its module a ModuleType subclass
+// with properties for the same reason).
+PyTypeObject StacklessModuleType = [] {
+  PyTypeObject type{PyVarObject_HEAD_INIT(nullptr, 0)};
+  type.tp_name = "stackless.StacklessModuleType";
+  type.tp_basicsize = 0;  // PyModule_Type's, inherited
+  type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC;
+  type.tp_setattro = guarded<module_setattro>;
+  return type;
+}();
 
 PyMethodDef module_methods[] = {
     {"getcurrent", as_cfunction<getcurrent>(), METH_NOARGS, "getcurrent(): the running tasklet of this thread"},
@@ -472,6 +501,14 @@ int add_pickle_flag_names(PyObject* module) {
   return PyModule_AddIntConstant(module, "PICKLEFLAGS_RESET_AG_FINALIZER", 4);
 }
 
+int set_module_type(PyObject* module) {
+  StacklessModuleType.tp_base = &PyModule_Type;
+  StacklessModuleType.tp_traverse = PyModule_Type.tp_traverse;  // PyType_Ready wants them before it inherits
+  StacklessModuleType.tp_clear = PyModule_Type.tp_clear;
+  if (PyType_Ready(&StacklessModuleType) < 0) return -1;
+  return PyObject_SetAttrString(module, "__class__", reinterpret_cast<PyObject*>(&StacklessModuleType));
+}
+
 PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "stackless",
     "Stackless Python 3 compatible tasklets and channels, on fibers with their own C stacks.", -1,
@@ -489,7 +526,8 @@ PyObject* init_stackless_module() {
   if (add_type(module, "tasklet", &TaskletType) < 0 || add_type(module, "channel", &ChannelType) < 0 ||
       add_type(module, "atomic", &AtomicType) < 0 || create_tasklet_exit(module) < 0 ||
       PyModule_AddObjectRef(module, "stackless", module) < 0 || add_pickle_flag_names(module) < 0 ||
-      add_hook_functions(module) < 0 || !wrap_setrecursionlimit() || !register_exit_kill()) {
+      add_hook_functions(module) < 0 || set_module_type(module) < 0 || !wrap_setrecursionlimit() ||
+      !register_exit_kill()) {
     Py_DECREF(module);
     return nullptr;
   }

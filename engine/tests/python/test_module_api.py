@@ -575,6 +575,27 @@ class StacklessModuleNamesTest(StacklessTestCase):
             stackless.pickle_flags(old, -1)
         self.assertIs(stackless.pickle_with_tracing_state, bool(old & 1))
 
+    def test_setting_pickle_with_tracing_state_sets_the_flag_here_and_in_the_default(self):
+        # As Stackless's module property does (test_tstate.testUnpickledTracingState2).
+        flags, default = stackless.pickle_flags(), stackless.pickle_flags_default()
+        self.addCleanup(stackless.pickle_flags_default, default, -1)
+        self.addCleanup(stackless.pickle_flags, flags, -1)
+        stackless.pickle_with_tracing_state = True
+        self.assertIs(stackless.pickle_with_tracing_state, True)
+        self.assertEqual(stackless.pickle_flags() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 1)
+        self.assertEqual(stackless.pickle_flags_default() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 1)
+        stackless.pickle_with_tracing_state = 0
+        self.assertIs(stackless.pickle_with_tracing_state, False)
+        self.assertEqual(stackless.pickle_flags() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 0)
+        self.assertNotIn("pickle_with_tracing_state", vars(stackless))
+
+    def test_the_module_is_still_a_module_with_settable_attributes(self):
+        import types
+        self.assertIsInstance(stackless, types.ModuleType)
+        stackless._test_attribute = 1
+        self.addCleanup(delattr, stackless, "_test_attribute")
+        self.assertEqual(stackless._test_attribute, 1)
+
 
 class GetCurrentIdTest(StacklessTestCase):
 

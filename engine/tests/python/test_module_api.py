@@ -713,6 +713,27 @@ class SwitchTrapTest(StacklessTestCase):
         self.assertEqual(ran, [1])
 
 
+class SwitchTrapPreemptionTest(StacklessTestCase):
+
+    def test_run_with_a_timeout_does_not_interrupt_a_trapped_tasklet(self):
+        from support import busy_for
+        log = []
+
+        def body():
+            stackless.switch_trap(1)
+            try:
+                busy_for(0.05)  # far over the 1 ms slice
+                log.append("trapped part done")
+            finally:
+                stackless.switch_trap(-1)
+
+        t = stackless.tasklet(body)()
+        interrupted = stackless.run(1000)
+        if interrupted is not None:
+            interrupted.kill()
+        self.assertEqual(log, ["trapped part done"])
+
+
 class SchedulingMonitor:
     "A scheduling monitor acting as a callback for set_schedule_callback() (from Stackless's test_sched_cb)."
 

@@ -47,9 +47,10 @@ Connection::Connection(Socket socket, ConnectionConfig config, std::shared_ptr<c
   }
   // One frame per write is the worst case; small frames should not wait for Nagle.
   socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  instances_.fetch_add(1, std::memory_order_relaxed);
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() { instances_.fetch_sub(1, std::memory_order_relaxed); }
 
 void Connection::start(OnClose on_close) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), on_close = std::move(on_close)]() mutable {
@@ -221,7 +222,8 @@ void Connection::close_locked_(CloseReason reason, const std::string& detail, st
   if (!detail.empty()) detail_ += ": " + detail;
   sending_.clear();
   take_due_(due);
-  if (reason == CloseReason::kLocal) return;  // the owner knows why
+  // The owner knows why; a peer's orderly close is no news.
+  if (reason == CloseReason::kLocal || reason == CloseReason::kPeerClosed) return;
   const std::string line = "netproto: connection " + remote_ + ":" + std::to_string(remote_port_) + " closed: " + detail_;
   if (config_.log) {
     config_.log(line);

@@ -26,7 +26,9 @@ std::shared_ptr<Listener> Listener::create(asio::io_context& context, const asio
 }
 
 Listener::Listener(asio::io_context& context, ListenerConfig config, std::shared_ptr<const NativeHandlers> native)
-    : acceptor_(context), config_(std::move(config)), native_(std::move(native)) {}
+    : acceptor_(context), config_(std::move(config)), native_(std::move(native)) {
+  instances_.fetch_add(1, std::memory_order_relaxed);
+}
 
 void Listener::start() {
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] { self->accept_(); });

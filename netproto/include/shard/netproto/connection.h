@@ -26,6 +26,7 @@
 
 #include <boost/asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -139,8 +140,11 @@ class Connection final : public std::enable_shared_from_this<Connection> {
     std::size_t recv_queued = 0, send_queued_bytes = 0;
   };
   Stats stats() const;
+  // Connections alive in this process (the leak checks).
+  static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
 
  private:
+  static inline std::atomic<std::size_t> instances_{0};
   Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
   struct Outgoing {
     FrameHeader header;

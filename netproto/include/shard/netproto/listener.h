@@ -6,6 +6,7 @@
 //
 // Thread-safe: every public member may be called from any thread.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -55,8 +56,11 @@ class Listener final : public std::enable_shared_from_this<Listener> {
     std::size_t open = 0;                   // accepted connections not yet closed
   };
   Stats stats() const;
+  static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
+  ~Listener() { instances_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
+  static inline std::atomic<std::size_t> instances_{0};
   Listener(boost::asio::io_context& context, ListenerConfig config, std::shared_ptr<const NativeHandlers> native);
   void accept_();
   void on_accept_(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);

@@ -165,6 +165,10 @@ void Connection::cancel_notify(std::uint64_t token) {
   notify();
 }
 
+void Connection::cancel_notify_later(std::uint64_t token) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), token] { self->cancel_notify(token); });
+}
+
 void Connection::close(CloseReason reason, const std::string& detail) {
   std::vector<Notify> due;
   {

@@ -134,6 +134,10 @@ void Listener::cancel_notify(std::uint64_t token) {
   if (notify) notify();
 }
 
+void Listener::cancel_notify_later(std::uint64_t token) {
+  asio::post(acceptor_.get_executor(), [self = shared_from_this(), token] { self->cancel_notify(token); });
+}
+
 void Listener::close() {
   std::deque<std::shared_ptr<Connection>> pending;
   std::vector<Notify> due;

@@ -94,7 +94,7 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
   auto conn = self->connection;
   std::error_code error = wait_notified(
       [&](Connection::Notify notify) { return conn->notify_sent(seq, std::move(notify)); },
-      [conn](std::uint64_t token) { conn->cancel_notify(token); }, 0);
+      [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, 0);
   if (error) return engine::raise_wait_error(error, "send");
   if (connection.written_seq() < seq) return raise_closed(connection);
   Py_RETURN_NONE;
@@ -167,7 +167,7 @@ PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs,
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
     std::error_code error = wait_notified(
         [&](Connection::Notify notify) { return conn->notify_readable(std::move(notify)); },
-        [conn](std::uint64_t token) { conn->cancel_notify(token); }, deadline);
+        [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, deadline);
     if (error) return engine::raise_wait_error(error, "recvpacket");
   }
 }

@@ -33,7 +33,7 @@ PyObject* accept(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyO
     sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
     std::error_code error = wait_notified(
         [&](netproto::Listener::Notify notify) { return listener->notify_acceptable(std::move(notify)); },
-        [listener](std::uint64_t token) { listener->cancel_notify(token); }, deadline);
+        [listener](std::uint64_t token) { listener->cancel_notify_later(token); }, deadline);
     if (error) return engine::raise_wait_error(error, "accept");
   }
 }

@@ -1,8 +1,9 @@
 #pragma once
 // A tasklet's wait for a connection's (or listener's) one-shot notification,
 // through the engine's one wait (await_completion): the notification is the
-// completion; giving the wait up (kill, deadline, IO stop) withdraws it, which
-// runs it at once as cancelled. GIL held, in a tasklet.
+// completion; giving the wait up (kill, deadline, IO stop) withdraws it on the
+// IO thread (unsubscribe posts there: cancel may run under IoPool's lock),
+// which runs it as cancelled. GIL held, in a tasklet.
 
 #include <atomic>
 #include <cstdint>

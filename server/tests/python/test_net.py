@@ -319,6 +319,22 @@ class KillTest(NetTestCase):
         self.assertEqual(server.recvpacket(timeout=5), b"for whoever asks next")
         self.assertEqual(got, [])
 
+    def test_a_kill_under_each_dispatch_strategy_withdraws_only_that_wait(self):
+        self.addCleanup(gameloop.set_dispatch_strategy, "main_loop")
+        client, server = self.pair()
+        for strategy in gameloop.STRATEGIES:
+            with self.subTest(strategy=strategy):
+                gameloop.set_dispatch_strategy(strategy)
+                killed = stackless.tasklet(server.recvpacket)()
+                killed.run()
+                got = []
+                waiting = stackless.tasklet(lambda: got.append(server.recvpacket(timeout=5)))()
+                waiting.run()
+                killed.kill()
+                client.sendpacket(strategy.encode())
+                stackless.run()
+                self.assertEqual(got, [strategy.encode()])
+
     def test_killing_an_accepting_tasklet(self):
         listener = self.listen()
         t = stackless.tasklet(listener.accept)()

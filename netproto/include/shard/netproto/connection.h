@@ -119,6 +119,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // Withdraws a notification and runs it now (a waiter gave up: it must end
   // its wait); a no-op if it already ran.
   void cancel_notify(std::uint64_t token);
+  // The same on the IO thread, for a caller that must not run the
+  // notification itself (one holding another lock, as IoPool::stop() does).
+  void cancel_notify_later(std::uint64_t token);
 
   // Closes with `reason` (the first reason wins): the socket is closed on the
   // IO thread, queued packets stay readable, waiters are notified.

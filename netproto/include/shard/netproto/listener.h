@@ -44,6 +44,7 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   // listener closed.
   std::uint64_t notify_acceptable(Notify notify);
   void cancel_notify(std::uint64_t token);
+  void cancel_notify_later(std::uint64_t token);  // as Connection's
   // Stops accepting; queued connections not taken are closed.
   void close();
   bool closed() const;

@@ -1,5 +1,5 @@
 // The scheduler's parts on their own: the tasklet ring, the watchdog stack and
-// the thread hand-off. They hold tasklets only by pointer and reference count,
+// the idle wait's wake-up. They hold tasklets only by pointer and reference count,
 // so plain Tasklet structs stand in (no interpreter needed: no count reaches 0).
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "shard/engine/handoff.h"
+#include "shard/engine/idle_wake.h"
 #include "shard/engine/tasklet_ring.h"
 #include "shard/engine/watchdog_stack.h"
 
@@ -97,30 +97,28 @@ TEST(WatchdogStack, FindReturnsTheInnermostEntryOfATasklet) {
   EXPECT_EQ(stack.find(&b)->tasklet, &b);
 }
 
-TEST(Handoff, APushFromAnotherThreadEndsTheOwnersWaitAndIsTakenInOrder) {
-  Tasklet a{}, b{};
-  Handoff handoff;
-  EXPECT_FALSE(handoff.pending());
-  std::thread pusher([&] {
+TEST(IdleWake, APokeFromAnotherThreadEndsTheWait) {
+  IdleWake wake;
+  std::thread poker([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    handoff.push(&a);
-    handoff.push(&b);
+    wake.poke();
   });
   int64_t started = now_ns();
-  handoff.wait_until(started + 10'000'000'000);  // 10 s: far beyond the push
-  EXPECT_LT(now_ns() - started, 5'000'000'000) << "suspected deadlock: the push did not end the wait";
-  pusher.join();
-  EXPECT_TRUE(handoff.pending());
-  EXPECT_EQ(handoff.take_all(), (std::vector<Tasklet*>{&a, &b}));
-  EXPECT_FALSE(handoff.pending());
+  wake.wait_until(started + 10'000'000'000);  // 10 s: far beyond the poke
+  EXPECT_LT(now_ns() - started, 5'000'000'000) << "suspected deadlock: the poke did not end the wait";
+  poker.join();
 }
 
-TEST(Handoff, APokeEndsTheWaitWithNothingToTake) {
-  Handoff handoff;
-  std::thread poker([&] { handoff.poke(); });
-  handoff.wait_until(now_ns() + 10'000'000'000);
-  poker.join();
-  EXPECT_TRUE(handoff.take_all().empty());
+TEST(IdleWake, APokeMadeBeforeTheWaitIsNotLost) {
+  IdleWake wake;
+  wake.poke();
+  int64_t started = now_ns();
+  wake.wait_until(started + 10'000'000'000);
+  EXPECT_LT(now_ns() - started, 5'000'000'000) << "the poke before the wait was lost";
+  // ...and counts once: the next wait runs to its deadline.
+  started = now_ns();
+  wake.wait_until(started + 20'000'000);
+  EXPECT_GE(now_ns() - started, 19'000'000);
 }
 
 }  // namespace

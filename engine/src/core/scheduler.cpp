@@ -164,7 +164,6 @@ Scheduler::LongestSlice Scheduler::take_longest_slice() {
 Tasklet* Scheduler::pick_next(bool* deadlock) {
   *deadlock = false;
   for (;;) {
-    if (handoff_.pending()) drain_incoming();
     if (!loop_driven_ && parking_.timer_count() > 0 && parking_.next_deadline() <= now_ns()) {
       parking_.wake_due(now_ns());
     }

@@ -113,7 +113,6 @@ void Scheduler::thread_ended() {
   alive_ = false;
   registry().erase(thread_id_);
   if (tls_current_ == this) tls_current_ = nullptr;
-  for (Tasklet* t : handoff_.take_all()) Py_DECREF(t);
   while (ring_.head() != nullptr) remove(ring_.head());
   watchdogs_.clear();
   parking_.clear();  // nothing will pop its entries now
@@ -132,22 +131,11 @@ bool Scheduler::other_threads_exist() const {
   return false;
 }
 
-void Scheduler::drain_incoming() {
-  for (Tasklet* t : handoff_.take_all()) {
-    if (!t->in_ring_ && !t->blocked() && !t->finished_) insert(t);
-    Py_DECREF(t);
-  }
-}
-
 bool Scheduler::idle_wait() {
   // Nothing runnable here. Wait, without the GIL, for a sleeper's deadline or
   // for another thread to hand us a tasklet (a channel partner, a notify);
   // false when neither can happen (deadlock) or a signal handler raised.
   while (ring_.head() == nullptr) {
-    if (handoff_.pending()) {
-      drain_incoming();
-      continue;
-    }
     if (!loop_driven_ && parking_.timer_count() > 0 && parking_.wake_due(now_ns()) > 0) continue;
     uint64_t in_flight = external_work_ ? external_work_() : 0;
     if (ring_.head() != nullptr) break;
@@ -157,7 +145,7 @@ bool Scheduler::idle_wait() {
     int64_t until = now_ns() + 50'000'000;
     if (sleepers) until = std::min(until, parking_.next_deadline());
     Py_BEGIN_ALLOW_THREADS
-    handoff_.wait_until(until);
+    idle_wake_.wait_until(until);
     Py_END_ALLOW_THREADS
     // Ctrl-C (or another signal handler's exception) ends the wait.
     if (PyErr_CheckSignals() < 0) return false;
@@ -165,7 +153,7 @@ bool Scheduler::idle_wait() {
   return true;
 }
 
-void Scheduler::wake_idle() { handoff_.poke(); }
+void Scheduler::wake_idle() { idle_wake_.poke(); }
 
 bool Scheduler::expects_work() {
   if (loop_driven_) return false;
@@ -191,12 +179,10 @@ void Scheduler::insert_from_any_thread(Tasklet* t, bool run_next) {
 void Scheduler::make_runnable(Tasklet* t) {
   Scheduler* owner = t->sched_;
   if (owner == nullptr || !owner->alive_) return;
-  if (owner == tls_current_) {
-    if (!t->in_ring_) owner->insert(t);
-  } else {
-    Py_INCREF(t);
-    owner->handoff_.push(t);
-  }
+  // Straight into its own thread's ring, also from another thread: rings are
+  // only touched with the GIL held, and we hold it (idle_wake.h).
+  if (!t->in_ring_ && !t->blocked() && !t->finished_) owner->insert(t);
+  if (owner != tls_current_) owner->idle_wake_.poke();
 }
 
 }  // namespace shard::engine

@@ -303,7 +303,7 @@ void Dispatcher::dispatch(Request& request, Strategy s) {
     Scheduler::wake(request.waiter, request.wait_token);
   }
   // Only after the wake is visible: whoever sees nothing in flight must also
-  // see the woken tasklet (in its thread's hand-over queue).
+  // see the woken tasklet (in its thread's ring).
   in_flight_.fetch_sub(1);
 }
 

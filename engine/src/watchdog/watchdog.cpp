@@ -47,10 +47,9 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
     if (self->in_ring_) remove(self);
     // Sleepers and requests in flight will make tasklets runnable by
     // themselves: wait for them. With threadblock, also wait for other threads
-    // to make one of ours runnable. (Asked before looking at the hand-over
-    // queue: a request that is no longer in flight has put its tasklet there.)
+    // to make one of ours runnable. (Asked before looking at the ring: a
+    // request that is no longer in flight has put its tasklet there.)
     bool sleepers = expects_work();
-    if (handoff_.pending()) drain_incoming();
     if (ring_.head() == nullptr && (sleepers || options.threadblock) && !idle_wait() && PyErr_Occurred()) {
       insert(self);
       ring_.set_head(self);

@@ -1,6 +1,7 @@
 """Threads: a scheduler per OS thread, cross-thread channels, bind_thread."""
 
 import gc
+import sys
 import threading
 import time
 import unittest
@@ -491,6 +492,42 @@ class RemoteTaskletTest(StacklessTestCase):
         self.assertFalse(t.scheduled)
         self.assertTrue(t.paused)
         self.assertEqual(stackless.getruncount(), before)
+
+    def test_remove_reaches_a_tasklet_another_thread_just_made_runnable(self):
+        # A channel partner of a thread waiting idle goes straight into that
+        # thread's ring, so remove() right after the send takes it out again
+        # and it never runs (it used to sit in a hand-over queue remove() could
+        # not see, and ran anyway).
+        c, resume, log = stackless.channel(), stackless.channel(), []
+        box, blocked = {}, threading.Event()
+
+        def target():
+            def receiver():
+                log.append(c.receive())
+
+            box["t"] = stackless.tasklet(receiver)()
+            box["t"].run()  # blocks in c.receive()
+            blocked.set()
+            resume.receive()  # this thread waits idle, GIL released
+            log.append("resumed")
+
+        thread = start_thread(target)
+        self.assertTrue(blocked.wait(5), "suspected deadlock: thread did not start")
+        wait_until(lambda: resume.balance == -1, timeout=5.0, what="the thread waiting on resume")
+        t = box["t"]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(10)  # the thread gets the GIL only once we block
+        try:
+            c.send("value")
+            self.assertTrue(t.scheduled)
+            t.remove()
+        finally:
+            sys.setswitchinterval(interval)
+        self.assertFalse(t.scheduled)
+        resume.send(None)
+        join_or_fail(thread)
+        self.assertEqual(log, ["resumed"])
+        t.kill()
 
     def test_run_of_a_tasklet_of_another_thread_runs_it_in_that_thread(self):
         ran_in = []

@@ -28,8 +28,8 @@
 // take it over. A tasklet of another thread may make requests too; their
 // completions bypass the strategies (which drain on the main thread, and the
 // main thread may be busy joining that very thread): the worker takes the
-// interpreter lock and wakes the tasklet itself, through its thread's
-// hand-over queue (Scheduler::wake). The statistics count main-thread requests.
+// interpreter lock and wakes the tasklet itself, into its thread's ring
+// (Scheduler::wake). The statistics count main-thread requests.
 
 #include <Python.h>
 

@@ -5,9 +5,10 @@
 // next. Round-robin moves the head forward; insert() adds at the end, just
 // before the head.
 //
-// All methods run on the owning thread with the GIL held, except
-// make_runnable() of a tasklet of another thread, which hands it over through
-// that thread's Handoff queue.
+// Every method runs with the GIL held, which guards the ring: on the owning
+// thread, except make_runnable(), insert() and remove() of a tasklet of
+// another thread, which change that thread's ring directly and poke its idle
+// wait (IdleWake).
 
 #include <Python.h>
 
@@ -17,7 +18,7 @@
 #include <functional>
 #include <vector>
 
-#include "shard/engine/handoff.h"
+#include "shard/engine/idle_wake.h"
 #include "shard/engine/tasklet.h"
 #include "shard/engine/tasklet_ring.h"
 #include "shard/engine/watchdog_stack.h"
@@ -214,7 +215,6 @@ class Scheduler final {
   Tasklet* wake_watchdog(Watchdog& w, WakeReason reason);
   bool soft_watchdog_due();
   bool idle_wait();
-  void drain_incoming();
   PyObject* resume_value(Tasklet* t);
   // The resumed tasklet's first step back in its own code, after a switch or a
   // pick that chose it again: takes its resume value (first: a finalizer run
@@ -273,7 +273,7 @@ class Scheduler final {
 
   WatchdogStack watchdogs_;     // the active stackless.run() calls
   Parking parking_;             // tasklets waiting outside the ring: tokens and deadlines
-  Handoff handoff_;             // tasklets made runnable by other threads
+  IdleWake idle_wake_;          // pokes this thread's idle wait from other threads
   bool loop_driven_ = false;
   std::function<uint64_t()> external_work_;
 };

@@ -9,8 +9,8 @@
 // first, and references the operation drops are dropped only once the state is
 // consistent again (DeferredDecrefs), because a Py_DECREF can run a finalizer.
 // The only step that crosses threads is Scheduler::wake / make_runnable, which
-// hands a waiter of another thread to its own scheduler through that
-// scheduler's hand-over queue. No std::mutex: one held across a Py_DECREF or
+// puts a waiter of another thread into its own scheduler's ring (under the
+// GIL) and pokes that thread. No std::mutex: one held across a Py_DECREF or
 // an allocation deadlocks when a finalizer, or a GIL hand-off to a thread that
 // wants the same mutex, runs under it.
 //

@@ -251,7 +251,7 @@ class HostileInputTest(NetTestCase):
         self.assert_others_go_on()
 
     def test_a_slow_drip_arrives_whole_and_a_stalled_one_times_out(self):
-        raw, server = self.bad_pair(self.listen(idle_timeout=0.3))
+        raw, server = self.bad_pair(self.listen(idle_timeout=0.5))
         for byte in frame(b"drip"):
             raw.send(bytes([byte]))
             time.sleep(0.01)  # each byte resets the idle clock: 0.2 s in all

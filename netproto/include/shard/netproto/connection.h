@@ -17,8 +17,9 @@
 // Packets of a kind with a native handler (native_handlers.h) are handed to it
 // on the IO thread and never queued.
 //
-// TLS (later): the stream is a plain tcp::socket today; the read/write calls go
-// through read_some_()/write_() only, so an ssl::stream slots in there.
+// TLS (later): the stream is a plain tcp::socket today; only read_() (one
+// async_read_some) and write_() (one async_write) touch it, so an ssl::stream
+// and its handshake slot in there, before start() posts the first read.
 //
 // Thread-safe: every public member may be called from any thread.
 

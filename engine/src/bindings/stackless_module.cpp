@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "bindings/arguments.h"
+#include "bindings/stackless_hooks.h"
 #include "shard/engine/channel.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stackless_errors.h"
@@ -91,6 +92,33 @@ PyObject* getruncount(PyObject*, PyObject*) {
   return sched != nullptr ? PyLong_FromLong(sched->runcount()) : nullptr;
 }
 
+// Stackless's PyStackless_GetCurrentId(): a main tasklet's is its thread's id
+// (the same before and after the tasklet exists), another's is derived from
+// its address.
+PyObject* getcurrentid(PyObject*, PyObject*) {
+  Scheduler* sched = Scheduler::existing();
+  Tasklet* t = sched != nullptr ? sched->current_tasklet() : nullptr;
+  if (t == nullptr || t == sched->main()) return PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+  auto address = reinterpret_cast<uintptr_t>(t);
+  return PyLong_FromUnsignedLong(static_cast<unsigned long>(address ^ (address >> 32)));
+}
+
+PyObject* getdebug(PyObject*, PyObject*) {
+#ifdef Py_DEBUG
+  Py_RETURN_TRUE;
+#else
+  Py_RETURN_FALSE;
+#endif
+}
+
+// The tasklets with a C stack of their own (started, unfinished), which
+// Stackless lists as the ones that may need killing to be freed.
+PyObject* getuncollectables(PyObject*, PyObject*) {
+  PyObject* list = PyList_New(0);
+  if (list != nullptr && !Scheduler::append_started_tasklets(list)) Py_CLEAR(list);
+  return list;
+}
+
 // Every Python thread, the main thread first, as Stackless lists them.
 PyObject* thread_list() {
   PyThreadState* own = PyThreadState_Get();
@@ -122,6 +150,8 @@ bool python_thread_exists(unsigned long id) {
 // an int id, -1 for this thread. Of the flags, Stackless's own test suite uses
 // bits 30 and 31 to get internals appended that do not exist here; the others
 // are reserved, so all are accepted and change nothing.
+PyObject* getthreads(PyObject*, PyObject*) { return thread_list(); }
+
 PyObject* get_thread_info(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[2];
   if (!parse_arguments("get_thread_info", args, nargs, kwnames, {"thread_id", "flags"}, 0, p)) return nullptr;
@@ -243,6 +273,7 @@ PyObject* enable_softswitch(PyObject*, PyObject* const* args, Py_ssize_t nargs, 
 // nothing, but they are validated and kept like Stackless's, so code that
 // sets and restores them runs unchanged.
 constexpr long kPickleFlagsMax = 7;
+constexpr long kPreserveTracingState = 1;  // PICKLEFLAGS_PRESERVE_TRACING_STATE
 long default_pickle_flags = 0;              // guarded by the GIL
 thread_local long thread_pickle_flags = -1;  // -1: this thread has not set its own
 
@@ -334,13 +365,56 @@ PyObject* module_getattr(PyObject* module, PyObject* name) {
   if (attr == "main") return getmain(module, nullptr);
   if (attr == "runcount") return getruncount(module, nullptr);
   if (attr == "threads") return thread_list();
+  if (attr == "debug") return getdebug(module, nullptr);
+  if (attr == "uncollectables") return getuncollectables(module, nullptr);
+  if (attr == "pickle_with_tracing_state") {
+    // Deprecated in Stackless for pickle_flags(); tasklets are not pickled
+    // here, so it only reports and sets (module_setattro) the flag.
+    long flags = thread_pickle_flags == -1 ? default_pickle_flags : thread_pickle_flags;
+    return PyBool_FromLong(flags & kPreserveTracingState);
+  }
   PyErr_Format(PyExc_AttributeError, "module 'stackless' has no attribute '%U'", name);
   return nullptr;
 }
 
+// Assigning stackless.pickle_with_tracing_state sets the flag in this thread's
+// pickle flags and in the default, as Stackless's module property does.
+int module_setattro(PyObject* module, PyObject* name, PyObject* value) {
+  if (value != nullptr && PyUnicode_Check(name) &&
+      PyUnicode_CompareWithASCIIString(name, "pickle_with_tracing_state") == 0) {
+    int flag = PyObject_IsTrue(value);
+    if (flag < 0) return -1;
+    if (thread_pickle_flags == -1) thread_pickle_flags = default_pickle_flags;
+    long bit = flag != 0 ? kPreserveTracingState : 0;
+    thread_pickle_flags = (thread_pickle_flags & ~kPreserveTracingState) | bit;
+    default_pickle_flags = (default_pickle_flags & ~kPreserveTracingState) | bit;
+    return 0;
+  }
+  return PyObject_GenericSetAttr(module, name, value);
+}
+
+// The module's type: a ModuleType whose one settable computed attribute is
+// pickle_with_tracing_state (Stackless makes its module a ModuleType subclass
+// with properties for the same reason).
+PyTypeObject StacklessModuleType = [] {
+  PyTypeObject type{PyVarObject_HEAD_INIT(nullptr, 0)};
+  type.tp_name = "stackless.StacklessModuleType";
+  type.tp_basicsize = 0;  // PyModule_Type's, inherited
+  type.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC;
+  type.tp_setattro = guarded<module_setattro>;
+  return type;
+}();
+
 PyMethodDef module_methods[] = {
     {"getcurrent", as_cfunction<getcurrent>(), METH_NOARGS, "getcurrent(): the running tasklet of this thread"},
+    {"getcurrentid", as_cfunction<getcurrentid>(), METH_NOARGS,
+     "getcurrentid() -- return the id of the currently executing tasklet."},
     {"getmain", as_cfunction<getmain>(), METH_NOARGS, "getmain(): the main tasklet of this thread"},
+    {"getdebug", as_cfunction<getdebug>(), METH_NOARGS, "Returns True if this is a DEBUG build"},
+    {"getuncollectables", as_cfunction<getuncollectables>(), METH_NOARGS,
+     "getuncollectables(): the tasklets with a C stack of their own (started, not finished)"},
+    {"getthreads", as_cfunction<getthreads>(), METH_NOARGS,
+     "Return a list of all thread ids, starting with main."},
     {"getruncount", as_cfunction<getruncount>(), METH_NOARGS, "getruncount(): runnable tasklets, the running one included"},
     {"get_thread_info", as_cfunction<get_thread_info>(), METH_FASTCALL | METH_KEYWORDS,
      "get_thread_info(thread_id=-1, flags=0): (main, current, runcount) of a thread (-1: this one)"},
@@ -427,6 +501,14 @@ int add_pickle_flag_names(PyObject* module) {
   return PyModule_AddIntConstant(module, "PICKLEFLAGS_RESET_AG_FINALIZER", 4);
 }
 
+int set_module_type(PyObject* module) {
+  StacklessModuleType.tp_base = &PyModule_Type;
+  StacklessModuleType.tp_traverse = PyModule_Type.tp_traverse;  // PyType_Ready wants them before it inherits
+  StacklessModuleType.tp_clear = PyModule_Type.tp_clear;
+  if (PyType_Ready(&StacklessModuleType) < 0) return -1;
+  return PyObject_SetAttrString(module, "__class__", reinterpret_cast<PyObject*>(&StacklessModuleType));
+}
+
 PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "stackless",
     "Stackless Python 3 compatible tasklets and channels, on fibers with their own C stacks.", -1,
@@ -444,14 +526,18 @@ PyObject* init_stackless_module() {
   if (add_type(module, "tasklet", &TaskletType) < 0 || add_type(module, "channel", &ChannelType) < 0 ||
       add_type(module, "atomic", &AtomicType) < 0 || create_tasklet_exit(module) < 0 ||
       PyModule_AddObjectRef(module, "stackless", module) < 0 || add_pickle_flag_names(module) < 0 ||
-      !wrap_setrecursionlimit() || !register_exit_kill()) {
+      add_hook_functions(module) < 0 || set_module_type(module) < 0 || !wrap_setrecursionlimit() ||
+      !register_exit_kill()) {
     Py_DECREF(module);
     return nullptr;
   }
-  PyObject* all = Py_BuildValue("[sssssssssssssssss]", "atomic", "channel", "tasklet", "getcurrent", "getmain",
-                                "getruncount", "get_thread_info", "run", "schedule", "schedule_remove",
-                                "stackless", "current", "main", "runcount", "threads", "enable_softswitch",
-                                "TaskletExit");
+  PyObject* all = Py_BuildValue(
+      "[ssssssssssssssssssssssssssss]", "atomic", "channel", "tasklet", "getcurrent", "getcurrentid",
+      "getmain", "getruncount", "get_thread_info", "getdebug", "getuncollectables", "getthreads", "run",
+      "schedule", "schedule_remove", "stackless", "current", "main", "runcount", "threads",
+      "pickle_with_tracing_state", "enable_softswitch", "TaskletExit", "set_channel_callback",
+      "get_channel_callback", "set_schedule_callback", "get_schedule_callback", "set_error_handler",
+      "switch_trap");
   if (all == nullptr || PyModule_AddObject(module, "__all__", all) < 0) {
     Py_XDECREF(all);
     Py_DECREF(module);

@@ -514,6 +514,28 @@ PyObject* get_thread_id(PyObject* self, void*) {
   if (t->sched_ == nullptr || !t->sched_->alive()) return PyLong_FromLong(-1);
   return PyLong_FromUnsignedLong(t->thread_id_);
 }
+// The thread state to read a tasklet's counters from while it runs in this
+// thread; null when they are in its saved state (a tasklet of another thread
+// that runs there reports what it had when it last switched).
+const PyThreadState* running_state(const Tasklet* t) {
+  Scheduler* sched = Scheduler::existing();
+  return sched != nullptr && sched->current_tasklet() == t ? PyThreadState_Get() : nullptr;
+}
+PyObject* get_recursion_depth(PyObject* self, void*) {
+  Tasklet* t = as_tasklet(self);
+  if (!t->started_ || t->finished_) return PyLong_FromLong(0);
+  return PyLong_FromLong(t->pystate_.recursion_depth(running_state(t)));
+}
+PyObject* get_nesting_level(PyObject* self, void*) {
+  Tasklet* t = as_tasklet(self);
+  if (!t->started_ || t->finished_) return PyLong_FromLong(0);
+  return PyLong_FromLong(t->pystate_.nesting_level(running_state(t)));
+}
+// Stackless's _channel: the channel it is blocked on, or None.
+PyObject* get_channel(PyObject* self, void*) {
+  Channel* ch = as_tasklet(self)->channel_;
+  return Py_NewRef(ch != nullptr ? reinterpret_cast<PyObject*>(ch) : Py_None);
+}
 PyObject* get_next(PyObject* self, void*) {
   Tasklet* n = as_tasklet(self)->next_;
   return Py_NewRef(n != nullptr ? as_object(n) : Py_None);
@@ -625,6 +647,16 @@ PyGetSetDef tasklet_getset[] = {
     {"tempval", guarded<get_tempval>, guarded<set_tempval>, "the value it is given when it resumes", nullptr},
     {"name", guarded<get_name>, guarded<set_name>, "a name for logs and debugging", nullptr},
     {"frame", guarded<get_frame>, nullptr, "its current Python frame", nullptr},
+    {"recursion_depth", guarded<get_recursion_depth>, nullptr,
+     "The system recursion_depth is replicated for every tasklet.\nThey all start running with a recursion_depth "
+     "of zero.",
+     nullptr},
+    {"nesting_level", guarded<get_nesting_level>, nullptr,
+     "The interpreter nesting level is monitored by every tasklet.\nThey all start running with a nesting level "
+     "of zero.",
+     nullptr},
+    {"_channel", guarded<get_channel>, nullptr, "The channel this tasklet is blocked on, or None if it is not blocked.",
+     nullptr},
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };

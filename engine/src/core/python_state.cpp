@@ -72,6 +72,19 @@ void PythonState::reapply_recursion_cap(PyThreadState* tstate) {
   tstate->recursion_remaining = effective_limit(tstate) - depth;
 }
 
+int PythonState::recursion_depth(const PyThreadState* running) const {
+  if (running == nullptr) return recursion_depth_;
+  return running->recursion_limit - running->recursion_remaining - recursion_offset_;
+}
+
+int PythonState::nesting_level(const PyThreadState* running) const {
+  // One _PyCFrame per evaluation loop entered, above the base one the
+  // tasklet (or thread) starts with; the first loop runs the tasklet's function.
+  int cframes = 0;
+  for (const _PyCFrame* f = running != nullptr ? running->cframe : cframe_; f != nullptr; f = f->previous) ++cframes;
+  return std::max(cframes - 2, 0);
+}
+
 int PythonState::traverse(visitproc visit, void* arg, PyObject* const* top_sp) const {
   Py_VISIT(context_);
   if (exc_info_ != nullptr) {

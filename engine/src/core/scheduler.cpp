@@ -5,6 +5,7 @@
 #include "core/fiber_switch.h"
 #include "core/slice_clock.h"
 #include "core/switch_checks.h"
+#include "core/switch_hooks.h"
 #include "shard/engine/stack_pool.h"
 
 #include <utility>
@@ -70,6 +71,17 @@ void Scheduler::enter(Tasklet* next) {
 
 PyObject* Scheduler::switch_to(Tasklet* next) {
   Tasklet* self = current_;
+  if (hooks::switch_hooks_in_use != 0) [[unlikely]] {
+    if (hooks::switch_trap != 0) return refuse_switch();
+    if (hooks::schedule_callback != nullptr) {
+      // The safe point for it: still wholly on self (switch_hooks.h). Before
+      // the new tasklet's stack is reserved, as Stackless calls it before a
+      // transfer that may yet fail.
+      auto call_sp = call_sp_;
+      hooks::call_schedule_callback(self, next);
+      call_sp_ = call_sp;
+    }
+  }
   if (!next->started_) {
     bool reserved = false;
     try {
@@ -97,6 +109,20 @@ PyObject* Scheduler::switch_to(Tasklet* next) {
   after_switch(back.fctx);
   self->suspended_sp_ = nullptr;
   return resume_here(self);
+}
+
+PyObject* Scheduler::refuse_switch() {
+  // stackless.switch_trap() is up: nothing switches, and the current tasklet
+  // stays the running one, as before the switch point it is in (one on its way
+  // into a channel's queue is taken out by the channel).
+  Tasklet* self = current_;
+  if (!self->blocked()) {
+    if (!self->in_ring_) insert(self);
+    Py_CLEAR(self->tempval_);  // a schedule(retval)'s, never to be returned
+  }
+  if (self->in_ring_) ring_.set_head(self);
+  PyErr_SetString(PyExc_RuntimeError, "switch_trap");
+  return nullptr;
 }
 
 PyObject* Scheduler::resume_here(Tasklet* self) {

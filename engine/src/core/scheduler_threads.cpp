@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/cxx_boundary.h"
+#include "core/switch_hooks.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -72,6 +73,8 @@ Scheduler* Scheduler::create_for_this_thread() {
   sched->insert(main);
   registry()[sched->thread_id_] = sched;
   tls_current_ = sched;
+  // Stackless reports a main tasklet coming into being as a switch from None.
+  if (hooks::schedule_callback != nullptr) hooks::call_schedule_callback(nullptr, main);
   return sched;
 }
 
@@ -79,6 +82,15 @@ std::size_t Scheduler::started_tasklets_of_all_threads() {
   std::size_t started = 0;
   for (const auto& entry : registry()) started += entry.second->tasklets_alive();
   return started;
+}
+
+bool Scheduler::append_started_tasklets(PyObject* list) {
+  for (const auto& entry : registry()) {
+    for (Tasklet* t = entry.second->live_head_; t != nullptr; t = t->live_next_) {
+      if (PyList_Append(list, as_object(t)) < 0) return false;
+    }
+  }
+  return true;
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #include "core/cxx_boundary.h"
 #include "core/fiber_switch.h"
 #include "core/python_errors.h"
+#include "core/switch_hooks.h"
 #include "core/switch_checks.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/stack_pool.h"
@@ -202,6 +203,13 @@ void Scheduler::run_body(Tasklet* self) noexcept {
     }
   }
   Py_XDECREF(result);
+  if (error != nullptr && hooks::error_handler != nullptr &&
+      !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit))) {
+    // stackless.set_error_handler(): the handler gets it, in this tasklet
+    // while it is still whole (it may switch); if it fails, its own error goes
+    // to main, as in Stackless.
+    hooks::call_error_handler(&error);
+  }
   if (error != nullptr && error_sink_ && !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_SystemExit)) &&
       !PyObject_TypeCheck(error, reinterpret_cast<PyTypeObject*>(PyExc_KeyboardInterrupt))) {
     // Logged while the tasklet is still whole (alive, in the ring): the sink
@@ -228,6 +236,10 @@ void Scheduler::run_body(Tasklet* self) noexcept {
     if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, main_deadlock_message(main_));
     pass_exception_to_main(take_exception());
     next = pick_next(&deadlock);
+  }
+  if (hooks::schedule_callback != nullptr) [[unlikely]] {
+    // At the safe point of a finishing tasklet: its state is still in tstate.
+    hooks::call_schedule_callback(self, next);
   }
   self->pystate_.save(tstate_);
   self->pystate_.clear_context();

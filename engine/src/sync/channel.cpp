@@ -1,5 +1,6 @@
 #include "shard/engine/channel.h"
 
+#include "core/switch_hooks.h"
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -55,6 +56,20 @@ Tasklet* channel_unblock(Tasklet* t) {
   return t;
 }
 
+// stackless.set_channel_callback()'s callback, before the action, as Stackless
+// calls it: the acting tasklet's tempval is the value sent (None for a
+// receive) for the duration, so the callback can see it.
+static bool notify_channel_callback(Channel* ch, Tasklet* self, Direction dir, PyObject* value, bool willblock) {
+  PyObject* saved = self->tempval_;
+  bool saved_is_exc = self->tempval_is_exc_;
+  self->tempval_ = Py_NewRef(dir == Direction::kSend ? value : Py_None);
+  self->tempval_is_exc_ = false;
+  bool ok = hooks::call_channel_callback(reinterpret_cast<PyObject*>(ch), self, dir == Direction::kSend, willblock);
+  Py_XSETREF(self->tempval_, saved);
+  self->tempval_is_exc_ = saved_is_exc;
+  return ok;
+}
+
 void channel_release(Tasklet* t) {
   Tasklet* owned = channel_unblock(t);
   Py_CLEAR(t->tempval_);
@@ -63,7 +78,9 @@ void channel_release(Tasklet* t) {
   Py_DECREF(owned);
 }
 
-PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
+namespace {
+
+inline PyObject* exchange(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
   Scheduler* sched = Scheduler::current_or_create();
   if (sched == nullptr) return nullptr;
   Tasklet* self = sched->current_tasklet();
@@ -130,6 +147,24 @@ PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_ex
     self->tempval_is_exc_ = false;
   }
   return result;
+}
+
+// Out of line, and called in tail position: the hook costs the hot path one
+// test, without holding registers across a call.
+[[gnu::noinline, gnu::cold]] PyObject* notify_then_exchange(Channel* ch, Direction dir, PyObject* value,
+                                                            bool is_exception) {
+  Scheduler* sched = Scheduler::current_or_create();
+  if (sched == nullptr) return nullptr;
+  const bool willblock = ch->balance_ * static_cast<int>(dir) >= 0;
+  if (!notify_channel_callback(ch, sched->current_tasklet(), dir, value, willblock)) return nullptr;
+  return exchange(ch, dir, value, is_exception);
+}
+
+}  // namespace
+
+PyObject* channel_action(Channel* ch, Direction dir, PyObject* value, bool is_exception) {
+  if (hooks::channel_callback != nullptr) [[unlikely]] return notify_then_exchange(ch, dir, value, is_exception);
+  return exchange(ch, dir, value, is_exception);
 }
 
 }  // namespace shard::engine

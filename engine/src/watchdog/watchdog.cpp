@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/slice_clock.h"
+#include "core/switch_hooks.h"
 #include "shard/engine/preemption.h"
 #include "shard/engine/scheduler.h"
 
@@ -120,7 +121,8 @@ PyObject* Scheduler::run_watchdog(const RunOptions& options) {
 
 bool Scheduler::preemption_due(int64_t now) {
   const Watchdog* w = watchdogs_.timed();
-  if (w == nullptr || w->soft || current_ == w->tasklet || current_->atomic_) return false;
+  // Under stackless.switch_trap() the interrupt waits, as in Stackless.
+  if (w == nullptr || w->soft || current_ == w->tasklet || current_->atomic_ || hooks::switch_trap != 0) return false;
   if (w->deadline_ns != 0 && now >= w->deadline_ns) return true;
   return w->timeout_ns != 0 && now - SliceClock::start() >= w->timeout_ns;
 }

@@ -617,3 +617,92 @@ class CloseTest(StacklessTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChannelMonitor:
+    "A channel monitor acting as a callback for set_channel_callback() (from Stackless's test_chan_cb)."
+
+    def __init__(self):
+        self.history = []
+
+    def __call__(self, channel, tasklet, sending, willblock):
+        self.history.append((channel, tasklet, sending, willblock, tasklet.tempval))
+
+
+class ChannelCallbackTest(StacklessTestCase):
+    """Ported from Stackless's test_chan_cb.py, plus the arguments channelobject.c passes."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(stackless.set_channel_callback, None)
+
+    def test_get_and_set_return_the_previous_callback(self):
+        mon = ChannelMonitor()
+        self.assertIsNone(stackless.get_channel_callback())
+        self.assertIsNone(stackless.set_channel_callback(mon))
+        self.assertIs(stackless.get_channel_callback(), mon)
+        self.assertIs(stackless.set_channel_callback(None), mon)
+        self.assertIsNone(stackless.get_channel_callback())
+
+    def test_a_callback_must_be_callable(self):
+        with self.assertRaisesRegex(TypeError, "^channel callback must be callable$"):
+            stackless.set_channel_callback(1)
+
+    def test_a_send_to_a_waiting_receiver_is_seen_with_the_value_as_tempval(self):
+        chan = stackless.channel()
+        receiver = stackless.tasklet(lambda ch: ch.receive())(chan)
+        receiver.run()  # now blocked receiving
+        mon = ChannelMonitor()
+        stackless.set_channel_callback(mon)
+        chan.send(42)
+        stackless.set_channel_callback(None)
+        self.assertEqual(mon.history, [(chan, stackless.main, 1, 0, 42)])
+
+    def test_each_action_reports_the_acting_tasklet_direction_and_blocking(self):
+        chan = stackless.channel()
+        mon = ChannelMonitor()
+
+        def receiver():
+            chan.receive()
+
+        t = stackless.tasklet(receiver)()
+        stackless.set_channel_callback(mon)
+        stackless.run()      # t receives and blocks
+        chan.send("x")       # main sends to it: no block
+        stackless.set_channel_callback(None)
+        stackless.run()
+        self.assertEqual([h[1:4] for h in mon.history],
+                         [(t, 0, 1), (stackless.main, 1, 0)])
+        self.assertTrue(all(h[0] is chan for h in mon.history))
+
+    def test_an_error_in_the_callback_is_dropped(self):
+        def failing(*args):
+            raise ZeroDivisionError
+
+        chan = stackless.channel()
+        chan.preference = 1  # the sender keeps running
+        stackless.tasklet(chan.receive)().run()
+        stackless.set_channel_callback(failing)
+        chan.send(1)
+        stackless.set_channel_callback(None)
+        self.assertEqual(chan.balance, 0)
+
+    def test_a_channel_action_inside_the_callback_is_refused(self):
+        inner = stackless.channel()
+        errors = []
+
+        def cb(channel, tasklet, sending, willblock):
+            if channel is not inner:
+                try:
+                    inner.send(1)
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+        chan = stackless.channel()
+        chan.preference = 1
+        stackless.tasklet(chan.receive)().run()
+        stackless.set_channel_callback(cb)
+        chan.send(1)
+        stackless.set_channel_callback(None)
+        self.assertEqual(errors, ["Recursive channel call due to callbacks!"])
+        self.assertEqual(inner.balance, 0)

@@ -544,3 +544,380 @@ class HardSwitchingOnlyTest(StacklessTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StacklessModuleNamesTest(StacklessTestCase):
+    """The names of Stackless 3's Lib/stackless.py __all__ and its module attributes."""
+
+    def test_star_import_exports_the_monitoring_and_introspection_functions(self):
+        namespace = {}
+        exec("from stackless import *", namespace)
+        expected = {"getcurrentid", "getdebug", "getuncollectables", "getthreads",
+                    "set_channel_callback", "get_channel_callback", "set_schedule_callback",
+                    "get_schedule_callback", "set_error_handler", "switch_trap",
+                    "pickle_with_tracing_state", "enable_softswitch"}
+        self.assertEqual(expected - set(namespace), set())
+
+    def test_getdebug_is_false_in_a_release_build_and_debug_agrees(self):
+        self.assertIs(stackless.getdebug(), hasattr(__import__("sys"), "gettotalrefcount"))
+        self.assertIs(stackless.debug, stackless.getdebug())
+
+    def test_getthreads_lists_the_main_thread_first_like_threads(self):
+        self.assertEqual(stackless.getthreads(), stackless.threads)
+        self.assertEqual(stackless.getthreads()[0], threading.main_thread().ident)
+
+    def test_pickle_with_tracing_state_reports_the_tracing_pickle_flag(self):
+        old = stackless.pickle_flags(stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE,
+                                     stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE)
+        try:
+            self.assertIs(stackless.pickle_with_tracing_state, True)
+        finally:
+            stackless.pickle_flags(old, -1)
+        self.assertIs(stackless.pickle_with_tracing_state, bool(old & 1))
+
+    def test_setting_pickle_with_tracing_state_sets_the_flag_here_and_in_the_default(self):
+        # As Stackless's module property does (test_tstate.testUnpickledTracingState2).
+        flags, default = stackless.pickle_flags(), stackless.pickle_flags_default()
+        self.addCleanup(stackless.pickle_flags_default, default, -1)
+        self.addCleanup(stackless.pickle_flags, flags, -1)
+        stackless.pickle_with_tracing_state = True
+        self.assertIs(stackless.pickle_with_tracing_state, True)
+        self.assertEqual(stackless.pickle_flags() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 1)
+        self.assertEqual(stackless.pickle_flags_default() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 1)
+        stackless.pickle_with_tracing_state = 0
+        self.assertIs(stackless.pickle_with_tracing_state, False)
+        self.assertEqual(stackless.pickle_flags() & stackless.PICKLEFLAGS_PRESERVE_TRACING_STATE, 0)
+        self.assertNotIn("pickle_with_tracing_state", vars(stackless))
+
+    def test_the_module_is_still_a_module_with_settable_attributes(self):
+        import types
+        self.assertIsInstance(stackless, types.ModuleType)
+        stackless._test_attribute = 1
+        self.addCleanup(delattr, stackless, "_test_attribute")
+        self.assertEqual(stackless._test_attribute, 1)
+
+
+class GetCurrentIdTest(StacklessTestCase):
+
+    def test_main_tasklet_id_is_the_thread_id(self):
+        self.assertEqual(stackless.getcurrentid(), threading.get_ident())
+
+    def test_another_tasklet_has_its_own_stable_id(self):
+        ids = []
+
+        def body():
+            ids.append(stackless.getcurrentid())
+            stackless.schedule()
+            ids.append(stackless.getcurrentid())
+
+        stackless.tasklet(body)()
+        stackless.tasklet(body)()
+        stackless.run()
+        self.assertEqual(ids[0], ids[2])
+        self.assertEqual(ids[1], ids[3])
+        self.assertNotEqual(ids[0], ids[1])
+        self.assertNotIn(threading.get_ident(), ids)
+
+    def test_a_thread_without_tasklets_reports_its_thread_id(self):
+        result = []
+        t = threading.Thread(target=lambda: result.append((stackless.getcurrentid(), threading.get_ident())))
+        t.start()
+        t.join()
+        self.assertEqual(result[0][0], result[0][1])
+
+
+class GetUncollectablesTest(StacklessTestCase):
+
+    def test_a_started_tasklet_is_listed_until_it_ends(self):
+        def body():
+            stackless.schedule_remove()
+
+        t = stackless.tasklet(body)()
+        self.assertNotIn(t, stackless.getuncollectables())  # no C stack before it runs
+        t.run()
+        self.assertIn(t, stackless.getuncollectables())
+        self.assertIn(t, stackless.uncollectables)
+        t.kill()
+        self.assertNotIn(t, stackless.getuncollectables())
+
+
+class SwitchTrapTest(StacklessTestCase):
+    """Ported from Stackless's docs and scheduling.c: switches raise RuntimeError('switch_trap')."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(lambda: stackless.switch_trap(-stackless.switch_trap()))
+
+    def test_switch_trap_returns_the_old_level(self):
+        self.assertEqual(stackless.switch_trap(), 0)
+        self.assertEqual(stackless.switch_trap(1), 0)
+        self.assertEqual(stackless.switch_trap(1), 1)
+        self.assertEqual(stackless.switch_trap(-2), 2)
+        self.assertEqual(stackless.switch_trap(0), 0)
+
+    def test_switch_trap_takes_an_int(self):
+        self.assertRaises(TypeError, stackless.switch_trap, "1")
+        self.assertRaises(TypeError, stackless.switch_trap, 1, 2)
+
+    def test_schedule_under_the_trap_raises_and_keeps_the_tasklet_running(self):
+        ran = []
+        t = stackless.tasklet(ran.append)(1)
+        stackless.switch_trap(1)
+        try:
+            with self.assertRaisesRegex(RuntimeError, "^switch_trap$"):
+                stackless.schedule()
+            with self.assertRaisesRegex(RuntimeError, "^switch_trap$"):
+                stackless.schedule_remove()
+            with self.assertRaisesRegex(RuntimeError, "^switch_trap$"):
+                t.run()
+            self.assertEqual(ran, [])
+            self.assertIs(stackless.current, stackless.main)
+            self.assertTrue(stackless.main.scheduled)
+        finally:
+            stackless.switch_trap(-1)
+        self.assertEqual(stackless.getruncount(), 2)
+        stackless.run()
+        self.assertEqual(ran, [1])
+
+    def test_schedule_with_nothing_else_to_run_is_no_switch(self):
+        stackless.switch_trap(1)
+        try:
+            self.assertEqual(stackless.schedule(5), 5)
+        finally:
+            stackless.switch_trap(-1)
+
+    def test_blocking_on_a_channel_under_the_trap_leaves_the_channel_as_it_was(self):
+        ch = stackless.channel()
+        stackless.tasklet(lambda: None)()
+        stackless.switch_trap(1)
+        try:
+            with self.assertRaisesRegex(RuntimeError, "^switch_trap$"):
+                ch.send(1)
+        finally:
+            stackless.switch_trap(-1)
+        self.assertEqual(ch.balance, 0)
+        self.assertFalse(stackless.main.blocked)
+        stackless.run()
+
+    def test_run_under_the_trap_raises(self):
+        ran = []
+        stackless.tasklet(ran.append)(1)
+        stackless.switch_trap(1)
+        try:
+            with self.assertRaisesRegex(RuntimeError, "^switch_trap$"):
+                stackless.run()
+        finally:
+            stackless.switch_trap(-1)
+        self.assertTrue(stackless.main.scheduled)
+        stackless.run()
+        self.assertEqual(ran, [1])
+
+
+class SwitchTrapPreemptionTest(StacklessTestCase):
+
+    def test_run_with_a_timeout_does_not_interrupt_a_trapped_tasklet(self):
+        from support import busy_for
+        log = []
+
+        def body():
+            stackless.switch_trap(1)
+            try:
+                busy_for(0.05)  # far over the 1 ms slice
+                log.append("trapped part done")
+            finally:
+                stackless.switch_trap(-1)
+
+        t = stackless.tasklet(body)()
+        interrupted = stackless.run(1000)
+        if interrupted is not None:
+            interrupted.kill()
+        self.assertEqual(log, ["trapped part done"])
+
+
+class SchedulingMonitor:
+    "A scheduling monitor acting as a callback for set_schedule_callback() (from Stackless's test_sched_cb)."
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, prev, next):
+        self.calls.append((prev, next, stackless.getcurrent()))
+
+
+class ScheduleCallbackTest(StacklessTestCase):
+    """Ported from Stackless's test_sched_cb.py."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(stackless.set_schedule_callback, None)
+
+    def test_get_and_set_return_the_previous_callback(self):
+        mon = SchedulingMonitor()
+        self.assertIsNone(stackless.get_schedule_callback())
+        self.assertIsNone(stackless.set_schedule_callback(mon))
+        self.assertIs(stackless.get_schedule_callback(), mon)
+        self.assertIs(stackless.set_schedule_callback(None), mon)
+        self.assertIsNone(stackless.get_schedule_callback())
+
+    def test_a_callback_must_be_callable(self):
+        with self.assertRaisesRegex(TypeError, "^schedule callback must be callable$"):
+            stackless.set_schedule_callback(1)
+        self.assertRaises(TypeError, stackless.set_schedule_callback)
+
+    def test_every_switch_calls_it_with_prev_and_next_on_prev(self):
+        mon = SchedulingMonitor()
+
+        def body():
+            stackless.schedule()
+
+        t1 = stackless.tasklet(body)()
+        t2 = stackless.tasklet(body)()
+        main = stackless.main
+        stackless.set_schedule_callback(mon)
+        self.assertEqual(mon.calls, [])  # no callbacks before running
+        stackless.run()
+        stackless.set_schedule_callback(None)
+        pairs = [(prev, next) for prev, next, _ in mon.calls]
+        self.assertEqual(pairs, [(main, t1), (t1, t2), (t2, t1), (t1, t2), (t2, main)])
+        # Called before the switch: the current tasklet is still prev.
+        self.assertTrue(all(current is prev for prev, _, current in mon.calls))
+
+    def test_no_calls_after_it_is_removed(self):
+        mon = SchedulingMonitor()
+        stackless.set_schedule_callback(mon)
+        stackless.set_schedule_callback(None)
+        stackless.tasklet(stackless.schedule)()
+        stackless.run()
+        self.assertEqual(mon.calls, [])
+
+    def test_a_new_threads_main_tasklet_is_announced_with_prev_none(self):
+        mon = SchedulingMonitor()
+        stackless.set_schedule_callback(mon)
+        seen = []
+
+        def thread_body():
+            seen.append(stackless.getmain())
+
+        t = threading.Thread(target=thread_body)
+        t.start()
+        t.join()
+        stackless.set_schedule_callback(None)
+        self.assertIn((None, seen[0]), [(prev, next) for prev, next, _ in mon.calls])
+
+    def test_an_error_in_the_callback_is_unraisable_and_the_switch_happens(self):
+        import sys
+        reports = []
+
+        def failing(prev, next):
+            raise ZeroDivisionError("in callback")
+
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = reports.append
+        try:
+            ran = []
+            stackless.tasklet(ran.append)(1)
+            stackless.set_schedule_callback(failing)
+            stackless.run()
+        finally:
+            stackless.set_schedule_callback(None)
+            sys.unraisablehook = old_hook
+        self.assertEqual(ran, [1])
+        self.assertEqual(len(reports), 2)  # main -> t, t -> main
+        self.assertIsInstance(reports[0].exc_value, ZeroDivisionError)
+        self.assertEqual(reports[0].object, "Error in scheduling callback")
+
+    def test_the_callback_keeps_the_pending_exception_of_the_switch(self):
+        def cb(prev, next):
+            pass
+
+        def body():
+            raise KeyError("from tasklet")
+
+        stackless.tasklet(body)()
+        stackless.set_schedule_callback(cb)
+        with self.assertRaises(KeyError):
+            stackless.run()
+
+    def test_switching_inside_the_callback_is_refused(self):
+        errors = []
+
+        def cb(prev, next):
+            try:
+                stackless.schedule()
+            except RuntimeError as e:
+                errors.append(str(e))
+
+        stackless.tasklet(stackless.schedule)()
+        stackless.set_schedule_callback(cb)
+        stackless.run()
+        stackless.set_schedule_callback(None)
+        self.assertTrue(errors)
+        self.assertEqual(set(errors), {"switch_trap"})
+        self.assertEqual(stackless.switch_trap(), 0)
+
+
+class ErrorHandlerTest(StacklessTestCase):
+    """Ported from Stackless's test_miscell.TestErrorHandler."""
+
+    def setUp(self):
+        super().setUp()
+        self.handled = self.ran = 0
+        self.handled_tasklet = None
+        self.addCleanup(stackless.set_error_handler, None)
+
+    def handler(self, exc, val, tb):
+        self.assertIs(exc, type(val))
+        self.handled = 1
+        self.handled_tasklet = stackless.getcurrent()
+
+    def borken_handler(self, exc, val, tb):
+        self.handled = 1
+        raise IndexError("we are the mods")
+
+    def func(self, handler):
+        self.ran = 1
+        self.assertIs(stackless.set_error_handler(handler), handler)
+        raise ZeroDivisionError("I am borken")
+
+    def test_set_returns_the_previous_handler(self):
+        def foo():
+            pass
+        self.assertIsNone(stackless.set_error_handler(foo))
+        self.assertIs(stackless.set_error_handler(None), foo)
+        self.assertIsNone(stackless.set_error_handler(None))
+        stackless.set_error_handler(foo)
+        self.assertIs(stackless.set_error_handler(), foo)  # no argument removes it too
+        self.assertIsNone(stackless.set_error_handler())
+
+    def test_handler_gets_the_uncaught_error_and_run_returns(self):
+        stackless.tasklet(self.func)(self.handler)
+        stackless.set_error_handler(self.handler)
+        stackless.run()
+        self.assertTrue(self.ran)
+        self.assertTrue(self.handled)
+
+    def test_an_error_of_the_handler_goes_to_main(self):
+        stackless.tasklet(self.func)(self.borken_handler)
+        stackless.set_error_handler(self.borken_handler)
+        self.assertRaisesRegex(IndexError, "mods", stackless.run)
+        self.assertTrue(self.ran)
+        self.assertTrue(self.handled)
+
+    def test_an_error_thrown_before_the_tasklet_runs_is_handled(self):
+        s = stackless.tasklet(self.func)(self.handler)
+        stackless.set_error_handler(self.handler)
+        s.throw(ZeroDivisionError, "thrown error")
+        self.assertFalse(self.ran)
+        self.assertTrue(self.handled)
+
+    def test_the_handler_runs_in_the_dying_tasklet(self):
+        s = stackless.tasklet(self.func)(self.handler)
+        stackless.set_error_handler(self.handler)
+        s.run()
+        self.assertIs(self.handled_tasklet, s)
+
+    def test_tasklet_exit_is_not_an_error(self):
+        s = stackless.tasklet(self.func)(self.handler)
+        stackless.set_error_handler(self.handler)
+        s.kill()
+        self.assertFalse(self.handled)

@@ -517,3 +517,69 @@ class RestorableTest(StacklessTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RecursionDepthAndNestingLevelTest(StacklessTestCase):
+    """Stackless's tasklet.recursion_depth and tasklet.nesting_level: both start at zero."""
+
+    def test_a_new_tasklet_starts_at_recursion_depth_zero(self):
+        seen = []
+
+        def body():
+            seen.append(stackless.current.recursion_depth)
+
+        t = stackless.tasklet(body)()
+        self.assertEqual(t.recursion_depth, 0)
+        t.run()
+        self.assertEqual(seen, [1])  # the tasklet's function itself
+
+    def test_recursion_depth_follows_the_calls_and_is_kept_while_suspended(self):
+        seen = []
+
+        def recurse(n):
+            if n == 0:
+                seen.append(stackless.current.recursion_depth)
+                stackless.schedule_remove()
+                return
+            recurse(n - 1)
+
+        t = stackless.tasklet(recurse)(5)
+        t.run()
+        self.assertEqual(seen, [6])
+        # Read from its saved state, which counts the schedule_remove() call it
+        # is suspended in.
+        self.assertEqual(t.recursion_depth, 7)
+        t.kill()
+        self.assertEqual(t.recursion_depth, 0)
+
+    def test_nesting_level_is_zero_in_the_tasklet_function_and_grows_in_a_callback_from_c(self):
+        seen = []
+
+        class Probe:
+            def __init__(self):
+                # type.__call__ (C) runs this in a nested evaluation loop
+                seen.append(stackless.current.nesting_level)
+                stackless.schedule_remove()
+
+        def body():
+            seen.append(stackless.current.nesting_level)
+            Probe()
+
+        t = stackless.tasklet(body)()
+        self.assertEqual(t.nesting_level, 0)
+        t.run()
+        self.assertEqual(seen, [0, 1])
+        self.assertEqual(t.nesting_level, 1)  # suspended inside __init__
+        t.kill()
+
+
+class ChannelAttributeTest(StacklessTestCase):
+
+    def test_channel_is_the_channel_a_tasklet_is_blocked_on(self):
+        ch = stackless.channel()
+        t = stackless.tasklet(ch.receive)()
+        self.assertIsNone(t._channel)
+        t.run()
+        self.assertIs(t._channel, ch)
+        ch.send(None)
+        self.assertIsNone(t._channel)

@@ -44,6 +44,14 @@ class PythonState final {
   int traverse(visitproc visit, void* arg, PyObject* const* top_sp) const;
   void clear_context() { Py_CLEAR(context_); }
 
+  // tasklet.recursion_depth and tasklet.nesting_level: read from `running`,
+  // the thread state, while the tasklet runs (null otherwise: what save()
+  // kept). The nesting level counts the evaluation loops entered from C below
+  // the tasklet's innermost frame (a tasklet's own function runs at level 0),
+  // which is what Stackless counts.
+  int recursion_depth(const PyThreadState* running) const;
+  int nesting_level(const PyThreadState* running) const;
+
   _PyCFrame* cframe() const { return cframe_; }
   struct _PyInterpreterFrame* top_frame() const {
     return cframe_ != nullptr ? cframe_->current_frame : nullptr;

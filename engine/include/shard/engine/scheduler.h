@@ -45,6 +45,8 @@ class Scheduler final {
   // The tasklets with C state (started, not finished) of every running
   // thread's scheduler together (GIL held).
   static std::size_t started_tasklets_of_all_threads();
+  // Appends those tasklets to a list (GIL held): stackless.getuncollectables().
+  static bool append_started_tasklets(PyObject* list);
 
   // A thread that keeps a thread state but wakes tasklets only through work
   // counted by set_external_work (a dispatcher's worker) is no reason for an
@@ -184,6 +186,8 @@ class Scheduler final {
   using Watchdog = WatchdogStack::Watchdog;
 
   PyObject* switch_to(Tasklet* next);
+  // switch_to's answer under stackless.switch_trap(): RuntimeError, no switch.
+  [[gnu::cold]] PyObject* refuse_switch();
   // Gives a new tasklet its stack block and first frame, ready to be jumped
   // to (a no-op when it has them); throws std::system_error when no stack can
   // be had. It counts as started once the switch to it is under way.

@@ -125,9 +125,11 @@ std::optional<Packet> Connection::try_receive() {
     if (received_.empty()) return std::nullopt;
     packet.emplace(std::move(received_.front()));
     received_.pop_front();
-    // Reading resumes at half the bound, so a full queue does not cost one
+    received_bytes_ -= packet->payload.size();
+    // Reading resumes at half the bounds, so a full queue does not cost one
     // read per packet taken.
-    if (read_paused_ && received_.size() <= config_.max_recv_packets / 2 && reason_ == CloseReason::kOpen) {
+    if (read_paused_ && received_.size() <= config_.max_recv_packets / 2 &&
+        received_bytes_ <= config_.max_recv_bytes / 2 && reason_ == CloseReason::kOpen) {
       read_paused_ = false;
       resume = true;
     }
@@ -304,9 +306,14 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     stats_.bytes_in += n;
     stats_.native_packets += native;
     stats_.packets_in += batch.size();
-    for (Packet& p : batch) received_.push_back(std::move(p));
+    for (Packet& p : batch) {
+      received_bytes_ += p.payload.size();
+      received_.push_back(std::move(p));
+    }
     take_due_(due);
-    if (received_.size() >= config_.max_recv_packets) paused = read_paused_ = true;
+    if (received_.size() >= config_.max_recv_packets || received_bytes_ >= config_.max_recv_bytes) {
+      paused = read_paused_ = true;
+    }
   }
   run_all(due);
   return true;

@@ -345,5 +345,23 @@ TEST_F(LoopbackTest, ReadingPausesWhileTheReceiveQueueIsFullAndResumes) {
   }
 }
 
+TEST_F(LoopbackTest, ReadingPausesAtTheByteBoundToo) {
+  config_.connection.max_recv_bytes = 1000;
+  listen();
+  auto c = client();
+  auto s = accepted();
+  std::vector<std::uint8_t> payload(100, 1);
+  for (int i = 0; i < 100; ++i) {
+    c->send(notification(), payload);
+    ASSERT_TRUE(eventually([&] { return c->written_seq() == static_cast<std::uint64_t>(i + 1); }));
+  }
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued >= 10; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_LT(s->stats().recv_queued, 50u);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(eventually([&] { return s->try_receive().has_value(); })) << i;
+  }
+}
+
 }  // namespace
 }  // namespace shard::netproto

@@ -8,8 +8,9 @@
 // packet registers a one-shot notification (notify_readable) and waits for it
 // its own way.
 //
-// Bounds: the receive queue holds at most max_recv_packets (reading pauses
-// while it is full: TCP's window then slows the peer); the send queue holds at
+// Bounds: the receive queue holds at most max_recv_packets and
+// max_recv_bytes, give or take one read's frames (reading pauses while it is
+// full: TCP's window then slows the peer); the send queue holds at
 // most max_send_bytes (a peer that does not read is cut off: kBackpressure).
 // An idle connection (no byte received for idle_timeout) is closed. Any
 // protocol error closes this connection only, with a typed, logged reason.
@@ -65,7 +66,8 @@ std::string_view to_string(CloseReason reason) noexcept;
 struct ConnectionConfig {
   DecoderConfig decoder;
   EncoderConfig encoder;
-  std::size_t max_recv_packets = 4096;        // read-ahead bound
+  std::size_t max_recv_packets = 4096;        // read-ahead bounds: reading pauses at
+  std::size_t max_recv_bytes = 16u << 20;     // either (payload bytes, decompressed)
   std::size_t max_send_bytes = 16u << 20;     // queued payload bytes before the peer is cut off
   std::chrono::milliseconds idle_timeout{0};  // 0: none
   std::size_t read_size = 64u << 10;          // bytes asked of one read
@@ -192,6 +194,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   mutable std::mutex mutex_;  // what follows
   std::deque<Packet> received_;
+  std::size_t received_bytes_ = 0;  // their payloads
   std::deque<Outgoing> sending_;
   std::size_t send_bytes_ = 0;  // queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight

@@ -7,7 +7,7 @@ packages=(
   libboost-dev libboost-context-dev   # 1.74: 1.81 conflicts with libmysqlcppconn-dev
   python3.11 python3.11-dev           # the CPython we embed (not a python3 earlier on PATH)
   libgtest-dev googletest
-  python3-greenlet python3-gevent     # peers the benchmarks measure beside us
+  python3-greenlet python3-gevent python3-uvloop   # peers the benchmarks measure beside us
   protobuf-compiler libprotobuf-dev python3-protobuf   # netproto: wire schemas, C++ and Python
   libsnappy-dev zlib1g-dev            # netproto: per-frame compression
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer

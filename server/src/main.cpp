@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "net_module.h"
 #include "shard/db/python_module.h"
 #include "shard/engine/interpreter.h"
 
@@ -50,8 +51,8 @@ bool started_as_python(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // The database module's native half, built in like the engine's.
-  if (PyImport_AppendInittab("_db", PyInit__db) < 0) return 1;
+  // The modules of the layers above the engine, built in like _engine.
+  if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0) return 1;
   const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
                                                       SHARD_ENGINE_PYTHON_DIR, {SHARD_DB_PYTHON_DIR}};
   if (started_as_python(argv[0])) return shard::engine::run_python_main(interpreter, argc - 1, argv + 1);

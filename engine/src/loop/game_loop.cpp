@@ -215,6 +215,7 @@ void GameLoop::frame(int64_t* deadline) {
   const int64_t next_deadline = *deadline + period;  // 4
   int64_t budget = std::min<int64_t>(static_cast<int64_t>(period * run_budget_fraction_.load()),
                                      std::max<int64_t>(next_deadline - t3, 0));
+  stats.run_budget_ns = budget;
   uint64_t switches = sched_->switches();
   Scheduler::RunOptions options;
   options.soft = true;

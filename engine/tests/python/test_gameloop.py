@@ -277,17 +277,22 @@ class RunBudgetTest(LoopTestCase):
         busy_frames = [n for n in self.stats if self.stats[n]["runnable"] > 1]
         self.assertGreaterEqual(len(busy_frames), 3, self.stats)
         self.assertGreaterEqual(len(by_frame), 4)
+        full = [n for n in busy_frames if self.stats[n]["run_budget_ms"] >= budget_s * 1000 - 0.001]
+        self.assertTrue(full, "no busy frame got the whole budget: %r" % self.stats)
         for n in busy_frames:
             s = self.stats[n]
             with self.subTest(frame=n):
-                # It stops at a switch only once the budget is spent...
-                self.assertGreaterEqual(s["run_ms"], budget_s * 1000 - 1, "phase 4 stopped before its budget")
+                # It stops at a switch only once the budget is spent (the
+                # frame's own: a frame that started late, on a stalled
+                # machine, gets what is left of it)...
+                self.assertLessEqual(s["run_budget_ms"], budget_s * 1000 + 0.001)
+                self.assertGreaterEqual(s["run_ms"], s["run_budget_ms"] - 1, "phase 4 stopped before its budget")
                 # ...and at the first such switch: every slice but the last
                 # ended (and switched) before the budget was spent. Phase 4
                 # began before the frame's first slice, so this holds exactly.
                 ran = by_frame[n]
                 if len(ran) >= 2:
-                    self.assertLess(ran[-2][4] - ran[0][3], budget_s, "phase 4 went on after its budget")
+                    self.assertLess(ran[-2][4] - ran[0][3], s["run_budget_ms"] / 1000, "phase 4 went on after its budget")
                 # Scheduling noise aside, that is the budget plus one slice.
                 self.assertLess(s["run_ms"], (budget_s + self.SLICE_S) * 1000 + 50)
                 self.assertGreater(self.stats[n + 1]["switches"], 0, "the rest did not continue next frame")

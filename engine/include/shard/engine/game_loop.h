@@ -34,6 +34,7 @@ struct FrameStats {
   int64_t dispatch_ns = 0;  // phase 2
   int64_t timers_ns = 0;    // phase 3
   int64_t run_ns = 0;       // phase 4
+  int64_t run_budget_ns = 0;  // phase 4's soft budget this frame (less when the frame started late)
   int64_t tick_ns = 0;      // phase 5
   bool overrun = false;     // phases 2-5 ended past the next frame's deadline
   int dispatched = 0;

@@ -1,0 +1,209 @@
+#pragma once
+// One peer's connection on an Asio io_context (an IO thread's): the IO thread
+// reads ahead, frames and decompresses whatever arrives (FrameDecoder) and
+// queues complete packets for the consumer; the consumer (any thread: the
+// shard's main thread) queues sends raw and returns at once, and the IO thread
+// batches every queued frame into one buffer (FrameEncoder, compressed per the
+// codec) and one write. No Python here, and no engine: whoever waits for a
+// packet registers a one-shot notification (notify_readable) and waits for it
+// its own way.
+//
+// Bounds: the receive queue holds at most max_recv_packets and
+// max_recv_bytes, give or take one read's frames (reading pauses while it is
+// full: TCP's window then slows the peer); the send queue holds at
+// most max_send_bytes (a peer that does not read is cut off: kBackpressure).
+// An idle connection (no byte received for idle_timeout) is closed. Any
+// protocol error closes this connection only, with a typed, logged reason.
+//
+// Packets of a kind with a native handler (native_handlers.h) are handed to it
+// on the IO thread and never queued.
+//
+// TLS (later): the stream is a plain tcp::socket today; only read_() (one
+// async_read_some) and write_() (one async_write) touch it, so an ssl::stream
+// and its handshake slot in there, before start() posts the first read.
+//
+// Thread-safe: every public member may be called from any thread.
+
+#include <utility>  // before Asio: Boost 1.74's Asio with GCC 12 in C++20 needs it
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "shard/netproto/codec_config.h"
+#include "shard/netproto/frame_decoder.h"
+#include "shard/netproto/frame_encoder.h"
+#include "shard/netproto/frame_header.h"
+
+namespace shard::netproto {
+
+class NativeHandlers;
+
+// Why a connection closed (first reason wins).
+enum class CloseReason : std::uint8_t {
+  kOpen = 0,        // not closed
+  kLocal,           // close() by its owner
+  kPeerClosed,      // the peer ended the stream at a frame boundary
+  kIdleTimeout,     // nothing received for idle_timeout
+  kBackpressure,    // the send queue passed max_send_bytes: the peer does not read
+  kTooLarge,        // a frame over the limits (ProtocolError kOversized / kDecompressedTooLarge)
+  kProtocolError,   // any other ProtocolError (truncated, garbage header, bad codec...)
+  kIoError,         // the socket failed (reset, ...)
+  kStopped,         // the IO context stopped
+};
+std::string_view to_string(CloseReason reason) noexcept;
+
+struct ConnectionConfig {
+  DecoderConfig decoder;
+  EncoderConfig encoder;
+  std::size_t max_recv_packets = 4096;        // read-ahead bounds: reading pauses at
+  std::size_t max_recv_bytes = 16u << 20;     // either (payload bytes, decompressed)
+  std::size_t max_send_bytes = 16u << 20;     // queued payload bytes before the peer is cut off
+  std::chrono::milliseconds idle_timeout{0};  // 0: none
+  std::size_t read_size = 64u << 10;          // bytes asked of one read
+  // Where close reasons go (one line each); default: stderr.
+  std::function<void(const std::string&)> log;
+};
+
+struct Packet {
+  FrameHeader header;
+  std::vector<std::uint8_t> payload;  // decompressed
+};
+
+class Connection final : public std::enable_shared_from_this<Connection> {
+ public:
+  using Socket = boost::asio::ip::tcp::socket;
+  using Notify = std::function<void()>;
+  using OnClose = std::function<void(Connection&)>;
+
+  // `socket` is open and bound to its IO thread's context. Call start() once.
+  static std::shared_ptr<Connection> create(Socket socket, ConnectionConfig config,
+                                            std::shared_ptr<const NativeHandlers> native = nullptr);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Posts the first read (and the idle timer). `on_close` runs once, on the IO
+  // thread, after the connection closed (the listener's per-address count).
+  void start(OnClose on_close = nullptr);
+
+  // Queues one frame, its payload copied (gathered from `parts`, in order),
+  // and returns at once; the IO thread frames, compresses and writes it.
+  // kBackpressure: this send passed max_send_bytes and the connection is now
+  // closed. The frame's sequence number (from 1) goes to *seq when given.
+  enum class SendResult { kQueued, kClosed, kTooLarge, kBadHeader, kBackpressure };
+  SendResult send(const FrameHeader& header, std::span<const std::span<const std::uint8_t>> parts,
+                  std::uint64_t* seq = nullptr);
+  SendResult send(const FrameHeader& header, std::span<const std::uint8_t> payload) {
+    return send(header, std::span<const std::span<const std::uint8_t>>(&payload, 1));
+  }
+  // The largest payload send() takes: what the peer's limits accept plain.
+  std::size_t max_payload() const noexcept;
+
+  // The oldest queued packet, if any (never waits).
+  std::optional<Packet> try_receive();
+
+  // One-shot: `notify` runs (on some thread, without this connection's lock)
+  // once a packet is queued or the connection closes; at once, on the calling
+  // thread, if that is so already. Returns a token for cancel_notify().
+  std::uint64_t notify_readable(Notify notify);
+  // Likewise once every frame up to `seq` has been written, or on close.
+  std::uint64_t notify_sent(std::uint64_t seq, Notify notify);
+  // Withdraws a notification and runs it now (a waiter gave up: it must end
+  // its wait); a no-op if it already ran.
+  void cancel_notify(std::uint64_t token);
+  // The same on the IO thread, for a caller that must not run the
+  // notification itself (one holding another lock, as IoPool::stop() does).
+  void cancel_notify_later(std::uint64_t token);
+
+  // Closes with `reason` (the first reason wins): the socket is closed on the
+  // IO thread, queued packets stay readable, waiters are notified.
+  void close(CloseReason reason = CloseReason::kLocal, const std::string& detail = {});
+
+  CloseReason close_reason() const;
+  std::string close_detail() const;  // the logged text
+  bool closed() const { return close_reason() != CloseReason::kOpen; }
+  std::uint64_t written_seq() const;  // frames written so far
+  std::string remote_address() const { return remote_; }
+  std::uint16_t remote_port() const { return remote_port_; }
+  // After the handshake: the codec frames are sent with and those accepted.
+  void set_codec(Codec send, std::uint8_t accepted);
+
+  struct Stats {
+    std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+    std::uint64_t writes = 0;          // write calls (frames_out / writes = the batching)
+    std::uint64_t native_packets = 0;  // handed to a native handler on the IO thread
+    std::size_t recv_queued = 0, send_queued_bytes = 0;
+  };
+  Stats stats() const;
+  // Connections alive in this process (the leak checks).
+  static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
+
+ private:
+  static inline std::atomic<std::size_t> instances_{0};
+  Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
+  struct Outgoing {
+    FrameHeader header;
+    std::vector<std::uint8_t> payload;
+  };
+  struct Waiter {
+    std::uint64_t token;
+    std::uint64_t seq;  // 0: readable; else sent up to seq
+    Notify notify;
+  };
+
+  // IO thread only.
+  void read_();
+  void on_read_(const boost::system::error_code& error, std::size_t n);
+  bool drain_frames_(std::size_t n, bool& paused);  // commits n read bytes  // false: failed and closed; paused: the queue is full
+  void write_();
+  void on_written_(const boost::system::error_code& error);
+  void arm_idle_timer_();
+  void shutdown_();  // closes the socket and timer, runs on_close
+
+  // Under mutex_: takes the waiters that are due.
+  void take_due_(std::vector<Notify>& due);
+  void close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due);
+  static void run_all(std::vector<Notify>& due) noexcept;
+
+  Socket socket_;
+  boost::asio::steady_timer idle_timer_;
+  ConnectionConfig config_;
+  std::shared_ptr<const NativeHandlers> native_;
+  std::string remote_;
+  std::uint16_t remote_port_ = 0;
+
+  // IO thread only.
+  FrameDecoder decoder_;
+  FrameEncoder encoder_;
+  std::vector<std::uint8_t> out_;  // the batch being written
+  std::vector<Outgoing> writing_;  // its frames
+  std::chrono::steady_clock::time_point last_read_;
+  OnClose on_close_;
+  bool shut_ = false;
+
+  mutable std::mutex mutex_;  // what follows
+  std::deque<Packet> received_;
+  std::size_t received_bytes_ = 0;  // their payloads
+  std::deque<Outgoing> sending_;
+  std::size_t send_bytes_ = 0;  // queued + being written
+  bool write_posted_ = false;   // a write_() is posted or in flight
+  bool read_paused_ = false;    // the receive queue was full
+  std::uint64_t next_seq_ = 1, written_seq_ = 0, next_token_ = 1;
+  std::vector<Waiter> waiters_;
+  CloseReason reason_ = CloseReason::kOpen;
+  std::string detail_;
+  Stats stats_;
+};
+
+}  // namespace shard::netproto

@@ -1,0 +1,84 @@
+#pragma once
+// A listening socket on an Asio io_context: accepts on its IO thread, refuses
+// (and logs) a connection from an address that already has
+// max_per_address open ones, wraps the others in started Connections and
+// queues them for the consumer, like a connection queues packets.
+//
+// Thread-safe: every public member may be called from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "shard/netproto/connection.h"
+
+namespace shard::netproto {
+
+struct ListenerConfig {
+  ConnectionConfig connection;        // for each accepted connection
+  std::size_t max_per_address = 256;  // open connections from one remote address
+  std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer
+  int backlog = 1024;
+};
+
+class Listener final : public std::enable_shared_from_this<Listener> {
+ public:
+  using Notify = Connection::Notify;
+
+  // Binds and listens (SO_REUSEADDR); port 0 picks one (port()).
+  static std::shared_ptr<Listener> create(boost::asio::io_context& context,
+                                          const boost::asio::ip::tcp::endpoint& endpoint, ListenerConfig config,
+                                          std::shared_ptr<const NativeHandlers> native, std::error_code& error);
+  // Posts the first accept.
+  void start();
+
+  std::shared_ptr<Connection> try_accept();
+  // One-shot, as Connection::notify_readable: a connection is queued or the
+  // listener closed.
+  std::uint64_t notify_acceptable(Notify notify);
+  void cancel_notify(std::uint64_t token);
+  void cancel_notify_later(std::uint64_t token);  // as Connection's
+  // Stops accepting; queued connections not taken are closed.
+  void close();
+  bool closed() const;
+  std::uint16_t port() const { return port_; }
+
+  struct Stats {
+    std::uint64_t accepted = 0;
+    std::uint64_t refused_per_address = 0;  // over max_per_address
+    std::uint64_t refused_pending = 0;      // over max_pending
+    std::size_t open = 0;                   // accepted connections not yet closed
+  };
+  Stats stats() const;
+  static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
+  ~Listener() { instances_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  static inline std::atomic<std::size_t> instances_{0};
+  Listener(boost::asio::io_context& context, ListenerConfig config, std::shared_ptr<const NativeHandlers> native);
+  void accept_();
+  void on_accept_(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+  void log_(const std::string& line) const;
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  ListenerConfig config_;
+  std::shared_ptr<const NativeHandlers> native_;
+  std::uint16_t port_ = 0;
+
+  mutable std::mutex mutex_;  // what follows
+  std::deque<std::shared_ptr<Connection>> pending_;
+  std::map<std::string, std::size_t> per_address_;
+  std::vector<std::pair<std::uint64_t, Notify>> waiters_;
+  std::uint64_t next_token_ = 1;
+  bool closed_ = false;
+  Stats stats_;
+};
+
+}  // namespace shard::netproto

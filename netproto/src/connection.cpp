@@ -1,0 +1,397 @@
+#include "shard/netproto/connection.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "shard/netproto/native_handlers.h"
+#include "shard/netproto/protocol_error.h"
+
+namespace shard::netproto {
+
+namespace asio = boost::asio;
+
+std::string_view to_string(CloseReason reason) noexcept {
+  switch (reason) {
+    case CloseReason::kOpen: return "open";
+    case CloseReason::kLocal: return "closed locally";
+    case CloseReason::kPeerClosed: return "peer closed";
+    case CloseReason::kIdleTimeout: return "idle timeout";
+    case CloseReason::kBackpressure: return "send queue full (peer not reading)";
+    case CloseReason::kTooLarge: return "too large";
+    case CloseReason::kProtocolError: return "protocol error";
+    case CloseReason::kIoError: return "io error";
+    case CloseReason::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+std::shared_ptr<Connection> Connection::create(Socket socket, ConnectionConfig config,
+                                               std::shared_ptr<const NativeHandlers> native) {
+  return std::shared_ptr<Connection>(new Connection(std::move(socket), std::move(config), std::move(native)));
+}
+
+Connection::Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native)
+    : socket_(std::move(socket)),
+      idle_timer_(socket_.get_executor()),
+      config_(std::move(config)),
+      native_(std::move(native)),
+      decoder_(config_.decoder),
+      encoder_(config_.encoder) {
+  boost::system::error_code error;
+  auto remote = socket_.remote_endpoint(error);
+  if (!error) {
+    remote_ = remote.address().to_string();
+    remote_port_ = remote.port();
+  }
+  // One frame per write is the worst case; small frames should not wait for Nagle.
+  socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  instances_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::~Connection() { instances_.fetch_sub(1, std::memory_order_relaxed); }
+
+void Connection::start(OnClose on_close) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), on_close = std::move(on_close)]() mutable {
+    if (self->shut_) {  // closed before it started
+      if (on_close) on_close(*self);
+      return;
+    }
+    self->on_close_ = std::move(on_close);
+    self->last_read_ = std::chrono::steady_clock::now();
+    if (self->closed()) return self->shutdown_();
+    self->read_();
+    self->arm_idle_timer_();
+  });
+}
+
+std::size_t Connection::max_payload() const noexcept {
+  const Limits& limits = config_.encoder.limits;
+  return std::min<std::size_t>(limits.max_decompressed_bytes, limits.max_frame_bytes - kHeaderBytes);
+}
+
+// --- the consumer's side ----------------------------------------------------
+
+Connection::SendResult Connection::send(const FrameHeader& header,
+                                        std::span<const std::span<const std::uint8_t>> parts, std::uint64_t* seq) {
+  try {
+    validate(header);
+  } catch (const ProtocolError&) {
+    return SendResult::kBadHeader;
+  }
+  std::size_t size = 0;
+  for (auto part : parts) size += part.size();
+  if (size > max_payload()) return SendResult::kTooLarge;
+  Outgoing frame{header, {}};
+  frame.payload.reserve(size);  // outside the lock: the copy is the caller's work
+  for (auto part : parts) frame.payload.insert(frame.payload.end(), part.begin(), part.end());
+
+  std::vector<Notify> due;
+  SendResult result = SendResult::kQueued;
+  bool post = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (reason_ != CloseReason::kOpen) return SendResult::kClosed;
+    if (send_bytes_ + size > config_.max_send_bytes) {
+      close_locked_(CloseReason::kBackpressure,
+                    "send queue would hold " + std::to_string(send_bytes_ + size) + " bytes, over the limit of " +
+                        std::to_string(config_.max_send_bytes) + ": the peer does not read",
+                    due);
+      result = SendResult::kBackpressure;
+    } else {
+      send_bytes_ += size;
+      sending_.push_back(std::move(frame));
+      if (seq != nullptr) *seq = next_seq_;
+      ++next_seq_;
+      post = !write_posted_;
+      write_posted_ = true;
+    }
+  }
+  if (result == SendResult::kBackpressure) {
+    run_all(due);
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
+    return result;
+  }
+  if (post) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_(); });
+  return result;
+}
+
+std::optional<Packet> Connection::try_receive() {
+  bool resume = false;
+  std::optional<Packet> packet;
+  {
+    std::lock_guard lock(mutex_);
+    if (received_.empty()) return std::nullopt;
+    packet.emplace(std::move(received_.front()));
+    received_.pop_front();
+    received_bytes_ -= packet->payload.size();
+    // Reading resumes at half the bounds, so a full queue does not cost one
+    // read per packet taken.
+    if (read_paused_ && received_.size() <= config_.max_recv_packets / 2 &&
+        received_bytes_ <= config_.max_recv_bytes / 2 && reason_ == CloseReason::kOpen) {
+      read_paused_ = false;
+      resume = true;
+    }
+  }
+  if (resume) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_(); });
+  return packet;
+}
+
+std::uint64_t Connection::notify_readable(Notify notify) { return notify_sent(0, std::move(notify)); }
+
+std::uint64_t Connection::notify_sent(std::uint64_t seq, Notify notify) {
+  std::uint64_t token;
+  {
+    std::lock_guard lock(mutex_);
+    token = next_token_++;
+    const bool due = reason_ != CloseReason::kOpen || (seq == 0 ? !received_.empty() : written_seq_ >= seq);
+    if (!due) {
+      waiters_.push_back({token, seq, std::move(notify)});
+      return token;
+    }
+  }
+  notify();
+  return token;
+}
+
+void Connection::cancel_notify(std::uint64_t token) {
+  Notify notify;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.token == token; });
+    if (it == waiters_.end()) return;
+    notify = std::move(it->notify);
+    waiters_.erase(it);
+  }
+  notify();
+}
+
+void Connection::cancel_notify_later(std::uint64_t token) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), token] { self->cancel_notify(token); });
+}
+
+void Connection::close(CloseReason reason, const std::string& detail) {
+  std::vector<Notify> due;
+  {
+    std::lock_guard lock(mutex_);
+    close_locked_(reason, detail, due);
+  }
+  run_all(due);
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
+}
+
+CloseReason Connection::close_reason() const {
+  std::lock_guard lock(mutex_);
+  return reason_;
+}
+
+std::string Connection::close_detail() const {
+  std::lock_guard lock(mutex_);
+  return detail_;
+}
+
+std::uint64_t Connection::written_seq() const {
+  std::lock_guard lock(mutex_);
+  return written_seq_;
+}
+
+void Connection::set_codec(Codec send, std::uint8_t accepted) {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), send, accepted] {
+    self->encoder_.set_codec(send);
+    self->decoder_.set_allowed_codecs(accepted);
+  });
+}
+
+Connection::Stats Connection::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats s = stats_;
+  s.recv_queued = received_.size();
+  s.send_queued_bytes = send_bytes_;
+  return s;
+}
+
+// --- under the lock ----------------------------------------------------------
+
+void Connection::take_due_(std::vector<Notify>& due) {
+  auto keep = std::partition(waiters_.begin(), waiters_.end(), [&](const Waiter& w) {
+    return reason_ == CloseReason::kOpen && (w.seq == 0 ? received_.empty() : written_seq_ < w.seq);
+  });
+  for (auto it = keep; it != waiters_.end(); ++it) due.push_back(std::move(it->notify));
+  waiters_.erase(keep, waiters_.end());
+}
+
+void Connection::close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due) {
+  if (reason_ != CloseReason::kOpen) return;
+  reason_ = reason;
+  detail_ = std::string(to_string(reason));
+  if (!detail.empty()) detail_ += ": " + detail;
+  sending_.clear();
+  take_due_(due);
+  // The owner knows why; a peer's orderly close is no news.
+  if (reason == CloseReason::kLocal || reason == CloseReason::kPeerClosed) return;
+  const std::string line = "netproto: connection " + remote_ + ":" + std::to_string(remote_port_) + " closed: " + detail_;
+  if (config_.log) {
+    config_.log(line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+void Connection::run_all(std::vector<Notify>& due) noexcept {
+  for (Notify& notify : due) notify();
+}
+
+// --- the IO thread ------------------------------------------------------------
+
+void Connection::read_() {
+  if (shut_) return;
+  std::span<std::uint8_t> room;
+  try {
+    room = decoder_.prepare(config_.read_size);
+  } catch (const std::exception& e) {
+    return close(CloseReason::kIoError, std::string("no read buffer: ") + e.what());
+  }
+  socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                          [self = shared_from_this()](const boost::system::error_code& error, std::size_t n) {
+                            self->on_read_(error, n);
+                          });
+}
+
+void Connection::on_read_(const boost::system::error_code& error, std::size_t n) {
+  if (error == asio::error::operation_aborted || shut_) return;
+  if (error == asio::error::eof) {
+    try {
+      decoder_.finish();
+    } catch (const ProtocolError& e) {
+      return close(CloseReason::kProtocolError, e.what());
+    }
+    return close(CloseReason::kPeerClosed);
+  }
+  if (error) return close(CloseReason::kIoError, error.message());
+  last_read_ = std::chrono::steady_clock::now();
+  bool paused;
+  if (!drain_frames_(n, paused) || paused) return;
+  read_();
+}
+
+bool Connection::drain_frames_(std::size_t n, bool& paused) {
+  paused = false;
+  std::vector<Packet> batch;
+  std::uint64_t native = 0;
+  try {
+    decoder_.commit(n);  // checks a length field as soon as it is whole
+    while (std::optional<Frame> frame = decoder_.next()) {
+      if (native_ != nullptr) {
+        if (const NativeHandlers::Handler* handler = native_->find(frame->header.kind)) {
+          (*handler)(*this, *frame);
+          native_->count();
+          ++native;
+          continue;
+        }
+      }
+      batch.push_back({frame->header, {frame->payload.begin(), frame->payload.end()}});
+    }
+  } catch (const ProtocolError& e) {
+    const bool too_large = e.code() == ErrorCode::kOversized || e.code() == ErrorCode::kDecompressedTooLarge;
+    close(too_large ? CloseReason::kTooLarge : CloseReason::kProtocolError, e.what());
+    return false;
+  } catch (const std::exception& e) {
+    close(CloseReason::kIoError, std::string("while framing: ") + e.what());
+    return false;
+  }
+  std::vector<Notify> due;
+  {
+    std::lock_guard lock(mutex_);
+    stats_.bytes_in += n;
+    stats_.native_packets += native;
+    stats_.packets_in += batch.size();
+    for (Packet& p : batch) {
+      received_bytes_ += p.payload.size();
+      received_.push_back(std::move(p));
+    }
+    take_due_(due);
+    if (received_.size() >= config_.max_recv_packets || received_bytes_ >= config_.max_recv_bytes) {
+      paused = read_paused_ = true;
+    }
+  }
+  run_all(due);
+  return true;
+}
+
+void Connection::write_() {
+  if (shut_) return;
+  {
+    std::lock_guard lock(mutex_);
+    writing_.assign(std::make_move_iterator(sending_.begin()), std::make_move_iterator(sending_.end()));
+    sending_.clear();
+    if (writing_.empty()) {
+      write_posted_ = false;
+      return;
+    }
+  }
+  out_.clear();
+  try {
+    for (const Outgoing& frame : writing_) encoder_.append(out_, frame.header, frame.payload);
+  } catch (const std::exception& e) {
+    return close(CloseReason::kProtocolError, std::string("cannot encode a queued frame: ") + e.what());
+  }
+  asio::async_write(socket_, asio::buffer(out_),
+                    [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                      self->on_written_(error);
+                    });
+}
+
+void Connection::on_written_(const boost::system::error_code& error) {
+  if (error == asio::error::operation_aborted || shut_) return;
+  if (error) return close(CloseReason::kIoError, error.message());
+  std::size_t bytes = 0;
+  for (const Outgoing& frame : writing_) bytes += frame.payload.size();
+  std::vector<Notify> due;
+  bool more;
+  {
+    std::lock_guard lock(mutex_);
+    written_seq_ += writing_.size();
+    send_bytes_ -= bytes;
+    stats_.packets_out += writing_.size();
+    stats_.bytes_out += out_.size();
+    ++stats_.writes;
+    take_due_(due);
+    more = !sending_.empty();
+    if (!more) write_posted_ = false;
+  }
+  writing_.clear();
+  // A burst's big batch is not kept by an idle connection.
+  if (out_.capacity() > config_.decoder.retain_buffer_bytes) std::vector<std::uint8_t>().swap(out_);
+  run_all(due);
+  if (more) write_();
+}
+
+void Connection::arm_idle_timer_() {
+  if (config_.idle_timeout.count() <= 0 || shut_) return;
+  idle_timer_.expires_at(last_read_ + config_.idle_timeout);
+  idle_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+    if (error || self->shut_) return;
+    if (std::chrono::steady_clock::now() - self->last_read_ >= self->config_.idle_timeout) {
+      return self->close(CloseReason::kIdleTimeout,
+                         "nothing received for " + std::to_string(self->config_.idle_timeout.count()) + " ms");
+    }
+    self->arm_idle_timer_();
+  });
+}
+
+void Connection::shutdown_() {
+  if (shut_) return;
+  shut_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  idle_timer_.cancel();
+  if (on_close_) {
+    OnClose on_close = std::move(on_close_);
+    on_close_ = nullptr;
+    on_close(*this);
+  }
+}
+
+}  // namespace shard::netproto

@@ -1,0 +1,367 @@
+// Connections and the listener on a loopback pair, one io_context on its own
+// thread standing for an IO thread: read-ahead, batching, the native path,
+// hostile input closing only its connection, backpressure, idle timeout and
+// the per-address limit.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shard/netproto/connection.h"
+#include "shard/netproto/listener.h"
+#include "shard/netproto/native_handlers.h"
+#include "test_frames.h"
+
+namespace shard::netproto {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+// Waits (polling) for `condition`; false after `limit`.
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds limit = 5s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::string text_of(const Packet& p) { return {p.payload.begin(), p.payload.end()}; }
+
+FrameHeader notification() {
+  FrameHeader h;
+  h.kind = MessageKind::kNotification;
+  return h;
+}
+
+class LoopbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.connection.log = [this](const std::string& line) {
+      std::lock_guard lock(log_mutex_);
+      log_.push_back(line);
+    };
+    thread_ = std::thread([this] { context_.run(); });
+  }
+  void TearDown() override {
+    for (auto& c : connections_) c->close();
+    if (listener_) listener_->close();
+    work_.reset();
+    thread_.join();
+  }
+
+  void listen() {
+    std::error_code error;
+    listener_ = Listener::create(context_, {asio::ip::make_address("127.0.0.1"), 0}, config_, native_, error);
+    ASSERT_FALSE(error) << error.message();
+    listener_->start();
+  }
+  // A raw socket to the listener, driven synchronously from the test thread.
+  tcp::socket raw_client() {
+    tcp::socket socket(client_context_);
+    socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+    return socket;
+  }
+  // A Connection to the listener, on the loop's context.
+  std::shared_ptr<Connection> client() {
+    tcp::socket socket(context_);
+    socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+    auto c = Connection::create(std::move(socket), config_.connection);
+    c->start();
+    connections_.push_back(c);
+    return c;
+  }
+  std::shared_ptr<Connection> accepted() {
+    std::shared_ptr<Connection> c;
+    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept()) != nullptr; }));
+    if (c) connections_.push_back(c);
+    return c;
+  }
+  bool logged(const std::string& needle) {
+    std::lock_guard lock(log_mutex_);
+    for (auto& line : log_) {
+      if (line.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+  static std::vector<std::uint8_t> frame_bytes(const std::string& text) {
+    FrameEncoder encoder;
+    std::vector<std::uint8_t> out;
+    encoder.append(out, notification(), bytes_of(text));
+    return out;
+  }
+
+  asio::io_context context_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{context_.get_executor()};
+  asio::io_context client_context_;
+  std::thread thread_;
+  ListenerConfig config_;
+  std::shared_ptr<NativeHandlers> native_;
+  std::shared_ptr<Listener> listener_;
+  std::vector<std::shared_ptr<Connection>> connections_;
+  std::mutex log_mutex_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(LoopbackTest, PacketsArriveInOrderAndAreReadAheadBeforeAnyoneAsks) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(c->send(notification(), bytes_of(std::to_string(i))), Connection::SendResult::kQueued);
+  // Nobody asked: the IO thread framed and queued them all.
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 1000; }));
+  for (int i = 0; i < 1000; ++i) {
+    auto p = s->try_receive();
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(text_of(*p), std::to_string(i));
+  }
+  EXPECT_FALSE(s->try_receive().has_value());
+  // Sends queued faster than a write completes go out together.
+  EXPECT_LT(c->stats().writes, 1000u);
+}
+
+TEST_F(LoopbackTest, CompressedFramesRoundTripOnceTheCodecIsSet) {
+  config_.connection.decoder = testing::accept_all();
+  listen();
+  auto c = client();
+  auto s = accepted();
+  c->set_codec(Codec::kZlib, codec_bit(Codec::kNone) | codec_bit(Codec::kZlib));
+  auto big = testing::compressible(100'000);
+  ASSERT_EQ(c->send(notification(), big), Connection::SendResult::kQueued);
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); }));
+  EXPECT_EQ(p->payload, big);
+  EXPECT_LT(c->stats().bytes_out, 50'000u);  // it travelled compressed
+}
+
+TEST_F(LoopbackTest, GatheredPartsTravelAsOnePayload) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  std::string a = "ab", b = "", d = "cde";
+  std::span<const std::uint8_t> parts[] = {bytes_of(a), bytes_of(b), bytes_of(d)};
+  ASSERT_EQ(c->send(notification(), parts), Connection::SendResult::kQueued);
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "abcde");
+}
+
+TEST_F(LoopbackTest, ANotificationRunsWhenAPacketArrivesAndCancelRunsItOnce) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  std::atomic<int> woken{0};
+  s->notify_readable([&] { ++woken; });
+  EXPECT_EQ(woken.load(), 0);
+  c->send(notification(), bytes_of("x"));
+  ASSERT_TRUE(eventually([&] { return woken.load() == 1; }));
+  // Already readable: at once, on this thread.
+  s->notify_readable([&] { ++woken; });
+  EXPECT_EQ(woken.load(), 2);
+  s->try_receive();
+  const auto token = s->notify_readable([&] { ++woken; });
+  s->cancel_notify(token);
+  s->cancel_notify(token);
+  EXPECT_EQ(woken.load(), 3);
+}
+
+TEST_F(LoopbackTest, NativeHandlersRunOnTheIoThreadAndThePacketIsNotQueued) {
+  native_ = std::make_shared<NativeHandlers>();
+  std::atomic<int> seen{0};
+  native_->set(MessageKind::kMovement, [&](Connection& from, const Frame& frame) {
+    ++seen;
+    from.send(frame.header, frame.payload);  // echoes straight from the IO thread
+  });
+  listen();
+  auto c = client();
+  auto s = accepted();
+  FrameHeader movement;
+  movement.kind = MessageKind::kMovement;
+  for (int i = 0; i < 100; ++i) c->send(movement, bytes_of("m" + std::to_string(i)));
+  c->send(notification(), bytes_of("python's"));
+  ASSERT_TRUE(eventually([&] { return c->stats().recv_queued == 100; }));
+  EXPECT_EQ(seen.load(), 100);
+  EXPECT_EQ(native_->handled(), 100u);
+  EXPECT_EQ(s->stats().native_packets, 100u);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 1; }));
+  EXPECT_EQ(text_of(*s->try_receive()), "python's");
+  EXPECT_EQ(text_of(*c->try_receive()), "m0");
+}
+
+TEST_F(LoopbackTest, GarbageClosesOnlyThatConnectionWithALoggedReason) {
+  listen();
+  auto good = client();
+  auto good_server = accepted();
+  auto bad = raw_client();
+  auto bad_server = accepted();
+  std::vector<std::uint8_t> garbage = frame_bytes("fine");
+  garbage[4] = 0x77;  // the version byte
+  asio::write(bad, asio::buffer(garbage));
+  ASSERT_TRUE(eventually([&] { return bad_server->closed(); }));
+  EXPECT_EQ(bad_server->close_reason(), CloseReason::kProtocolError);
+  EXPECT_TRUE(logged("closed: protocol error")) << bad_server->close_detail();
+  // The other connection goes on.
+  good->send(notification(), bytes_of("still here"));
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = good_server->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "still here");
+  EXPECT_FALSE(good_server->closed());
+}
+
+TEST_F(LoopbackTest, AnOversizedLengthIsTooLargeBeforeTheBodyArrives) {
+  config_.connection.decoder.limits.max_frame_bytes = 1024;
+  listen();
+  auto bad = raw_client();
+  auto server = accepted();
+  std::uint8_t length[4];
+  store_u32le(length, 1u << 30);  // a gigabyte promised, never sent
+  asio::write(bad, asio::buffer(length));
+  ASSERT_TRUE(eventually([&] { return server->closed(); }));
+  EXPECT_EQ(server->close_reason(), CloseReason::kTooLarge);
+  EXPECT_TRUE(logged("too large"));
+}
+
+TEST_F(LoopbackTest, AStreamEndingInsideAFrameIsTruncatedAndOneEndingBetweenFramesIsPeerClosed) {
+  listen();
+  auto truncating = raw_client();
+  auto truncated = accepted();
+  auto polite = raw_client();
+  auto closed = accepted();
+  auto bytes = frame_bytes("half of me");
+  asio::write(truncating, asio::buffer(bytes.data(), bytes.size() - 3));
+  truncating.close();
+  asio::write(polite, asio::buffer(bytes));
+  polite.close();
+  ASSERT_TRUE(eventually([&] { return truncated->closed() && closed->closed(); }));
+  EXPECT_EQ(truncated->close_reason(), CloseReason::kProtocolError);
+  EXPECT_NE(truncated->close_detail().find("truncated"), std::string::npos) << truncated->close_detail();
+  EXPECT_EQ(closed->close_reason(), CloseReason::kPeerClosed);
+  // What arrived before the end stays readable.
+  auto p = closed->try_receive();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(text_of(*p), "half of me");
+}
+
+TEST_F(LoopbackTest, ASlowDripFrameArrivesWholeAndAStalledOneTimesOut) {
+  config_.connection.idle_timeout = 300ms;
+  listen();
+  auto drip = raw_client();
+  auto server = accepted();
+  auto bytes = frame_bytes("drip");
+  for (std::uint8_t b : bytes) {
+    asio::write(drip, asio::buffer(&b, 1));
+    std::this_thread::sleep_for(10ms);  // each byte resets the idle clock
+  }
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = server->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "drip");
+  asio::write(drip, asio::buffer(bytes.data(), 5));  // then it stalls mid-frame
+  ASSERT_TRUE(eventually([&] { return server->closed(); }));
+  EXPECT_EQ(server->close_reason(), CloseReason::kIdleTimeout);
+  EXPECT_TRUE(logged("idle timeout"));
+}
+
+TEST_F(LoopbackTest, APeerThatNeverReadsIsCutOffInsteadOfGrowingMemory) {
+  config_.connection.max_send_bytes = 1u << 20;
+  listen();
+  auto sleeper = raw_client();  // never reads
+  auto server = accepted();
+  std::vector<std::uint8_t> chunk(64 << 10, 7);
+  Connection::SendResult result = Connection::SendResult::kQueued;
+  std::size_t sent = 0;
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (result == Connection::SendResult::kQueued && std::chrono::steady_clock::now() < end) {
+    result = server->send(notification(), chunk);
+    sent += chunk.size();
+    if (sent % (4u << 20) == 0) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(result, Connection::SendResult::kBackpressure);
+  EXPECT_EQ(server->close_reason(), CloseReason::kBackpressure);
+  EXPECT_TRUE(logged("peer does not read"));
+  EXPECT_EQ(server->send(notification(), chunk), Connection::SendResult::kClosed);
+}
+
+TEST_F(LoopbackTest, APayloadOverTheLimitIsRefusedWithoutClosing) {
+  config_.connection.encoder.limits.max_frame_bytes = 1024;
+  listen();
+  auto c = client();
+  std::vector<std::uint8_t> big(2000);
+  EXPECT_EQ(c->send(notification(), big), Connection::SendResult::kTooLarge);
+  EXPECT_FALSE(c->closed());
+}
+
+TEST_F(LoopbackTest, TheListenerRefusesConnectionsOverThePerAddressLimit) {
+  config_.max_per_address = 2;
+  listen();
+  auto a = raw_client();
+  auto b = raw_client();
+  auto sa = accepted();
+  auto sb = accepted();
+  auto c = raw_client();
+  // The third is closed by the listener: its read sees the end.
+  std::uint8_t byte;
+  boost::system::error_code error;
+  c.read_some(asio::buffer(&byte, 1), error);
+  EXPECT_EQ(error, asio::error::eof);
+  EXPECT_EQ(listener_->stats().refused_per_address, 1u);
+  EXPECT_TRUE(logged("per-address limit"));
+  // Once one closes, that address may connect again.
+  a.close();
+  ASSERT_TRUE(eventually([&] { return listener_->stats().open == 1; }));
+  auto d = raw_client();
+  EXPECT_NE(accepted(), nullptr);
+}
+
+TEST_F(LoopbackTest, ReadingPausesWhileTheReceiveQueueIsFullAndResumes) {
+  config_.connection.max_recv_packets = 10;
+  listen();
+  auto c = client();
+  auto s = accepted();
+  // One write per packet (each waits for the last), so no single read can
+  // take them all: only the pause keeps the rest in the kernel.
+  for (int i = 0; i < 100; ++i) {
+    c->send(notification(), bytes_of(std::to_string(i)));
+    ASSERT_TRUE(eventually([&] { return c->written_seq() == static_cast<std::uint64_t>(i + 1); }));
+  }
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued >= 10; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_LT(s->stats().recv_queued, 50u);  // bounded by the reads that filled it
+  for (int i = 0; i < 100; ++i) {
+    std::optional<Packet> p;
+    ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); })) << i;
+    EXPECT_EQ(text_of(*p), std::to_string(i));
+  }
+}
+
+TEST_F(LoopbackTest, ReadingPausesAtTheByteBoundToo) {
+  config_.connection.max_recv_bytes = 1000;
+  listen();
+  auto c = client();
+  auto s = accepted();
+  std::vector<std::uint8_t> payload(100, 1);
+  for (int i = 0; i < 100; ++i) {
+    c->send(notification(), payload);
+    ASSERT_TRUE(eventually([&] { return c->written_seq() == static_cast<std::uint64_t>(i + 1); }));
+  }
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued >= 10; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_LT(s->stats().recv_queued, 50u);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(eventually([&] { return s->try_receive().has_value(); })) << i;
+  }
+}
+
+}  // namespace
+}  // namespace shard::netproto

@@ -1,0 +1,289 @@
+// _net.Connection: one packet connection, seen from tasklets.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bindings/arguments.h"
+#include "core/clock.h"
+#include "net_types.h"
+#include "shard/engine/await_completion.h"
+#include "shard/engine/scheduler.h"
+#include "shard/engine/waiters.h"
+#include "wait_notify.h"
+
+namespace shard::net {
+namespace {
+
+using engine::as_cfunction;
+using netproto::Connection;
+using netproto::FrameHeader;
+using netproto::MessageKind;
+
+int64_t deadline_of(double timeout) {
+  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+}
+
+bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  engine::Scheduler* sched = engine::Scheduler::current_or_create();
+  if (sched == nullptr) return false;
+  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  return true;
+}
+
+// Py_buffers of the arguments, tuples and lists flattened (gather sends).
+class Buffers {
+ public:
+  ~Buffers() {
+    for (Py_buffer& view : views_) PyBuffer_Release(&view);
+  }
+  bool add(PyObject* item, int depth = 0) {
+    if (PyTuple_Check(item) || PyList_Check(item)) {
+      if (depth > 8) {
+        PyErr_SetString(PyExc_ValueError, "send(): buffers nested too deep");
+        return false;
+      }
+      PyObject* seq = PySequence_Fast(item, "send(): not a sequence");
+      if (seq == nullptr) return false;
+      bool ok = true;
+      for (Py_ssize_t i = 0; ok && i < PySequence_Fast_GET_SIZE(seq); ++i) {
+        ok = add(PySequence_Fast_GET_ITEM(seq, i), depth + 1);
+      }
+      Py_DECREF(seq);
+      return ok;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(item, &view, PyBUF_SIMPLE) < 0) return false;
+    views_.push_back(view);
+    return true;
+  }
+  std::vector<std::span<const std::uint8_t>> spans() const {
+    std::vector<std::span<const std::uint8_t>> out;
+    for (const Py_buffer& v : views_) out.emplace_back(static_cast<const std::uint8_t*>(v.buf), v.len);
+    return out;
+  }
+  std::size_t size() const {
+    std::size_t n = 0;
+    for (const Py_buffer& v : views_) n += v.len;
+    return n;
+  }
+
+ private:
+  std::vector<Py_buffer> views_;
+};
+
+PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
+  Connection& connection = *self->connection;
+  FrameHeader header;
+  header.kind = kind;
+  auto spans = buffers.spans();
+  std::uint64_t seq = 0;
+  switch (connection.send(header, spans, &seq)) {
+    case Connection::SendResult::kQueued:
+      break;
+    case Connection::SendResult::kTooLarge:
+      return PyErr_Format(exceptions.too_large, "packet of %zu bytes over the limit of %zu", buffers.size(),
+                          connection.max_payload());
+    case Connection::SendResult::kBadHeader:
+      return PyErr_Format(PyExc_ValueError, "bad packet kind %d", static_cast<int>(kind));
+    case Connection::SendResult::kClosed:
+    case Connection::SendResult::kBackpressure:
+      return raise_closed(connection);
+  }
+  if (!self->blockingsend) Py_RETURN_NONE;  // errors surface on the next call
+  auto conn = self->connection;
+  std::error_code error = wait_notified(
+      [&](Connection::Notify notify) { return conn->notify_sent(seq, std::move(notify)); },
+      [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, 0);
+  if (error) return engine::raise_wait_error(error, "send");
+  if (connection.written_seq() < seq) return raise_closed(connection);
+  Py_RETURN_NONE;
+}
+
+MessageKind parse_kind(PyObject* kind_obj, bool* ok) {
+  *ok = true;
+  if (kind_obj == nullptr || kind_obj == Py_None) return MessageKind::kNotification;
+  long kind = PyLong_AsLong(kind_obj);
+  if (kind == -1 && PyErr_Occurred()) {
+    *ok = false;
+    return MessageKind::kNotification;
+  }
+  if (kind < 1 || kind > netproto::kMaxMessageKind) {
+    PyErr_Format(PyExc_ValueError, "packet kind %ld out of range 1..%d", kind, netproto::kMaxMessageKind);
+    *ok = false;
+  }
+  return static_cast<MessageKind>(kind);
+}
+
+// sendpacket(data, kind=None): one packet; framing, compression and the write
+// happen on the IO thread. With blockingsend, waits until it is written.
+PyObject* sendpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  PyObject* parsed[2] = {nullptr, nullptr};
+  if (!engine::parse_arguments("sendpacket", args, nargs, kwnames, {"data", "kind"}, 1, parsed)) return nullptr;
+  bool ok;
+  MessageKind kind = parse_kind(parsed[1], &ok);
+  if (!ok) return nullptr;
+  if (PyTuple_Check(parsed[0]) || PyList_Check(parsed[0])) {
+    return PyErr_Format(PyExc_TypeError, "sendpacket() takes a bytes-like object; send() gathers");
+  }
+  Buffers buffers;
+  if (!buffers.add(parsed[0])) return nullptr;
+  if (self->blockingsend && !enter_wait(args, nargs, kwnames)) return nullptr;
+  return do_send(self, buffers, kind);
+}
+
+// send(a, b, (c, d), ...): one packet gathered from every buffer, in order,
+// copied once into the send queue (never joined in Python).
+PyObject* send(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
+    return PyErr_Format(PyExc_TypeError, "send() takes no keyword arguments");
+  }
+  Buffers buffers;
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    if (!buffers.add(args[i])) return nullptr;
+  }
+  if (self->blockingsend && !enter_wait(args, nargs, kwnames)) return nullptr;
+  return do_send(self, buffers, MessageKind::kNotification);
+}
+
+// recvpacket(timeout=None): the next packet's payload; a packet that already
+// arrived is returned without waiting, else only this tasklet waits.
+PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  PyObject* timeout_obj = nullptr;
+  if (!engine::parse_arguments("recvpacket", args, nargs, kwnames, {"timeout"}, 0, &timeout_obj)) return nullptr;
+  double timeout;
+  if (!engine::parse_timeout(timeout_obj, &timeout)) return nullptr;
+  const int64_t deadline = deadline_of(timeout);
+  auto conn = self->connection;
+  for (;;) {
+    if (std::optional<netproto::Packet> packet = conn->try_receive()) {
+      return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(packet->payload.data()),
+                                       static_cast<Py_ssize_t>(packet->payload.size()));
+    }
+    if (conn->closed()) return raise_closed(*conn);
+    if (!enter_wait(args, nargs, kwnames)) return nullptr;
+    std::error_code error = wait_notified(
+        [&](Connection::Notify notify) { return conn->notify_readable(std::move(notify)); },
+        [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, deadline);
+    if (error) return engine::raise_wait_error(error, "recvpacket");
+  }
+}
+
+PyObject* close(PyObject* py_self, PyObject*) {
+  reinterpret_cast<ConnectionObject*>(py_self)->connection->close();
+  Py_RETURN_NONE;
+}
+
+PyObject* stats(PyObject* py_self, PyObject*) {
+  Connection::Stats s = reinterpret_cast<ConnectionObject*>(py_self)->connection->stats();
+  auto k = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:n}", "packets_in", k(s.packets_in), "packets_out",
+                       k(s.packets_out), "bytes_in", k(s.bytes_in), "bytes_out", k(s.bytes_out), "writes",
+                       k(s.writes), "native_packets", k(s.native_packets), "recv_queued",
+                       static_cast<Py_ssize_t>(s.recv_queued), "send_queued_bytes",
+                       static_cast<Py_ssize_t>(s.send_queued_bytes));
+}
+
+PyObject* get_close_reason(PyObject* py_self, void*) {
+  Connection& c = *reinterpret_cast<ConnectionObject*>(py_self)->connection;
+  if (!c.closed()) Py_RETURN_NONE;
+  return PyUnicode_FromString(c.close_detail().c_str());
+}
+
+PyObject* get_peer(PyObject* py_self, void*) {
+  Connection& c = *reinterpret_cast<ConnectionObject*>(py_self)->connection;
+  return Py_BuildValue("(si)", c.remote_address().c_str(), static_cast<int>(c.remote_port()));
+}
+
+PyObject* get_blockingsend(PyObject* py_self, void*) {
+  return PyBool_FromLong(reinterpret_cast<ConnectionObject*>(py_self)->blockingsend);
+}
+
+int set_blockingsend(PyObject* py_self, PyObject* value, void*) {
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_AttributeError, "cannot delete blockingsend");
+    return -1;
+  }
+  int truth = PyObject_IsTrue(value);
+  if (truth < 0) return -1;
+  reinterpret_cast<ConnectionObject*>(py_self)->blockingsend = truth != 0;
+  return 0;
+}
+
+void dealloc(PyObject* py_self) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  untrack(py_self);
+  if (self->connection) self->connection->close();  // its IO thread lets it go
+  self->connection.~shared_ptr();
+  self->context.~shared_ptr();
+  Py_TYPE(py_self)->tp_free(py_self);
+}
+
+PyMethodDef methods[] = {
+    {"sendpacket", as_cfunction<sendpacket>(), METH_FASTCALL | METH_KEYWORDS,
+     "sendpacket(data, kind=None): queue one packet (framed, compressed, written on the IO thread)"},
+    {"send", as_cfunction<send>(), METH_FASTCALL | METH_KEYWORDS,
+     "send(a, b, (c, d), ...): one packet gathered from every buffer, never joined in Python"},
+    {"recvpacket", as_cfunction<recvpacket>(), METH_FASTCALL | METH_KEYWORDS,
+     "recvpacket(timeout=None): the next packet; only this tasklet waits"},
+    {"close", as_cfunction<close>(), METH_NOARGS, "close the connection (queued received packets stay readable)"},
+    {"stats", as_cfunction<stats>(), METH_NOARGS, "counts of packets, bytes, writes, native packets, queues"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef getset[] = {
+    {"blockingsend", engine::guarded<get_blockingsend>, engine::guarded<set_blockingsend>,
+     "True (default): a send waits until written; False: it queues and returns, errors surface on the next call",
+     nullptr},
+    {"close_reason", engine::guarded<get_close_reason>, nullptr, "why it closed (None while open)", nullptr},
+    {"peer", engine::guarded<get_peer>, nullptr, "(address, port) of the other end", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+}  // namespace
+
+PyTypeObject ConnectionType = [] {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = "_net.Connection";
+  t.tp_basicsize = sizeof(ConnectionObject);
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = "a packet connection on an IO thread (from _net.connect() or Listener.accept())";
+  t.tp_dealloc = engine::guarded<dealloc>;
+  t.tp_methods = methods;
+  t.tp_getset = getset;
+  return t;
+}();
+
+PyObject* wrap_connection(std::shared_ptr<boost::asio::io_context> context,
+                          std::shared_ptr<netproto::Connection> connection) {
+  auto* self = PyObject_New(ConnectionObject, &ConnectionType);
+  if (self == nullptr) {
+    connection->close();
+    return nullptr;
+  }
+  new (&self->context) std::shared_ptr<boost::asio::io_context>(std::move(context));
+  new (&self->connection) std::shared_ptr<netproto::Connection>(std::move(connection));
+  self->blockingsend = true;
+  track(reinterpret_cast<PyObject*>(self));
+  return reinterpret_cast<PyObject*>(self);
+}
+
+std::nullptr_t raise_closed(const netproto::Connection& connection) {
+  using netproto::CloseReason;
+  PyObject* type = exceptions.error;
+  switch (connection.close_reason()) {
+    case CloseReason::kPeerClosed: type = exceptions.peer_closed; break;
+    case CloseReason::kIdleTimeout: type = exceptions.idle_timeout; break;
+    case CloseReason::kBackpressure: type = exceptions.backpressure; break;
+    case CloseReason::kTooLarge: type = exceptions.too_large; break;
+    case CloseReason::kProtocolError: type = exceptions.protocol_error; break;
+    default: break;
+  }
+  PyErr_SetString(type, connection.close_detail().c_str());
+  return nullptr;
+}
+
+}  // namespace shard::net

@@ -1,0 +1,98 @@
+// _net.Listener: a listening socket; accept() parks only the calling tasklet.
+#include <algorithm>
+#include <cmath>
+
+#include "bindings/arguments.h"
+#include "core/clock.h"
+#include "net_types.h"
+#include "shard/engine/scheduler.h"
+#include "shard/engine/waiters.h"
+#include "shard/netproto/native_handlers.h"
+#include "wait_notify.h"
+
+namespace shard::net {
+namespace {
+
+using engine::as_cfunction;
+
+// accept(timeout=None): the next accepted connection.
+PyObject* accept(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  auto* self = reinterpret_cast<ListenerObject*>(py_self);
+  PyObject* timeout_obj = nullptr;
+  if (!engine::parse_arguments("accept", args, nargs, kwnames, {"timeout"}, 0, &timeout_obj)) return nullptr;
+  double timeout;
+  if (!engine::parse_timeout(timeout_obj, &timeout)) return nullptr;
+  const int64_t deadline =
+      timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+  auto listener = self->listener;
+  for (;;) {
+    if (auto connection = listener->try_accept()) return wrap_connection(self->context, std::move(connection));
+    if (listener->closed()) return PyErr_Format(exceptions.error, "accept() on a closed listener");
+    engine::Scheduler* sched = engine::Scheduler::current_or_create();
+    if (sched == nullptr) return nullptr;
+    sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+    std::error_code error = wait_notified(
+        [&](netproto::Listener::Notify notify) { return listener->notify_acceptable(std::move(notify)); },
+        [listener](std::uint64_t token) { listener->cancel_notify_later(token); }, deadline);
+    if (error) return engine::raise_wait_error(error, "accept");
+  }
+}
+
+PyObject* close(PyObject* py_self, PyObject*) {
+  reinterpret_cast<ListenerObject*>(py_self)->listener->close();
+  Py_RETURN_NONE;
+}
+
+PyObject* stats(PyObject* py_self, PyObject*) {
+  auto* self = reinterpret_cast<ListenerObject*>(py_self);
+  netproto::Listener::Stats s = self->listener->stats();
+  auto k = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  return Py_BuildValue("{s:K,s:K,s:K,s:n,s:K}", "accepted", k(s.accepted), "refused_per_address",
+                       k(s.refused_per_address), "refused_pending", k(s.refused_pending), "open",
+                       static_cast<Py_ssize_t>(s.open), "native_packets",
+                       k(self->native != nullptr ? self->native->handled() : 0));
+}
+
+PyObject* get_port(PyObject* py_self, void*) {
+  return PyLong_FromLong(reinterpret_cast<ListenerObject*>(py_self)->listener->port());
+}
+
+void dealloc(PyObject* py_self) {
+  auto* self = reinterpret_cast<ListenerObject*>(py_self);
+  untrack(py_self);
+  if (self->listener) self->listener->close();
+  self->native.~shared_ptr();
+  self->listener.~shared_ptr();
+  self->context.~shared_ptr();
+  Py_TYPE(py_self)->tp_free(py_self);
+}
+
+PyMethodDef methods[] = {
+    {"accept", as_cfunction<accept>(), METH_FASTCALL | METH_KEYWORDS,
+     "accept(timeout=None): the next connection; only this tasklet waits"},
+    {"close", as_cfunction<close>(), METH_NOARGS, "stop listening; connections not yet accepted are closed"},
+    {"stats", as_cfunction<stats>(), METH_NOARGS,
+     "accepted, refused_per_address, refused_pending, open, native_packets"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef getset[] = {
+    {"port", engine::guarded<get_port>, nullptr, "the port it listens on", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+}  // namespace
+
+PyTypeObject ListenerType = [] {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = "_net.Listener";
+  t.tp_basicsize = sizeof(ListenerObject);
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = "a listening socket on an IO thread (from _net.listen())";
+  t.tp_dealloc = engine::guarded<dealloc>;
+  t.tp_methods = methods;
+  t.tp_getset = getset;
+  return t;
+}();
+
+}  // namespace shard::net

@@ -9,17 +9,12 @@ set_tests_properties(db_server_start PROPERTIES FIXTURES_SETUP mariadb TIMEOUT 1
 add_test(NAME db_server_stop COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh stop ${SHARD_DB_TEST_DIR})
 set_tests_properties(db_server_stop PROPERTIES FIXTURES_CLEANUP mariadb TIMEOUT 120 LABELS db)
 
-# shard_db_pytest(<file.py>): like shard_pytest, with the engine's support.py
+# shard_db_pytest(<file.py>): shard_pytest, with the engine's support.py
 # importable and the server's client settings in SHARD_DB_TEST_DIR.
 function(shard_db_pytest file)
+  shard_pytest(${file})
   get_filename_component(stem ${file} NAME_WE)
-  get_filename_component(dir ${file} DIRECTORY)
-  add_test(NAME py_${stem}
-           COMMAND ${SHARD_RUN_TEST} ${SHARD_UNITTEST_OK}
-                   $<TARGET_FILE:shard> python -X faulthandler -m unittest -v ${stem}
-           WORKING_DIRECTORY ${dir})
-  set_tests_properties(py_${stem} PROPERTIES TIMEOUT ${SHARD_TEST_TIMEOUT} LABELS "python;db"
-                       FIXTURES_REQUIRED mariadb RESOURCE_LOCK mariadb
+  set_tests_properties(py_${stem} PROPERTIES LABELS "python;db" FIXTURES_REQUIRED mariadb RESOURCE_LOCK mariadb
                        ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/engine/tests/python;SHARD_DB_TEST_DIR=${SHARD_DB_TEST_DIR};SHARD_MARIADB_SH=${PROJECT_SOURCE_DIR}/ops/mariadb.sh")
 endfunction()
 

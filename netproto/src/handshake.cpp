@@ -12,7 +12,6 @@ namespace shard::netproto {
 namespace {
 
 namespace asio = boost::asio;
-namespace ssl = asio::ssl;
 
 Negotiated from_reply(const wire::HelloReply& reply) {
   Negotiated n;
@@ -180,27 +179,33 @@ void Handshake::on_reply_(const FrameHeader& header, std::span<const std::uint8_
 
 void Handshake::start_tls_(bool server) {
   TlsContext& context = server ? *server_->tls : *client_->tls;
-  tls_ = std::make_unique<Stream::Tls>(std::move(socket_), context);
+  try {
+    tls_ = std::make_unique<Stream::Tls>(std::move(socket_), context.native_handle(), server);
+  } catch (const std::exception& e) {
+    return fail_(std::string("TLS: ") + e.what());
+  }
   if (!server && !client_->server_name.empty()) {
+    // The certificate must name the host dialled (checked when the context
+    // verifies): a DNS name, or an IP address SAN for a numeric host.
     const std::string& name = client_->server_name;
-    if (!is_address(name)) SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
-    if ((SSL_CTX_get_verify_mode(context.native_handle()) & SSL_VERIFY_PEER) != 0) {
-      tls_->set_verify_callback(ssl::host_name_verification(name));
+    SSL* ssl = tls_->native_handle();
+    if (is_address(name)) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl, name.c_str());
+      SSL_set1_host(ssl, name.c_str());
     }
   }
-  tls_->async_handshake(server ? ssl::stream_base::server : ssl::stream_base::client,
-                        [self = shared_from_this()](const boost::system::error_code& error) {
-                          if (self->ended_) return;
-                          if (error) {
-                            std::string reason = "TLS handshake: " + error.message();
-                            const long verify = SSL_get_verify_result(self->tls_->native_handle());
-                            if (verify != X509_V_OK) {
-                              reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-                            }
-                            return self->fail_(reason);
-                          }
-                          self->succeed_();
-                        });
+  tls_->async_handshake([self = shared_from_this()](const boost::system::error_code& error) {
+    if (self->ended_) return;
+    if (error) {
+      std::string reason = "TLS handshake: " + error.message();
+      const long verify = SSL_get_verify_result(self->tls_->native_handle());
+      if (verify != X509_V_OK) reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+      return self->fail_(reason);
+    }
+    self->succeed_();
+  });
 }
 
 void Handshake::succeed_() {

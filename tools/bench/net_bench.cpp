@@ -17,7 +17,9 @@
 // thread sustains, which a shared machine's noise affects less.
 // One JSON line per case.
 //
-//   build/bin/net_bench [--seconds 1] [--cases plain,snappy,zlib,tls] [--certs build/devcert]
+//   build/bin/net_bench [--seconds 1] [--cases plain,snappy,zlib,tls] [--payloads 64,16384]
+//                       [--certs build/devcert]
+#include <pthread.h>
 #include <time.h>
 
 #include <atomic>
@@ -56,9 +58,14 @@ std::vector<std::uint8_t> payload_of(std::size_t n) {
 
 // An io_context on its own thread: an IO thread.
 struct IoThread {
+  explicit IoThread(const char* name) : name_(name) {}
+  const char* name_;  // shows in perf's per-thread reports
   asio::io_context context;
   asio::executor_work_guard<asio::io_context::executor_type> work{context.get_executor()};
-  std::thread thread{[this] { context.run(); }};
+  std::thread thread{[this] {
+    pthread_setname_np(pthread_self(), name_);
+    context.run();
+  }};
   ~IoThread() {
     work.reset();
     context.stop();
@@ -179,7 +186,7 @@ std::shared_ptr<net::NativeHandlers> counting(Counter& counter) {
 enum class Direction { kRecv, kRecvQueued, kSend };
 
 void run_case(const Case& c, std::size_t size, Direction direction, double seconds, const std::string& certs) {
-  IoThread measured, peer;
+  IoThread measured("measured"), peer("peer");
   Counter counter;
   // The measured thread holds the receiving end (recv) or the sending end (send).
   const bool measured_receives = direction != Direction::kSend;
@@ -233,11 +240,12 @@ void run_case(const Case& c, std::size_t size, Direction direction, double secon
 
 int main(int argc, char** argv) {
   double seconds = 1.0;
-  std::string cases = "plain,snappy,zlib,tls", certs = "build/devcert";
+  std::string cases = "plain,snappy,zlib,tls", certs = "build/devcert", payloads = "64,16384";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
     if (!std::strcmp(argv[i], "--certs")) certs = argv[i + 1];
+    if (!std::strcmp(argv[i], "--payloads")) payloads = argv[i + 1];
   }
   const Case all[] = {{"plain", net::Codec::kNone, false},
                       {"snappy", net::Codec::kSnappy, false},
@@ -246,6 +254,7 @@ int main(int argc, char** argv) {
   for (const Case& c : all) {
     if (("," + cases + ",").find("," + c.name + ",") == std::string::npos) continue;
     for (std::size_t size : {std::size_t{64}, std::size_t{16384}}) {
+      if (("," + payloads + ",").find("," + std::to_string(size) + ",") == std::string::npos) continue;
       for (Direction d : {Direction::kRecv, Direction::kRecvQueued, Direction::kSend}) {
         run_case(c, size, d, seconds, certs);
       }

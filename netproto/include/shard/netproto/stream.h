@@ -1,6 +1,6 @@
 #pragma once
 // The byte stream under a Connection: a plain TCP socket, or TLS over one
-// (Asio's ssl::stream on OpenSSL) when the handshake switched to it. It models
+// (TlsSocket: OpenSSL on the socket) when the handshake switched to it. It models
 // Asio's AsyncReadStream/AsyncWriteStream, so Connection reads with
 // async_read_some and writes with asio::async_write whatever it holds.
 //
@@ -12,18 +12,19 @@
 #include <utility>  // before Asio: Boost 1.74's Asio with GCC 12 in C++20 needs it
 
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 
 #include <memory>
 #include <string>
 #include <variant>
+
+#include "shard/netproto/tls_socket.h"
 
 namespace shard::netproto {
 
 class Stream final {
  public:
   using Socket = boost::asio::ip::tcp::socket;
-  using Tls = boost::asio::ssl::stream<Socket>;
+  using Tls = TlsSocket;
   using executor_type = Socket::executor_type;
 
   explicit Stream(Socket socket) : stream_(std::move(socket)) {}
@@ -42,13 +43,7 @@ class Stream final {
   template <class Buffers, class Handler>
   void async_read_some(const Buffers& buffers, Handler&& handler) {
     if (auto* tls = std::get_if<std::unique_ptr<Tls>>(&stream_)) {
-      (*tls)->async_read_some(buffers, [handler = std::forward<Handler>(handler)](
-                                           boost::system::error_code error, std::size_t n) mutable {
-        // A peer that ends TCP without TLS's close_notify: the frame decoder
-        // already tells a frame cut short from an end between frames.
-        if (error == boost::asio::ssl::error::stream_truncated) error = boost::asio::error::eof;
-        handler(error, n);
-      });
+      (*tls)->async_read_some(buffers, std::forward<Handler>(handler));
     } else {
       std::get<Socket>(stream_).async_read_some(buffers, std::forward<Handler>(handler));
     }
@@ -65,7 +60,7 @@ class Stream final {
 
   // Shuts the TCP socket down both ways and closes it; pending operations end
   // with operation_aborted. No close_notify: the framing already delimits the
-  // stream's end (see async_read_some).
+  // stream's end (an end without it reads as eof: tls_socket.h).
   void close() noexcept;
 
  private:

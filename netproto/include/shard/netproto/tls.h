@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/ssl/context.hpp>
+
 #include "shard/netproto/stream.h"
 
 namespace shard::netproto {

@@ -15,9 +15,11 @@
 // TLS. Besides frames/s of wall time it reports frames per CPU-second of the
 // measured thread (its CLOCK_THREAD_CPUTIME_ID), the rate one fully busy IO
 // thread sustains, which a shared machine's noise affects less.
-// One JSON line per case.
+// One JSON line per case: the best of --repeat runs (wall-clock figures and
+// thread_cpu from the fastest run, per-CPU-second figures from the most
+// efficient one).
 //
-//   build/bin/net_bench [--seconds 1] [--cases plain,snappy,zlib,tls] [--payloads 64,16384]
+//   build/bin/net_bench [--seconds 1] [--repeat 3] [--cases plain,snappy,zlib,tls] [--payloads 64,16384]
 //                       [--certs build/devcert]
 #include <pthread.h>
 #include <time.h>
@@ -185,7 +187,12 @@ std::shared_ptr<net::NativeHandlers> counting(Counter& counter) {
 
 enum class Direction { kRecv, kRecvQueued, kSend };
 
-void run_case(const Case& c, std::size_t size, Direction direction, double seconds, const std::string& certs) {
+struct Figures {
+  double frames_per_s = 0, mb_per_s = 0, thread_cpu = 0, frames_per_cpu_s = 0, mb_per_cpu_s = 0, wire = 0;
+  std::string tls;
+};
+
+Figures run_case(const Case& c, std::size_t size, Direction direction, double seconds, const std::string& certs) {
   IoThread measured("measured"), peer("peer");
   Counter counter;
   // The measured thread holds the receiving end (recv) or the sending end (send).
@@ -226,26 +233,31 @@ void run_case(const Case& c, std::size_t size, Direction direction, double secon
   pair.listener->close();
 
   const double frames = static_cast<double>(f1 - f0), cpu = cpu1 - cpu0;
-  std::printf(
-      "{\"bench\": \"net_io_thread\", \"case\": \"%s\", \"direction\": \"%s\", \"payload\": %zu, "
-      "\"tls\": \"%s\", \"frames_per_s\": %.0f, \"mb_per_s\": %.1f, \"thread_cpu\": %.2f, "
-      "\"frames_per_cpu_s\": %.0f, \"mb_per_cpu_s\": %.1f, \"wire_bytes_per_frame\": %.1f}\n",
-      c.name.c_str(), direction == Direction::kSend ? "send" : direction == Direction::kRecv ? "recv" : "recv_queued", size, pair.accepted->negotiated().tls.c_str(),
-      frames / wall, (b1 - b0) / wall / 1e6, cpu / wall, frames / cpu, (b1 - b0) / cpu / 1e6,
-      wire.packets_out ? static_cast<double>(wire.bytes_out) / wire.packets_out : 0.0);
-  std::fflush(stdout);
+  return {frames / wall,
+          (b1 - b0) / wall / 1e6,
+          cpu / wall,
+          frames / cpu,
+          (b1 - b0) / cpu / 1e6,
+          wire.packets_out ? static_cast<double>(wire.bytes_out) / wire.packets_out : 0.0,
+          pair.accepted->negotiated().tls};
+}
+
+const char* name_of(Direction d) {
+  return d == Direction::kSend ? "send" : d == Direction::kRecv ? "recv" : "recv_queued";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 1.0;
+  int repeat = 3;
   std::string cases = "plain,snappy,zlib,tls", certs = "build/devcert", payloads = "64,16384";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
     if (!std::strcmp(argv[i], "--certs")) certs = argv[i + 1];
     if (!std::strcmp(argv[i], "--payloads")) payloads = argv[i + 1];
+    if (!std::strcmp(argv[i], "--repeat")) repeat = std::max(1, std::atoi(argv[i + 1]));
   }
   const Case all[] = {{"plain", net::Codec::kNone, false},
                       {"snappy", net::Codec::kSnappy, false},
@@ -256,7 +268,21 @@ int main(int argc, char** argv) {
     for (std::size_t size : {std::size_t{64}, std::size_t{16384}}) {
       if (("," + payloads + ",").find("," + std::to_string(size) + ",") == std::string::npos) continue;
       for (Direction d : {Direction::kRecv, Direction::kRecvQueued, Direction::kSend}) {
-        run_case(c, size, d, seconds, certs);
+        // Best of `repeat`, wall-clock and per CPU-second each on its own: a
+        // shared machine only ever slows a run down.
+        Figures best, best_cpu;
+        for (int r = 0; r < repeat; ++r) {
+          Figures f = run_case(c, size, d, seconds, certs);
+          if (f.frames_per_s > best.frames_per_s) best = f;
+          if (f.frames_per_cpu_s > best_cpu.frames_per_cpu_s) best_cpu = f;
+        }
+        std::printf(
+            "{\"bench\": \"net_io_thread\", \"case\": \"%s\", \"direction\": \"%s\", \"payload\": %zu, "
+            "\"tls\": \"%s\", \"frames_per_s\": %.0f, \"mb_per_s\": %.1f, \"thread_cpu\": %.2f, "
+            "\"frames_per_cpu_s\": %.0f, \"mb_per_cpu_s\": %.1f, \"wire_bytes_per_frame\": %.1f, \"repeat\": %d}\n",
+            c.name.c_str(), name_of(d), size, best.tls.c_str(), best.frames_per_s, best.mb_per_s, best.thread_cpu,
+            best_cpu.frames_per_cpu_s, best_cpu.mb_per_cpu_s, best.wire, repeat);
+        std::fflush(stdout);
       }
     }
   }

@@ -20,6 +20,7 @@
 // efficient one).
 //
 //   build/bin/net_bench [--seconds 1] [--repeat 3] [--cases plain,snappy,zlib,tls] [--payloads 64,16384]
+//                       [--directions recv,recv_queued,send]
 //                       [--certs build/devcert]
 #include <pthread.h>
 #include <time.h>
@@ -251,12 +252,14 @@ const char* name_of(Direction d) {
 int main(int argc, char** argv) {
   double seconds = 1.0;
   int repeat = 3;
-  std::string cases = "plain,snappy,zlib,tls", certs = "build/devcert", payloads = "64,16384";
+  std::string cases = "plain,snappy,zlib,tls", certs = "build/devcert", payloads = "64,16384",
+              directions = "recv,recv_queued,send";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--cases")) cases = argv[i + 1];
     if (!std::strcmp(argv[i], "--certs")) certs = argv[i + 1];
     if (!std::strcmp(argv[i], "--payloads")) payloads = argv[i + 1];
+    if (!std::strcmp(argv[i], "--directions")) directions = argv[i + 1];
     if (!std::strcmp(argv[i], "--repeat")) repeat = std::max(1, std::atoi(argv[i + 1]));
   }
   const Case all[] = {{"plain", net::Codec::kNone, false},
@@ -268,6 +271,7 @@ int main(int argc, char** argv) {
     for (std::size_t size : {std::size_t{64}, std::size_t{16384}}) {
       if (("," + payloads + ",").find("," + std::to_string(size) + ",") == std::string::npos) continue;
       for (Direction d : {Direction::kRecv, Direction::kRecvQueued, Direction::kSend}) {
+        if (("," + directions + ",").find(std::string(",") + name_of(d) + ",") == std::string::npos) continue;
         // Best of `repeat`, wall-clock and per CPU-second each on its own: a
         // shared machine only ever slows a run down.
         Figures best, best_cpu;

@@ -208,10 +208,12 @@ class ErrorTest(NetTestCase):
         self.assertEqual(len(server.recvpacket(timeout=5)), 1000)
 
     def test_connect_to_a_closed_port_is_refused(self):
-        listener = _net.listen(HOST, 0)
-        port = listener.port
-        listener.close()
-        del listener
+        # A port just bound and closed again on this thread (a _net listener
+        # closes on its IO thread, later: a connect could still be accepted).
+        probe = socket.socket()
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+        probe.close()
         with self.assertRaises(ConnectionRefusedError):
             _net.connect(HOST, port, timeout=5)
 

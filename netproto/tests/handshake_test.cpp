@@ -15,6 +15,7 @@
 
 #include "shard/netproto/handshake.h"
 #include "shard/netproto/listener.h"
+#include "shard/netproto/message_codec.h"
 #include "test_frames.h"
 
 namespace shard::netproto {
@@ -270,6 +271,34 @@ TEST_F(HandshakeTest, APlainClientIsRefusedByATlsListenerAndTold) {
   EXPECT_EQ(result.error, "refused by the server: server requires TLS");
   ASSERT_TRUE(eventually([&] { return listener_->stats().handshake_failed == 1; }));
   EXPECT_TRUE(logged("failed: refused: server requires TLS"));
+}
+
+TEST_F(HandshakeTest, AClientThatOffersTlsAndThenSpeaksPlainTextFailsTheServersTlsHandshake) {
+  server_->tls = server_tls(kCerts);
+  listen();
+  asio::io_context raw_context;
+  tcp::socket raw(raw_context);
+  raw.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+  wire::Hello hello;
+  hello.set_min_version(kProtocolVersion);
+  hello.set_max_version(kProtocolVersion);
+  hello.set_tls_supported(true);
+  FrameEncoder encoder;
+  std::vector<std::uint8_t> out;
+  append_message(encoder, out, {}, hello);
+  asio::write(raw, asio::buffer(out));
+  std::uint8_t length[4];
+  asio::read(raw, asio::buffer(length));
+  std::vector<std::uint8_t> reply(load_u32le(length));
+  asio::read(raw, asio::buffer(reply));  // tls = true: TLS starts now, but this client sends a frame
+  FrameHeader header;
+  header.kind = MessageKind::kNotification;
+  out.clear();
+  encoder.append(out, header, std::vector<std::uint8_t>(100, 'p'));
+  asio::write(raw, asio::buffer(out));
+  ASSERT_TRUE(eventually([&] { return listener_->stats().handshake_failed == 1; }));
+  EXPECT_TRUE(logged(":" + std::to_string(raw.local_endpoint().port()) + " failed: TLS handshake: "));
+  EXPECT_EQ(listener_->try_accept(), nullptr);
 }
 
 TEST_F(HandshakeTest, ATlsClientIsNotDowngradedByAPlainServer) {

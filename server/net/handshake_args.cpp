@@ -12,6 +12,8 @@
 namespace shard::net {
 namespace {
 
+using wire_role = shard::wire::PeerRole;
+
 bool codec_of(PyObject* name_obj, std::vector<netproto::Codec>& out) {
   const char* name = PyUnicode_AsUTF8(name_obj);
   if (name == nullptr) return false;
@@ -68,6 +70,37 @@ bool path_arg(PyObject* value, const char* name, std::string& out) {
   return true;
 }
 
+// None keeps `out`; else "client", "proxy" or "sol".
+bool role_arg(PyObject* value, wire_role& out) {
+  if (value == nullptr || value == Py_None) return true;
+  const char* name = PyUnicode_AsUTF8(value);
+  if (name == nullptr) return false;
+  const std::string role = name;
+  if (role == "client") {
+    out = shard::wire::ROLE_CLIENT;
+  } else if (role == "proxy") {
+    out = shard::wire::ROLE_PROXY;
+  } else if (role == "sol") {
+    out = shard::wire::ROLE_SOL;
+  } else {
+    PyErr_Format(PyExc_ValueError, "role=%R: not 'client', 'proxy' or 'sol'", value);
+    return false;
+  }
+  return true;
+}
+
+bool node_id_arg(PyObject* value, std::uint32_t& out) {
+  if (value == nullptr || value == Py_None) return true;
+  const unsigned long id = PyLong_AsUnsignedLong(value);
+  if (id == static_cast<unsigned long>(-1) && PyErr_Occurred()) return false;
+  if (id > 0xffff) {
+    PyErr_Format(PyExc_ValueError, "node_id=%lu out of range 0..65535 (the header's dest_node)", id);
+    return false;
+  }
+  out = static_cast<std::uint32_t>(id);
+  return true;
+}
+
 // -1: not given; -2: an error is set.
 int flag_arg(PyObject* value) {
   if (value == nullptr || value == Py_None) return -1;
@@ -114,6 +147,7 @@ std::shared_ptr<const netproto::ServerHandshake> server_handshake(PyObject* cons
   // With a certificate, plain clients are refused unless tls_required=False.
   policy.tls_required = policy.tls_supported && required != 0;
   if (!timeout_ms(v[5], config->timeout)) return nullptr;
+  if (!role_arg(v[6], policy.role) || !node_id_arg(v[7], policy.node_id)) return nullptr;
   return config;
 }
 
@@ -149,6 +183,7 @@ std::shared_ptr<const netproto::ClientHandshake> client_handshake(PyObject* cons
   }
   config->max_frame_bytes = limits.max_frame_bytes;
   if (!timeout_ms(v[5], config->timeout)) return nullptr;
+  if (!role_arg(v[6], config->role) || !node_id_arg(v[7], config->node_id)) return nullptr;
   return config;
 }
 

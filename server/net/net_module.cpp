@@ -81,13 +81,14 @@ bool endpoint_of(PyObject* host_obj, PyObject* port_obj, asio::ip::tcp::endpoint
 
 // listen(host, port, *, max_per_address, idle_timeout, max_send_bytes,
 //        max_recv_packets, max_packet, native_count_kinds, codec,
-//        compress_threshold, tls_cert, tls_key, tls_required, handshake_timeout)
+//        compress_threshold, tls_cert, tls_key, tls_required, handshake_timeout,
+//        role, node_id)
 PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[8 + kServerHandshakeArgs] = {};
   if (!engine::parse_arguments("listen", args, nargs, kwnames,
                                {"host", "port", "max_per_address", "idle_timeout", "max_send_bytes",
                                 "max_recv_packets", "max_packet", "native_count_kinds", "codec", "compress_threshold",
-                                "tls_cert", "tls_key", "tls_required", "handshake_timeout"},
+                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id"},
                                2, p)) {
     return nullptr;
   }
@@ -135,14 +136,14 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
 }
 
 // connect(host, port, timeout=None, *, idle_timeout, ..., codec, tls, tls_ca,
-// tls_verify, tls_server_name, handshake_timeout): only this tasklet waits,
+// tls_verify, tls_server_name, handshake_timeout, role, node_id): only this tasklet waits,
 // for the TCP connection and then the handshake (on the IO thread).
 PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[3 + kConfigArgs + kClientHandshakeArgs] = {};
   if (!engine::parse_arguments("connect", args, nargs, kwnames,
                                {"host", "port", "timeout", "idle_timeout", "max_send_bytes", "max_recv_packets",
                                 "max_packet", "codec", "tls", "tls_ca", "tls_verify", "tls_server_name",
-                                "handshake_timeout"},
+                                "handshake_timeout", "role", "node_id"},
                                2, p)) {
     return nullptr;
   }
@@ -233,20 +234,23 @@ PyMethodDef module_methods[] = {
     {"listen", as_cfunction<listen>(), METH_FASTCALL | METH_KEYWORDS,
      "listen(host, port, *, max_per_address=256, idle_timeout=None, max_send_bytes=16 MiB, "
      "max_recv_packets=4096, max_packet=None, native_count_kinds=None, codec=('snappy', 'zlib'), "
-     "compress_threshold=512, tls_cert=None, tls_key=None, tls_required=None, handshake_timeout=10.0) -> Listener\n\n"
+     "compress_threshold=512, tls_cert=None, tls_key=None, tls_required=None, handshake_timeout=10.0, "
+     "role='proxy', node_id=0) -> Listener\n\n"
      "Each accepted connection first runs the handshake on the IO thread (docs/protocol.md): codec is the "
      "server's preference ('none', a name or a sequence), compress_threshold the smallest payload compressed; "
      "tls_cert/tls_key (PEM files) enable TLS (1.2 at least, 1.3 preferred), and then plain clients are "
-     "refused unless tls_required=False. A failed handshake is logged and counted (stats()['handshake_failed']); "
-     "accept() never returns that connection."},
+     "refused unless tls_required=False. role ('client', 'proxy', 'sol') and node_id say who listens "
+     "(Connection.negotiated shows the peer's). A failed handshake is logged and counted "
+     "(stats()['handshake_failed']); accept() never returns that connection."},
     {"connect", as_cfunction<connect>(), METH_FASTCALL | METH_KEYWORDS,
      "connect(host, port, timeout=None, *, idle_timeout=None, max_send_bytes=16 MiB, max_recv_packets=4096, "
      "max_packet=None, codec=('snappy', 'zlib'), tls=False, tls_ca=None, tls_verify=True, tls_server_name=None, "
-     "handshake_timeout=10.0) -> Connection\n\n"
+     "handshake_timeout=10.0, role='client', node_id=0) -> Connection\n\n"
      "Only this tasklet waits, for TCP and then the handshake (on the IO thread). codec: the codecs offered. "
      "tls=True: TLS is required (a server without it fails the handshake); the server's certificate must chain "
      "to tls_ca (PEM; None: the system's CAs) and name tls_server_name (default: host) unless "
-     "tls_verify=False (development only). A failed handshake raises _net.HandshakeFailed with the reason; "
+     "tls_verify=False (development only). role ('client', 'proxy', 'sol') and node_id say who dials. "
+     "A failed handshake raises _net.HandshakeFailed with the reason; "
      "timeout= covers both steps (TimeoutError)."},
     {"_close_all", as_cfunction<close_all>(), METH_NOARGS, "close every connection and listener (the exit hook)"},
     {nullptr, nullptr, 0, nullptr},

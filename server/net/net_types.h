@@ -53,11 +53,11 @@ extern PyTypeObject ListenerType;
 
 // The handshake's keyword arguments (handshake_args.cpp), null with an error
 // set. Server: codec, compress_threshold, tls_cert, tls_key, tls_required,
-// handshake_timeout. Client: codec, tls, tls_ca, tls_verify, tls_server_name,
-// handshake_timeout; `host` is the name checked against the certificate
-// unless tls_server_name says otherwise.
-inline constexpr int kServerHandshakeArgs = 6;
-inline constexpr int kClientHandshakeArgs = 6;
+// handshake_timeout, role, node_id. Client: codec, tls, tls_ca, tls_verify,
+// tls_server_name, handshake_timeout, role, node_id; `host` is the name
+// checked against the certificate unless tls_server_name says otherwise.
+inline constexpr int kServerHandshakeArgs = 8;
+inline constexpr int kClientHandshakeArgs = 8;
 std::shared_ptr<const netproto::ServerHandshake> server_handshake(PyObject* const* values,
                                                                   const netproto::Limits& limits);
 std::shared_ptr<const netproto::ClientHandshake> client_handshake(PyObject* const* values, PyObject* host,

@@ -99,6 +99,17 @@ class CodecNegotiationTest(HandshakeTestCase):
         self.assert_round_trip(snappy, s1)
         self.assert_round_trip(zlib_client, s2)
 
+    def test_node_to_node_links_say_who_is_speaking(self):
+        listener = self.listen(role="sol", node_id=7)
+        proxy, sol = self.pair(listener, role="proxy", node_id=3)
+        self.assertEqual((proxy.negotiated["peer_role"], proxy.negotiated["peer_node_id"]), ("sol", 7))
+        self.assertEqual((sol.negotiated["peer_role"], sol.negotiated["peer_node_id"]), ("proxy", 3))
+        self.assert_round_trip(proxy, sol)
+        with self.assertRaises(ValueError):
+            _net.connect(HOST, 1, role="admin")
+        with self.assertRaises(ValueError):
+            _net.listen(HOST, 0, node_id=1 << 16)
+
     def test_bad_codec_names_are_value_errors(self):
         with self.assertRaises(ValueError):
             _net.connect(HOST, 1, codec="lz4")

@@ -136,11 +136,12 @@ bool is_connection_lost(int code) {
   }
 }
 
-Connection::Connection(const Config& config) : config_(config) {}
+Connection::Connection(const Config& config, int io_timeout_s) : config_(config), io_timeout_s_(io_timeout_s) {}
 
 Connection::~Connection() { disconnect(); }
 
 void Connection::disconnect() {
+  id_.store(0, std::memory_order_release);
   statements_.clear();  // before their connection
   try {
     if (connection_ != nullptr) connection_->close();
@@ -167,7 +168,15 @@ bool Connection::ensure(Result& result) {
     options["OPT_CONNECT_TIMEOUT"] = config_.connect_timeout_s;
     options["OPT_RECONNECT"] = false;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    if (io_timeout_s_ > 0) {
+      options["OPT_READ_TIMEOUT"] = io_timeout_s_;
+      options["OPT_WRITE_TIMEOUT"] = io_timeout_s_;
+    }
     connection_.reset(driver()->connect(options));
+    // One round trip per connection: Connector/C++ 1.1 does not tell it.
+    std::unique_ptr<sql::Statement> statement(connection_->createStatement());
+    std::unique_ptr<sql::ResultSet> id(statement->executeQuery("SELECT CONNECTION_ID()"));
+    if (id->next()) id_.store(id->getUInt64(1), std::memory_order_release);
     return true;
   } catch (const sql::SQLException& e) {
     result.error = e.getErrorCode() != 0 ? e.getErrorCode() : 2002;

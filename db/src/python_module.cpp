@@ -283,11 +283,12 @@ PyObject* db_stats(PyObject*, PyObject*) {
   Pool* pool = pool_or_raise();
   if (pool == nullptr) return nullptr;
   PoolStats s = pool->stats();
-  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:n,s:K,s:K,s:K,s:K,s:d,s:d,s:d}", "size", s.size, "connected", s.connected,
+  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:n,s:K,s:K,s:K,s:K,s:K,s:d,s:d,s:d}", "size", s.size, "connected", s.connected,
                        "in_use", s.in_use, "transactions", s.transactions, "waiting", static_cast<Py_ssize_t>(s.waiting),
                        "queries", static_cast<unsigned long long>(s.queries), "errors",
                        static_cast<unsigned long long>(s.errors), "disconnects",
-                       static_cast<unsigned long long>(s.disconnects), "latency_count",
+                       static_cast<unsigned long long>(s.disconnects), "kills",
+                       static_cast<unsigned long long>(s.kills), "latency_count",
                        static_cast<unsigned long long>(s.latency_count), "latency_p50_s", s.latency_p50_ns * 1e-9,
                        "latency_p99_s", s.latency_p99_ns * 1e-9, "latency_max_s", s.latency_max_ns * 1e-9);
 }

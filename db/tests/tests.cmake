@@ -22,4 +22,5 @@ shard_gtest(db_pool_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pool_test.cpp LIBS sh
 set_tests_properties(db_pool_test PROPERTIES LABELS "unit;db" FIXTURES_REQUIRED mariadb RESOURCE_LOCK mariadb
                      ENVIRONMENT "SHARD_DB_TEST_DIR=${SHARD_DB_TEST_DIR}")
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db_pool.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)

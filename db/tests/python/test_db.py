@@ -113,6 +113,27 @@ class RoundTripTest(StacklessTestCase):
         day = datetime.date(1999, 12, 31)
         self.assertEqual(self.round_trip("dd", day), day)
 
+    def test_decimals_at_their_edges(self):
+        for text in ("0", "-0.0000000001", "0.0000000001", "-12.5", "99999999999999999999.9999999999",
+                     "-99999999999999999999.9999999999"):
+            value = decimal.Decimal(text)
+            got = self.round_trip("d", value)
+            self.assertIsInstance(got, decimal.Decimal)
+            self.assertEqual(got, value, text)
+
+    def test_nuls_at_the_ends_of_strings_and_blobs(self):
+        for value in ("\0", "\0\0", "\0x", "x\0"):
+            self.assertEqual(self.round_trip("s", value), value)
+        for value in (b"\0", b"\0\0\0", b"abc\0\0", b"\0abc"):
+            self.assertEqual(self.round_trip("b", value), value)
+
+    def test_dates_at_the_ends_of_their_range(self):
+        for moment in (datetime.datetime(1000, 1, 1), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999),
+                       datetime.datetime(2024, 1, 2, 3, 4, 5)):
+            self.assertEqual(self.round_trip("dt", moment), moment)
+        for day in (datetime.date(1000, 1, 1), datetime.date(9999, 12, 31), datetime.date(2024, 2, 29)):
+            self.assertEqual(self.round_trip("dd", day), day)
+
     def test_named_rows(self):
         rows = db.query("SELECT 1 AS one, 'two' AS two", named=True)
         self.assertEqual(rows, [{"one": 1, "two": "two"}])

@@ -21,6 +21,12 @@ int64_t now_ns() {
 constexpr int64_t kKillRetryNs = 200'000'000;
 // The control connection never waits long on a server that does not answer.
 constexpr int kKillerIoTimeoutS = 5;
+// Results held back to be delivered together (one wake of the waiters'
+// thread for many): at most this many, and only while the queue holds at
+// least kHoldWhileQueuedPerThread jobs per database thread, so the threads
+// stay busy meanwhile and a result waits at most for a few others.
+constexpr size_t kMaxHeld = 16;
+constexpr size_t kHoldWhileQueuedPerThread = 2;
 
 Result error_result(int code, std::string message) {
   Result result;
@@ -85,7 +91,13 @@ void Pool::stop() {
     if (worker->thread.joinable()) worker->thread.join();
     for (auto& pinned : worker->pinned) left.push_back(std::move(pinned));
   }
+  deliver(held_);  // ran to their end: their results, not an error
   for (auto& [job, queued] : left) job->done(error_result(kErrPoolStopped, "the database pool is stopped"));
+}
+
+void Pool::deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch) {
+  for (auto& [job, result] : batch) job->done(std::move(result));
+  batch.clear();
 }
 
 void Pool::submit(std::shared_ptr<Job> job) {
@@ -164,7 +176,18 @@ void Pool::run_worker(Worker& worker) {
     int64_t queued_ns = 0;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !worker.pinned.empty() || (worker.tx == 0 && !shared_.empty()); });
+      while (!stopping_ && worker.pinned.empty() && (worker.tx != 0 || shared_.empty())) {
+        if (held_.empty()) {
+          wake_.wait(lock);
+          continue;
+        }
+        // Nothing to run here: the results held back go now, not after the next job.
+        std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+        batch.swap(held_);
+        lock.unlock();
+        deliver(batch);
+        lock.lock();
+      }
       if (stopping_) break;
       auto& queue = !worker.pinned.empty() ? worker.pinned : shared_;
       std::tie(job, queued_ns) = std::move(queue.front());
@@ -238,6 +261,18 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
     transactions_.erase(worker.tx);
     worker.tx = 0;
   }
+  // Outside a transaction and with a long queue, the result may wait for a
+  // few others, to wake its caller's thread once for all of them.
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+  if (job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute)) {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() && held_.size() + 1 < kMaxHeld) {
+      held_.emplace_back(job, std::move(result));
+      return;
+    }
+    batch.swap(held_);
+  }
+  deliver(batch);
   job->done(std::move(result));
 }
 

@@ -235,6 +235,7 @@ PyObject* db_call(PyObject*, PyObject* args) {
   job->op = static_cast<Op>(op);
   job->sql.assign(sql, static_cast<size_t>(sql_size));
   job->tx = tx;
+  job->column_names = named != 0;
   job->params.resize(static_cast<size_t>(PyTuple_GET_SIZE(params)));
   for (Py_ssize_t n = 0; n < PyTuple_GET_SIZE(params); ++n) {
     if (!to_value(PyTuple_GET_ITEM(params, n), n, job->params[static_cast<size_t>(n)])) return nullptr;

@@ -18,8 +18,9 @@ prints the table. By hand, with a server running in DIR:
           Also the client's and the server's CPU per query.
   sleep   (b) inside `shard run`'s game loop (30 FPS): 50 tasklets each run
           `SELECT SLEEP(0.1)` in a loop for 10 s (pool of 50 connections);
-          the loop's frame overruns and longest frame, beside the same loop
-          idle for the same time.
+          the loop's frame overruns, mean and longest busy time per frame
+          (phases 2-5) and longest frame, beside the same loop idle for the
+          same time (--baseline).
 
 One JSON line per figure on stdout.
 """
@@ -87,6 +88,14 @@ class Window:
              **fields)
 
 
+def random_ids(seed, rows):
+    """The ids a client asks for, drawn before the clock starts: the same
+    cheap lookup per query for every client, none of them paying
+    random.randint's ~1 us of Python per query."""
+    rng = random.Random(seed)
+    return [rng.randint(1, rows) for _ in range(4096)]
+
+
 def check_row(row, wanted):
     if row[0] != wanted or row[2] != wanted * 7:
         raise AssertionError(f"bench_kv row {wanted} came back as {row!r}")
@@ -104,9 +113,10 @@ def select_shard(options):
     stop = [False]
 
     def worker(seed):
-        rng = random.Random(seed)
+        ids, n = random_ids(seed, options.rows), 0
         while not stop[0]:
-            wanted = rng.randint(1, options.rows)
+            wanted = ids[n & 4095]
+            n += 1
             (row,) = db.query(SELECT, wanted)
             check_row(row, wanted)
             done[0] += 1
@@ -145,9 +155,10 @@ def select_mysqldb(options):
         connection = MySQLdb.connect(host=settings["host"], port=settings["port"], user=settings["user"],
                                      passwd=settings["password"], db=settings["database"], charset="utf8mb4")
         cursor = connection.cursor()
-        rng = random.Random(n)
+        ids, k = random_ids(n, options.rows), 0
         while not stop.is_set():
-            wanted = rng.randint(1, options.rows)
+            wanted = ids[k & 4095]
+            k += 1
             cursor.execute(sql, (wanted,))
             (row,) = cursor.fetchall()
             check_row(row, wanted)
@@ -186,9 +197,10 @@ def select_aiomysql(options):
         stop = [False]
 
         async def worker(n):
-            rng = random.Random(n)
+            ids, k = random_ids(n, options.rows), 0
             while not stop[0]:
-                wanted = rng.randint(1, options.rows)
+                wanted = ids[k & 4095]
+                k += 1
                 async with pool.acquire() as connection:
                     async with connection.cursor() as cursor:
                         await cursor.execute(sql, (wanted,))
@@ -263,22 +275,28 @@ def sleep_in_loop(options):
         running[0] = name == "sleepers"
         s = gameloop.stats()
         state.update(start=time.monotonic(), overruns=s["overruns"], frame=s["frame"], queries=queries[0],
-                     longest=0.0)
+                     busy=s["busy_ms_total"], longest=0.0, longest_wall=0.0)
 
     def end_phase():
         name, _ = phases[state["phase"]]
         s = gameloop.stats()
+        frames = s["frame"] - state["frame"]
         emit("db_sleep_loop", "shard", phase=name, seconds=round(time.monotonic() - state["start"], 3),
              tasklets=options.tasklets if name == "sleepers" else 0, fps=s["fps"],
-             strategy=gameloop.dispatch_strategy(), frames=s["frame"] - state["frame"],
-             queries=queries[0] - state["queries"], overruns=s["overruns"] - state["overruns"],
-             longest_frame_ms=round(state["longest"], 3))
+             strategy=gameloop.dispatch_strategy(), frames=frames, queries=queries[0] - state["queries"],
+             overruns=s["overruns"] - state["overruns"],
+             mean_busy_ms=round((s["busy_ms_total"] - state["busy"]) / max(frames, 1), 3),
+             longest_busy_ms=round(state["longest"], 3), longest_frame_ms=round(state["longest_wall"], 3))
 
     def tick(frame, dt):
         if state["phase"] < 0:
             start_phase(frame)
             return
-        state["longest"] = max(state["longest"], gameloop.stats()["frame_ms"])
+        # The previous frame's figures (this one's are set after its ticks):
+        # its work (phases 2-5) and its whole length, the phase-1 wait included.
+        last = gameloop.stats()
+        state["longest"] = max(state["longest"], last["frame_ms"] - last["wait_ms"])
+        state["longest_wall"] = max(state["longest_wall"], last["frame_ms"])
         if time.monotonic() - state["start"] < phases[state["phase"]][1]:
             return
         end_phase()

@@ -79,9 +79,9 @@ for n, r in enumerate(rounds, 1):
 if sleep:
     print()
     print("(b) game loop while tasklets run SELECT SLEEP(0.1) in a loop")
-    print("| phase | seconds | tasklets | FPS | strategy | frames | queries | overruns | longest frame, ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| phase | seconds | tasklets | FPS | strategy | frames | queries | overruns | busy per frame, mean / max ms | longest frame (wait included), ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for s in sleep:
         print(f"| {s['phase']} | {s['seconds']} | {s['tasklets']} | {s['fps']:g} | {s['strategy']} | {s['frames']} | "
-              f"{s['queries']} | {s['overruns']} | {s['longest_frame_ms']} |")
+              f"{s['queries']} | {s['overruns']} | {s['mean_busy_ms']} / {s['longest_busy_ms']} | {s['longest_frame_ms']} |")
 EOF

@@ -49,7 +49,7 @@ struct Result {
   int error = 0;  // 0: success; else the server's or the client's code
   std::string sqlstate;
   std::string message;
-  std::vector<std::string> columns;  // kQuery
+  std::vector<std::string> columns;  // kQuery, when the job asked for column_names
   std::vector<Row> rows;             // kQuery
   uint64_t affected = 0;             // kExecute
   uint64_t insert_id = 0;            // kExecute: LAST_INSERT_ID() after an INSERT or REPLACE
@@ -61,6 +61,7 @@ struct Job {
   std::string sql;
   std::vector<Value> params;
   uint64_t tx = 0;  // 0: any connection; else the transaction's pinned one
+  bool column_names = false;  // kQuery: fill Result::columns (named rows); skipped, they cost per query
   // Called once, on a database thread (or by stop()), with the outcome.
   std::function<void(Result)> done;
 
@@ -112,6 +113,8 @@ class Pool final {
   struct Killer;
   void run_worker(Worker& worker);
   void run_killer();
+  // Calls each job's done() with its result, outside the mutex; empties `batch`.
+  static void deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch);
   // Worker running `job` (under mutex_), or null.
   Worker* running(const std::shared_ptr<Job>& job);
   void finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns);
@@ -127,6 +130,8 @@ class Pool final {
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> kills_;
   std::condition_variable kill_wake_;
   std::unique_ptr<Killer> killer_;
+  // Results of finished jobs held back to be delivered together (finish()).
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> held_;
   uint64_t next_tx_ = 1;
   PoolStats counters_;
   engine::LatencyHistogram latency_;

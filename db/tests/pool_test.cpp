@@ -11,6 +11,7 @@
 #include <future>
 #include <map>
 #include <thread>
+#include <vector>
 
 namespace shard::db {
 namespace {
@@ -120,6 +121,27 @@ TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
   EXPECT_EQ(stopped.load(), 5);
   auto late = make_job(Op::kQuery, "SELECT 1");
   EXPECT_EQ(run(pool, late).error, kErrPoolStopped);
+}
+
+TEST(Pool, ManyQueuedJobsEachGetTheirOwnResultThoughDeliveredInBatches) {
+  Pool pool(test_config(2));
+  pool.start();
+  constexpr int kJobs = 300;  // far more than two per thread queued: results are held back and batched
+  std::vector<std::future<Result>> results;
+  for (int n = 0; n < kJobs; ++n) {
+    auto promise = std::make_shared<std::promise<Result>>();
+    results.push_back(promise->get_future());
+    auto job = make_job(Op::kQuery, "SELECT ?", 0, {Value{Value::Kind::kInt, n, 0, 0, {}}});
+    job->done = [promise](Result r) { promise->set_value(std::move(r)); };
+    pool.submit(std::move(job));
+  }
+  for (int n = 0; n < kJobs; ++n) {
+    ASSERT_EQ(results[n].wait_for(std::chrono::seconds(10)), std::future_status::ready) << "result " << n << " held back for good";
+    Result r = results[n].get();
+    ASSERT_EQ(r.error, 0) << r.message;
+    EXPECT_EQ(r.rows.at(0).at(0).i, n);
+  }
+  EXPECT_EQ(pool.stats().queries, static_cast<uint64_t>(kJobs));
 }
 
 TEST(Pool, AnAbandonedRunningQueryIsKilledOnTheServerAndItsConnectionServesAgain) {

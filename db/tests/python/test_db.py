@@ -13,7 +13,7 @@ import unittest
 
 import db
 import stackless
-from dbsupport import connect, server
+from dbsupport import after_others_ran, connect, server
 from support import StacklessTestCase, wait_until
 from support import setUpModule as engine_setUpModule, tearDownModule as engine_tearDownModule
 
@@ -259,7 +259,7 @@ class DeadlineTest(StacklessTestCase):
                     tx.execute("SELECT 1")
 
             t = stackless.tasklet(late)()
-            wait_until(lambda: (stackless.schedule() or db.stats()["waiting"] == 1), what="the begin queued")
+            wait_until(lambda: after_others_ran(lambda: db.stats()["waiting"] == 1), what="the begin queued")
             t.kill()
             self.assertEqual(db.stats()["waiting"], 0, "the abandoned begin still holds its place")
         finally:
@@ -306,11 +306,12 @@ class TransactionTest(StacklessTestCase):
                 tx.execute("UPDATE t_wallet SET balance = balance + ? WHERE id = ?", 30, 2)
 
         t = stackless.tasklet(spender)()
-        wait_until(lambda: (stackless.schedule() or reached), what="the first update")
+        wait_until(lambda: after_others_ran(lambda: reached), what="the first update")
         t.kill()
         self.assertFalse(t.alive)
-        # The rollback waits behind the sleeping query on the same connection.
-        wait_until(lambda: db.stats()["transactions"] == 0, timeout=8, what="the rollback")
+        # The sleep is stopped on the server (KILL QUERY): the rollback, queued
+        # behind it on the same connection, follows at once.
+        wait_until(lambda: db.stats()["transactions"] == 0, timeout=2, what="the rollback")
         self.assertEqual(self.balances(), [(1, 100), (2, 0)])
 
     def test_the_transaction_sees_its_own_writes_others_do_not(self):

@@ -12,8 +12,7 @@ import unittest
 
 import db
 import stackless
-import uthread
-from dbsupport import connect, server
+from dbsupport import after_others_ran, connect, server
 from support import StacklessTestCase, wait_until
 from support import setUpModule as engine_setUpModule, tearDownModule as engine_tearDownModule
 
@@ -36,15 +35,6 @@ def tearDownModule():
 def running_on_server(sql):
     """How many connections run exactly `sql` now (this query is not one of them)."""
     return db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", sql)[0][0]
-
-
-def after_others_ran(predicate):
-    """For wait_until: lets the other tasklets run, and the completions that
-    wake them be dispatched, before `predicate` is asked (a sleep of this
-    tasklet idles the scheduler, which dispatches; stackless.schedule() alone
-    does not when nothing else is runnable)."""
-    uthread.Sleep(0.001)
-    return predicate()
 
 
 def run_tasklets(*funcs):
@@ -87,16 +77,20 @@ class KillQueryTest(StacklessTestCase):
 
     def test_a_caller_killed_in_a_query_stops_it_on_the_server(self):
         kills = db.stats()["kills"]
-        sleepers = [stackless.tasklet(db.query)(LONG_SLEEP) for _ in range(POOL_SIZE)]
-        wait_until(lambda: after_others_ran(lambda: db.stats()["in_use"] == POOL_SIZE), what="the sleeps running")
+        sleeping = POOL_SIZE - 1  # one connection left to watch the processlist with
+        sleepers = [stackless.tasklet(db.query)(LONG_SLEEP) for _ in range(sleeping)]
+        wait_until(lambda: after_others_ran(lambda: running_on_server(LONG_SLEEP) == sleeping),
+                   what="the sleeps running on the server")
         for t in sleepers:
             t.kill()
         self.assertFalse(any(t.alive for t in sleepers))
         killed = time.monotonic()
-        self.assertEqual(db.query("SELECT 2", timeout=1.5), [(2,)])
-        wait_until(lambda: running_on_server(LONG_SLEEP) == 0, timeout=1.5, what="the sleeps stopped")
+        # Left to run, the sleeps would hold their connections for 30 s.
+        wait_until(lambda: db.stats()["in_use"] == 0, timeout=1.5, what="the killed sleeps' connections back")
         self.assertLess(time.monotonic() - killed, 1.5)
-        self.assertGreaterEqual(db.stats()["kills"] - kills, POOL_SIZE)
+        wait_until(lambda: running_on_server(LONG_SLEEP) == 0, timeout=1.5, what="the sleeps stopped")
+        self.assertGreaterEqual(db.stats()["kills"] - kills, sleeping)
+        self.assertEqual(db.query("SELECT 2"), [(2,)])
 
     def test_a_killed_statement_in_a_transaction_lets_its_rollback_run_at_once(self):
         def spender():

@@ -3,7 +3,8 @@
 # private MariaDB (ops/mariadb.sh, in build/mariadb-bench: the tests' server
 # is not touched), fills the table, then in each round runs the same
 # primary-key SELECT from (a) the plain 4-thread Connector/C++ loop, the db
-# pool's 100 tasklets, 4 MySQLdb threads and 100 aiomysql tasks, one after the
+# pool's 100 tasklets, the same pool driven by 100 C++ callers (no Python: the
+# pool's own cost), 4 MySQLdb threads and 100 aiomysql tasks, one after the
 # other; then (b) 50 tasklets in SELECT SLEEP(0.1) loops inside `shard run`'s
 # game loop. Prints the JSON lines, then the tables. Stops the server on exit.
 #
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/../.."
 SHARD=build/bin/shard
 PEER=/usr/bin/python3.11   # Debian's 3.11.2 with python3-mysqldb and python3-aiomysql
 LOOP=build/bin/db_select_loop
+POOL_LOOP=build/bin/db_pool_loop
 BENCH=tools/bench/db_bench.py
 DIR=build/mariadb-bench
 SECONDS_A=5 ROUNDS=3 SLEEP=1 SECONDS_B=10
@@ -26,7 +28,7 @@ while (($#)); do
   esac
   shift
 done
-for f in "$SHARD" "$LOOP"; do
+for f in "$SHARD" "$LOOP" "$POOL_LOOP"; do
   [[ -x $f ]] || { echo "run_db_bench: $f is missing: build first (cmake --build build)" >&2; exit 1; }
 done
 
@@ -40,6 +42,7 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "{\"round\": $round}" | tee -a "$OUT"
   run "$LOOP" "$DIR" 4 "$SECONDS_A" 10000
   run "$SHARD" python "$BENCH" select --server-dir "$DIR" --seconds "$SECONDS_A"
+  run "$POOL_LOOP" "$DIR" 4 100 "$SECONDS_A" 10000
   run "$PEER" "$BENCH" select --server-dir "$DIR" --seconds "$SECONDS_A" --impl mysqldb
   run "$PEER" "$BENCH" select --server-dir "$DIR" --seconds "$SECONDS_A" --impl aiomysql
 done
@@ -63,8 +66,8 @@ for line in open(sys.argv[1]):
         sleep.append(r)
 print()
 print("(a) primary-key SELECTs/s; CPU us per query, client / server")
-print("| round | C++ 4 threads | shard pool, 100 tasklets | MySQLdb 4 threads | aiomysql 100 tasks | shard/C++ (>= 0.80) | shard/MySQLdb (>= 1.25) | shard/aiomysql (>= 5) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| round | C++ 4 threads | shard pool, 100 tasklets | pool, 100 C++ callers | MySQLdb 4 threads | aiomysql 100 tasks | shard/C++ (>= 0.80) | shard/MySQLdb (>= 1.25) | shard/aiomysql (>= 5) | pool without Python/C++ |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for n, r in enumerate(rounds, 1):
     def cell(impl):
         x = r.get(impl)
@@ -74,8 +77,9 @@ for n, r in enumerate(rounds, 1):
         return f"{x['value']:,.0f}{cpu}"
     def ratio(peer):
         return f"{r['shard']['value'] / r[peer]['value']:.2f}" if "shard" in r and peer in r else "-"
-    print(f"| {n} | {cell('cpp_threads')} | {cell('shard')} | {cell('mysqldb')} | {cell('aiomysql')} | "
-          f"{ratio('cpp_threads')} | {ratio('mysqldb')} | {ratio('aiomysql')} |")
+    bare = f"{r['pool_cpp']['value'] / r['cpp_threads']['value']:.2f}" if "pool_cpp" in r and "cpp_threads" in r else "-"
+    print(f"| {n} | {cell('cpp_threads')} | {cell('shard')} | {cell('pool_cpp')} | {cell('mysqldb')} | {cell('aiomysql')} | "
+          f"{ratio('cpp_threads')} | {ratio('mysqldb')} | {ratio('aiomysql')} | {bare} |")
 if sleep:
     print()
     print("(b) game loop while tasklets run SELECT SLEEP(0.1) in a loop")

@@ -13,6 +13,7 @@ packages=(
   libssl-dev openssl                  # netproto: TLS (Asio's ssl::stream); ops/devcert.sh; the TLS benchmark's ceiling
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
+  python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
 )
 
 missing=()

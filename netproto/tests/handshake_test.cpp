@@ -301,6 +301,42 @@ TEST_F(HandshakeTest, AClientThatOffersTlsAndThenSpeaksPlainTextFailsTheServersT
   EXPECT_EQ(listener_->try_accept(), nullptr);
 }
 
+// docs/protocol.md, "Byte by byte", shows these two frames: they are what is sent.
+TEST_F(HandshakeTest, TheFramesAreByteForByteThoseOfTheProtocolDocument) {
+  const std::vector<std::uint8_t> documented_hello = {
+      0x2e, 0x00, 0x00, 0x00, 0x01, 0x01, 0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x08, 0x01, 0x10, 0x01, 0x1a, 0x02, 0x01, 0x02, 0x20, 0x01, 0x28, 0x01, 0x30, 0x01, 0x42, 0x0e,
+      's',  'h',  'a',  'r',  'd',  ' ',  'n',  'e',  't',  'p',  'r',  'o',  't',  'o',  0x48, 0x80,
+      0x80, 0x40};
+  const std::vector<std::uint8_t> documented_reply = {
+      0x25, 0x00, 0x00, 0x00, 0x01, 0x02, 0x18, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
+      0x01, 0x18, 0x01, 0x20, 0x01, 0x28, 0x01, 0x30, 0x80, 0x04, 0x38, 0x80, 0x80, 0x40, 0x40, 0x80, 0x80,
+      0x80, 0x02, 0x48, 0x90, 0x4e, 0x50, 0x02};
+  // The client's Hello, as _net.connect(tls=True) configures it, read by a plain acceptor.
+  tcp::acceptor acceptor(context_, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::io_context raw_context;
+  tcp::socket dialer(context_);
+  dialer.connect(acceptor.local_endpoint());
+  tcp::socket peer = acceptor.accept();
+  auto offer = std::make_shared<ClientHandshake>();
+  offer->tls = client_tls(kCerts + "/dev.crt");
+  offer->tls_required = true;
+  auto handshake = Handshake::connect(std::move(dialer), offer, [](Handshaken) {});
+  std::vector<std::uint8_t> hello(documented_hello.size());
+  asio::read(peer, asio::buffer(hello));
+  EXPECT_EQ(hello, documented_hello);
+  handshake->cancel();
+  // The documented Hello to a listener with a certificate and the defaults.
+  server_->tls = server_tls(kCerts);
+  listen();
+  tcp::socket raw(raw_context);
+  raw.connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+  asio::write(raw, asio::buffer(documented_hello));
+  std::vector<std::uint8_t> reply(documented_reply.size());
+  asio::read(raw, asio::buffer(reply));
+  EXPECT_EQ(reply, documented_reply);
+}
+
 TEST_F(HandshakeTest, ATlsClientIsNotDowngradedByAPlainServer) {
   listen();
   ClientHandshake offer;

@@ -64,10 +64,15 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
       ++stats_.refused_per_address;
       refused = "netproto: refused a connection from " + address + ": it has " +
                 std::to_string(config_.max_per_address) + " open (the per-address limit)";
-    } else if (pending_.size() >= config_.max_pending) {
-      ++stats_.refused_pending;
-      refused = "netproto: refused a connection from " + address + ": " + std::to_string(config_.max_pending) +
-                " accepted connections wait to be taken";
+    } else {
+      // Handshakes in flight count: clients that connect and stay silent
+      // cannot pile up past the bound.
+      std::erase_if(handshakes_, [](const std::weak_ptr<Handshake>& h) { return h.expired(); });
+      if (pending_.size() + handshakes_.size() >= config_.max_pending) {
+        ++stats_.refused_pending;
+        refused = "netproto: refused a connection from " + address + ": " + std::to_string(config_.max_pending) +
+                  " accepted connections wait to be taken or to finish their handshake";
+      }
     }
   }
   if (!refused.empty()) {
@@ -102,7 +107,6 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
   });
   {
     std::lock_guard lock(mutex_);
-    std::erase_if(handshakes_, [](const std::weak_ptr<Handshake>& h) { return h.expired(); });
     handshakes_.push_back(handshake);
   }
   accept_();

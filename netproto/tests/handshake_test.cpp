@@ -390,6 +390,20 @@ TEST_F(HandshakeTest, TheServerCertificateMustNameTheHost) {
   EXPECT_NE(result.error.find("certificate verify failed"), std::string::npos) << result.error;
 }
 
+TEST_F(HandshakeTest, SilentClientsCountAgainstMaxPending) {
+  server_->timeout = 60s;
+  config_.max_pending = 2;
+  listen();
+  asio::io_context raw_context;
+  std::vector<tcp::socket> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.emplace_back(raw_context).connect({asio::ip::make_address("127.0.0.1"), listener_->port()});
+  }
+  ASSERT_TRUE(eventually([&] { return listener_->stats().refused_pending == 1; }));
+  EXPECT_EQ(listener_->stats().open, 2u);
+  EXPECT_TRUE(logged("or to finish their handshake"));
+}
+
 TEST_F(HandshakeTest, ClosingTheListenerCancelsHandshakesInFlight) {
   server_->timeout = 60s;
   listen();

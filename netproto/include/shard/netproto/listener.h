@@ -31,7 +31,7 @@ struct ListenerConfig {
   // (netproto's own tests of the framing).
   std::shared_ptr<const ServerHandshake> handshake;
   std::size_t max_per_address = 256;  // open connections from one remote address
-  std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer
+  std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer (or still in their handshake)
   int backlog = 1024;
 };
 

@@ -62,6 +62,13 @@ def wait(fd, events, deadline):
     return wait_any_os(((fd, events),), deadline)
 
 
+def ready_now(fd, events):
+    """Whether fd is ready for one of events right now (poll() with timeout 0)."""
+    poller = _os_poll()
+    poller.register(fd, events)
+    return bool(poller.poll(0))
+
+
 def wait_any(interests, deadline):
     """wait() for the first of several (fd, events)."""
     if cooperative():

@@ -451,5 +451,86 @@ class SwitchTest(TaskletSocketTestCase):
         os.waitpid(pid, 0)
 
 
+class StacklessIOTest(TaskletSocketTestCase):
+    """sendpacket/recvpacket, gather sends and blockingsend = False on tasklet sockets."""
+
+    def test_packets_arrive_whole_and_in_order_with_a_big_endian_length_before_each(self):
+        a, b = self.socketpair()
+        payloads = [b"", b"x", os.urandom(300000), b"last"]
+
+        def sender():
+            for p in payloads:
+                a.sendpacket(p)
+
+        stackless.tasklet(sender)()
+        self.assertEqual([b.recvpacket() for _ in payloads], payloads)
+        a.sendpacket(b"abc")
+        self.assertEqual(b.recv(7), b"\x00\x00\x00\x03abc")
+
+    def test_the_end_of_the_stream_is_eof_error_between_packets_and_os_error_inside_one(self):
+        a, b = self.socketpair()
+        a.sendpacket(b"one")
+        a.shutdown(socket.SHUT_WR)
+        self.assertEqual(b.recvpacket(), b"one")
+        with self.assertRaises(EOFError):
+            b.recvpacket()
+        c, d = self.socketpair()
+        c.sendall(b"\x00\x00\x00\x10short")
+        c.shutdown(socket.SHUT_WR)
+        with self.assertRaisesRegex(OSError, "got end of file during message"):
+            d.recvpacket()
+
+    def test_a_length_over_the_limit_is_refused_before_reading_the_payload(self):
+        a, b = self.socketpair()
+        a.sendall(b"\xff\xff\xff\xff")
+        with self.assertRaises(OSError) as caught:
+            b.recvpacket()
+        self.assertEqual(caught.exception.errno, errno.EMSGSIZE)
+        self.assertIn("4294967295 bytes over the limit of 16777216", str(caught.exception))
+        a.sendpacket(b"12345")
+        with self.assertRaises(OSError):
+            b.recvpacket(max_size=4)
+
+    def test_send_of_several_buffers_gathers_them_in_order_and_send_with_flags_is_stock(self):
+        a, b = self.socketpair()
+        self.assertEqual(a.send(b"ab", b"c", (b"d", memoryview(b"ef")), [bytearray(b"g")]), 7)
+        self.assertEqual(b.recv(100), b"abcdefg")
+        self.assertEqual(a.send(b"xy", 0), 2)
+        self.assertEqual(b.recv(100), b"xy")
+
+    def test_blockingsend_false_queues_and_returns_at_once_then_writes_in_order(self):
+        a, b = self.socketpair()
+        a.blockingsend = False
+        self.assertFalse(a.blockingsend)
+        big = os.urandom(8 << 20)  # far over the socket buffers: a blocking sendall would wait for the reader
+        a.sendall(big)
+        a.sendpacket(b"after")
+        self.assertEqual(a.send(b"!"), 1)
+        received = bytearray()
+        while len(received) < len(big):
+            received += b.recv(min(1 << 20, len(big) - len(received)))
+        self.assertEqual(bytes(received), big)
+        self.assertEqual(b.recvpacket(), b"after")
+        self.assertEqual(b.recv(1), b"!")
+        a.blockingsend = True  # flushes first
+        self.assertTrue(a.blockingsend)
+
+    def test_an_error_of_a_queued_send_is_raised_by_the_next_call(self):
+        a, b = self.socketpair()
+        a.blockingsend = False
+        b.close()
+        a.sendall(b"into a closed peer")
+        time.sleep(0.05)  # the writer tasklet meets the error
+        with self.assertRaises(BrokenPipeError):
+            a.sendall(b"again")
+
+    def test_close_writes_what_was_queued_first(self):
+        a, b = self.socketpair()
+        a.blockingsend = False
+        a.sendpacket(b"queued before close")
+        a.close()
+        self.assertEqual(b.recvpacket(), b"queued before close")
+
+
 if __name__ == "__main__":
     unittest.main()

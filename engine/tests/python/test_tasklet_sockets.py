@@ -291,6 +291,16 @@ class KilledWaiterTest(TaskletSocketTestCase):
         b.sendall(b"still works")
         self.assertEqual(a.recv(20), b"still works")
 
+    def test_shutdown_by_another_tasklet_wakes_a_reader_with_the_end_of_the_stream(self):
+        a, b = self.socketpair()
+        got = []
+        stackless.tasklet(lambda: got.append(a.recv(10)))()
+        stackless.schedule()
+        self.assertEqual(_engine.io_stats()["waits"], 1)
+        a.shutdown(socket.SHUT_RDWR)  # as with threads: shutdown() wakes a blocked recv, close() alone does not
+        wait_until(lambda: got, what="the reader woken")
+        self.assertEqual(got, [b""])
+
     def test_tasklets_killed_in_accept_and_in_a_tls_handshake_leave_no_descriptor_behind(self):
         import ssl
         quiet, never_accepting = self.listener(), self.listener()

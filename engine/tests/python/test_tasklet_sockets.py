@@ -32,7 +32,8 @@ def open_descriptors():
 def descriptors_after_warm_up(writable):
     """open_descriptors() once every IO thread's reactor exists: Asio makes one
     (an epoll, an eventfd, a timerfd) at its context's first descriptor wait,
-    and keeps it."""
+    and keeps it. An upper bound: these waits' own copies may still be open
+    (the IO thread closes them just after the wait)."""
     for _ in range(_engine.io_stats()["threads"]):
         _engine.io_wait(writable, select.POLLOUT, 5)
     return open_descriptors()
@@ -297,7 +298,7 @@ class KilledWaiterTest(TaskletSocketTestCase):
         self.assertFalse(waiter.alive)
         self.assertEqual(_engine.io_stats()["waits"], 0)
         self.assertEqual(_engine.io_stats()["cancellations"], cancellations + 1)
-        wait_until(lambda: open_descriptors() == descriptors, what="the wait's descriptor copy closed")
+        wait_until(lambda: open_descriptors() <= descriptors, what="the wait's descriptor copy closed")
         b.sendall(b"still works")
         self.assertEqual(a.recv(20), b"still works")
 
@@ -335,7 +336,7 @@ class KilledWaiterTest(TaskletSocketTestCase):
             t.kill()
         self.assertEqual(_engine.io_stats()["waits"], 0)
         self.assertEqual(raw.fileno(), -1)  # detached into the TLS socket, which is closed
-        wait_until(lambda: open_descriptors() == descriptors, what="descriptors back")
+        wait_until(lambda: open_descriptors() <= descriptors, what="descriptors back")
 
 
 class OtherThreadsTest(TaskletSocketTestCase):

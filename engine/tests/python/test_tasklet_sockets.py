@@ -32,11 +32,16 @@ def open_descriptors():
 def descriptors_after_warm_up(writable):
     """open_descriptors() once every IO thread's reactor exists: Asio makes one
     (an epoll, an eventfd, a timerfd) at its context's first descriptor wait,
-    and keeps it. An upper bound: these waits' own copies may still be open
-    (the IO thread closes them just after the wait)."""
+    and keeps it. Read once these waits' own copies are closed too (by the IO
+    thread, just after each wait): when the count holds still."""
     for _ in range(_engine.io_stats()["threads"]):
         _engine.io_wait(writable, select.POLLOUT, 5)
-    return open_descriptors()
+    count = open_descriptors()
+    while True:
+        time.sleep(0.02)
+        now, count = count, open_descriptors()
+        if now == count:
+            return count
 
 
 class Ticker:
@@ -298,7 +303,7 @@ class KilledWaiterTest(TaskletSocketTestCase):
         self.assertFalse(waiter.alive)
         self.assertEqual(_engine.io_stats()["waits"], 0)
         self.assertEqual(_engine.io_stats()["cancellations"], cancellations + 1)
-        wait_until(lambda: open_descriptors() <= descriptors, what="the wait's descriptor copy closed")
+        wait_until(lambda: open_descriptors() == descriptors, what="the wait's descriptor copy closed")
         b.sendall(b"still works")
         self.assertEqual(a.recv(20), b"still works")
 
@@ -336,7 +341,7 @@ class KilledWaiterTest(TaskletSocketTestCase):
             t.kill()
         self.assertEqual(_engine.io_stats()["waits"], 0)
         self.assertEqual(raw.fileno(), -1)  # detached into the TLS socket, which is closed
-        wait_until(lambda: open_descriptors() <= descriptors, what="descriptors back")
+        wait_until(lambda: open_descriptors() == descriptors, what="descriptors back")
 
 
 class OtherThreadsTest(TaskletSocketTestCase):

@@ -3,8 +3,9 @@ thread of the engine's tasklets (only the calling tasklet waits), in poll()
 otherwise (the OS thread blocks, as a stock socket would).
 
 Everything in tasklet_sockets asks `cooperative()` first: false on any other
-OS thread (threading.Thread, call_in_thread workers), after a fork, and when
-the switch is off (set_enabled(False)); then the stock behaviour applies.
+OS thread (threading.Thread, call_in_thread workers), in the game loop's own
+tasklet (tick hooks), after a fork, and when the switch is off
+(set_enabled(False)); then the stock behaviour applies.
 """
 
 import _engine
@@ -14,9 +15,13 @@ import operator
 import select
 import time
 
+import stackless
+
 # The stock poll, taken before tasklet_sockets patches the select module.
 _os_poll = select.poll
 _monotonic = time.monotonic
+_loop_running = _engine.loop_running
+_getcurrent = stackless.getcurrent
 _stock_sleep = time.sleep
 
 POLLIN = select.POLLIN
@@ -28,8 +33,11 @@ _enabled = False
 
 
 def cooperative():
-    """True when a blocking call here should block only the calling tasklet."""
-    return _enabled and _thread.get_ident() == _tasklet_thread
+    """True when a blocking call here should block only the calling tasklet:
+    on the tasklets' thread, but not in the main tasklet while the game loop
+    runs on it (a tick hook): the loop cannot park, so there the thread blocks."""
+    return (_enabled and _thread.get_ident() == _tasklet_thread
+            and not (_loop_running() and _getcurrent().is_main))
 
 
 def set_state(enabled, thread_ident):

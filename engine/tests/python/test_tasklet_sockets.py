@@ -393,6 +393,41 @@ class OtherThreadsTest(TaskletSocketTestCase):
         self.assertFalse(cooperative)
 
 
+class GameLoopTest(TaskletSocketTestCase):
+
+    def test_a_tick_hook_blocks_the_thread_as_stock_calls_do_while_tasklets_wait_cooperatively(self):
+        a, b = self.socketpair()
+        seen = {}
+        frames = [0]
+
+        def reader():  # a tasklet inside the loop: only it waits
+            seen["reader"] = a.recv(10)
+
+        def hook(frame, dt):  # the loop's own tasklet: cannot park, so the thread blocks
+            frames[0] += 1
+            if frames[0] == 2:
+                start = time.monotonic()
+                time.sleep(0.05)
+                b.settimeout(0.05)
+                try:
+                    b.recv(1)
+                except TimeoutError as e:
+                    seen["hook"] = (e.args, time.monotonic() - start)
+                b.sendall(b"from hook")
+            if frames[0] == 5:
+                gameloop.stop()
+
+        stackless.tasklet(reader)()
+        gameloop.add_tick(hook)
+        try:
+            gameloop.run()
+        finally:
+            gameloop.remove_tick(hook)
+        self.assertEqual(seen["hook"][0], ("timed out",))
+        self.assertGreaterEqual(seen["hook"][1], 0.09)
+        self.assertEqual(seen["reader"], b"from hook")
+
+
 class SleepTest(TaskletSocketTestCase):
 
     def test_twenty_tasklets_sleeping_a_fifth_of_a_second_take_one_fifth_not_four_seconds(self):

@@ -43,16 +43,19 @@ def _blocking(name, events):
             if not waiting.cooperative():
                 return op(self, *args, **kwargs)
             timeout = self._cooperate()
-        if timeout == 0.0:
+        try:  # first without a clock: most calls find their data (or room) there
             return op(self, *args, **kwargs)
+        except BlockingIOError:
+            if timeout == 0.0:
+                raise  # a non-blocking socket: the stock error
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
+            if not waiting.wait(_C.fileno(self), events, deadline):
+                raise _timeout("timed out")
             try:
                 return op(self, *args, **kwargs)
             except BlockingIOError:
                 pass
-            if not waiting.wait(_C.fileno(self), events, deadline):
-                raise _timeout("timed out")
 
     call.__name__ = name
     call.__qualname__ = "socket." + name

@@ -78,17 +78,21 @@ class StacklessIOMixin:
     # ---- gather sends and non-blocking sends
 
     def send(self, data, *more):
-        if not more or isinstance(more[0], int):
-            self._raise_send_error()
-            if self._send_queue is not None and waiting.cooperative():
-                self._queue([data])
-                return len(memoryview(data).cast("B"))
-            return self._send_one(data, *more)
-        views = _views((data,) + more, [])
-        self._gather_all(views)
-        return sum(map(len, views))
+        if more and not isinstance(more[0], int):
+            views = _views((data,) + more, [])
+            self._gather_all(views)
+            return sum(map(len, views))
+        if self._send_queue is None and self._send_error is None:
+            return self._send_one(data, *more)  # the stock call (the common case first)
+        self._raise_send_error()
+        if self._send_queue is not None and waiting.cooperative():
+            self._queue([data])
+            return len(memoryview(data).cast("B"))
+        return self._send_one(data, *more)
 
     def sendall(self, data, flags=0):
+        if self._send_queue is None and self._send_error is None:
+            return self._sendall_one(data, flags)
         self._raise_send_error()
         if self._send_queue is not None and waiting.cooperative() and not flags:
             return self._queue([data])

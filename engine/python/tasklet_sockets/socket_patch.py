@@ -22,13 +22,12 @@ import socket as _socket_module
 import time
 
 from . import waiting
-from .stacklessio import StacklessIOMixin
+from .stacklessio import _STOCK, StacklessIOMixin
 
 _C = _socket.socket
 _Stock = _socket_module.socket
 _monotonic = time.monotonic
 _timeout = _socket.timeout  # TimeoutError
-_STOCK = -1.0  # _user_timeout of a socket still in the stock state (a real timeout is None or >= 0)
 _TIMED_OUT = object()
 
 

@@ -59,6 +59,7 @@ def install(module):
     cls = module.SSLSocket
     if not issubclass(cls, socket_patch.socket):
         return  # ssl was imported before the socket patch: it keeps stock sockets
+    cls._frames_on_io_thread = False  # recvpacket() reads through OpenSSL
     cls.read = _retrying(cls.read, "read")
     cls.write = _retrying(cls.write, "write")
     cls.do_handshake = _retrying(cls.do_handshake, "handshake")

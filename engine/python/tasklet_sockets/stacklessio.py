@@ -2,7 +2,8 @@
 
 - sendpacket(data): one length-framed packet (a 4-byte big-endian length,
   then the payload), written whole; recvpacket(max_size=16 MiB): the next
-  one's payload. EOFError at the end of the stream between packets (as
+  one's payload, read and framed by an IO thread on the tasklets' thread
+  (_engine.io_read_packet; in Python through TLS and on other threads). EOFError at the end of the stream between packets (as
   multiprocessing's connections), OSError "got end of file during message"
   inside one, OSError(EMSGSIZE) for a length over max_size (read nothing more:
   the stream is out of step, close it).
@@ -18,6 +19,7 @@
 Mixed into socket_patch.socket, whose slots hold the state.
 """
 
+import _engine
 import collections
 import errno
 import struct
@@ -29,6 +31,9 @@ from . import waiting
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_PACKET = 16 << 20
 IOV_MAX = 1024  # buffers per sendmsg()
+# _user_timeout of a socket still in the stock state (a real timeout is None
+# or >= 0); one object, compared with `is` (socket_patch imports it).
+_STOCK = -1.0
 
 
 def _views(buffers, out):
@@ -53,9 +58,18 @@ class StacklessIOMixin:
         view = memoryview(data).cast("B")
         self._gather_all([HEADER.pack(len(view)), view])
 
+    # An IO thread can read the packet off a plain socket (not through TLS).
+    _frames_on_io_thread = True
+
     def recvpacket(self, max_size=DEFAULT_MAX_PACKET):
         """The next packet's payload (see the module docstring)."""
         self._raise_send_error()
+        if self._frames_on_io_thread and waiting.cooperative():
+            timeout = self._user_timeout
+            if timeout is _STOCK:
+                timeout = self._cooperate()
+            if timeout != 0.0:  # framed by an IO thread while only this tasklet waits
+                return _engine.io_read_packet(self.fileno(), max_size, timeout)
         header = self._recv_exactly(HEADER.size, at_boundary=True)
         (size,) = HEADER.unpack(header)
         if size > max_size:

@@ -10,6 +10,7 @@
 
 #include "bindings/arguments.h"
 #include "core/clock.h"
+#include "shard/engine/fd_read.h"
 #include "shard/engine/fd_wait.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/waiters.h"
@@ -116,12 +117,59 @@ PyObject* io_wait_any(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObje
   return wait_for(interests, deadline, stack_top(args, nargs, kwnames));
 }
 
+// io_read_packet(fd, max_size, timeout=None) -> bytes: one length-framed
+// packet (4-byte big-endian length, then the payload) read by an IO thread
+// (shard/engine/fd_read.h); only this tasklet waits. EOFError at the end of
+// the stream before a packet, OSError "got end of file during message" inside
+// one, OSError(EMSGSIZE) for a length over max_size, TimeoutError "timed out".
+PyObject* io_read_packet(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* parsed[3] = {nullptr, nullptr, nullptr};
+  if (!parse_arguments("io_read_packet", args, nargs, kwnames, {"fd", "max_size", "timeout"}, 2, parsed)) {
+    return nullptr;
+  }
+  const int fd = PyObject_AsFileDescriptor(parsed[0]);
+  if (fd < 0) return nullptr;
+  const unsigned long long max_size = PyLong_AsUnsignedLongLong(parsed[1]);
+  if (max_size == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return nullptr;
+  int64_t deadline;
+  if (!deadline_from(parsed[2], &deadline)) return nullptr;
+  Scheduler* sched = Scheduler::current_or_create();
+  if (sched == nullptr) return nullptr;
+  sched->set_call_sp(stack_top(args, nargs, kwnames));
+  Outcome<PacketRead> read = read_packet(fd, static_cast<uint32_t>(std::min<unsigned long long>(max_size, UINT32_MAX)),
+                                         deadline);
+  if (read.error == WaitError::kTimedOut) return PyErr_Format(PyExc_TimeoutError, "timed out");
+  if (!read) return raise_wait_error(read.error, "io_read_packet");
+  PacketRead& packet = *read.value;
+  switch (packet.end) {
+    case PacketRead::End::kEof:
+      PyErr_SetNone(PyExc_EOFError);
+      return nullptr;
+    case PacketRead::End::kEofInside:
+      return PyErr_Format(PyExc_OSError, "got end of file during message");
+    case PacketRead::End::kTooLarge: {
+      PyObject* error = PyObject_CallFunction(PyExc_OSError, "iN", EMSGSIZE,
+                                              PyUnicode_FromFormat("packet of %u bytes over the limit of %llu",
+                                                                   packet.size, max_size));
+      if (error != nullptr) PyErr_SetObject(PyExc_OSError, error);
+      Py_XDECREF(error);
+      return nullptr;
+    }
+    case PacketRead::End::kPacket:
+      break;
+  }
+  return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(packet.payload.data()),
+                                   static_cast<Py_ssize_t>(packet.payload.size()));
+}
+
 PyMethodDef io_wait_methods[] = {
     {"io_wait", as_cfunction<io_wait>(), METH_FASTCALL | METH_KEYWORDS,
      "io_wait(fd, events, timeout=None) -> bool: wait on an IO thread until fd is ready for one of events "
      "(select.POLLIN/POLLOUT/POLLPRI); only this tasklet waits; False at the timeout"},
     {"io_wait_any", as_cfunction<io_wait_any>(), METH_FASTCALL | METH_KEYWORDS,
      "io_wait_any([(fd, events), ...], timeout=None) -> bool: io_wait for the first of several descriptors"},
+    {"io_read_packet", as_cfunction<io_read_packet>(), METH_FASTCALL | METH_KEYWORDS,
+     "io_read_packet(fd, max_size, timeout=None) -> bytes: one length-framed packet read by an IO thread"},
     {nullptr, nullptr, 0, nullptr},
 };
 

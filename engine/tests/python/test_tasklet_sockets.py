@@ -553,6 +553,25 @@ class StacklessIOTest(TaskletSocketTestCase):
         with self.assertRaises(OSError):
             b.recvpacket(max_size=4)
 
+    def test_recvpacket_is_framed_by_an_io_thread_times_out_and_can_be_killed(self):
+        a, b = self.socketpair()
+        descriptors = descriptors_after_warm_up(a)
+        b.settimeout(0.05)
+        with self.assertRaisesRegex(TimeoutError, "^timed out$"):
+            b.recvpacket()
+        b.settimeout(None)
+        reader = stackless.tasklet(b.recvpacket)()
+        stackless.schedule()
+        self.assertEqual(_engine.io_stats()["waits"], 1, "the packet is not awaited on an IO thread")
+        reader.kill()
+        self.assertEqual(_engine.io_stats()["waits"], 0)
+        wait_until(lambda: open_descriptors() == descriptors, what="the read's descriptor copy closed")
+
+    def test_recvpacket_on_another_thread_frames_in_python_and_blocks_that_thread(self):
+        a, b = self.socketpair()
+        a.sendpacket(b"to a thread")
+        self.assertEqual(result_in_new_thread(b.recvpacket), b"to a thread")
+
     def test_send_of_several_buffers_gathers_them_in_order_and_send_with_flags_is_stock(self):
         a, b = self.socketpair()
         self.assertEqual(a.send(b"ab", b"c", (b"d", memoryview(b"ef")), [bytearray(b"g")]), 7)

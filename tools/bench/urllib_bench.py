@@ -4,7 +4,7 @@ fetches by gevent's monkey-patched urllib are the peer.
 
   /usr/bin/python3.11 tools/bench/urllib_bench.py serve [--delay 0.2]
         the endpoint (ThreadingHTTPServer, a thread per request): prints "port N"
-  build/bin/shard run [--strategy S] tools/bench/urllib_bench.py shard --port N [--fetches 100]
+  build/bin/shard run [--strategy S] [--run-budget B] tools/bench/urllib_bench.py shard --port N [--run-budget B]
         the fetches in tasklets, inside shard run's game loop (tasklet sockets)
   /usr/bin/python3.11 tools/bench/urllib_bench.py gevent --port N [--fetches 100]
         the fetches in greenlets, after gevent.monkey.patch_all()
@@ -90,6 +90,7 @@ def run_shard(options):
             done.receive()
         seconds = time.monotonic() - start
         emit("shard", options, seconds, len(results), strategy=gameloop.dispatch_strategy(), fps=gameloop.fps(),
+             run_budget=options.run_budget,
              frame_overruns=gameloop.stats()["overruns"] - before, worst_frame=worst)
         gameloop.stop()
 
@@ -114,6 +115,7 @@ def main(argv):
     parser.add_argument("--port", type=int)
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--fetches", type=int, default=100)
+    parser.add_argument("--run-budget", type=float, default=0.5, help="shard: what shard run was given (reported)")
     options = parser.parse_args(argv)
     {"serve": serve, "shard": run_shard, "gevent": run_gevent}[options.mode](options)
 

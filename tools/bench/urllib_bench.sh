@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Network item 8(d) (docs/benchmarks.md, "urllib fetches"): 100 tasklets each
 # fetch, with urllib.request, a local endpoint that answers after 200 ms,
-# inside `shard run`'s game loop (per dispatch strategy), beside gevent's
+# inside `shard run`'s game loop (per dispatch strategy, and with phase 4's
+# run budget at 0.5 and 0.9 of the frame), beside gevent's
 # monkey-patched urllib, alternating, ROUNDS rounds against one server
 # process. JSON lines on stdout, then a table (best and median per row).
 #   tools/bench/urllib_bench.sh [ROUNDS]   (after cmake --build build)
@@ -21,8 +22,10 @@ exec 3<"$fifo"
 read -r _ port <&3
 echo "# commit $(git rev-parse --short HEAD), server port $port, $rounds rounds" >&2
 for _ in $(seq "$rounds"); do
-  for strategy in main_loop pending_call; do
-    "$build/bin/shard" run --strategy "$strategy" $bench shard --port "$port" 2>/dev/null | tee -a "$out"
+  for config in "main_loop 0.5" "pending_call 0.5" "pending_call 0.9"; do
+    read -r strategy budget <<<"$config"
+    "$build/bin/shard" run --strategy "$strategy" --run-budget "$budget" $bench shard --port "$port" \
+      --run-budget "$budget" 2>/dev/null | tee -a "$out"
   done
   $python $bench gevent --port "$port" | tee -a "$out"
 done
@@ -31,7 +34,7 @@ import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    key = r["impl"] + (" (" + r["strategy"] + ")" if "strategy" in r else "")
+    key = r["impl"] + (f" ({r['strategy']}, run budget {r['run_budget']})" if "strategy" in r else "")
     rows.setdefault(key, []).append(r)
 print("| fetcher | best s | median s | frame overruns (max) | answered |")
 print("|---|---|---|---|---|")

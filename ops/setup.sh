@@ -10,11 +10,11 @@ packages=(
   python3-greenlet python3-gevent python3-uvloop   # peers the benchmarks measure beside us
   protobuf-compiler libprotobuf-dev python3-protobuf   # netproto: wire schemas, C++ and Python
   libsnappy-dev zlib1g-dev            # netproto: per-frame compression
-  libssl-dev openssl                  # netproto: TLS (Asio's ssl::stream); ops/devcert.sh; the TLS benchmark's ceiling
+  libssl-dev                          # netproto: TLS (OpenSSL on the IO threads)
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
   python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
-  openssl                             # the openssl CLI: throwaway certificates of the tasklet-socket TLS tests
+  openssl                             # the openssl CLI: throwaway certificates of the tasklet-socket TLS tests, ops/devcert.sh, net_bench.sh's ceiling
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "dispatch/worker_gil.h"
+#include "io/io_batch.h"
 #include "shard/engine/asio.h"
 
 namespace shard::engine {
@@ -70,6 +71,8 @@ std::error_code IoPool::start(int threads) {
 
 void IoPool::run(asio::io_context& context) noexcept {
   count_lock_acquisitions_on_this_thread(&lock_acquisitions_);
+  IoBatch batch(context);
+  IoBatch::set_current(&batch);
   // A handler that throws must not end the thread (std::terminate), nor leave
   // the others' completions unrun: it is logged, and the context goes on.
   for (;;) {
@@ -84,6 +87,7 @@ void IoPool::run(asio::io_context& context) noexcept {
       std::fprintf(stderr, "shard: an IO completion handler threw a non-standard exception (the IO thread goes on)\n");
     }
   }
+  IoBatch::set_current(nullptr);
   count_lock_acquisitions_on_this_thread(nullptr);
   std::lock_guard lock(mutex_);
   --running_threads_;
@@ -129,6 +133,20 @@ std::shared_ptr<asio::io_context> IoPool::next_context() {
   std::lock_guard lock(mutex_);
   if (!running_.load() || threads_.empty()) return nullptr;
   return threads_[next_++ % threads_.size()]->context;
+}
+
+std::shared_ptr<asio::io_context> IoPool::context_at(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  if (!running_.load() || threads_.empty()) return nullptr;
+  return threads_[n % threads_.size()]->context;
+}
+
+int IoPool::index_of(const asio::io_context& context) const {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    if (threads_[i]->context.get() == &context) return static_cast<int>(i);
+  }
+  return -1;
 }
 
 IoPool::Registration::Registration(IoPool& pool, const std::function<void()>* cancel) : pool_(pool), cancel_(cancel) {

@@ -62,6 +62,12 @@ class IoPool final {
   // is not running. Shared: an operation keeps its context's memory alive
   // (its Asio objects refer to it) even past a stop().
   std::shared_ptr<boost::asio::io_context> next_context();
+  // The context of IO thread n (modulo their number), for a caller that
+  // spreads its own operations in turn (a listener's accepted connections:
+  // sharing next_context()'s turn with connect() could give them all one).
+  std::shared_ptr<boost::asio::io_context> context_at(std::size_t n);
+  // Which IO thread runs `context` (0-based), -1 if none of the running ones.
+  int index_of(const boost::asio::io_context& context) const;
 
   // A tasklet's wait for an operation, registered for as long as it waits so
   // that stop() can cancel the operation. `cancel` must be safe to call from

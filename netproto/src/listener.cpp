@@ -35,8 +35,11 @@ void Listener::start() {
 }
 
 void Listener::accept_() {
-  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
-    self->on_accept_(error, std::move(socket));
+  std::shared_ptr<asio::io_context> peer = config_.connection_context ? config_.connection_context() : nullptr;
+  asio::io_context& context = peer ? *peer : static_cast<asio::io_context&>(acceptor_.get_executor().context());
+  acceptor_.async_accept(context, [self = shared_from_this(), peer](const boost::system::error_code& error,
+                                                                     asio::ip::tcp::socket socket) mutable {
+    self->on_accept_(error, std::move(socket), std::move(peer));
   });
 }
 
@@ -48,7 +51,8 @@ void Listener::log_(const std::string& line) const {
   }
 }
 
-void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp::socket socket) {
+void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp::socket socket,
+                          std::shared_ptr<asio::io_context> context) {
   if (error == asio::error::operation_aborted || closed()) return;
   if (error) {
     // EMFILE and friends: this connection is lost, the listener goes on.
@@ -82,9 +86,8 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
     ++per_address_[address];
     ++stats_.accepted;
     ++stats_.open;
-    pending_.push_back(connection);
-    for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
-    waiters_.clear();
+    pending_.push_back({std::move(context), connection});
+    waiters_.take_all(due);
   }
   std::weak_ptr<Listener> weak = weak_from_this();
   connection->start([weak, address](Connection&) {
@@ -94,25 +97,25 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
     if (--self->per_address_[address] == 0) self->per_address_.erase(address);
     --self->stats_.open;
   });
-  for (Notify& notify : due) notify();
+  NotifyList::run_all(due);
   accept_();
 }
 
-std::shared_ptr<Connection> Listener::try_accept() {
+Listener::Accepted Listener::try_accept() {
   std::lock_guard lock(mutex_);
-  if (pending_.empty()) return nullptr;
-  auto connection = std::move(pending_.front());
+  if (pending_.empty()) return {};
+  Accepted accepted = std::move(pending_.front());
   pending_.pop_front();
-  return connection;
+  return accepted;
 }
 
 std::uint64_t Listener::notify_acceptable(Notify notify) {
   std::uint64_t token;
   {
     std::lock_guard lock(mutex_);
-    token = next_token_++;
+    token = waiters_.next_token();
     if (!closed_ && pending_.empty()) {
-      waiters_.emplace_back(token, std::move(notify));
+      waiters_.add(token, 0, std::move(notify));
       return token;
     }
   }
@@ -124,12 +127,7 @@ void Listener::cancel_notify(std::uint64_t token) {
   Notify notify;
   {
     std::lock_guard lock(mutex_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->first != token) continue;
-      notify = std::move(it->second);
-      waiters_.erase(it);
-      break;
-    }
+    notify = waiters_.take(token);
   }
   if (notify) notify();
 }
@@ -139,18 +137,17 @@ void Listener::cancel_notify_later(std::uint64_t token) {
 }
 
 void Listener::close() {
-  std::deque<std::shared_ptr<Connection>> pending;
+  std::deque<Accepted> pending;
   std::vector<Notify> due;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
     pending.swap(pending_);
-    for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
-    waiters_.clear();
+    waiters_.take_all(due);
   }
-  for (auto& connection : pending) connection->close();
-  for (Notify& notify : due) notify();
+  for (Accepted& accepted : pending) accepted.connection->close();
+  NotifyList::run_all(due);
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);

@@ -85,7 +85,7 @@ class LoopbackTest : public ::testing::Test {
   }
   std::shared_ptr<Connection> accepted() {
     std::shared_ptr<Connection> c;
-    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept()) != nullptr; }));
+    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept().connection) != nullptr; }));
     if (c) connections_.push_back(c);
     return c;
   }
@@ -361,6 +361,37 @@ TEST_F(LoopbackTest, ReadingPausesAtTheByteBoundToo) {
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(eventually([&] { return s->try_receive().has_value(); })) << i;
   }
+}
+
+
+TEST_F(LoopbackTest, AcceptedConnectionsGoToTheContextTheListenerPicks) {
+  auto other = std::make_shared<asio::io_context>(1);
+  auto guard = asio::make_work_guard(*other);
+  std::thread other_thread([&] { other->run(); });
+  std::atomic<int> picks{0};
+  config_.connection_context = [&picks, other] {
+    ++picks;
+    return other;
+  };
+  listen();
+  auto c = client();
+  Listener::Accepted a;
+  ASSERT_TRUE(eventually([&] { return (a = listener_->try_accept()).connection != nullptr; }));
+  EXPECT_EQ(a.context, other);
+  EXPECT_EQ(&a.connection->context(), other.get());
+  EXPECT_GE(picks.load(), 1);
+  // It reads and writes on that context's thread.
+  c->send(notification(), bytes_of("ping"));
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = a.connection->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "ping");
+  a.connection->send(notification(), bytes_of("pong"));
+  ASSERT_TRUE(eventually([&] { return (p = c->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "pong");
+  a.connection->close();
+  listener_->close();
+  guard.reset();
+  other_thread.join();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "net_types.h"
 #include "shard/engine/await_completion.h"
+#include "shard/engine/io_pool.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/waiters.h"
 #include "wait_notify.h"
@@ -19,17 +20,6 @@ using engine::as_cfunction;
 using netproto::Connection;
 using netproto::FrameHeader;
 using netproto::MessageKind;
-
-int64_t deadline_of(double timeout) {
-  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
-}
-
-bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  engine::Scheduler* sched = engine::Scheduler::current_or_create();
-  if (sched == nullptr) return false;
-  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
-  return true;
-}
 
 // Py_buffers of the arguments, tuples and lists flattened (gather sends).
 class Buffers {
@@ -91,10 +81,9 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
       return raise_closed(connection);
   }
   if (!self->blockingsend) Py_RETURN_NONE;  // errors surface on the next call
-  auto conn = self->connection;
-  std::error_code error = wait_notified(
-      [&](Connection::Notify notify) { return conn->notify_sent(seq, std::move(notify)); },
-      [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, 0);
+  std::error_code error = wait_on(
+      self->connection, [seq](Connection& c, Connection::Notify notify) { return c.notify_sent(seq, std::move(notify)); },
+      0);
   if (error) return engine::raise_wait_error(error, "send");
   if (connection.written_seq() < seq) return raise_closed(connection);
   Py_RETURN_NONE;
@@ -165,9 +154,8 @@ PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs,
     }
     if (conn->closed()) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
-    std::error_code error = wait_notified(
-        [&](Connection::Notify notify) { return conn->notify_readable(std::move(notify)); },
-        [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, deadline);
+    std::error_code error = wait_on(
+        conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); }, deadline);
     if (error) return engine::raise_wait_error(error, "recvpacket");
   }
 }
@@ -196,6 +184,11 @@ PyObject* get_close_reason(PyObject* py_self, void*) {
 PyObject* get_peer(PyObject* py_self, void*) {
   Connection& c = *reinterpret_cast<ConnectionObject*>(py_self)->connection;
   return Py_BuildValue("(si)", c.remote_address().c_str(), static_cast<int>(c.remote_port()));
+}
+
+PyObject* get_io_thread(PyObject* py_self, void*) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  return PyLong_FromLong(engine::IoPool::instance().index_of(self->connection->context()));
 }
 
 PyObject* get_blockingsend(PyObject* py_self, void*) {
@@ -240,22 +233,17 @@ PyGetSetDef getset[] = {
      nullptr},
     {"close_reason", engine::guarded<get_close_reason>, nullptr, "why it closed (None while open)", nullptr},
     {"peer", engine::guarded<get_peer>, nullptr, "(address, port) of the other end", nullptr},
+    {"io_thread", engine::guarded<get_io_thread>, nullptr,
+     "which of the engine's IO threads serves it (0-based; -1 once they stopped)", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 }  // namespace
 
-PyTypeObject ConnectionType = [] {
-  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
-  t.tp_name = "_net.Connection";
-  t.tp_basicsize = sizeof(ConnectionObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "a packet connection on an IO thread (from _net.connect() or Listener.accept())";
-  t.tp_dealloc = engine::guarded<dealloc>;
-  t.tp_methods = methods;
-  t.tp_getset = getset;
-  return t;
-}();
+PyTypeObject ConnectionType =
+    make_type("_net.Connection", sizeof(ConnectionObject),
+              "a packet connection on an IO thread (from _net.connect() or Listener.accept())",
+              engine::guarded<dealloc>, methods, getset);
 
 PyObject* wrap_connection(std::shared_ptr<boost::asio::io_context> context,
                           std::shared_ptr<netproto::Connection> connection) {

@@ -113,6 +113,11 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
   netproto::ListenerConfig config;
   if (!size_arg(p[2], "max_per_address", 1, std::size_t{1} << 30, &config.max_per_address)) return nullptr;
   if (!parse_config(p + 3, config.connection)) return nullptr;
+  // Accepted connections go to the IO threads in turn, not all to the listener's.
+  // Called on the listener's IO thread only: its own turn needs no lock.
+  config.connection_context = [turn = std::size_t{0}]() mutable {
+    return engine::IoPool::instance().context_at(turn++);
+  };
   std::shared_ptr<netproto::NativeHandlers> native;
   if (p[8] != nullptr && p[8] != Py_None) {
     // A test hook for the native path: packets of these kinds are counted on
@@ -165,9 +170,7 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
   if (!engine::parse_timeout(p[2], &timeout)) return nullptr;
   netproto::ConnectionConfig config;
   if (!parse_config(p + 3, config)) return nullptr;
-  engine::Scheduler* sched = engine::Scheduler::current_or_create();
-  if (sched == nullptr) return nullptr;
-  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  if (!enter_wait(args, nargs, kwnames)) return nullptr;
 
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "connect");
@@ -193,9 +196,7 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
       dial->socket.close(ignored);
     });
   };
-  const int64_t deadline =
-      timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
-  if (std::error_code error = engine::await_completion(start, cancel, deadline)) {
+  if (std::error_code error = engine::await_completion(start, cancel, deadline_of(timeout))) {
     return engine::raise_wait_error(error, "connect");
   }
   // Connected: no operation is pending on the socket, it may move.
@@ -290,6 +291,30 @@ PyObject* init() {
 }
 
 }  // namespace
+
+int64_t deadline_of(double timeout) {
+  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+}
+
+bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  engine::Scheduler* sched = engine::Scheduler::current_or_create();
+  if (sched == nullptr) return false;
+  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  return true;
+}
+
+PyTypeObject make_type(const char* name, Py_ssize_t size, const char* doc, destructor dealloc, PyMethodDef* methods,
+                       PyGetSetDef* getset) {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = name;
+  t.tp_basicsize = size;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = doc;
+  t.tp_dealloc = dealloc;
+  t.tp_methods = methods;
+  t.tp_getset = getset;
+  return t;
+}
 
 void track(PyObject* object) { live.insert(object); }
 void untrack(PyObject* object) { live.erase(object); }

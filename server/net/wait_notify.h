@@ -52,4 +52,13 @@ std::error_code wait_notified(Subscribe subscribe, Unsubscribe unsubscribe, int6
   return engine::await_completion(start, cancel, deadline_ns);
 }
 
+// The wait on a Connection's or Listener's notification:
+// `subscribe(source, notify)` registers it (notify_readable, notify_sent,
+// notify_acceptable); giving up withdraws it on the source's IO thread.
+template <class Source, class Subscribe>
+std::error_code wait_on(const std::shared_ptr<Source>& source, Subscribe subscribe, int64_t deadline_ns) {
+  return wait_notified([&](typename Source::Notify notify) { return subscribe(*source, std::move(notify)); },
+                       [source](std::uint64_t token) { source->cancel_notify_later(token); }, deadline_ns);
+}
+
 }  // namespace shard::net

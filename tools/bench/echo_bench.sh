@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Framed echo (docs/benchmarks.md, "Framed echo"): the same 80-byte frames
 # echoed by shard tasklets (_net), gevent's StreamServer, asyncio and uvloop
-# (protocol and streams), each server pinned to CPU 0 and the C++ load
+# (protocol and streams), and the ceiling: a single-threaded Boost.Asio server
+# in C++ (echo_asio); each server pinned to CPU 0 and the C++ load
 # generator (echo_load) to CPU 1; 100 and 1,000 connections, one message in
 # flight each. JSON lines on stdout.
-#   tools/bench/echo_bench.sh [SECONDS]   (after cmake --build build)
+#   tools/bench/echo_bench.sh [SECONDS] [SERVER...]   (after cmake --build build
+#   --target shard echo_load echo_asio); SERVER: run only those (names below)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-5}
@@ -19,10 +21,13 @@ servers=(
   "asyncio_streams|$python tools/bench/echo/asyncio_echo.py streams asyncio"
   "uvloop_protocol|$python tools/bench/echo/asyncio_echo.py protocol uvloop"
   "uvloop_streams|$python tools/bench/echo/asyncio_echo.py streams uvloop"
+  "asio|$build/bin/echo_asio"
 )
+only=("${@:2}")
 for entry in "${servers[@]}"; do
   name=${entry%%|*}
   command=${entry#*|}
+  if ((${#only[@]})) && [[ ! " ${only[*]} " == *" $name "* ]]; then continue; fi
   for connections in 100 1000; do
     fifo=$(mktemp -u)
     mkfifo "$fifo"

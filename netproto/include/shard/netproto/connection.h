@@ -44,6 +44,7 @@
 #include "shard/netproto/frame_decoder.h"
 #include "shard/netproto/frame_encoder.h"
 #include "shard/netproto/frame_header.h"
+#include "shard/netproto/notify_list.h"
 
 namespace shard::netproto {
 
@@ -83,7 +84,7 @@ struct Packet {
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
   using Socket = boost::asio::ip::tcp::socket;
-  using Notify = std::function<void()>;
+  using Notify = NotifyList::Notify;
   using OnClose = std::function<void(Connection&)>;
 
   // `socket` is open and bound to its IO thread's context. Call start() once.
@@ -134,6 +135,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string close_detail() const;  // the logged text
   bool closed() const { return close_reason() != CloseReason::kOpen; }
   std::uint64_t written_seq() const;  // frames written so far
+  // The IO thread's context it lives on.
+  boost::asio::io_context& context() const { return context_; }
   std::string remote_address() const { return remote_; }
   std::uint16_t remote_port() const { return remote_port_; }
   // After the handshake: the codec frames are sent with and those accepted.
@@ -156,11 +159,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
     FrameHeader header;
     std::vector<std::uint8_t> payload;
   };
-  struct Waiter {
-    std::uint64_t token;
-    std::uint64_t seq;  // 0: readable; else sent up to seq
-    Notify notify;
-  };
 
   // IO thread only.
   void read_();
@@ -171,12 +169,13 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void arm_idle_timer_();
   void shutdown_();  // closes the socket and timer, runs on_close
 
-  // Under mutex_: takes the waiters that are due.
+  // Under mutex_: takes the waiters that are due; whether key `seq` is due.
   void take_due_(std::vector<Notify>& due);
+  bool due_locked_(std::uint64_t seq) const;
   void close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due);
-  static void run_all(std::vector<Notify>& due) noexcept;
 
   Socket socket_;
+  boost::asio::io_context& context_;  // socket_'s
   boost::asio::steady_timer idle_timer_;
   ConnectionConfig config_;
   std::shared_ptr<const NativeHandlers> native_;
@@ -199,8 +198,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::size_t send_bytes_ = 0;  // queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight
   bool read_paused_ = false;    // the receive queue was full
-  std::uint64_t next_seq_ = 1, written_seq_ = 0, next_token_ = 1;
-  std::vector<Waiter> waiters_;
+  std::uint64_t next_seq_ = 1, written_seq_ = 0;
+  NotifyList waiters_;  // key 0: readable; else sent up to that sequence number
   CloseReason reason_ = CloseReason::kOpen;
   std::string detail_;
   Stats stats_;

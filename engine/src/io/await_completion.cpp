@@ -77,6 +77,7 @@ std::error_code await_completion(const StartFn& start, const CancelFn& cancel, i
   // Registered before anything starts, so a stop() that begins meanwhile
   // cancels this operation too.
   IoPool::Registration registration(pool, &cancel);
+  if (!registration.registered()) return std::make_error_code(std::errc::not_enough_memory);
   if (!pool.running()) return WaitError::kStopped;
   std::shared_ptr<Request> request;
   std::optional<Completer> done;

@@ -270,7 +270,8 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
 
 bool Connection::drain_frames_(std::size_t n, bool& paused) {
   paused = false;
-  std::vector<Packet> batch;
+  std::vector<Packet>& batch = framed_;  // kept: one read's frames allocate no list
+  batch.clear();
   std::uint64_t native = 0;
   try {
     decoder_.commit(n);  // checks a length field as soon as it is whole

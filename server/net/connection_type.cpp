@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "bindings/arguments.h"
 #include "core/clock.h"
 #include "net_types.h"
@@ -22,7 +24,10 @@ using netproto::FrameHeader;
 using netproto::MessageKind;
 
 // Py_buffers of the arguments, tuples and lists flattened (gather sends).
+// A few live inline: a plain sendpacket() allocates nothing here.
 class Buffers {
+  static constexpr std::size_t kInline = 4;
+
  public:
   ~Buffers() {
     for (Py_buffer& view : views_) PyBuffer_Release(&view);
@@ -47,8 +52,9 @@ class Buffers {
     views_.push_back(view);
     return true;
   }
-  std::vector<std::span<const std::uint8_t>> spans() const {
-    std::vector<std::span<const std::uint8_t>> out;
+  using Spans = boost::container::small_vector<std::span<const std::uint8_t>, kInline>;
+  Spans spans() const {
+    Spans out;
     for (const Py_buffer& v : views_) out.emplace_back(static_cast<const std::uint8_t*>(v.buf), v.len);
     return out;
   }
@@ -59,7 +65,7 @@ class Buffers {
   }
 
  private:
-  std::vector<Py_buffer> views_;
+  boost::container::small_vector<Py_buffer, kInline> views_;
 };
 
 PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
@@ -68,7 +74,7 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
   header.kind = kind;
   auto spans = buffers.spans();
   std::uint64_t seq = 0;
-  switch (connection.send(header, spans, &seq)) {
+  switch (connection.send(header, {spans.data(), spans.size()}, &seq)) {
     case Connection::SendResult::kQueued:
       break;
     case Connection::SendResult::kTooLarge:

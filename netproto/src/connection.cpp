@@ -309,6 +309,9 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
       paused = read_paused_ = true;
     }
   }
+  // A burst's long list is not kept by every connection.
+  batch.clear();
+  if (batch.capacity() > kKeptFramed) std::vector<Packet>().swap(batch);
   NotifyList::run_all(due);
   return true;
 }

@@ -39,7 +39,10 @@ std::error_code wait_notified(Subscribe subscribe, Unsubscribe unsubscribe, int6
     if (cancelled) unsubscribe(token);  // a cancel that came first
   };
   // Called from the waiting thread or IoPool::stop(); never into the pool.
-  engine::CancelFn cancel = [state, unsubscribe] {
+  // Only while await_completion() runs (the pool keeps a pointer to it, no
+  // copy), so it may refer to this frame: two pointers fit in the
+  // std::function itself, which then allocates nothing.
+  engine::CancelFn cancel = [state = state.get(), &unsubscribe] {
     state->gave_up.store(true);
     std::uint64_t token;
     {

@@ -1,6 +1,5 @@
 #include "io/io_batch.h"
 
-#include <cstdio>
 #include <exception>
 
 #include "shard/engine/asio.h"

@@ -73,7 +73,6 @@ class Dispatcher final {
   static Dispatcher& instance();
 
   Strategy strategy() const { return strategy_.load(std::memory_order_acquire); }
-
   void set_strategy(Strategy s) { strategy_.store(s, std::memory_order_release); }
   // While the game loop runs: the eventfd that ends its phase-1 wait (-1: no
   // loop, completions wake the scheduler's idle wait instead).

@@ -187,6 +187,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   FrameEncoder encoder_;
   std::vector<std::uint8_t> out_;  // the batch being written
   std::vector<Outgoing> writing_;  // its frames
+  static constexpr std::size_t kKeptFramed = 64;  // framed_'s capacity kept between reads
   std::vector<Packet> framed_;     // one read's packets, on their way to received_
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;

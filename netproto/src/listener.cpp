@@ -1,5 +1,7 @@
 #include "shard/netproto/listener.h"
 
+#include <sys/socket.h>
+
 #include <cstdio>
 
 namespace shard::netproto {
@@ -17,6 +19,7 @@ std::shared_ptr<Listener> Listener::create(asio::io_context& context, const asio
   if (!e) acceptor.bind(endpoint, e);
   if (!e) acceptor.listen(listener->config_.backlog, e);
   if (!e) listener->port_ = acceptor.local_endpoint(e).port();
+  if (!e) listener->fd_ = acceptor.native_handle();
   if (e) {
     error = std::error_code(e.value(), std::system_category());
     return nullptr;
@@ -148,6 +151,11 @@ void Listener::close() {
   }
   for (Accepted& accepted : pending) accepted.connection->close();
   NotifyList::run_all(due);
+  // Refused from now on, not once the IO thread gets to the close: shutting a
+  // listening socket down stops it listening (new connections are reset) and
+  // ends the accept in flight. A system call on the descriptor, safe from any
+  // thread; the Asio object itself is closed on its own thread.
+  ::shutdown(fd_, SHUT_RDWR);
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);

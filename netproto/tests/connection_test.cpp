@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -392,6 +393,19 @@ TEST_F(LoopbackTest, AcceptedConnectionsGoToTheContextTheListenerPicks) {
   listener_->close();
   guard.reset();
   other_thread.join();
+}
+
+TEST_F(LoopbackTest, AClosedListenerRefusesAtOnceEvenWhileItsIoThreadIsBusy) {
+  listen();
+  std::promise<void> release;
+  std::shared_future<void> busy = release.get_future().share();
+  asio::post(context_, [busy] { busy.wait(); });  // the IO thread closes nothing meanwhile
+  listener_->close();
+  tcp::socket socket(client_context_);
+  boost::system::error_code error;
+  socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()}, error);
+  release.set_value();
+  EXPECT_EQ(error, asio::error::connection_refused);
 }
 
 }  // namespace

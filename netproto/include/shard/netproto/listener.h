@@ -56,7 +56,8 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   std::uint64_t notify_acceptable(Notify notify);
   void cancel_notify(std::uint64_t token);
   void cancel_notify_later(std::uint64_t token);  // as Connection's
-  // Stops accepting; queued connections not taken are closed.
+  // Stops accepting at once (a connection attempt from here on is refused);
+  // queued connections not taken are closed.
   void close();
   bool closed() const;
   std::uint16_t port() const { return port_; }
@@ -83,6 +84,7 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   ListenerConfig config_;
   std::shared_ptr<const NativeHandlers> native_;
   std::uint16_t port_ = 0;
+  int fd_ = -1;  // the listening socket's descriptor (close() shuts it down at once)
 
   mutable std::mutex mutex_;  // what follows
   std::deque<Accepted> pending_;

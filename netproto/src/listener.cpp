@@ -1,5 +1,7 @@
 #include "shard/netproto/listener.h"
 
+#include <sys/socket.h>
+
 #include <cstdio>
 
 namespace shard::netproto {
@@ -17,6 +19,7 @@ std::shared_ptr<Listener> Listener::create(asio::io_context& context, const asio
   if (!e) acceptor.bind(endpoint, e);
   if (!e) acceptor.listen(listener->config_.backlog, e);
   if (!e) listener->port_ = acceptor.local_endpoint(e).port();
+  if (!e) listener->fd_ = acceptor.native_handle();
   if (e) {
     error = std::error_code(e.value(), std::system_category());
     return nullptr;
@@ -35,8 +38,11 @@ void Listener::start() {
 }
 
 void Listener::accept_() {
-  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
-    self->on_accept_(error, std::move(socket));
+  std::shared_ptr<asio::io_context> peer = config_.connection_context ? config_.connection_context() : nullptr;
+  asio::io_context& context = peer ? *peer : static_cast<asio::io_context&>(acceptor_.get_executor().context());
+  acceptor_.async_accept(context, [self = shared_from_this(), peer](const boost::system::error_code& error,
+                                                                     asio::ip::tcp::socket socket) mutable {
+    self->on_accept_(error, std::move(socket), std::move(peer));
   });
 }
 
@@ -48,7 +54,8 @@ void Listener::log_(const std::string& line) const {
   }
 }
 
-void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp::socket socket) {
+void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp::socket socket,
+                          std::shared_ptr<asio::io_context> context) {
   if (error == asio::error::operation_aborted || closed()) return;
   if (error) {
     // EMFILE and friends: this connection is lost, the listener goes on.
@@ -87,24 +94,27 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
     ++stats_.open;
   }
   if (config_.handshake == nullptr) {
-    admit_(Connection::create(std::move(socket), config_.connection, native_), address);
+    admit_(Connection::create(std::move(socket), config_.connection, native_), address, std::move(context));
     return accept_();
   }
+  // The handshake runs on the accepted socket's own IO thread (`context`).
   std::weak_ptr<Listener> weak = weak_from_this();
-  auto handshake = Handshake::accept(std::move(socket), config_.handshake, [weak, address](Handshaken result) {
-    auto self = weak.lock();
-    if (self == nullptr) return;
-    if (!result.stream) {
-      {
-        std::lock_guard lock(self->mutex_);
-        ++self->stats_.handshake_failed;
-      }
-      return self->forget_(address);
-    }
-    ConnectionConfig config = self->config_.connection;
-    configure(config, result.negotiated);
-    self->admit_(Connection::create(std::move(*result.stream), std::move(config), self->native_), address);
-  });
+  auto handshake = Handshake::accept(
+      std::move(socket), config_.handshake, [weak, address, context](Handshaken result) mutable {
+        auto self = weak.lock();
+        if (self == nullptr) return;
+        if (!result.stream) {
+          {
+            std::lock_guard lock(self->mutex_);
+            ++self->stats_.handshake_failed;
+          }
+          return self->forget_(address);
+        }
+        ConnectionConfig config = self->config_.connection;
+        configure(config, result.negotiated);
+        self->admit_(Connection::create(std::move(*result.stream), std::move(config), self->native_), address,
+                     std::move(context));
+      });
   {
     std::lock_guard lock(mutex_);
     handshakes_.push_back(handshake);
@@ -112,7 +122,8 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
   accept_();
 }
 
-void Listener::admit_(std::shared_ptr<Connection> connection, const std::string& address) {
+void Listener::admit_(std::shared_ptr<Connection> connection, const std::string& address,
+                      std::shared_ptr<asio::io_context> context) {
   std::vector<Notify> due;
   bool closed;
   {
@@ -120,9 +131,8 @@ void Listener::admit_(std::shared_ptr<Connection> connection, const std::string&
     closed = closed_;  // it finished its handshake as the listener closed
     if (!closed) {
       ++stats_.accepted;
-      pending_.push_back(connection);
-      for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
-      waiters_.clear();
+      pending_.push_back({std::move(context), connection});
+      waiters_.take_all(due);
     }
   }
   std::weak_ptr<Listener> weak = weak_from_this();
@@ -130,7 +140,7 @@ void Listener::admit_(std::shared_ptr<Connection> connection, const std::string&
     if (auto self = weak.lock()) self->forget_(address);
   });
   if (closed) connection->close();
-  for (Notify& notify : due) notify();
+  NotifyList::run_all(due);
 }
 
 void Listener::forget_(const std::string& address) {
@@ -139,21 +149,21 @@ void Listener::forget_(const std::string& address) {
   --stats_.open;
 }
 
-std::shared_ptr<Connection> Listener::try_accept() {
+Listener::Accepted Listener::try_accept() {
   std::lock_guard lock(mutex_);
-  if (pending_.empty()) return nullptr;
-  auto connection = std::move(pending_.front());
+  if (pending_.empty()) return {};
+  Accepted accepted = std::move(pending_.front());
   pending_.pop_front();
-  return connection;
+  return accepted;
 }
 
 std::uint64_t Listener::notify_acceptable(Notify notify) {
   std::uint64_t token;
   {
     std::lock_guard lock(mutex_);
-    token = next_token_++;
+    token = waiters_.next_token();
     if (!closed_ && pending_.empty()) {
-      waiters_.emplace_back(token, std::move(notify));
+      waiters_.add(token, 0, std::move(notify));
       return token;
     }
   }
@@ -165,12 +175,7 @@ void Listener::cancel_notify(std::uint64_t token) {
   Notify notify;
   {
     std::lock_guard lock(mutex_);
-    for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-      if (it->first != token) continue;
-      notify = std::move(it->second);
-      waiters_.erase(it);
-      break;
-    }
+    notify = waiters_.take(token);
   }
   if (notify) notify();
 }
@@ -180,7 +185,7 @@ void Listener::cancel_notify_later(std::uint64_t token) {
 }
 
 void Listener::close() {
-  std::deque<std::shared_ptr<Connection>> pending;
+  std::deque<Accepted> pending;
   std::vector<std::weak_ptr<Handshake>> handshakes;
   std::vector<Notify> due;
   {
@@ -189,14 +194,18 @@ void Listener::close() {
     closed_ = true;
     pending.swap(pending_);
     handshakes.swap(handshakes_);
-    for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
-    waiters_.clear();
+    waiters_.take_all(due);
   }
-  for (auto& connection : pending) connection->close();
+  for (Accepted& accepted : pending) accepted.connection->close();
   for (auto& weak : handshakes) {
     if (auto handshake = weak.lock()) handshake->cancel();
   }
-  for (Notify& notify : due) notify();
+  NotifyList::run_all(due);
+  // Refused from now on, not once the IO thread gets to the close: shutting a
+  // listening socket down stops it listening (new connections are reset) and
+  // ends the accept in flight. A system call on the descriptor, safe from any
+  // thread; the Asio object itself is closed on its own thread.
+  ::shutdown(fd_, SHUT_RDWR);
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;
     self->acceptor_.close(ignored);

@@ -109,7 +109,7 @@ class HandshakeTest : public ::testing::Test {
   }
   std::shared_ptr<Connection> accepted() {
     std::shared_ptr<Connection> c;
-    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept()) != nullptr; }));
+    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept().connection) != nullptr; }));
     if (c) connections_.push_back(c);
     return c;
   }
@@ -201,7 +201,7 @@ TEST_F(HandshakeTest, GarbageIsCutOffWithALoggedReasonAndTheListenerGoesOn) {
   boost::system::error_code error;
   raw.read_some(asio::buffer(&byte, 1), error);
   EXPECT_TRUE(error == asio::error::eof || error == asio::error::connection_reset) << error.message();
-  EXPECT_EQ(listener_->try_accept(), nullptr);  // the consumer never sees it
+  EXPECT_EQ(listener_->try_accept().connection, nullptr);  // the consumer never sees it
   auto c = client({});
   auto s = accepted();
   ASSERT_TRUE(c && s);
@@ -298,7 +298,7 @@ TEST_F(HandshakeTest, AClientThatOffersTlsAndThenSpeaksPlainTextFailsTheServersT
   asio::write(raw, asio::buffer(out));
   ASSERT_TRUE(eventually([&] { return listener_->stats().handshake_failed == 1; }));
   EXPECT_TRUE(logged(":" + std::to_string(raw.local_endpoint().port()) + " failed: TLS handshake: "));
-  EXPECT_EQ(listener_->try_accept(), nullptr);
+  EXPECT_EQ(listener_->try_accept().connection, nullptr);
 }
 
 // docs/protocol.md, "Byte by byte", shows these two frames: they are what is sent.
@@ -373,7 +373,7 @@ TEST_F(HandshakeTest, ACertificateTheClientCannotVerifyFailsTheHandshakeWithTheR
                        " failed: TLS handshake"));
     // The server sees the alert and gives up on that connection alone.
     ASSERT_TRUE(eventually([&] { return listener_->stats().open == 0; }));
-    EXPECT_EQ(listener_->try_accept(), nullptr);
+    EXPECT_EQ(listener_->try_accept().connection, nullptr);
     listener_->close();
   }
 }

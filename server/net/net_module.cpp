@@ -99,6 +99,11 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
   if (!parse_config(p + 3, config.connection)) return nullptr;
   config.handshake = server_handshake(p + 8, config.connection.decoder.limits);
   if (config.handshake == nullptr) return nullptr;
+  // Accepted connections go to the IO threads in turn, not all to the listener's.
+  // Called on the listener's IO thread only: its own turn needs no lock.
+  config.connection_context = [turn = std::size_t{0}]() mutable {
+    return engine::IoPool::instance().context_at(turn++);
+  };
   auto native = std::make_shared<netproto::NativeHandlers>();
   netproto::answer_heartbeats(*native);
   if (p[7] != nullptr && p[7] != Py_None) {
@@ -155,9 +160,7 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
   if (!parse_config(p + 3, config)) return nullptr;
   auto handshake = client_handshake(p + 3 + kConfigArgs, p[0], config.decoder.limits);
   if (handshake == nullptr) return nullptr;
-  engine::Scheduler* sched = engine::Scheduler::current_or_create();
-  if (sched == nullptr) return nullptr;
-  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  if (!enter_wait(args, nargs, kwnames)) return nullptr;
 
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "connect");
@@ -193,9 +196,7 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
       if (dial->handshake) dial->handshake->cancel();
     });
   };
-  const int64_t deadline =
-      timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
-  if (std::error_code error = engine::await_completion(start, cancel, deadline)) {
+  if (std::error_code error = engine::await_completion(start, cancel, deadline_of(timeout))) {
     if (!dial->result.error.empty() && error == std::errc::protocol_error) {
       PyErr_SetString(exceptions.handshake_failed, dial->result.error.c_str());
       return nullptr;
@@ -315,6 +316,30 @@ PyObject* init() {
 }
 
 }  // namespace
+
+int64_t deadline_of(double timeout) {
+  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+}
+
+bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  engine::Scheduler* sched = engine::Scheduler::current_or_create();
+  if (sched == nullptr) return false;
+  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  return true;
+}
+
+PyTypeObject make_type(const char* name, Py_ssize_t size, const char* doc, destructor dealloc, PyMethodDef* methods,
+                       PyGetSetDef* getset) {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = name;
+  t.tp_basicsize = size;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = doc;
+  t.tp_dealloc = dealloc;
+  t.tp_methods = methods;
+  t.tp_getset = getset;
+  return t;
+}
 
 void track(PyObject* object) { live.insert(object); }
 void untrack(PyObject* object) { live.erase(object); }

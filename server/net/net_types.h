@@ -1,10 +1,10 @@
 #pragma once
 // What the _net module's files share: the Python types wrapping netproto's
-// Connection and Listener, the exceptions, and the configuration read from
-// keyword arguments.
+// Connection and Listener, the exceptions, and the helpers of their waits.
 
 #include <Python.h>
 
+#include <cstdint>
 #include <memory>
 
 #include "shard/engine/asio.h"
@@ -64,6 +64,14 @@ std::shared_ptr<const netproto::ClientHandshake> client_handshake(PyObject* cons
                                                                   const netproto::Limits& limits);
 // The handlers every connection has: heartbeats answered on the IO thread.
 std::shared_ptr<const netproto::NativeHandlers> heartbeat_handlers();
+// A timeout in seconds (< 0: none) as a deadline on the engine's clock (0: none).
+int64_t deadline_of(double timeout);
+// Before a call parks its tasklet: the scheduler learns where the call's
+// stack starts. False with a Python error set.
+bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames);
+// One of this module's types: the slots both Connection and Listener fill.
+PyTypeObject make_type(const char* name, Py_ssize_t size, const char* doc, destructor dealloc, PyMethodDef* methods,
+                       PyGetSetDef* getset);
 
 // Every live connection and listener, closed by the exit hook before the IO
 // threads stop (an open socket's pending read would keep its thread busy).

@@ -173,7 +173,7 @@ Pair connect(IoThread& server, IoThread& client, const Case& c, const std::strin
   net::configure(cc, r.negotiated);
   pair.dialed = net::Connection::create(std::move(*r.stream), cc, std::move(client_native));
   pair.dialed->start();
-  while (!(pair.accepted = pair.listener->try_accept())) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!(pair.accepted = pair.listener->try_accept().connection)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return pair;
 }
 

@@ -429,10 +429,32 @@ class StrategyTest(LoopTestCase, NetTestCase):
                 taken = _engine.io_stats()["lock_acquisitions"] - locks
                 if strategy != "worker_acquires_gil":
                     self.assertEqual(taken, 0, "an IO thread took the interpreter lock")
+
                 for c, s in pairs:
                     c.close()
                     s.close()
                 listener.close()
+
+
+class AcceptSpreadTest(NetTestCase):
+
+    def test_accepted_connections_land_on_more_than_one_io_thread(self):
+        # Its own process: the IO threads are counted when the engine starts.
+        script = textwrap.dedent("""
+            import _net
+            listener = _net.listen("127.0.0.1", 0)
+            clients = [_net.connect("127.0.0.1", listener.port) for _ in range(8)]
+            servers = [listener.accept(timeout=5) for _ in clients]
+            for c, s in zip(clients, servers):
+                c.sendpacket(b"ping")
+                assert s.recvpacket(timeout=5) == b"ping"
+                s.sendpacket(b"pong")
+                assert c.recvpacket(timeout=5) == b"pong"
+            print(sorted({s.io_thread for s in servers}))
+        """)
+        child = run_child([SHARD_BINARY, "python", "-c", script], env=dict(os.environ, SHARD_IO_THREADS="2"))
+        self.assertEqual(child.returncode, 0, child.stderr)
+        self.assertEqual(child.stdout.strip(), "[0, 1]")
 
 
 class IdleTimeoutTest(NetTestCase):

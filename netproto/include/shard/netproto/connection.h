@@ -46,6 +46,7 @@
 #include "shard/netproto/frame_encoder.h"
 #include "shard/netproto/frame_header.h"
 #include "shard/netproto/negotiated.h"
+#include "shard/netproto/notify_list.h"
 #include "shard/netproto/stream.h"
 
 namespace shard::netproto {
@@ -89,7 +90,7 @@ struct Packet {
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
   using Socket = Stream::Socket;
-  using Notify = std::function<void()>;
+  using Notify = NotifyList::Notify;
   using OnClose = std::function<void(Connection&)>;
 
   // `stream` is open (its handshake done) and bound to its IO thread's
@@ -145,6 +146,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string close_detail() const;  // the logged text
   bool closed() const { return close_reason() != CloseReason::kOpen; }
   std::uint64_t written_seq() const;  // frames written so far
+  // The IO thread's context it lives on.
+  boost::asio::io_context& context() const { return context_; }
   std::string remote_address() const { return remote_; }
   std::uint16_t remote_port() const { return remote_port_; }
   // The codec frames are sent with and those accepted (the handshake sets
@@ -170,11 +173,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
     FrameHeader header;
     std::vector<std::uint8_t> payload;
   };
-  struct Waiter {
-    std::uint64_t token;
-    std::uint64_t seq;  // 0: readable; else sent up to seq
-    Notify notify;
-  };
 
   // IO thread only.
   void read_();
@@ -185,12 +183,13 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void arm_idle_timer_();
   void shutdown_();  // closes the socket and timer, runs on_close
 
-  // Under mutex_: takes the waiters that are due.
+  // Under mutex_: takes the waiters that are due; whether key `seq` is due.
   void take_due_(std::vector<Notify>& due);
+  bool due_locked_(std::uint64_t seq) const;
   void close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due);
-  static void run_all(std::vector<Notify>& due) noexcept;
 
   Stream socket_;  // TCP, or TLS over it
+  boost::asio::io_context& context_;  // socket_'s
   boost::asio::steady_timer idle_timer_;
   ConnectionConfig config_;
   std::shared_ptr<const NativeHandlers> native_;
@@ -202,6 +201,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   FrameEncoder encoder_;
   std::vector<std::uint8_t> out_;  // the batch being written
   std::vector<Outgoing> writing_;  // its frames
+  static constexpr std::size_t kKeptFramed = 64;  // framed_'s capacity kept between reads
+  std::vector<Packet> framed_;     // one read's packets, on their way to received_
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;
   bool shut_ = false;
@@ -213,8 +214,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::size_t send_bytes_ = 0;  // queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight
   bool read_paused_ = false;    // the receive queue was full
-  std::uint64_t next_seq_ = 1, written_seq_ = 0, next_token_ = 1;
-  std::vector<Waiter> waiters_;
+  std::uint64_t next_seq_ = 1, written_seq_ = 0;
+  NotifyList waiters_;  // key 0: readable; else sent up to that sequence number
   CloseReason reason_ = CloseReason::kOpen;
   std::string detail_;
   Stats stats_;

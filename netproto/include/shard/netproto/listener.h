@@ -1,5 +1,6 @@
 #pragma once
-// A listening socket on an Asio io_context: accepts on its IO thread, refuses
+// A listening socket on an Asio io_context: accepts on its IO thread (each
+// accepted socket onto the IO thread config.connection_context picks), refuses
 // (and logs) a connection from an address that already has
 // max_per_address open ones, runs the handshake (handshake.h) on the others
 // and wraps those that pass it in started Connections queued for the
@@ -30,6 +31,9 @@ struct ListenerConfig {
   // connection's codec and limits. Null: none, frames from the first byte
   // (netproto's own tests of the framing).
   std::shared_ptr<const ServerHandshake> handshake;
+  // The IO thread's context each accepted connection goes to (the shard's IO
+  // threads in turn); null, or a null result: the listener's own.
+  std::function<std::shared_ptr<boost::asio::io_context>()> connection_context;
   std::size_t max_per_address = 256;  // open connections from one remote address
   std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer (or still in their handshake)
   int backlog = 1024;
@@ -46,13 +50,21 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   // Posts the first accept.
   void start();
 
-  std::shared_ptr<Connection> try_accept();
+  // An accepted connection and the context it lives on (kept alive by
+  // whoever keeps the connection: its socket needs it).
+  struct Accepted {
+    // The context first: the connection (its socket) is destroyed before it.
+    std::shared_ptr<boost::asio::io_context> context;  // null: the listener's own
+    std::shared_ptr<Connection> connection;
+  };
+  Accepted try_accept();
   // One-shot, as Connection::notify_readable: a connection is queued or the
   // listener closed.
   std::uint64_t notify_acceptable(Notify notify);
   void cancel_notify(std::uint64_t token);
   void cancel_notify_later(std::uint64_t token);  // as Connection's
-  // Stops accepting; queued connections not taken are closed.
+  // Stops accepting at once (a connection attempt from here on is refused);
+  // queued connections not taken are closed.
   void close();
   bool closed() const;
   std::uint16_t port() const { return port_; }
@@ -72,22 +84,24 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   static inline std::atomic<std::size_t> instances_{0};
   Listener(boost::asio::io_context& context, ListenerConfig config, std::shared_ptr<const NativeHandlers> native);
   void accept_();
-  void on_accept_(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+  void on_accept_(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket,
+                  std::shared_ptr<boost::asio::io_context> context);
   void log_(const std::string& line) const;
-  void admit_(std::shared_ptr<Connection> connection, const std::string& address);
+  void admit_(std::shared_ptr<Connection> connection, const std::string& address,
+              std::shared_ptr<boost::asio::io_context> context);
   void forget_(const std::string& address);  // one of its connections ended
 
   boost::asio::ip::tcp::acceptor acceptor_;
   ListenerConfig config_;
   std::shared_ptr<const NativeHandlers> native_;
   std::uint16_t port_ = 0;
+  int fd_ = -1;  // the listening socket's descriptor (close() shuts it down at once)
 
   mutable std::mutex mutex_;  // what follows
-  std::deque<std::shared_ptr<Connection>> pending_;
+  std::deque<Accepted> pending_;
   std::map<std::string, std::size_t> per_address_;
-  std::vector<std::pair<std::uint64_t, Notify>> waiters_;
+  NotifyList waiters_;  // all keyed 0: a connection is queued, or closed
   std::vector<std::weak_ptr<Handshake>> handshakes_;  // cancelled by close()
-  std::uint64_t next_token_ = 1;
   bool closed_ = false;
   Stats stats_;
 };

@@ -23,3 +23,6 @@ set_tests_properties(db_pool_test PROPERTIES LABELS "unit;db" FIXTURES_REQUIRED 
                      ENVIRONMENT "SHARD_DB_TEST_DIR=${SHARD_DB_TEST_DIR}")
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_live_settings.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_node_start.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_tls.py)

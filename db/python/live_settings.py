@@ -207,15 +207,16 @@ def _notify(callback, *args):
 class Watcher:
     """Polls the database every `settings_interval_s` in its own tasklet."""
 
-    def __init__(self, registry):
+    def __init__(self, registry, query_timeout=QUERY_TIMEOUT_S):
         self.registry = registry
+        self.query_timeout = query_timeout
         self.healthy = True
         self.tasklet = None
 
     def poll(self):
         """One read of both tables (blocks the calling tasklet only)."""
-        rows = db.query(SETTINGS_SQL, timeout=QUERY_TIMEOUT_S)
-        versions = db.query(VERSIONS_SQL, timeout=QUERY_TIMEOUT_S)
+        rows = db.query(SETTINGS_SQL, timeout=self.query_timeout)
+        versions = db.query(VERSIONS_SQL, timeout=self.query_timeout)
         self.registry.update(rows)
         self.registry.update_versions(versions)
 
@@ -224,7 +225,8 @@ class Watcher:
             self.poll()
         except (db.Error, TimeoutError) as e:
             if self.healthy:
-                log.warning("settings watch: the database does not answer (%s); keeping the values in force", e)
+                log.warning("settings watch: the database does not answer (%s); keeping the values in force",
+                            e if isinstance(e, db.Error) else "no answer within %g s" % self.query_timeout)
             self.healthy = False
             return
         if not self.healthy:

@@ -168,6 +168,24 @@ class WatcherTest(StacklessTestCase):
         self.watcher.poll()
         self.assertEqual(self.changes, [])
 
+    def test_a_slow_database_is_warned_about_once_the_values_kept_and_the_watch_resumes(self):
+        db.execute("INSERT INTO settings (name, value) VALUES (?, ?)", "fps", "20")
+        self.watcher.query_timeout = 0.3
+        with db.transaction() as tx:
+            tx.execute("LOCK TABLES settings WRITE")  # the watcher's reads wait behind it
+            with self.assertLogs("shard.settings", logging.WARNING) as logs:
+                self.watcher.poll_guarded()
+                self.watcher.poll_guarded()
+            tx.execute("UNLOCK TABLES")
+        self.assertEqual(logs.output, ["WARNING:shard.settings:settings watch: the database does not answer "
+                                       "(no answer within 0.3 s); keeping the values in force"])
+        self.assertEqual(self.registry.get("fps"), 30.0)
+        self.watcher.query_timeout = 10
+        with self.assertLogs("shard.settings", logging.INFO) as logs:
+            self.watcher.poll_guarded()
+        self.assertEqual(self.registry.get("fps"), 20.0)
+        self.assertIn("INFO:shard.settings:settings watch: the database answers again; watching", logs.output)
+
     def test_the_first_read_is_a_baseline_not_a_change(self):
         db.execute("INSERT INTO chat_channels (name) VALUES ('before the node')")
         registry = Registry()

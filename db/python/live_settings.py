@@ -1,8 +1,8 @@
 """Live settings: a running node follows the database (docs/database.md).
 
-    import db, live_settings
-    db.connect()
-    live_settings.start()           # migrations, the settings' first read, then the watcher tasklet
+    import live_settings, node_settings
+    node_settings.register_all(fps=30, dispatch_strategy="main_loop", run_budget=0.5)  # the node's defaults
+    live_settings.start_or_exit("shard sol")  # db.connect(), migrations, first read, the watcher tasklet
 
     # a subsystem declares its own, with a validator and what applies a new value:
     live_settings.register("chat_max_channels", live_settings.integer(1, 10000), 500,
@@ -33,7 +33,7 @@ import stackless
 import uthread
 
 __all__ = ["Registry", "Watcher", "integer", "number", "choice", "registry", "register", "get", "subscribe",
-           "on_table_change", "start", "stop", "DEFAULT_INTERVAL_S"]
+           "on_table_change", "start", "start_or_exit", "stop", "DEFAULT_INTERVAL_S"]
 
 log = logging.getLogger("shard.settings")
 
@@ -284,6 +284,20 @@ def start(migrate=True, schema_dir=db_migrate.SCHEMA_DIR):
     _watcher = watcher
     log.info("settings watch: every %g s", registry.get("settings_interval_s"))
     return applied
+
+
+def start_or_exit(program):
+    """A node's start: db.connect() (SHARD_DB_* settings), then start().
+    Raises SystemExit("<program>: refusing to start: <why>") when the node
+    cannot run on this database: a schema newer than this code, a database
+    it cannot reach, settings it cannot read."""
+    try:
+        db.connect()
+        return start()
+    except db_migrate.SchemaTooNew as e:
+        raise SystemExit("%s: refusing to start: %s" % (program, e)) from None
+    except (db.Error, TimeoutError, OSError, ValueError) as e:
+        raise SystemExit("%s: refusing to start: the database: %s" % (program, e)) from None
 
 
 def stop():

@@ -15,8 +15,6 @@ import sys
 
 import gameloop
 
-log = logging.getLogger("shard.run")
-
 
 def database_wanted(options, environ=os.environ):
     if options.db is not None:
@@ -27,19 +25,11 @@ def database_wanted(options, environ=os.environ):
 def start_database(options):
     """Migrations and live settings; SystemExit with the reason if the node cannot run on this database."""
     # The database layer sits above the engine: imported only by a node that uses it.
-    import db
-    import db_migrate
     import live_settings
     import node_settings
 
     node_settings.register_all(fps=options.fps, dispatch_strategy=options.strategy, run_budget=options.run_budget)
-    try:
-        db.connect()
-        live_settings.start()
-    except db_migrate.SchemaTooNew as e:
-        raise SystemExit("shard run: refusing to start: %s" % e) from None
-    except (db.Error, TimeoutError, OSError, ValueError) as e:
-        raise SystemExit("shard run: refusing to start: the database: %s" % e) from None
+    live_settings.start_or_exit("shard run")
 
 
 def main(argv):

@@ -32,7 +32,7 @@ import gameloop
 import stackless
 import uthread
 
-__all__ = ["Registry", "Watcher", "integer", "number", "choice", "registry", "register", "get", "subscribe",
+__all__ = ["Registry", "Watcher", "integer", "number", "choice", "registry", "register", "get", "describe", "subscribe",
            "on_table_change", "start", "start_or_exit", "stop", "DEFAULT_INTERVAL_S"]
 
 log = logging.getLogger("shard.settings")
@@ -127,11 +127,16 @@ class Registry:
         if name in self.settings:
             raise ValueError("setting %r is already registered" % name)
         setting = self.settings[name] = Setting(name, parse, default, apply, doc)
-        self.unknown.discard(name)  # declared late (after a read): its row is applied at the next
+        self.unknown.discard(name)  # declared after a read: its row is applied at the next one
         return setting
 
     def get(self, name):
         return self.settings[name].value
+
+    def describe(self):
+        """[{name, value, default, validator, doc}] by name: what an admin may set, and how."""
+        return [{"name": s.name, "value": s.value, "default": s.default, "validator": str(s.parse), "doc": s.doc}
+                for s in sorted(self.settings.values(), key=lambda s: s.name)]
 
     def subscribe(self, name, callback):
         """callback(value) after each change of `name` is in force; returns callback."""
@@ -260,6 +265,7 @@ registry = Registry()
 register_interval(registry)
 register = registry.register
 get = registry.get
+describe = registry.describe
 subscribe = registry.subscribe
 on_table_change = registry.on_table_change
 _watcher = None

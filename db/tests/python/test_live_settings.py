@@ -119,6 +119,13 @@ class RegistryTest(unittest.TestCase):
         self.assertEqual(seen, [45.0])
         self.assertTrue(any("ZeroDivisionError" in line for line in out), out)
 
+    def test_describe_lists_each_setting_with_its_validator(self):
+        self.registry.register("mode", choice("a", "b"), "a", doc="the mode")
+        self.registry.update([("fps", "50")])
+        self.assertEqual(self.registry.describe(), [
+            {"name": "fps", "value": 50.0, "default": 30.0, "validator": "a number in [1, 1000]", "doc": ""},
+            {"name": "mode", "value": "a", "default": "a", "validator": "one of a, b", "doc": "the mode"}])
+
     def test_a_setting_is_registered_once(self):
         with self.assertRaisesRegex(ValueError, "already registered"):
             self.registry.register("fps", number(1, 2), 1.0)

@@ -44,7 +44,7 @@ class TlsTest(StacklessTestCase):
 
     def tls_version(self, **settings):
         db.close()
-        connect(pool_size=1, socket="", **settings)  # TCP: TLS is negotiated there
+        connect(pool_size=1, socket="", **settings)  # TCP, as to a server on another machine
         return db.query(TLS_VERSION_SQL)[0][0]
 
     def test_the_settings_come_from_the_environment(self):

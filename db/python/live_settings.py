@@ -13,8 +13,9 @@
 
 Every `interval` seconds (the setting `settings_interval_s`) a tasklet reads
 the `settings` table (name, value text) and `content_versions` (bumped by
-triggers on every change of a content table, migration 0005) through db.py:
-only that tasklet waits for the database, never the game loop. A row changed
+triggers on every change of a content table: db/schema/*_content_versions.sql)
+through db.py: only that tasklet waits for the database, never the game
+loop. A row changed
 with plain SQL takes effect at the next poll: its text is parsed by the
 setting's validator, then applied; a bad value is refused with a logged
 reason and the value in force kept; a deleted row brings the node's default
@@ -42,7 +43,7 @@ QUERY_TIMEOUT_S = 5.0  # a poll slower than this counts as the database being do
 
 SETTINGS_SQL = "SELECT name, value FROM settings"
 VERSIONS_SQL = "SELECT table_name, version FROM content_versions"
-CONTENT_TABLES = ("solar_systems", "chat_channels")  # the tables migration 0005 versions
+CONTENT_TABLES = ("solar_systems", "chat_channels")  # the tables *_content_versions.sql versions
 
 
 # ---- validators: text from the table -> a value, or ValueError(the reason) ----
@@ -292,13 +293,14 @@ def start(migrate=True, schema_dir=db_migrate.SCHEMA_DIR):
     return applied
 
 
-def start_or_exit(program):
-    """A node's start: db.connect() (SHARD_DB_* settings), then start().
+def start_or_exit(program, **connect_settings):
+    """A node's start: db.connect(**connect_settings) (the SHARD_DB_*
+    settings, those given replacing theirs), then start().
     Raises SystemExit("<program>: refusing to start: <why>") when the node
     cannot run on this database: a schema newer than this code, a database
     it cannot reach, settings it cannot read."""
     try:
-        db.connect()
+        db.connect(**connect_settings)
         return start()
     except db_migrate.SchemaTooNew as e:
         raise SystemExit("%s: refusing to start: %s" % (program, e)) from None

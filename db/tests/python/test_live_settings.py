@@ -1,5 +1,5 @@
 """live_settings: the registry's validation, logging and notifications, and
-the watcher's reads of the real tables (migration 0005's version triggers).
+the watcher's reads of the real tables (the content_versions migration's triggers).
 The node-level behaviour (a running `shard run`, the interval, a database
 restart) is in test_node_start.py."""
 

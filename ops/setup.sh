@@ -12,7 +12,8 @@ packages=(
   libsnappy-dev zlib1g-dev            # netproto: per-frame compression
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
-  openssl  # ops/mariadb.sh: the private server's TLS certificates
+  python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
+  openssl                             # the openssl CLI: the tasklet-socket TLS tests' certificates, the private MariaDB's (ops/mariadb.sh)
 )
 
 missing=()

@@ -24,3 +24,6 @@ set_tests_properties(db_pool_test PROPERTIES LABELS "unit;db" FIXTURES_REQUIRED 
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db_pool.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_live_settings.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_node_start.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_tls.py)

@@ -1,0 +1,74 @@
+"""The node runtime: `shard proxy|sol` checked the configuration (prefs.ini and
+the command line, server/src/node_prefs.cpp) and runs this module, which
+reads it from `_prefs`:
+
+  logging, the game loop's settings, the database (db.py) and its migrations,
+  then the role's node (proxy_node.py, sol_node.py) started inside the loop,
+  the loop until SIGINT/SIGTERM, and a clean leave from the cluster directory.
+
+Exit status: 0 after a clean stop; 1 when the node cannot start (the
+database, its name, its port) or the cluster marked it gone while it ran.
+"""
+
+import logging
+import sys
+
+import _prefs
+import db
+import db_migrate
+import gameloop
+
+import cluster_directory
+import proxy_node
+import sol_node
+
+log = logging.getLogger("shard.node")
+
+ROLES = {"proxy": proxy_node.ProxyNode, "sol": sol_node.SolNode}
+
+
+def db_settings(prefs):
+    """db.connect()'s settings from the db.* keys (the password from its file)."""
+    password = ""
+    if prefs["db.password_file"]:
+        with open(prefs["db.password_file"], encoding="utf-8") as f:
+            password = f.read().strip()
+    settings = {key[len("db."):]: value for key, value in prefs.items() if key.startswith("db.")}
+    del settings["password_file"]
+    settings["password"] = password
+    return settings
+
+
+def main():
+    prefs = _prefs.values()
+    role = _prefs.role
+    logging.basicConfig(level=prefs["node.log_level"].upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s " + role + " %(name)s: %(message)s")
+    gameloop.set_fps(prefs["loop.fps"])
+    gameloop.set_dispatch_strategy(prefs["loop.strategy"])
+    gameloop.set_run_budget(prefs["loop.run_budget"])
+    node = ROLES[role](prefs)
+    try:
+        try:
+            db.connect(**db_settings(prefs))
+            db_migrate.migrate()
+            node.start()
+        except (OSError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
+            log.error("cannot start the %s node: %s", role, e)
+            return 1
+        gameloop.run()
+    finally:
+        try:
+            node.stop()
+        except (db.Error, TimeoutError) as e:
+            log.error("could not leave the cluster directory: %s (the others mark this node gone after %.1f s)",
+                      e, prefs["cluster.node_timeout"])
+        db.close()
+    if node.member.lost is not None:
+        return 1
+    log.info("stopped cleanly")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,7 @@
 """A node's life in the cluster directory: register, heartbeat, watch the
 others, leave.
 
-    member = Membership("sol", name, address, port, interval=1.0, timeout=10.0, on_beat=hook)
+    member = Membership("sol", "sol-1", address, port, interval=1.0, timeout=10.0, on_beat=hook)
     member.join()                  # registers: member.node_id
     gameloop.register_service(uthread.new(member.run))
     ...
@@ -30,12 +30,17 @@ import cluster_directory
 log = logging.getLogger("shard.cluster")
 
 
+def default_name(role):
+    """A node's name when node.name is empty: <role>-<host>-<pid>."""
+    return "%s-%s-%d" % (role, socket.gethostname(), os.getpid())
+
+
 class Membership:
 
     def __init__(self, role, name, address, port, interval, timeout, on_beat=None):
         self.role, self.address, self.port = role, address, port
+        self.name = name
         self.host, self.pid = socket.gethostname(), os.getpid()
-        self.name = name or "%s-%s-%d" % (role, self.host, self.pid)
         self.interval, self.timeout = interval, timeout
         self.on_beat = on_beat
         self.node_id = None

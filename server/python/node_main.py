@@ -19,6 +19,7 @@ import db_migrate
 import gameloop
 
 import cluster_directory
+import cluster_membership
 import proxy_node
 import sol_node
 
@@ -42,8 +43,11 @@ def db_settings(prefs):
 def main():
     prefs = _prefs.values()
     role = _prefs.role
+    prefs["node.name"] = prefs["node.name"] or cluster_membership.default_name(role)
+    # Each line names its node: several nodes often log to one terminal.
     logging.basicConfig(level=prefs["node.log_level"].upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s " + role + " %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s " + prefs["node.name"].replace("%", "%%")
+                        + " %(name)s: %(message)s")
     gameloop.set_fps(prefs["loop.fps"])
     gameloop.set_dispatch_strategy(prefs["loop.strategy"])
     gameloop.set_run_budget(prefs["loop.run_budget"])

@@ -30,6 +30,7 @@ class SolLinks:
         self.links = {}      # node id -> connection
         self.dialing = set()
         self.unreachable = set()  # logged once per outage
+        self.closing = False
 
     def refresh(self, timeout):
         sols = {node["id"]: node for node in cluster_directory.live_nodes("sol", timeout=timeout)}
@@ -64,12 +65,15 @@ class SolLinks:
         self.links[node_id] = connection
         log.info("linked to %s", where)
         try:
-            log.warning("link to %s closed: %s", where, node_link.hold(connection, "link to " + where))
+            why = node_link.hold(connection, "link to " + where)
+            log.log(logging.INFO if self.closing or node_id not in self.sols else logging.WARNING,
+                    "link to %s closed: %s", where, why)
         finally:
             if self.links.get(node_id) is connection:
                 del self.links[node_id]
 
     def close(self):
+        self.closing = True
         for connection in list(self.links.values()):
             connection.close()
 

@@ -4,8 +4,10 @@ address), configured by a prefs.ini, against the private MariaDB (ctest's
 `mariadb` fixture). What is checked is what the directory says (the test
 reads the database) and what the nodes log.
 
-Times are short (heartbeat 0.25 s, node timeout 3 s) so the test is quick;
-every wait is bounded but generous, for a loaded 2-core machine.
+Times are short (heartbeat 0.25 s, node timeout 5 s: 20 beats, so a node or
+database stalled by a loaded 2-core machine is not taken for a dead one) and
+every wait is bounded but generous. A wait that fails prints every node's log
+and the directory.
 """
 
 import os
@@ -30,7 +32,7 @@ from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock  # noqa: 
 DATABASE = "shard_test_cluster"  # ops/mariadb.sh grants shard_test_% to the test user
 SYSTEMS = list(range(30000001, 30000009))  # eight solar systems
 HEARTBEAT_S = 0.25
-TIMEOUT_S = 3.0
+TIMEOUT_S = 5.0
 WAIT_S = 45.0  # a bound on each wait, never a pause: the waits end as soon as their condition holds
 
 _state = {}
@@ -147,13 +149,24 @@ class ClusterTestCase(StacklessTestCase):
 
     def setUp(self):
         super().setUp()
+        self.nodes = []
         db.execute("DELETE FROM system_assignments")
         db.execute("DELETE FROM cluster_nodes")
 
     def start(self, role, name, *args):
         node = Node(role, name, *args)
         self.addCleanup(node.kill)
+        self.nodes.append(node)
         return node
+
+    def poll(self, predicate, what):
+        """poll(), failing with every node's log and the directory."""
+        try:
+            return poll(predicate, what)
+        except SuspectedDeadlock as e:
+            logs = "".join("\n--- %s (pid %d):\n%s" % (n.name, n.proc.pid, n.log()) for n in self.nodes)
+            nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
+            raise SuspectedDeadlock("%s\ndirectory: %r\nassigned: %r%s" % (e, nodes, assignment(), logs)) from None
 
     def sol(self, name, address):
         return self.start("sol", name, "--sol.address", address)
@@ -164,7 +177,7 @@ class ClusterTestCase(StacklessTestCase):
     def two_sols_and_a_proxy(self):
         a, b = self.sol("sol-a", "127.0.0.2"), self.sol("sol-b", "127.0.0.3")
         rows = a.registered(), b.registered()
-        poll(lambda: split_over(rows[0]["id"], rows[1]["id"]), "the systems split over both sols")
+        self.poll(lambda: split_over(rows[0]["id"], rows[1]["id"]), "the systems split over both sols")
         proxy = self.proxy("proxy-1")
         for node, row in zip((a, b), rows):
             proxy.wait_log(r"linked to sol %d \(%s\) at %s:%d" % (row["id"], node.name, re.escape(row["address"]),
@@ -184,12 +197,13 @@ class DirectoryTest(ClusterTestCase):
         self.assertEqual((row_p["role"], row_p["address"]), ("proxy", "127.0.0.1"))
         hosted = split_over(row_a["id"], row_b["id"])
         self.assertEqual(sorted(len(s) for s in hosted.values()), [4, 4])
-        proxy.wait_log(r"routes: sol %d \(sol-a\) 4 systems, sol %d \(sol-b\) 4 systems" % (row_a["id"], row_b["id"]))
+        proxy.wait_log(r"routes: " + ", ".join(r"sol %d \(%s\) 4 systems" % (row["id"], name) for row, name in
+                                               sorted([(row_a, "sol-a"), (row_b, "sol-b")], key=lambda r: r[0]["id"])))
         for sol in (a, b):
             sol.wait_log(r"node link from [0-9.]+:\d+ accepted")
         # Heartbeats advance on the database's clock.
         (first,) = db.query("SELECT heartbeat_at FROM cluster_nodes WHERE id = ?", row_a["id"])[0]
-        poll(lambda: db.query("SELECT heartbeat_at FROM cluster_nodes WHERE id = ?", row_a["id"])[0][0] > first,
+        self.poll(lambda: db.query("SELECT heartbeat_at FROM cluster_nodes WHERE id = ?", row_a["id"])[0][0] > first,
              "a heartbeat")
 
     def test_a_second_live_node_of_the_same_name_is_refused(self):
@@ -207,13 +221,13 @@ class GoneTest(ClusterTestCase):
         a, b, proxy, (row_a, row_b) = self.two_sols_and_a_proxy()
         b.signal(signal.SIGKILL)
         b.wait_exit()
-        gone = poll(lambda: db.query("SELECT gone_reason, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, gone_at) / 1e6"
+        gone = self.poll(lambda: db.query("SELECT gone_reason, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, gone_at) / 1e6"
                                      " FROM cluster_nodes WHERE id = ? AND gone_at IS NOT NULL", row_b["id"]),
                     "the killed sol marked gone")
         reason, silent_s = gone[0]
         self.assertEqual(reason, "timeout")
         self.assertGreaterEqual(float(silent_s), TIMEOUT_S, "marked gone before the timeout")
-        hosted = poll(lambda: split_over(row_a["id"]), "every system on the surviving sol")
+        hosted = self.poll(lambda: split_over(row_a["id"]), "every system on the surviving sol")
         self.assertEqual(hosted[row_a["id"]], SYSTEMS)
         proxy.wait_log(r"link to sol %d \(sol-b\).* closed" % row_b["id"])
         proxy.wait_log(r"routes: sol %d \(sol-a\) 8 systems\n" % row_a["id"])
@@ -223,8 +237,22 @@ class GoneTest(ClusterTestCase):
         b2 = self.sol("sol-b", "127.0.0.3")
         row_b2 = b2.registered()
         self.assertNotEqual(row_b2["id"], row_b["id"])
-        poll(lambda: split_over(row_a["id"], row_b2["id"]), "the systems split over the sols again")
+        self.poll(lambda: split_over(row_a["id"], row_b2["id"]), "the systems split over the sols again")
         proxy.wait_log(r"linked to sol %d \(sol-b\) at 127\.0\.0\.3:%d" % (row_b2["id"], row_b2["port"]))
+
+    def test_a_crashed_node_restarted_on_its_host_takes_its_name_back_at_once(self):
+        a = self.sol("sol-a", "127.0.0.2")
+        row_a = a.registered()
+        a.signal(signal.SIGKILL)
+        a.wait_exit()
+        again = self.sol("sol-a", "127.0.0.2")
+        row_again = again.registered()  # long before the timeout: its old pid is dead on this host
+        (reason, silent_s), = db.query("SELECT gone_reason, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, gone_at) / 1e6"
+                                       " FROM cluster_nodes WHERE id = ?", row_a["id"])
+        self.assertEqual(reason, "process gone")
+        self.assertLess(float(silent_s), TIMEOUT_S)
+        self.assertEqual(self.poll(lambda: split_over(row_again["id"]), "the systems on the new incarnation"),
+                         {row_again["id"]: SYSTEMS})
 
     def test_sigterm_marks_a_node_gone_at_once(self):
         a, b, proxy, (row_a, row_b) = self.two_sols_and_a_proxy()
@@ -243,7 +271,7 @@ class GoneTest(ClusterTestCase):
         a, b, proxy, (row_a, row_b) = self.two_sols_and_a_proxy()
         b.signal(signal.SIGSTOP)
         try:
-            poll(lambda: split_over(row_a["id"]), "the stalled sol's systems moved")
+            self.poll(lambda: split_over(row_a["id"]), "the stalled sol's systems moved")
         finally:
             b.signal(signal.SIGCONT)
         self.assertEqual(b.wait_exit(), 1, b.log())

@@ -2,9 +2,10 @@
 the command line, server/src/node_prefs.cpp) and runs this module, which
 reads it from `_prefs`:
 
-  logging, the game loop's settings, the database (db.py) and its migrations,
-  then the role's node (proxy_node.py, sol_node.py) started inside the loop,
-  the loop until SIGINT/SIGTERM, and a clean leave from the cluster directory.
+  logging and the game loop's settings; then, in a tasklet inside the running
+  loop, the database (db.py), its migrations and the role's node
+  (proxy_node.py, sol_node.py); the loop until SIGINT/SIGTERM; then a clean
+  leave from the cluster directory.
 
 Exit status: 0 after a clean stop; 1 when the node cannot start (the
 database, its name, its port) or the cluster marked it gone while it ran.
@@ -13,10 +14,12 @@ database, its name, its port) or the cluster marked it gone while it ran.
 import logging
 import sys
 
+import _engine
 import _prefs
 import db
 import db_migrate
 import gameloop
+import uthread
 
 import cluster_directory
 import cluster_membership
@@ -51,24 +54,35 @@ def main():
     gameloop.set_fps(prefs["loop.fps"])
     gameloop.set_dispatch_strategy(prefs["loop.strategy"])
     gameloop.set_run_budget(prefs["loop.run_budget"])
+    log.info("%s node: game loop at %g fps, dispatch strategy %s, %d IO threads", role, gameloop.fps(),
+             gameloop.dispatch_strategy(), _engine.io_stats()["threads"])
     node = ROLES[role](prefs)
-    try:
+    failed = []
+
+    def start():
+        # In a tasklet of the running loop, like everything the node does:
+        # its database calls park only this tasklet while frames go on.
         try:
             db.connect(**db_settings(prefs))
             db_migrate.migrate()
             node.start()
         except (OSError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
             log.error("cannot start the %s node: %s", role, e)
-            return 1
+            failed.append(e)
+            gameloop.stop()
+
+    # A service: a SIGTERM during the start ends it too.
+    gameloop.register_service(uthread.new(start))
+    try:
         gameloop.run()
     finally:
         try:
             node.stop()
         except (db.Error, TimeoutError) as e:
-            log.error("could not leave the cluster directory: %s (the others mark this node gone after %.1f s)",
+            log.error("could not leave the cluster directory: %s (the others mark this node gone after %g s)",
                       e, prefs["cluster.node_timeout"])
         db.close()
-    if node.member.lost is not None:
+    if failed or (node.member is not None and node.member.lost is not None):
         return 1
     log.info("stopped cleanly")
     return 0

@@ -168,14 +168,15 @@ class ClusterTestCase(StacklessTestCase):
             nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
             raise SuspectedDeadlock("%s\ndirectory: %r\nassigned: %r%s" % (e, nodes, assignment(), logs)) from None
 
-    def sol(self, name, address):
-        return self.start("sol", name, "--sol.address", address)
+    def sol(self, name, address, *args):
+        return self.start("sol", name, "--sol.address", address, *args)
 
     def proxy(self, name):
         return self.start("proxy", name, "--proxy.address", "127.0.0.1")
 
     def two_sols_and_a_proxy(self):
-        a, b = self.sol("sol-a", "127.0.0.2"), self.sol("sol-b", "127.0.0.3")
+        a = self.sol("sol-a", "127.0.0.2")
+        b = self.sol("sol-b", "127.0.0.3", "--loop.fps", "50", "--loop.strategy", "pending_call", "--node.io_threads", "3")
         rows = a.registered(), b.registered()
         self.poll(lambda: split_over(rows[0]["id"], rows[1]["id"]), "the systems split over both sols")
         proxy = self.proxy("proxy-1")
@@ -201,6 +202,9 @@ class DirectoryTest(ClusterTestCase):
                                                sorted([(row_a, "sol-a"), (row_b, "sol-b")], key=lambda r: r[0]["id"])))
         for sol in (a, b):
             sol.wait_log(r"node link from [0-9.]+:\d+ accepted")
+        # The loop's keys reached the engine (the file's, and the command line's over it).
+        a.wait_log(r"sol node: game loop at 30 fps, dispatch strategy main_loop, 1 IO threads")
+        b.wait_log(r"sol node: game loop at 50 fps, dispatch strategy pending_call, 3 IO threads")
         # Heartbeats advance on the database's clock.
         (first,) = db.query("SELECT heartbeat_at FROM cluster_nodes WHERE id = ?", row_a["id"])[0]
         self.poll(lambda: db.query("SELECT heartbeat_at FROM cluster_nodes WHERE id = ?", row_a["id"])[0][0] > first,

@@ -173,5 +173,15 @@ class BadConfigTest(PrefsTestCase):
         self.assertBadConfig(shard("sol", "script.py"))
 
 
+
+class StartTest(PrefsTestCase):
+
+    def test_an_unreachable_database_stops_the_node_with_status_1_and_the_reason(self):
+        # Port 1 on loopback: nothing listens there, the refusal is immediate.
+        result = shard("sol", "--db.port", "1", "--sol.port", "0")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertRegex(result.stderr, r"ERROR \S+ shard.node: cannot start the sol node: \[2002\]")
+
+
 if __name__ == "__main__":
     unittest.main()

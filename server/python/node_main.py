@@ -11,7 +11,9 @@ Exit status: 0 after a clean stop; 1 when the node cannot start (the
 database, its name, its port) or the cluster marked it gone while it ran.
 """
 
+import faulthandler
 import logging
+import signal
 import sys
 
 import _engine
@@ -54,8 +56,12 @@ def main():
     gameloop.set_fps(prefs["loop.fps"])
     gameloop.set_dispatch_strategy(prefs["loop.strategy"])
     gameloop.set_run_budget(prefs["loop.run_budget"])
+    gameloop.set_long_run_limit(prefs["loop.long_run_ms"])
     log.info("%s node: game loop at %g fps, dispatch strategy %s, %d IO threads", role, gameloop.fps(),
              gameloop.dispatch_strategy(), _engine.io_stats()["threads"])
+    # `kill -USR1 <pid>`: the running tasklet's Python stack on stderr (a
+    # node that spins shows where).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     node = ROLES[role](prefs)
     failed = []
 

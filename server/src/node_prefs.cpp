@@ -53,6 +53,8 @@ const std::vector<KeySpec>& key_specs() {
        kAnyRole, 0, 0, strategy_names()},
       {"loop.run_budget", Kind::kReal, "0.5", "the scheduler phase's soft budget, a fraction of the frame", kAnyRole,
        0.01, 1},
+      {"loop.long_run_ms", Kind::kReal, "50",
+       "a tasklet running this long without switching is logged, with its traceback", kAnyRole, 1, 60000},
       {"cluster.heartbeat_interval", Kind::kReal, "1",
        "seconds between this node's heartbeats in the cluster directory", kAnyRole, 0.05, 3600},
       {"cluster.node_timeout", Kind::kReal, "10",
@@ -161,7 +163,8 @@ T parse_number(const KeySpec& spec, const std::string& text, const char* what) {
   if (error != std::errc{} || end != text.data() + text.size()) {
     bad_value(spec, text, std::string("is not ") + what + " (" + range_text(spec) + ")");
   }
-  if (value < spec.min || value > spec.max) bad_value(spec, text, "is out of range (" + range_text(spec) + ")");
+  // Written so that NaN, which from_chars accepts, is out of every range.
+  if (!(value >= spec.min && value <= spec.max)) bad_value(spec, text, "is out of range (" + range_text(spec) + ")");
   return value;
 }
 

@@ -85,10 +85,11 @@ def poll(predicate, what, timeout=WAIT_S):
 
 
 class Node:
-    """A `shard ROLE` process with the test's prefs.ini; its log in a file."""
+    """A `shard ROLE` process with the test's prefs.ini; its log in a file.
+    `test` (a ClusterTestCase) reports a failed wait."""
 
-    def __init__(self, role, name, *args):
-        self.role, self.name = role, name
+    def __init__(self, test, role, name, *args):
+        self.test, self.role, self.name = test, role, name
         self.log_path = os.path.join(_state["dir"].name, "%s-%d.log" % (name, time.monotonic_ns()))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
         with open(self.log_path, "wb") as log:
@@ -100,7 +101,7 @@ class Node:
             return f.read()
 
     def wait_log(self, pattern):
-        return poll(lambda: re.search(pattern, self.log()), "%s logging %r; its log:\n%s" % (self.name, pattern, self.log()))
+        return self.test.poll(lambda: re.search(pattern, self.log()), "%s logging %r" % (self.name, pattern))
 
     def row(self):
         """Its live row in the directory (None until it registered)."""
@@ -109,7 +110,7 @@ class Node:
         return rows[0] if rows else None
 
     def registered(self):
-        return poll(lambda: self.row(), "%s registered; its log:\n%s" % (self.name, self.log()))
+        return self.test.poll(lambda: self.row(), "%s registered" % self.name)
 
     def signal(self, signum):
         self.proc.send_signal(signum)
@@ -118,7 +119,7 @@ class Node:
         try:
             return self.proc.wait(WAIT_S)
         except subprocess.TimeoutExpired:
-            raise SuspectedDeadlock("suspected deadlock: %s did not exit; its log:\n%s" % (self.name, self.log()))
+            raise SuspectedDeadlock("suspected deadlock: %s did not exit\n%s" % (self.name, self.test.post_mortem()))
 
     def kill(self):
         if self.proc.poll() is None:
@@ -154,19 +155,28 @@ class ClusterTestCase(StacklessTestCase):
         db.execute("DELETE FROM cluster_nodes")
 
     def start(self, role, name, *args):
-        node = Node(role, name, *args)
+        node = Node(self, role, name, *args)
         self.addCleanup(node.kill)
         self.nodes.append(node)
         return node
 
     def poll(self, predicate, what):
-        """poll(), failing with every node's log and the directory."""
+        """poll(), failing with every node's Python stack and log, and the directory."""
         try:
             return poll(predicate, what)
         except SuspectedDeadlock as e:
-            logs = "".join("\n--- %s (pid %d):\n%s" % (n.name, n.proc.pid, n.log()) for n in self.nodes)
-            nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
-            raise SuspectedDeadlock("%s\ndirectory: %r\nassigned: %r%s" % (e, nodes, assignment(), logs)) from None
+            raise SuspectedDeadlock("%s\n%s" % (e, self.post_mortem())) from None
+
+    def post_mortem(self):
+        for node in self.nodes:
+            if node.proc.poll() is None:
+                node.signal(signal.SIGUSR1)  # node_main: faulthandler dumps its stack into its log
+        time.sleep(1)
+        logs = "".join("\n--- %s (pid %d, %s):\n%s" % (n.name, n.proc.pid, "exit %s" % n.proc.returncode
+                                                         if n.proc.poll() is not None else "running", n.log())
+                       for n in self.nodes)
+        nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
+        return "directory: %r\nassigned: %r%s" % (nodes, assignment(), logs)
 
     def sol(self, name, address, *args):
         return self.start("sol", name, "--sol.address", address, *args)

@@ -145,6 +145,8 @@ class BadConfigTest(PrefsTestCase):
             (["--sol.port", "70000"], "sol.port: '70000' is out of range"),
             (["--sol.port", "12ab"], "sol.port: '12ab' is not an integer"),
             (["--loop.fps", "fast"], "loop.fps: 'fast' is not a number"),
+            (["--loop.fps", "nan"], "loop.fps: 'nan' is out of range"),
+            (["--cluster.node_timeout", "inf"], "cluster.node_timeout: 'inf' is out of range"),
             (["--loop.strategy", "eventually"], "loop.strategy: 'eventually' is not one of: main_loop"),
             (["--node.log_level", "loud"], "node.log_level"),
             (["--sol.address", "localhost"], "sol.address: 'localhost' is not a numeric IP address"),

@@ -54,7 +54,7 @@ const std::vector<KeySpec>& key_specs() {
       {"loop.run_budget", Kind::kReal, "0.5", "the scheduler phase's soft budget, a fraction of the frame", kAnyRole,
        0.01, 1},
       {"loop.long_run_ms", Kind::kReal, "50",
-       "a tasklet running this long without switching is logged, with its traceback", kAnyRole, 1, 60000},
+       "a tasklet running this long without switching is logged, with its traceback; 0: off", kAnyRole, 0, 60000},
       {"cluster.heartbeat_interval", Kind::kReal, "1",
        "seconds between this node's heartbeats in the cluster directory", kAnyRole, 0.05, 3600},
       {"cluster.node_timeout", Kind::kReal, "10",

@@ -12,6 +12,7 @@ packages=(
   libsnappy-dev zlib1g-dev            # netproto: per-frame compression
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
+  python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
   libboost-program-options-dev        # server/: prefs.ini and the command line of shard proxy|sol
 )
 

@@ -9,6 +9,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <sstream>
 
@@ -16,6 +17,7 @@ namespace shard::db {
 namespace {
 
 constexpr size_t kMaxStatements = 512;
+constexpr unsigned int kMaxColumnsOnStack = 32;
 constexpr int64_t kIdleCheckNs = 1'000'000'000;  // a ping costs a round trip: only after a pause
 
 int64_t steady_ns() {
@@ -40,7 +42,15 @@ void bind(sql::PreparedStatement& statement, const std::vector<Value>& params,
     const Value& v = params[n];
     switch (v.kind) {
       case Value::Kind::kNull: statement.setNull(index, sql::DataType::VARCHAR); break;
-      case Value::Kind::kInt: statement.setInt64(index, v.i); break;
+      // A 32-bit value binds as INT, as a hand-written client would: the
+      // server then compares it with an INT key as it is.
+      case Value::Kind::kInt:
+        if (v.i >= INT32_MIN && v.i <= INT32_MAX) {
+          statement.setInt(index, static_cast<int32_t>(v.i));
+        } else {
+          statement.setInt64(index, v.i);
+        }
+        break;
       case Value::Kind::kUInt: statement.setUInt64(index, v.u); break;
       case Value::Kind::kDouble: statement.setDouble(index, v.d); break;
       case Value::Kind::kBytes:
@@ -58,8 +68,9 @@ void bind(sql::PreparedStatement& statement, const std::vector<Value>& params,
   }
 }
 
-Value read_value(sql::ResultSet& rows, sql::ResultSetMetaData& meta, unsigned int column) {
-  Value v;
+// What a column's values become, from the result's metadata: looked up once
+// per result, not per value (Connector's getColumnType is not free).
+Value::Kind column_kind(sql::ResultSetMetaData& meta, unsigned int column) {
   switch (meta.getColumnType(column)) {
     case sql::DataType::BIT:
     case sql::DataType::TINYINT:
@@ -68,50 +79,37 @@ Value read_value(sql::ResultSet& rows, sql::ResultSetMetaData& meta, unsigned in
     case sql::DataType::INTEGER:
     case sql::DataType::BIGINT:
     case sql::DataType::YEAR:
-      if (meta.isSigned(column)) {
-        v.i = rows.getInt64(column);
-        v.kind = Value::Kind::kInt;
-      } else {
-        v.u = rows.getUInt64(column);
-        v.kind = Value::Kind::kUInt;
-      }
-      break;
+      return meta.isSigned(column) ? Value::Kind::kInt : Value::Kind::kUInt;
     case sql::DataType::REAL:
     case sql::DataType::DOUBLE:
-      v.d = static_cast<double>(rows.getDouble(column));  // long double in 1.1
-      v.kind = Value::Kind::kDouble;
-      break;
+      return Value::Kind::kDouble;
     case sql::DataType::DECIMAL:
     case sql::DataType::NUMERIC:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kDecimal;
-      break;
+      return Value::Kind::kDecimal;
     case sql::DataType::BINARY:
     case sql::DataType::VARBINARY:
     case sql::DataType::LONGVARBINARY:
     case sql::DataType::GEOMETRY:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kBytes;
-      break;
+      return Value::Kind::kBytes;
     case sql::DataType::TIMESTAMP:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kDateTime;
-      break;
+      return Value::Kind::kDateTime;
     case sql::DataType::DATE:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kDate;
-      break;
+      return Value::Kind::kDate;
     case sql::DataType::TIME:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kTime;
-      break;
+      return Value::Kind::kTime;
     default:
-      v.s = rows.getString(column);
-      v.kind = Value::Kind::kText;
-      break;
+      return Value::Kind::kText;
   }
-  if (rows.wasNull()) v = Value{};
-  return v;
+}
+
+void read_value(sql::ResultSet& rows, unsigned int column, Value::Kind kind, Value& v) {
+  switch (kind) {
+    case Value::Kind::kInt: v.i = rows.getInt64(column); break;
+    case Value::Kind::kUInt: v.u = rows.getUInt64(column); break;
+    case Value::Kind::kDouble: v.d = static_cast<double>(rows.getDouble(column)); break;  // long double in 1.1
+    default: v.s = rows.getString(column); break;
+  }
+  v.kind = rows.wasNull() ? Value::Kind::kNull : kind;
 }
 
 }  // namespace
@@ -136,11 +134,12 @@ bool is_connection_lost(int code) {
   }
 }
 
-Connection::Connection(const Config& config) : config_(config) {}
+Connection::Connection(const Config& config, int io_timeout_s) : config_(config), io_timeout_s_(io_timeout_s) {}
 
 Connection::~Connection() { disconnect(); }
 
 void Connection::disconnect() {
+  id_.store(0, std::memory_order_release);
   statements_.clear();  // before their connection
   try {
     if (connection_ != nullptr) connection_->close();
@@ -167,7 +166,15 @@ bool Connection::ensure(Result& result) {
     options["OPT_CONNECT_TIMEOUT"] = config_.connect_timeout_s;
     options["OPT_RECONNECT"] = false;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    if (io_timeout_s_ > 0) {
+      options["OPT_READ_TIMEOUT"] = io_timeout_s_;
+      options["OPT_WRITE_TIMEOUT"] = io_timeout_s_;
+    }
     connection_.reset(driver()->connect(options));
+    // One round trip per connection: Connector/C++ 1.1 does not tell it.
+    std::unique_ptr<sql::Statement> statement(connection_->createStatement());
+    std::unique_ptr<sql::ResultSet> id(statement->executeQuery("SELECT CONNECTION_ID()"));
+    if (id->next()) id_.store(id->getUInt64(1), std::memory_order_release);
     return true;
   } catch (const sql::SQLException& e) {
     result.error = e.getErrorCode() != 0 ? e.getErrorCode() : 2002;
@@ -214,12 +221,19 @@ void Connection::run_statement(const Job& job, Result& result) {
       std::unique_ptr<sql::ResultSet> rows(statement->executeQuery());
       sql::ResultSetMetaData* meta = rows->getMetaData();  // owned by the result set
       const unsigned int columns = meta->getColumnCount();
-      for (unsigned int c = 1; c <= columns; ++c) result.columns.emplace_back(meta->getColumnLabel(c));
+      if (job.column_names) {
+        result.columns.reserve(columns);
+        for (unsigned int c = 1; c <= columns; ++c) result.columns.emplace_back(meta->getColumnLabel(c));
+      }
+      Value::Kind kinds[kMaxColumnsOnStack];
+      std::vector<Value::Kind> many;  // a wider result than the stack array
+      Value::Kind* kind = kinds;
+      if (columns > kMaxColumnsOnStack) kind = (many.resize(columns), many.data());
+      for (unsigned int c = 1; c <= columns; ++c) kind[c - 1] = column_kind(*meta, c);
+      result.rows.reserve(rows->rowsCount());
       while (rows->next()) {
-        Row row;
-        row.reserve(columns);
-        for (unsigned int c = 1; c <= columns; ++c) row.push_back(read_value(*rows, *meta, c));
-        result.rows.push_back(std::move(row));
+        Row& row = result.rows.emplace_back(columns);
+        for (unsigned int c = 1; c <= columns; ++c) read_value(*rows, c, kind[c - 1], row[c - 1]);
       }
       return;
     }

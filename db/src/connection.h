@@ -3,6 +3,8 @@
 // database thread only. Turns every Connector exception into a Result: none
 // leaves this class.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -27,10 +29,14 @@ bool is_connection_lost(int code);
 
 class Connection final {
  public:
-  explicit Connection(const Config& config);
+  // io_timeout_s > 0: a read or write on the socket gives up after it (2013).
+  explicit Connection(const Config& config, int io_timeout_s = 0);
   ~Connection();
 
   bool connected() const { return connection_ != nullptr; }
+  // The server's id of this connection (CONNECTION_ID()), 0 while there is
+  // none: what KILL QUERY names. Read by the pool's killer thread, hence atomic.
+  uint64_t id() const { return id_.load(std::memory_order_acquire); }
   // Connects if not connected; false with `result` holding the error.
   bool ensure(Result& result);
   // Runs a query or an execute (prepared once per SQL text) or a
@@ -48,8 +54,10 @@ class Connection final {
   void run_statement(const Job& job, Result& result);
 
   const Config& config_;
+  const int io_timeout_s_;
   std::unique_ptr<sql::Connection> connection_;
   int64_t last_used_ns_ = 0;
+  std::atomic<uint64_t> id_{0};
   // Bounded: dynamic SQL texts must not grow it without end.
   std::unordered_map<std::string, std::unique_ptr<sql::PreparedStatement>> statements_;
 };

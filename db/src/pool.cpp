@@ -2,7 +2,9 @@
 
 #include <cppconn/driver.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "connection.h"
 
@@ -13,6 +15,18 @@ int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+// A KILL that lands before its statement reached the server (the job was
+// abandoned just as it started) stops nothing: tried again while it runs.
+constexpr int64_t kKillRetryNs = 200'000'000;
+// The control connection never waits long on a server that does not answer.
+constexpr int kKillerIoTimeoutS = 5;
+// Results held back to be delivered together (one wake of the waiters'
+// thread for many): at most this many, and only while the queue holds at
+// least kHoldWhileQueuedPerThread jobs per database thread, so the threads
+// stay busy meanwhile and a result waits at most for a few others.
+constexpr size_t kMaxHeld = 16;
+constexpr size_t kHoldWhileQueuedPerThread = 2;
 
 Result error_result(int code, std::string message) {
   Result result;
@@ -26,11 +40,22 @@ Result error_result(int code, std::string message) {
 struct Pool::Worker {
   explicit Worker(const Config& config) : connection(config) {}
   Connection connection;              // this thread's only
+  std::shared_ptr<Job> current;       // the job it runs, under the pool's mutex
+  // Held by the killer while its KILL QUERY for this connection is in
+  // flight; the worker takes it to let go of its job, so a KILL can only
+  // ever stop the statement of the job it was sent for.
+  std::mutex kill_guard;
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> pinned;  // its transaction's jobs
   uint64_t tx = 0;                    // the transaction pinning it (0: none)
   bool tx_lost = false;               // its connection was lost inside the transaction
   bool connected = false;             // for stats, under the pool's mutex
   bool busy = false;                  // running a job, under the pool's mutex
+  std::thread thread;
+};
+
+struct Pool::Killer {
+  explicit Killer(const Config& config) : connection(config, kKillerIoTimeoutS) {}
+  Connection connection;  // the control connection, made at the first kill
   std::thread thread;
 };
 
@@ -47,6 +72,8 @@ void Pool::start() {
     Worker* worker = workers_.back().get();
     worker->thread = std::thread([this, worker] { run_worker(*worker); });
   }
+  killer_ = std::make_unique<Killer>(config_);
+  killer_->thread = std::thread([this] { run_killer(); });
 }
 
 void Pool::stop() {
@@ -58,11 +85,19 @@ void Pool::stop() {
     left.swap(shared_);
   }
   wake_.notify_all();
+  kill_wake_.notify_all();
+  if (killer_ != nullptr && killer_->thread.joinable()) killer_->thread.join();
   for (auto& worker : workers_) {
     if (worker->thread.joinable()) worker->thread.join();
     for (auto& pinned : worker->pinned) left.push_back(std::move(pinned));
   }
+  deliver(held_);  // ran to their end: their results, not an error
   for (auto& [job, queued] : left) job->done(error_result(kErrPoolStopped, "the database pool is stopped"));
+}
+
+void Pool::deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch) {
+  for (auto& [job, result] : batch) job->done(std::move(result));
+  batch.clear();
 }
 
 void Pool::submit(std::shared_ptr<Job> job) {
@@ -114,6 +149,12 @@ void Pool::abandon(const std::shared_ptr<Job>& job) {
       };
       removed = unqueue(shared_);
       for (auto& worker : workers_) removed = removed || unqueue(worker->pinned);
+      // Running: stopped on the server, so that its connection comes back
+      // now rather than at the statement's end.
+      if (!removed && job->op != Op::kBegin && !stopping_ && running(job) != nullptr) {
+        kills_.emplace_back(job, 0);
+        kill_wake_.notify_one();
+      }
     }
     if (removed) return job->done(error_result(kErrPoolStopped, "abandoned by its caller"));
   }
@@ -135,12 +176,24 @@ void Pool::run_worker(Worker& worker) {
     int64_t queued_ns = 0;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !worker.pinned.empty() || (worker.tx == 0 && !shared_.empty()); });
+      while (!stopping_ && worker.pinned.empty() && (worker.tx != 0 || shared_.empty())) {
+        if (held_.empty()) {
+          wake_.wait(lock);
+          continue;
+        }
+        // Nothing to run here: the results held back go now, not after the next job.
+        std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+        batch.swap(held_);
+        lock.unlock();
+        deliver(batch);
+        lock.lock();
+      }
       if (stopping_) break;
       auto& queue = !worker.pinned.empty() ? worker.pinned : shared_;
       std::tie(job, queued_ns) = std::move(queue.front());
       queue.pop_front();
       worker.busy = true;
+      worker.current = job;
     }
     bool skip;
     {
@@ -171,7 +224,9 @@ void Pool::run_worker(Worker& worker) {
 
 void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns) {
   {
+    std::lock_guard guard(worker.kill_guard);  // a KILL in flight lands before the connection moves on
     std::lock_guard lock(mutex_);
+    worker.current.reset();
     worker.busy = false;
     ++counters_.queries;
     if (result.error != 0) ++counters_.errors;
@@ -206,7 +261,79 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
     transactions_.erase(worker.tx);
     worker.tx = 0;
   }
+  // Outside a transaction and with a long queue, the result may wait for a
+  // few others, to wake its caller's thread once for all of them.
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+  if (job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute)) {
+    std::lock_guard lock(mutex_);
+    if (!stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() && held_.size() + 1 < kMaxHeld) {
+      held_.emplace_back(job, std::move(result));
+      return;
+    }
+    batch.swap(held_);
+  }
+  deliver(batch);
   job->done(std::move(result));
+}
+
+Pool::Worker* Pool::running(const std::shared_ptr<Job>& job) {
+  for (auto& worker : workers_) {
+    if (worker->current == job) return worker.get();
+  }
+  return nullptr;
+}
+
+void Pool::run_killer() {
+  driver()->threadInit();
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    // The first kill that is due, dropping those whose job ended meanwhile.
+    std::erase_if(kills_, [this](const auto& kill) { return running(kill.first) == nullptr; });
+    const int64_t now = now_ns();
+    int64_t next_due = INT64_MAX;
+    auto due = kills_.end();
+    for (auto it = kills_.begin(); it != kills_.end(); ++it) {
+      if (it->second <= now && due == kills_.end()) due = it;
+      next_due = std::min(next_due, it->second);
+    }
+    if (due == kills_.end()) {
+      if (next_due == INT64_MAX) {
+        kill_wake_.wait(lock);
+      } else {
+        kill_wake_.wait_for(lock, std::chrono::nanoseconds(next_due - now));
+      }
+      continue;
+    }
+    std::shared_ptr<Job> job = std::move(due->first);
+    kills_.erase(due);
+    Worker* worker = running(job);
+    lock.unlock();
+    {
+      std::lock_guard guard(worker->kill_guard);
+      uint64_t id = 0;
+      {
+        std::lock_guard check(mutex_);
+        if (worker->current == job) id = worker->connection.id();
+      }
+      if (id != 0) {
+        Job kill;
+        kill.op = Op::kExecute;
+        kill.sql = "KILL QUERY ?";
+        kill.params.resize(1);
+        kill.params[0].kind = Value::Kind::kUInt;
+        kill.params[0].u = id;
+        Result killed = killer_->connection.run(kill, true);
+        std::lock_guard count(mutex_);
+        if (killed.error == 0) ++counters_.kills;
+      }
+    }
+    lock.lock();
+    // Looked at again after a while: dropped above once its job has ended.
+    kills_.emplace_back(std::move(job), now_ns() + kKillRetryNs);
+  }
+  lock.unlock();
+  killer_->connection.disconnect();
+  driver()->threadEnd();
 }
 
 PoolStats Pool::stats() {

@@ -235,6 +235,7 @@ PyObject* db_call(PyObject*, PyObject* args) {
   job->op = static_cast<Op>(op);
   job->sql.assign(sql, static_cast<size_t>(sql_size));
   job->tx = tx;
+  job->column_names = named != 0;
   job->params.resize(static_cast<size_t>(PyTuple_GET_SIZE(params)));
   for (Py_ssize_t n = 0; n < PyTuple_GET_SIZE(params); ++n) {
     if (!to_value(PyTuple_GET_ITEM(params, n), n, job->params[static_cast<size_t>(n)])) return nullptr;
@@ -248,7 +249,10 @@ PyObject* db_call(PyObject*, PyObject* args) {
     job->done = [done](Result result) { done(std::move(result)); };
     pool->submit(job);
   };
-  engine::CancelFn cancel = [pool, job] { pool->abandon(job); };
+  // By reference: cancel runs only while this call waits (the wait's
+  // registration ends with it), and two references fit std::function's own
+  // storage, one allocation less per query.
+  engine::CancelFn cancel = [&pool, &job] { pool->abandon(job); };
   engine::Outcome<Result> outcome = engine::await_result<Result>(start, cancel, deadline_ns);
   if (!outcome) return engine::raise_wait_error(outcome.error, "database");
   const Result& result = *outcome.value;
@@ -283,11 +287,12 @@ PyObject* db_stats(PyObject*, PyObject*) {
   Pool* pool = pool_or_raise();
   if (pool == nullptr) return nullptr;
   PoolStats s = pool->stats();
-  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:n,s:K,s:K,s:K,s:K,s:d,s:d,s:d}", "size", s.size, "connected", s.connected,
+  return Py_BuildValue("{s:i,s:i,s:i,s:i,s:n,s:K,s:K,s:K,s:K,s:K,s:d,s:d,s:d}", "size", s.size, "connected", s.connected,
                        "in_use", s.in_use, "transactions", s.transactions, "waiting", static_cast<Py_ssize_t>(s.waiting),
                        "queries", static_cast<unsigned long long>(s.queries), "errors",
                        static_cast<unsigned long long>(s.errors), "disconnects",
-                       static_cast<unsigned long long>(s.disconnects), "latency_count",
+                       static_cast<unsigned long long>(s.disconnects), "kills",
+                       static_cast<unsigned long long>(s.kills), "latency_count",
                        static_cast<unsigned long long>(s.latency_count), "latency_p50_s", s.latency_p50_ns * 1e-9,
                        "latency_p99_s", s.latency_p99_ns * 1e-9, "latency_max_s", s.latency_max_ns * 1e-9);
 }

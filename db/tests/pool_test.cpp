@@ -10,6 +10,8 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <thread>
+#include <vector>
 
 namespace shard::db {
 namespace {
@@ -119,6 +121,79 @@ TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
   EXPECT_EQ(stopped.load(), 5);
   auto late = make_job(Op::kQuery, "SELECT 1");
   EXPECT_EQ(run(pool, late).error, kErrPoolStopped);
+}
+
+TEST(Pool, ManyQueuedJobsEachGetTheirOwnResultThoughDeliveredInBatches) {
+  Pool pool(test_config(2));
+  pool.start();
+  constexpr int kJobs = 300;  // far more than two per thread queued: results are held back and batched
+  std::vector<std::future<Result>> results;
+  for (int n = 0; n < kJobs; ++n) {
+    auto promise = std::make_shared<std::promise<Result>>();
+    results.push_back(promise->get_future());
+    auto job = make_job(Op::kQuery, "SELECT ?", 0, {Value{Value::Kind::kInt, n, 0, 0, {}}});
+    job->done = [promise](Result r) { promise->set_value(std::move(r)); };
+    pool.submit(std::move(job));
+  }
+  for (int n = 0; n < kJobs; ++n) {
+    ASSERT_EQ(results[n].wait_for(std::chrono::seconds(10)), std::future_status::ready) << "result " << n << " held back for good";
+    Result r = results[n].get();
+    ASSERT_EQ(r.error, 0) << r.message;
+    EXPECT_EQ(r.rows.at(0).at(0).i, n);
+  }
+  EXPECT_EQ(pool.stats().queries, static_cast<uint64_t>(kJobs));
+}
+
+TEST(Pool, AnAbandonedRunningQueryIsKilledOnTheServerAndItsConnectionServesAgain) {
+  Pool pool(test_config(1));
+  pool.start();
+  auto sleeper = make_job(Op::kQuery, "SELECT SLEEP(30)");
+  auto promise = std::make_shared<std::promise<Result>>();
+  auto ended = promise->get_future();
+  sleeper->done = [promise](Result r) { promise->set_value(std::move(r)); };
+  pool.submit(sleeper);
+  // Running on the server, as the processlist shows (seen from elsewhere).
+  Pool observer(test_config(1));
+  observer.start();
+  auto sleeping = [&] {
+    Result r = run(observer, make_job(Op::kQuery, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", 0,
+                                      {Value{Value::Kind::kText, 0, 0, 0, "SELECT SLEEP(30)"}}));
+    EXPECT_EQ(r.error, 0) << r.message;
+    return r.rows.at(0).at(0).i;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (sleeping() == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(sleeping(), 1);
+
+  const auto abandoned = std::chrono::steady_clock::now();
+  pool.abandon(sleeper);
+  ASSERT_EQ(ended.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "the sleep ran on";
+  EXPECT_LT(std::chrono::steady_clock::now() - abandoned, std::chrono::seconds(2));
+  EXPECT_EQ(ended.get().error, 1317);  // ER_QUERY_INTERRUPTED
+  // The server clears its processlist entry just after it answered.
+  const auto cleared_by = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (sleeping() != 0 && std::chrono::steady_clock::now() < cleared_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(sleeping(), 0);
+  EXPECT_EQ(pool.stats().kills, 1u);
+  // The same (only) connection, usable: nothing of the KILL lingers on it.
+  Result next = run(pool, make_job(Op::kQuery, "SELECT 7"));
+  EXPECT_EQ(next.error, 0) << next.message;
+  EXPECT_EQ(pool.stats().disconnects, 0u);
+}
+
+TEST(Pool, AKillForAJobThatEndedStopsNothingLater) {
+  Pool pool(test_config(1));
+  pool.start();
+  auto quick = make_job(Op::kQuery, "SELECT 1");
+  EXPECT_EQ(run(pool, quick).error, 0);
+  pool.abandon(quick);  // too late: it ended
+  Result next = run(pool, make_job(Op::kQuery, "SELECT SLEEP(0.3)"));
+  EXPECT_EQ(next.error, 0) << next.message;
+  EXPECT_EQ(pool.stats().kills, 0u);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 # this build tree: a ctest fixture starts it before the first of them and
 # stops it after the last, so `ctest` alone (any -R, the sanitizer run's
 # build-asan/ too) needs no server set up by hand. They share the server's
-# state, and one restarts it: they run one at a time (RESOURCE_LOCK).
+# state, and some restart it: they run one at a time (RESOURCE_LOCK).
 # A cache variable: shard_db_pytest() is called from other folders too (server/).
 set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb CACHE INTERNAL "the private MariaDB of the tests")
 add_test(NAME db_server_start COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh start ${SHARD_DB_TEST_DIR})
@@ -23,4 +23,5 @@ shard_gtest(db_pool_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/pool_test.cpp LIBS sh
 set_tests_properties(db_pool_test PROPERTIES LABELS "unit;db" FIXTURES_REQUIRED mariadb RESOURCE_LOCK mariadb
                      ENVIRONMENT "SHARD_DB_TEST_DIR=${SHARD_DB_TEST_DIR}")
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db_pool.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import db
+import uthread
 
 SERVER_DIR = os.environ.get("SHARD_DB_TEST_DIR", "")
 MARIADB_SH = os.environ.get("SHARD_MARIADB_SH", "")
@@ -34,3 +35,13 @@ def connect(**overrides):
 def server(command):
     """ops/mariadb.sh start|stop|restart on the test server (a blocking subprocess)."""
     subprocess.run(["bash", MARIADB_SH, command, SERVER_DIR], check=True, capture_output=True, timeout=60)
+
+
+def after_others_ran(predicate):
+    """For wait_until: lets the other tasklets run, and the completions that
+    wake them be dispatched, before `predicate` is asked (a sleep of this
+    tasklet idles the scheduler, which dispatches). Not `stackless.schedule()
+    or ...`: schedule() returns the current tasklet, which is true, and
+    dispatches nothing when no other tasklet is runnable."""
+    uthread.Sleep(0.001)
+    return predicate()

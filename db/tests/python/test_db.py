@@ -13,7 +13,7 @@ import unittest
 
 import db
 import stackless
-from dbsupport import connect, server
+from dbsupport import after_others_ran, connect, server
 from support import StacklessTestCase, wait_until
 from support import setUpModule as engine_setUpModule, tearDownModule as engine_tearDownModule
 
@@ -112,6 +112,27 @@ class RoundTripTest(StacklessTestCase):
         self.assertEqual(self.round_trip("dt", moment), moment)
         day = datetime.date(1999, 12, 31)
         self.assertEqual(self.round_trip("dd", day), day)
+
+    def test_decimals_at_their_edges(self):
+        for text in ("0", "-0.0000000001", "0.0000000001", "-12.5", "99999999999999999999.9999999999",
+                     "-99999999999999999999.9999999999"):
+            value = decimal.Decimal(text)
+            got = self.round_trip("d", value)
+            self.assertIsInstance(got, decimal.Decimal)
+            self.assertEqual(got, value, text)
+
+    def test_nuls_at_the_ends_of_strings_and_blobs(self):
+        for value in ("\0", "\0\0", "\0x", "x\0"):
+            self.assertEqual(self.round_trip("s", value), value)
+        for value in (b"\0", b"\0\0\0", b"abc\0\0", b"\0abc"):
+            self.assertEqual(self.round_trip("b", value), value)
+
+    def test_dates_at_the_ends_of_their_range(self):
+        for moment in (datetime.datetime(1000, 1, 1), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999),
+                       datetime.datetime(2024, 1, 2, 3, 4, 5)):
+            self.assertEqual(self.round_trip("dt", moment), moment)
+        for day in (datetime.date(1000, 1, 1), datetime.date(9999, 12, 31), datetime.date(2024, 2, 29)):
+            self.assertEqual(self.round_trip("dd", day), day)
 
     def test_named_rows(self):
         rows = db.query("SELECT 1 AS one, 'two' AS two", named=True)
@@ -238,7 +259,7 @@ class DeadlineTest(StacklessTestCase):
                     tx.execute("SELECT 1")
 
             t = stackless.tasklet(late)()
-            wait_until(lambda: (stackless.schedule() or db.stats()["waiting"] == 1), what="the begin queued")
+            wait_until(lambda: after_others_ran(lambda: db.stats()["waiting"] == 1), what="the begin queued")
             t.kill()
             self.assertEqual(db.stats()["waiting"], 0, "the abandoned begin still holds its place")
         finally:
@@ -285,11 +306,12 @@ class TransactionTest(StacklessTestCase):
                 tx.execute("UPDATE t_wallet SET balance = balance + ? WHERE id = ?", 30, 2)
 
         t = stackless.tasklet(spender)()
-        wait_until(lambda: (stackless.schedule() or reached), what="the first update")
+        wait_until(lambda: after_others_ran(lambda: reached), what="the first update")
         t.kill()
         self.assertFalse(t.alive)
-        # The rollback waits behind the sleeping query on the same connection.
-        wait_until(lambda: db.stats()["transactions"] == 0, timeout=8, what="the rollback")
+        # The sleep is stopped on the server (KILL QUERY): the rollback, queued
+        # behind it on the same connection, follows at once.
+        wait_until(lambda: db.stats()["transactions"] == 0, timeout=2, what="the rollback")
         self.assertEqual(self.balances(), [(1, 100), (2, 0)])
 
     def test_the_transaction_sees_its_own_writes_others_do_not(self):

@@ -13,6 +13,12 @@
 // prepared statements. A query that failed with 2006 (nothing reached the
 // server) is retried once on the new connection; a job inside a transaction
 // never is: the transaction is lost with its connection.
+//
+// A query or execute abandoned while it runs (its caller's deadline passed,
+// or the caller was killed) is stopped on the server: the pool's killer
+// thread sends `KILL QUERY <connection id>` on a control connection of its
+// own, so the statement ends (error 1317) and its connection serves the next
+// job instead of running on to the statement's natural end.
 
 #include <condition_variable>
 #include <cstdint>
@@ -43,7 +49,7 @@ struct Result {
   int error = 0;  // 0: success; else the server's or the client's code
   std::string sqlstate;
   std::string message;
-  std::vector<std::string> columns;  // kQuery
+  std::vector<std::string> columns;  // kQuery, when the job asked for column_names
   std::vector<Row> rows;             // kQuery
   uint64_t affected = 0;             // kExecute
   uint64_t insert_id = 0;            // kExecute: LAST_INSERT_ID() after an INSERT or REPLACE
@@ -55,6 +61,7 @@ struct Job {
   std::string sql;
   std::vector<Value> params;
   uint64_t tx = 0;  // 0: any connection; else the transaction's pinned one
+  bool column_names = false;  // kQuery: fill Result::columns (named rows); skipped, they cost per query
   // Called once, on a database thread (or by stop()), with the outcome.
   std::function<void(Result)> done;
 
@@ -74,6 +81,7 @@ struct PoolStats {
   uint64_t queries = 0;  // jobs run
   uint64_t errors = 0;   // jobs that ended in an error
   uint64_t disconnects = 0;  // connections lost (made again on the next job)
+  uint64_t kills = 0;        // KILL QUERY sent for abandoned running statements
   uint64_t latency_count = 0;
   int64_t latency_p50_ns = 0, latency_p99_ns = 0, latency_max_ns = 0;  // queue wait + run
 };
@@ -102,7 +110,13 @@ class Pool final {
 
  private:
   struct Worker;
+  struct Killer;
   void run_worker(Worker& worker);
+  void run_killer();
+  // Calls each job's done() with its result, outside the mutex; empties `batch`.
+  static void deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch);
+  // Worker running `job` (under mutex_), or null.
+  Worker* running(const std::shared_ptr<Job>& job);
   void finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns);
 
   const Config config_;
@@ -112,6 +126,12 @@ class Pool final {
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> shared_;  // (job, queued at)
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unordered_map<uint64_t, Worker*> transactions_;
+  // Running jobs to stop on the server, each with when to try (again).
+  std::deque<std::pair<std::shared_ptr<Job>, int64_t>> kills_;
+  std::condition_variable kill_wake_;
+  std::unique_ptr<Killer> killer_;
+  // Results of finished jobs held back to be delivered together (finish()).
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> held_;
   uint64_t next_tx_ = 1;
   PoolStats counters_;
   engine::LatencyHistogram latency_;

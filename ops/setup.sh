@@ -15,6 +15,7 @@ packages=(
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
   python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
   openssl                             # the openssl CLI: certificates (tasklet-socket TLS tests, ops/devcert.sh, ops/mariadb.sh), net_bench.sh's ceiling
+  libboost-program-options-dev        # server/: prefs.ini and the command line of shard proxy|sol
 )
 
 missing=()

@@ -3,7 +3,8 @@
 # stops it after the last, so `ctest` alone (any -R, the sanitizer run's
 # build-asan/ too) needs no server set up by hand. They share the server's
 # state, and some restart it: they run one at a time (RESOURCE_LOCK).
-set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb)
+# A cache variable: shard_db_pytest() is called from other folders too (server/).
+set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb CACHE INTERNAL "the private MariaDB of the tests")
 add_test(NAME db_server_start COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh start ${SHARD_DB_TEST_DIR})
 set_tests_properties(db_server_start PROPERTIES FIXTURES_SETUP mariadb TIMEOUT 120 LABELS db)
 add_test(NAME db_server_stop COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh stop ${SHARD_DB_TEST_DIR})

@@ -13,6 +13,7 @@ packages=(
   clang libfuzzer-14-dev              # ops/fuzz.sh: the frame decoder's fuzzer
   mariadb-server libmysqlcppconn-dev  # db/: the private test server (ops/mariadb.sh), Connector/C++
   python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
+  openssl                             # the openssl CLI: throwaway certificates of the tasklet-socket TLS tests
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include "bindings/arguments.h"
 #include "bindings/io_hooks.h"
+#include "bindings/io_wait.h"
 #include "core/clock.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/engine_module.h"
@@ -320,7 +321,7 @@ PyObject* init_engine_module() {
   if (module == nullptr) return nullptr;
   if (add_type(module, "Semaphore", &SemaphoreType) < 0 || add_type(module, "RLock", &RLockType) < 0 ||
       add_type(module, "Event", &EventType) < 0 || add_type(module, "WaitQueue", &WaitQueueType) < 0 ||
-      add_io_hooks(module) < 0 ||
+      add_io_hooks(module) < 0 || add_io_wait(module) < 0 ||
       // Tests that measure memory or time skip themselves under ASan.
       PyModule_AddObjectRef(module, "SANITIZED", kSanitized ? Py_True : Py_False) < 0) {
     Py_DECREF(module);

@@ -52,6 +52,20 @@ bool put_engine_dirs_on_sys_path(const InterpreterOptions& options) {
   return true;
 }
 
+// Tasklet sockets (engine/python/tasklet_sockets): the standard library's
+// blocking network calls block only their tasklet, unless
+// SHARD_TASKLET_SOCKETS=0. It patches modules as they are imported, so it
+// comes before the program imports any.
+bool start_tasklet_sockets() {
+  PyObject* module = PyImport_ImportModule("tasklet_sockets");
+  if (module == nullptr) return false;
+  PyObject* result = PyObject_CallMethod(module, "install_if_wanted", nullptr);
+  Py_DECREF(module);
+  const bool installed = result != nullptr;
+  Py_XDECREF(result);
+  return installed;
+}
+
 // The main thread's scheduler and the dispatcher that wakes its tasklets'
 // requests, made here on the main thread before any script runs: made on
 // first use instead, they would belong to whichever thread made the first
@@ -60,7 +74,7 @@ bool start_engine() {
   PyObject* engine = PyImport_ImportModule("_engine");
   if (engine == nullptr) return false;
   Py_DECREF(engine);
-  return Dispatcher::start() != nullptr && start_engine_io();
+  return Dispatcher::start() != nullptr && start_engine_io() && start_tasklet_sockets();
 }
 
 }  // namespace

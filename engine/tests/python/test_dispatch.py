@@ -185,6 +185,12 @@ class CompletionOrderTest(LoopTestCase):
                 self.assertEqual(caught, {i: ("request %d failed" % i,) for i in range(3)})
 
 
+def block_thread_for(seconds):
+    """Blocks the main thread itself: inside the shard time.sleep sleeps only
+    the calling tasklet, and the scheduler's idle wait would drain."""
+    threading.Event().wait(seconds)
+
+
 class OneDrainOrderTest(LoopTestCase):
     """Several completions taken by one drain wake their tasklets in completion order."""
 
@@ -199,10 +205,10 @@ class OneDrainOrderTest(LoopTestCase):
             # The workers' drain needs the interpreter lock: hold it (a long
             # switch interval keeps it), then hand it over once.
             busy_for(self.HOLD_S)
-            time.sleep(0.05)
+            block_thread_for(0.05)
         else:
             # No bytecode runs (so no pending call) and no idle wait drains.
-            time.sleep(self.HOLD_S)
+            block_thread_for(self.HOLD_S)
 
     def test_every_strategy_resumes_one_drains_completions_in_completion_order(self):
         expected = sorted(range(len(self.DELAYS)), key=self.DELAYS.__getitem__)

@@ -14,6 +14,9 @@ shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_gameloop.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_dispatch.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_io.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_support.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_tasklet_sockets.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_tasklet_select.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_tasklet_http.py)
 
 # The harness fails a unittest run that exits 0 before its final "OK".
 shard_expect_rejected(harness_rejects_early_exit_unittest ${SHARD_UNITTEST_OK}

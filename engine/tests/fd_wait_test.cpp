@@ -1,0 +1,143 @@
+// wait_ready() from C++, on the main tasklet of an embedded interpreter:
+// readiness of descriptors the engine does not own, seen on the IO threads;
+// the deadline; the copies it registers are closed again; bad arguments.
+#include "shard/engine/fd_wait.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "shard/engine/dispatcher.h"
+#include "shard/engine/engine_module.h"
+#include "shard/engine/io_pool.h"
+#include "shard/engine/stackless_module.h"
+
+namespace shard::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t in_ms(int ms) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>((Clock::now() + std::chrono::milliseconds(ms)).time_since_epoch())
+      .count();
+}
+
+class EngineEnvironment final : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    PyImport_AppendInittab("stackless", PyInit_stackless);
+    PyImport_AppendInittab("_engine", PyInit__engine);
+    Py_Initialize();
+    PyObject* module = PyImport_ImportModule("_engine");
+    ASSERT_NE(module, nullptr);
+    Py_DECREF(module);
+    ASSERT_NE(Dispatcher::start(), nullptr);
+    ASSERT_FALSE(IoPool::instance().start(2));
+  }
+  void TearDown() override {
+    Py_BEGIN_ALLOW_THREADS
+    IoPool::instance().stop();
+    Py_END_ALLOW_THREADS
+    Py_FinalizeEx();
+  }
+};
+
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new EngineEnvironment);
+
+struct Pipe {
+  Pipe() { EXPECT_EQ(::pipe2(fds, O_CLOEXEC), 0); }
+  ~Pipe() {
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  int fds[2] = {-1, -1};
+  int read_end() const { return fds[0]; }
+  int write_end() const { return fds[1]; }
+};
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// The copies are closed by the last handler, on an IO thread, just after the wait ends.
+void expect_descriptors_back_to(std::size_t expected) {
+  const auto give_up = Clock::now() + std::chrono::seconds(5);
+  while (open_descriptors() != expected && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(open_descriptors(), expected);
+}
+
+TEST(FdWait, EndsWhenAnotherThreadMakesThePipeReadable) {
+  Pipe pipe;
+  const auto start = Clock::now();
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(::write(pipe.write_end(), "x", 1), 1);
+  });
+  std::error_code error = wait_ready({{pipe.read_end(), POLLIN}}, 0);
+  writer.join();
+  EXPECT_FALSE(error) << error.message();
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(40));
+}
+
+TEST(FdWait, AReadyDescriptorEndsTheWaitAtOnce) {
+  Pipe pipe;
+  EXPECT_FALSE(wait_ready({{pipe.write_end(), POLLOUT}}, in_ms(5000)));
+  ASSERT_EQ(::write(pipe.write_end(), "x", 1), 1);
+  EXPECT_FALSE(wait_ready({{pipe.read_end(), POLLIN}}, in_ms(5000)));
+}
+
+TEST(FdWait, TheFirstReadyOfSeveralEndsIt) {
+  Pipe quiet, busy;
+  ASSERT_EQ(::write(busy.write_end(), "x", 1), 1);
+  EXPECT_FALSE(wait_ready({{quiet.read_end(), POLLIN}, {busy.read_end(), POLLIN}}, in_ms(5000)));
+}
+
+TEST(FdWait, AClosedWriteEndWakesTheReader) {
+  Pipe pipe;
+  ::close(pipe.fds[1]);
+  pipe.fds[1] = -1;
+  EXPECT_FALSE(wait_ready({{pipe.read_end(), POLLIN}}, in_ms(5000)));
+}
+
+TEST(FdWait, TheDeadlineEndsAWaitForNothingAndTheCopiesAreClosed) {
+  Pipe pipe;
+  const std::size_t before = open_descriptors();
+  const auto start = Clock::now();
+  EXPECT_EQ(wait_ready({{pipe.read_end(), POLLIN | POLLPRI}}, in_ms(50)), WaitError::kTimedOut);
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(40));
+  expect_descriptors_back_to(before);
+  ASSERT_EQ(::write(pipe.write_end(), "x", 1), 1);
+  EXPECT_FALSE(wait_ready({{pipe.read_end(), POLLIN}}, in_ms(5000)));  // the same descriptor, again
+  expect_descriptors_back_to(before);
+}
+
+TEST(FdWait, ARegularFileIsAlwaysReady) {
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  EXPECT_FALSE(wait_ready({{::fileno(file), POLLIN}}, in_ms(5000)));
+  std::fclose(file);
+}
+
+TEST(FdWait, BadArgumentsAreErrorsWithoutAWait) {
+  Pipe pipe;
+  const int closed = ::dup(pipe.read_end());
+  ::close(closed);
+  EXPECT_EQ(wait_ready({{closed, POLLIN}}, 0), std::errc::bad_file_descriptor);
+  EXPECT_EQ(wait_ready({{pipe.read_end(), 0}}, 0), std::errc::invalid_argument);
+  EXPECT_EQ(wait_ready({}, 0), std::errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace shard::engine

@@ -27,26 +27,26 @@ std::string_view to_string(CloseReason reason) noexcept {
   return "unknown";
 }
 
-std::shared_ptr<Connection> Connection::create(Socket socket, ConnectionConfig config,
+std::shared_ptr<Connection> Connection::create(Stream stream, ConnectionConfig config,
                                                std::shared_ptr<const NativeHandlers> native) {
-  return std::shared_ptr<Connection>(new Connection(std::move(socket), std::move(config), std::move(native)));
+  return std::shared_ptr<Connection>(new Connection(std::move(stream), std::move(config), std::move(native)));
 }
 
-Connection::Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native)
-    : socket_(std::move(socket)),
+Connection::Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native)
+    : socket_(std::move(stream)),
       idle_timer_(socket_.get_executor()),
       config_(std::move(config)),
       native_(std::move(native)),
       decoder_(config_.decoder),
       encoder_(config_.encoder) {
   boost::system::error_code error;
-  auto remote = socket_.remote_endpoint(error);
+  auto remote = socket_.socket().remote_endpoint(error);
   if (!error) {
     remote_ = remote.address().to_string();
     remote_port_ = remote.port();
   }
   // One frame per write is the worst case; small frames should not wait for Nagle.
-  socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  socket_.socket().set_option(asio::ip::tcp::no_delay(true), error);
   instances_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -383,9 +383,7 @@ void Connection::arm_idle_timer_() {
 void Connection::shutdown_() {
   if (shut_) return;
   shut_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  socket_.close();
   idle_timer_.cancel();
   if (on_close_) {
     OnClose on_close = std::move(on_close_);

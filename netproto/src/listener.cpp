@@ -64,10 +64,15 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
       ++stats_.refused_per_address;
       refused = "netproto: refused a connection from " + address + ": it has " +
                 std::to_string(config_.max_per_address) + " open (the per-address limit)";
-    } else if (pending_.size() >= config_.max_pending) {
-      ++stats_.refused_pending;
-      refused = "netproto: refused a connection from " + address + ": " + std::to_string(config_.max_pending) +
-                " accepted connections wait to be taken";
+    } else {
+      // Handshakes in flight count: clients that connect and stay silent
+      // cannot pile up past the bound.
+      std::erase_if(handshakes_, [](const std::weak_ptr<Handshake>& h) { return h.expired(); });
+      if (pending_.size() + handshakes_.size() >= config_.max_pending) {
+        ++stats_.refused_pending;
+        refused = "netproto: refused a connection from " + address + ": " + std::to_string(config_.max_pending) +
+                  " accepted connections wait to be taken or to finish their handshake";
+      }
     }
   }
   if (!refused.empty()) {
@@ -75,27 +80,63 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
     socket.close(e);
     return accept_();
   }
-  auto connection = Connection::create(std::move(socket), config_.connection, native_);
-  std::vector<Notify> due;
   {
+    // Counted from now: a client stuck in its handshake holds its address's slot.
     std::lock_guard lock(mutex_);
     ++per_address_[address];
-    ++stats_.accepted;
     ++stats_.open;
-    pending_.push_back(connection);
-    for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
-    waiters_.clear();
+  }
+  if (config_.handshake == nullptr) {
+    admit_(Connection::create(std::move(socket), config_.connection, native_), address);
+    return accept_();
+  }
+  std::weak_ptr<Listener> weak = weak_from_this();
+  auto handshake = Handshake::accept(std::move(socket), config_.handshake, [weak, address](Handshaken result) {
+    auto self = weak.lock();
+    if (self == nullptr) return;
+    if (!result.stream) {
+      {
+        std::lock_guard lock(self->mutex_);
+        ++self->stats_.handshake_failed;
+      }
+      return self->forget_(address);
+    }
+    ConnectionConfig config = self->config_.connection;
+    configure(config, result.negotiated);
+    self->admit_(Connection::create(std::move(*result.stream), std::move(config), self->native_), address);
+  });
+  {
+    std::lock_guard lock(mutex_);
+    handshakes_.push_back(handshake);
+  }
+  accept_();
+}
+
+void Listener::admit_(std::shared_ptr<Connection> connection, const std::string& address) {
+  std::vector<Notify> due;
+  bool closed;
+  {
+    std::lock_guard lock(mutex_);
+    closed = closed_;  // it finished its handshake as the listener closed
+    if (!closed) {
+      ++stats_.accepted;
+      pending_.push_back(connection);
+      for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
+      waiters_.clear();
+    }
   }
   std::weak_ptr<Listener> weak = weak_from_this();
   connection->start([weak, address](Connection&) {
-    auto self = weak.lock();
-    if (self == nullptr) return;
-    std::lock_guard lock(self->mutex_);
-    if (--self->per_address_[address] == 0) self->per_address_.erase(address);
-    --self->stats_.open;
+    if (auto self = weak.lock()) self->forget_(address);
   });
+  if (closed) connection->close();
   for (Notify& notify : due) notify();
-  accept_();
+}
+
+void Listener::forget_(const std::string& address) {
+  std::lock_guard lock(mutex_);
+  if (--per_address_[address] == 0) per_address_.erase(address);
+  --stats_.open;
 }
 
 std::shared_ptr<Connection> Listener::try_accept() {
@@ -140,16 +181,21 @@ void Listener::cancel_notify_later(std::uint64_t token) {
 
 void Listener::close() {
   std::deque<std::shared_ptr<Connection>> pending;
+  std::vector<std::weak_ptr<Handshake>> handshakes;
   std::vector<Notify> due;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;
     closed_ = true;
     pending.swap(pending_);
+    handshakes.swap(handshakes_);
     for (auto& [token, notify] : waiters_) due.push_back(std::move(notify));
     waiters_.clear();
   }
   for (auto& connection : pending) connection->close();
+  for (auto& weak : handshakes) {
+    if (auto handshake = weak.lock()) handshake->cancel();
+  }
   for (Notify& notify : due) notify();
   asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
     boost::system::error_code ignored;

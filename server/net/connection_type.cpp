@@ -198,6 +198,20 @@ PyObject* get_peer(PyObject* py_self, void*) {
   return Py_BuildValue("(si)", c.remote_address().c_str(), static_cast<int>(c.remote_port()));
 }
 
+PyObject* get_negotiated(PyObject* py_self, void*) {
+  const netproto::Negotiated& n = reinterpret_cast<ConnectionObject*>(py_self)->connection->negotiated();
+  static constexpr const char* kCodecs[] = {"none", "snappy", "zlib"};
+  static constexpr const char* kRoles[] = {"unknown", "client", "proxy", "sol"};
+  const int role = n.peer_role >= 0 && n.peer_role <= 3 ? n.peer_role : 0;
+  PyObject* tls = n.tls.empty() ? Py_NewRef(Py_None) : PyUnicode_FromString(n.tls.c_str());
+  if (tls == nullptr) return nullptr;
+  return Py_BuildValue("{s:I,s:s,s:I,s:N,s:I,s:I,s:I,s:s,s:I}", "version", n.version, "codec",
+                       kCodecs[static_cast<int>(n.codec)], "compress_threshold", n.compress_threshold, "tls", tls,
+                       "max_frame_bytes", n.limits.max_frame_bytes, "max_decompressed_bytes",
+                       n.limits.max_decompressed_bytes, "heartbeat_interval_ms", n.heartbeat_interval_ms,
+                       "peer_role", kRoles[role], "peer_node_id", n.peer_node_id);
+}
+
 PyObject* get_blockingsend(PyObject* py_self, void*) {
   return PyBool_FromLong(reinterpret_cast<ConnectionObject*>(py_self)->blockingsend);
 }
@@ -240,6 +254,10 @@ PyGetSetDef getset[] = {
      nullptr},
     {"close_reason", engine::guarded<get_close_reason>, nullptr, "why it closed (None while open)", nullptr},
     {"peer", engine::guarded<get_peer>, nullptr, "(address, port) of the other end", nullptr},
+    {"negotiated", engine::guarded<get_negotiated>, nullptr,
+     "what the handshake agreed: version, codec, compress_threshold, tls ('TLSv1.3 <cipher>' or None), "
+     "max_frame_bytes, max_decompressed_bytes, heartbeat_interval_ms, peer_role, peer_node_id",
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 

@@ -47,8 +47,9 @@ PyObject* stats(PyObject* py_self, PyObject*) {
   auto* self = reinterpret_cast<ListenerObject*>(py_self);
   netproto::Listener::Stats s = self->listener->stats();
   auto k = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
-  return Py_BuildValue("{s:K,s:K,s:K,s:n,s:K}", "accepted", k(s.accepted), "refused_per_address",
-                       k(s.refused_per_address), "refused_pending", k(s.refused_pending), "open",
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:n,s:K}", "accepted", k(s.accepted), "refused_per_address",
+                       k(s.refused_per_address), "refused_pending", k(s.refused_pending), "handshake_failed",
+                       k(s.handshake_failed), "open",
                        static_cast<Py_ssize_t>(s.open), "native_packets",
                        k(self->native != nullptr ? self->native->handled() : 0));
 }
@@ -72,7 +73,7 @@ PyMethodDef methods[] = {
      "accept(timeout=None): the next connection; only this tasklet waits"},
     {"close", as_cfunction<close>(), METH_NOARGS, "stop listening; connections not yet accepted are closed"},
     {"stats", as_cfunction<stats>(), METH_NOARGS,
-     "accepted, refused_per_address, refused_pending, open, native_packets"},
+     "accepted, refused_per_address, refused_pending, handshake_failed, open, native_packets"},
     {nullptr, nullptr, 0, nullptr},
 };
 

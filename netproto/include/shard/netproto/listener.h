@@ -1,8 +1,10 @@
 #pragma once
 // A listening socket on an Asio io_context: accepts on its IO thread, refuses
 // (and logs) a connection from an address that already has
-// max_per_address open ones, wraps the others in started Connections and
-// queues them for the consumer, like a connection queues packets.
+// max_per_address open ones, runs the handshake (handshake.h) on the others
+// and wraps those that pass it in started Connections queued for the
+// consumer, like a connection queues packets. A failed handshake is logged
+// and counted; the consumer never sees that connection.
 //
 // Thread-safe: every public member may be called from any thread.
 
@@ -18,13 +20,18 @@
 #include <vector>
 
 #include "shard/netproto/connection.h"
+#include "shard/netproto/handshake.h"
 
 namespace shard::netproto {
 
 struct ListenerConfig {
   ConnectionConfig connection;        // for each accepted connection
+  // The handshake each accepted connection runs first; its result sets the
+  // connection's codec and limits. Null: none, frames from the first byte
+  // (netproto's own tests of the framing).
+  std::shared_ptr<const ServerHandshake> handshake;
   std::size_t max_per_address = 256;  // open connections from one remote address
-  std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer
+  std::size_t max_pending = 1024;     // accepted, not yet taken by the consumer (or still in their handshake)
   int backlog = 1024;
 };
 
@@ -54,7 +61,8 @@ class Listener final : public std::enable_shared_from_this<Listener> {
     std::uint64_t accepted = 0;
     std::uint64_t refused_per_address = 0;  // over max_per_address
     std::uint64_t refused_pending = 0;      // over max_pending
-    std::size_t open = 0;                   // accepted connections not yet closed
+    std::uint64_t handshake_failed = 0;     // logged and closed, never queued
+    std::size_t open = 0;                   // accepted connections not yet closed (handshaking too)
   };
   Stats stats() const;
   static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
@@ -66,6 +74,8 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   void accept_();
   void on_accept_(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
   void log_(const std::string& line) const;
+  void admit_(std::shared_ptr<Connection> connection, const std::string& address);
+  void forget_(const std::string& address);  // one of its connections ended
 
   boost::asio::ip::tcp::acceptor acceptor_;
   ListenerConfig config_;
@@ -76,6 +86,7 @@ class Listener final : public std::enable_shared_from_this<Listener> {
   std::deque<std::shared_ptr<Connection>> pending_;
   std::map<std::string, std::size_t> per_address_;
   std::vector<std::pair<std::uint64_t, Notify>> waiters_;
+  std::vector<std::weak_ptr<Handshake>> handshakes_;  // cancelled by close()
   std::uint64_t next_token_ = 1;
   bool closed_ = false;
   Stats stats_;

@@ -131,9 +131,9 @@ def dial(proxy, tls=True):
     return _net.connect("127.0.0.1", proxy.port, timeout=WAIT_S, **options)
 
 
-def login(proxy, name, password):
+def login(proxy, name, password, tls=True):
     """(connection, LoginReply)."""
-    connection = dial(proxy)
+    connection = dial(proxy, tls)
     request = session_pb2.LoginRequest(user_name=name, credential=password.encode(), client_version="test")
     connection.sendpacket(request.SerializeToString(), kind=LOGIN)
     return connection, session_pb2.LoginReply.FromString(connection.recvpacket(timeout=WAIT_S))
@@ -257,6 +257,18 @@ class Cluster(LoginTestCase):
         self.assertFalse(reply.ok)
         self.assertRegex(reply.reason, r"too many login attempts from 127\.0\.0\.1; retry in \d+ s")
         proxy.wait_log(r"login of 'erin' refused: throttled")
+
+    def test_a_proxy_without_a_certificate_does_not_start_unless_tls_is_off(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
+        done = subprocess.run([SHARD_BINARY, "proxy", "--config", _state["prefs"], "--node.name", "proxy-nocert",
+                               "--proxy.tls_cert", ""], capture_output=True, text=True, env=env, timeout=WAIT_S)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("proxy.tls is 'required' but proxy.tls_cert or proxy.tls_key is not set", done.stderr)
+        plain = self.proxy("proxy-plain", "--proxy.tls", "off", "--proxy.tls_cert", "")
+        connection, reply = login(plain, "gina", "gina-pw", tls=False)
+        self.addCleanup(connection.close)
+        self.assertTrue(reply.ok, reply.reason)
+        self.assertIsNone(connection.negotiated["tls"])
 
     def test_a_login_on_another_proxy_ends_the_session_on_the_first(self):
         a, b = self.proxy("proxy-a"), self.proxy("proxy-b")

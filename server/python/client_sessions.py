@@ -13,9 +13,11 @@ close.
 
 import logging
 import secrets
+import time
 
 import db
 import handshake_pb2
+import uthread
 
 log = logging.getLogger("shard.sessions")
 
@@ -34,6 +36,7 @@ class Session:
         self.attributes = {"user_id": account_id, "user_name": user_name, "character_id": None,
                            "solar_system_id": None, "role": "player"}
         self.ended = None  # why, once it ended
+        self.last_active = time.monotonic()  # the last packet from the client (or the login)
 
     def __repr__(self):
         return "session %d (account %d %s from %s)" % (self.session_id, self.account_id,
@@ -100,6 +103,16 @@ class ClientSessions:
         for session in list(self.by_id.values()):
             if (session.account_id, session.session_id) not in current:
                 self.end(session, REPLACED, release=False)
+
+    def end_idle(self, idle_s, now=None):
+        """Ends the sessions whose client sent nothing for `idle_s` seconds (0: none)."""
+        if not idle_s:
+            return
+        now = time.monotonic() if now is None else now
+        for session in list(self.by_id.values()):
+            if now - session.last_active >= idle_s:
+                # Its own tasklet: a client that does not read cannot hold up the sweep.
+                uthread.new(self.end, session, "idle for %g s" % idle_s)
 
     def close_all(self, reason):
         """At the proxy's stop (the loop is over: no waiting for writes): every

@@ -9,14 +9,14 @@ LoginReply: ok with the session id, or a refusal with its reason. A refused
 client is closed after the reply. Every byte is hostile: a packet that is not
 a well-formed, bounded LoginRequest closes that client only, with a logged
 reason. After the login a client silent for the live setting
-`client_idle_timeout_s` (re-read at every wait) is closed.
+`client_idle_timeout_s` is closed by the proxy's sweep (proxy_node.py).
 """
 
 import logging
+import time
 
 import _net
 import db
-import live_settings
 import uthread
 from google.protobuf.message import DecodeError
 
@@ -171,21 +171,18 @@ class LoginServer:
 
     def _hold(self, session):
         """Waits on the session's connection; returns why it ends. No request
-        is served on the client port yet (RPC is next): a packet ends it."""
+        is served on the client port yet (RPC is next): a packet ends it. The
+        idle timeout is the proxy's sweep (ClientSessions.end_idle), which
+        closes the connection: this wait then ends too."""
         connection = session.connection
-        while True:
-            idle = live_settings.get("client_idle_timeout_s")
-            try:
-                packet = connection.recvpacket(timeout=idle or None)
-            except TimeoutError:
-                if idle and idle == live_settings.get("client_idle_timeout_s"):
-                    return "idle for %g s" % idle
-                continue  # the setting changed while we waited: wait with the new one
-            except _net.error as e:
-                return "connection closed: %s" % e
-            log.warning("%r: unexpected packet (%d bytes) on a session with no requests served yet; closing",
-                        session, len(packet))
-            return "unexpected packet"
+        try:
+            packet = connection.recvpacket()
+        except _net.error as e:
+            return "connection closed: %s" % e
+        session.last_active = time.monotonic()
+        log.warning("%r: unexpected packet (%d bytes) on a session with no requests served yet; closing",
+                    session, len(packet))
+        return "unexpected packet"
 
     def close(self):
         if self.listener is not None:

@@ -7,6 +7,7 @@ import logging
 
 import db
 import gameloop
+import live_settings
 import uthread
 
 import client_sessions
@@ -52,6 +53,7 @@ class ProxyNode:
                 self.sessions.check()  # one session per account: logins elsewhere end ours
             except (db.Error, TimeoutError) as e:
                 log.warning("cannot check the sessions: %s", e)
+            self.sessions.end_idle(live_settings.get("client_idle_timeout_s"))
 
     def stop(self):
         """After the loop: close the client port and the links, leave the directory."""

@@ -227,9 +227,12 @@ class Login(LoginTestCase):
         self.assertIsNone(self.shared.proc.poll())
 
     def test_the_idle_timeout_follows_the_live_setting(self):
+        early, before = login(self.shared, "bob", "bob-pw")  # logged in under the default (120 s)
+        self.assertTrue(before.ok, before.reason)
         db.execute("REPLACE INTO settings (name, value) VALUES ('client_idle_timeout_s', '0.5')")
         self.addCleanup(db.execute, "DELETE FROM settings WHERE name = 'client_idle_timeout_s'")
-        self.shared.wait_log(r"client_idle_timeout_s.*0\.5")
+        self.assertEqual(closed_with(early), "idle for 0.5 s")
+        self.shared.wait_log(r"setting client_idle_timeout_s: 120\.0 -> 0\.5")
         connection, reply = login(self.shared, "bob", "bob-pw")
         self.assertTrue(reply.ok, reply.reason)
         started = time.monotonic()

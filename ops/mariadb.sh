@@ -8,7 +8,8 @@
 # start creates, on first use, the database `shard` and the user `shard` whose
 # password is in DIR/password; the client settings are in DIR/client.env
 # (SHARD_DB_HOST, _PORT, _SOCKET, _USER, _PASSWORD_FILE, _DATABASE), the same
-# names a production node reads (docs/database.md).
+# names a production node reads (docs/database.md). The server accepts TLS
+# too, with a certificate DIR/tls/ca.pem verifies (SHARD_DB_SSL_CA).
 #
 # --no-defaults must come first on every server command: without it Debian's
 # /etc/mysql is read. As root, mariadbd refuses to start without --user=root.
@@ -42,6 +43,23 @@ print(s.getsockname()[1])
 PY
 }
 
+tls_files() {  # a CA and its server certificate for 127.0.0.1 and localhost, made once (DIR/tls/ca.pem verifies it)
+  local tls=$dir/tls
+  [[ -f $tls/server-cert.pem ]] && return 0
+  mkdir -p "$tls"
+  (
+    cd "$tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=shard test CA" \
+      -keyout ca-key.pem -out ca.pem
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+      -keyout server-key.pem -out server.csr
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 -extfile server.ext \
+      -out server-cert.pem.new
+    mv server-cert.pem.new server-cert.pem
+  ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; echo "mariadb: making the TLS certificates failed" >&2; exit 1; }
+}
+
 start() {
   if running; then
     echo "mariadb: running (pid $(cat "$pidfile"), port $(cat "$dir/port"))"
@@ -56,10 +74,12 @@ start() {
   fi
   # A port of its own: builds, worktrees and other users' servers share the
   # machine.
+  tls_files
   port=$(free_port)
   echo "$port" >"$dir/port"
   mariadbd --no-defaults --user="$user" --datadir="$data" --bind-address=127.0.0.1 --port="$port" \
     --socket="$sock" --pid-file="$pidfile" --log-error="$log" --skip-log-bin --max-connections=200 \
+    --ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server-cert.pem" --ssl-key="$dir/tls/server-key.pem" \
     </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 150); do  # ready in ~0.5 s; 15 s under a loaded machine
     if admin -e "SELECT 1" >/dev/null 2>&1; then break; fi

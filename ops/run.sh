@@ -21,7 +21,9 @@ cat <<'NEXT'
 Next:
   build/bin/shard python                 an interactive interpreter with stackless
   build/bin/shard python your_script.py  run an existing Stackless Python 3 program
-  build/bin/shard run scripts/demo_loop.py   the fixed-FPS game loop (Ctrl-C stops it)
+  build/bin/shard run scripts/demo_loop.py   the fixed-FPS game loop (Ctrl-C stops it); with build/mariadb's
+                                         client.env sourced, on that database: change a live setting with
+                                         REPLACE INTO settings (name, value) VALUES ('fps', '60')
   bash ops/test.sh                       run the tests
   bash ops/mariadb.sh start|stop|status  the private MariaDB (build/mariadb; settings in its client.env)
 NEXT

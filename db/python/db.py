@@ -13,8 +13,8 @@ Parameters are always bound (`?` placeholders), never formatted into the SQL.
 Only the calling tasklet waits; everything else runs. A failed statement
 raises db.Error with the server's .code, .sqlstate and .message; a call that
 outlives its timeout raises TimeoutError. Values: None, int, float, str,
-bytes, decimal.Decimal (DECIMAL columns), datetime.datetime, datetime.date;
-TIME columns come back as str.
+bytes, decimal.Decimal (DECIMAL columns), datetime.datetime, datetime.date,
+datetime.timedelta (TIME columns, as MySQLdb has them).
 """
 
 import atexit
@@ -51,6 +51,10 @@ def settings_from_env(environ=os.environ):
         "database": environ.get("SHARD_DB_DATABASE", "shard"),
         "pool_size": int(environ.get("SHARD_DB_POOL_SIZE", "4")),
         "connect_timeout": int(environ.get("SHARD_DB_CONNECT_TIMEOUT", "5")),
+        # TLS: any set requires it; the CA verifies the server (docs/database.md).
+        "ssl_ca": environ.get("SHARD_DB_SSL_CA", ""),
+        "ssl_cert": environ.get("SHARD_DB_SSL_CERT", ""),
+        "ssl_key": environ.get("SHARD_DB_SSL_KEY", ""),
     }
 
 

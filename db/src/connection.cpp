@@ -166,6 +166,15 @@ bool Connection::ensure(Result& result) {
     options["OPT_CONNECT_TIMEOUT"] = config_.connect_timeout_s;
     options["OPT_RECONNECT"] = false;
     options["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    if (!config_.ssl_ca.empty() || !config_.ssl_cert.empty() || !config_.ssl_key.empty()) {
+      options["sslEnforce"] = true;  // no silent fallback to a plain connection
+      if (!config_.ssl_ca.empty()) {
+        options["sslCA"] = sql::SQLString(config_.ssl_ca);
+        options["sslVerify"] = true;
+      }
+      if (!config_.ssl_cert.empty()) options["sslCert"] = sql::SQLString(config_.ssl_cert);
+      if (!config_.ssl_key.empty()) options["sslKey"] = sql::SQLString(config_.ssl_key);
+    }
     if (io_timeout_s_ > 0) {
       options["OPT_READ_TIMEOUT"] = io_timeout_s_;
       options["OPT_WRITE_TIMEOUT"] = io_timeout_s_;

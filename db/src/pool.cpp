@@ -223,6 +223,12 @@ void Pool::run_worker(Worker& worker) {
 }
 
 void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns) {
+  // Outside a transaction and with a long queue, a query's result may wait
+  // for a few others, to wake its caller's thread once for all of them. That
+  // is decided in the same hold of the pool's mutex as the bookkeeping: one
+  // lock of that contended mutex per job, not two.
+  const bool holdable = job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute);
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
   {
     std::lock_guard guard(worker.kill_guard);  // a KILL in flight lands before the connection moves on
     std::lock_guard lock(mutex_);
@@ -244,6 +250,17 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
       worker.tx = 0;
       worker.tx_lost = false;
     }
+    if (holdable) {
+      if (!stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() && held_.size() + 1 < kMaxHeld) {
+        {
+          std::lock_guard state(job->state);  // before another thread may deliver it
+          job->delivered = true;
+        }
+        held_.emplace_back(job, std::move(result));
+        return;
+      }
+      batch.swap(held_);
+    }
   }
   bool orphaned = false;
   {
@@ -260,17 +277,6 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
     std::lock_guard lock(mutex_);
     transactions_.erase(worker.tx);
     worker.tx = 0;
-  }
-  // Outside a transaction and with a long queue, the result may wait for a
-  // few others, to wake its caller's thread once for all of them.
-  std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
-  if (job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute)) {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() && held_.size() + 1 < kMaxHeld) {
-      held_.emplace_back(job, std::move(result));
-      return;
-    }
-    batch.swap(held_);
   }
   deliver(batch);
   job->done(std::move(result));

@@ -7,6 +7,8 @@
 #include "shard/db/python_module.h"
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "core/cxx_boundary.h"
@@ -21,8 +23,40 @@ PyObject* g_error = nullptr;   // _db.Error
 PyObject* g_decimal = nullptr; // decimal.Decimal
 PyObject* g_datetime = nullptr;
 PyObject* g_date = nullptr;
+PyObject* g_timedelta = nullptr;
 
 // ---- Python -> Value -------------------------------------------------------
+
+// datetime.timedelta -> TIME text "[-]H:MM:SS.ffffff", as MySQLdb binds it.
+bool timedelta_to_text(PyObject* delta, std::string& out) {
+  PyObject* total = PyObject_CallMethod(delta, "total_seconds", nullptr);
+  if (total == nullptr) return false;
+  const double seconds = PyFloat_AsDouble(total);
+  Py_DECREF(total);
+  if (seconds == -1 && PyErr_Occurred()) return false;
+  const long long us = std::llround(std::fabs(seconds) * 1e6);
+  char text[48];
+  std::snprintf(text, sizeof text, "%s%lld:%02lld:%02lld.%06lld", seconds < 0 ? "-" : "", us / 3'600'000'000LL,
+                us / 60'000'000 % 60, us / 1'000'000 % 60, us % 1'000'000);
+  out = text;
+  return true;
+}
+
+// TIME text "[-]H:MM:SS[.f...]" -> datetime.timedelta, as MySQLdb returns it;
+// nullptr without an error when the text is not that shape.
+PyObject* time_to_timedelta(const std::string& s) {
+  const bool negative = !s.empty() && s[0] == '-';
+  long long hours = 0, minutes = 0, seconds = 0, micro = 0;
+  int used = 0;
+  if (std::sscanf(s.c_str() + (negative ? 1 : 0), "%lld:%lld:%lld%n", &hours, &minutes, &seconds, &used) != 3) return nullptr;
+  const char* fraction = s.c_str() + (negative ? 1 : 0) + used;
+  if (*fraction == '.') {
+    long long scale = 100000;
+    for (++fraction; *fraction >= '0' && *fraction <= '9' && scale > 0; ++fraction, scale /= 10) micro += (*fraction - '0') * scale;
+  }
+  const long long sign = negative ? -1 : 1;
+  return PyObject_CallFunction(g_timedelta, "iLL", 0, sign * (hours * 3600 + minutes * 60 + seconds), sign * micro);
+}
 
 bool to_value(PyObject* object, Py_ssize_t index, Value& v) {
   if (object == Py_None) return true;
@@ -73,6 +107,9 @@ bool to_value(PyObject* object, Py_ssize_t index, Value& v) {
   } else if (PyObject_TypeCheck(object, reinterpret_cast<PyTypeObject*>(g_date))) {
     v.kind = Value::Kind::kDate;
     text = PyObject_CallMethod(object, "isoformat", nullptr);
+  } else if (PyObject_TypeCheck(object, reinterpret_cast<PyTypeObject*>(g_timedelta))) {
+    v.kind = Value::Kind::kTime;
+    return timedelta_to_text(object, v.s);
   } else {
     PyErr_Format(PyExc_TypeError, "db parameter %zd: cannot bind a %.100s", index + 1, Py_TYPE(object)->tp_name);
     return false;
@@ -110,6 +147,9 @@ PyObject* to_python(const Value& v) {
       if (v.s.rfind("0000-00-00", 0) == 0) break;
       return from_text(g_date, "fromisoformat", v.s);
     case Value::Kind::kTime:
+      if (PyObject* delta = time_to_timedelta(v.s)) return delta;
+      if (PyErr_Occurred()) return nullptr;
+      break;
     case Value::Kind::kText: break;
   }
   return PyUnicode_DecodeUTF8(v.s.data(), static_cast<Py_ssize_t>(v.s.size()), "surrogateescape");
@@ -177,11 +217,14 @@ Pool* pool_or_raise() {
 // ---- module functions ------------------------------------------------------
 
 PyObject* db_start(PyObject*, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"host", "port", "socket", "user", "password", "database", "pool_size", "connect_timeout", nullptr};
+  static const char* keywords[] = {"host", "port", "socket", "user", "password", "database", "pool_size", "connect_timeout",
+                                   "ssl_ca", "ssl_cert", "ssl_key", nullptr};
   Config config;
   const char *host = "", *socket = "", *user = "", *password = "", *database = "";
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sissssii", const_cast<char**>(keywords), &host, &config.port, &socket,
-                                   &user, &password, &database, &config.pool_size, &config.connect_timeout_s)) {
+  const char *ssl_ca = "", *ssl_cert = "", *ssl_key = "";
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "sissssii|sss", const_cast<char**>(keywords), &host, &config.port, &socket,
+                                   &user, &password, &database, &config.pool_size, &config.connect_timeout_s, &ssl_ca,
+                                   &ssl_cert, &ssl_key)) {
     return nullptr;
   }
   if (g_pool != nullptr) {
@@ -197,6 +240,9 @@ PyObject* db_start(PyObject*, PyObject* args, PyObject* kwargs) {
   config.user = user;
   config.password = password;
   config.database = database;
+  config.ssl_ca = ssl_ca;
+  config.ssl_cert = ssl_cert;
+  config.ssl_key = ssl_key;
   auto pool = std::make_shared<Pool>(std::move(config));
   pool->start();
   g_pool = std::move(pool);
@@ -299,7 +345,7 @@ PyObject* db_stats(PyObject*, PyObject*) {
 
 PyMethodDef kMethods[] = {
     {"start", engine::as_cfunction<db_start>(), METH_VARARGS | METH_KEYWORDS,
-     "start(host, port, socket, user, password, database, pool_size, connect_timeout): start the pool"},
+     "start(host, port, socket, user, password, database, pool_size, connect_timeout[, ssl_ca, ssl_cert, ssl_key]): start the pool"},
     {"stop", engine::as_cfunction<db_stop>(), METH_NOARGS, "stop(): stop the pool (queued calls fail)"},
     {"call", engine::as_cfunction<db_call>(), METH_VARARGS,
      "call(op, sql, params, tx, timeout, named): run one job; only the calling tasklet waits"},
@@ -323,7 +369,8 @@ PyObject* init_module() {
     g_decimal = borrow_attr("decimal", "Decimal");
     g_datetime = borrow_attr("datetime", "datetime");
     g_date = borrow_attr("datetime", "date");
-    if (g_decimal == nullptr || g_datetime == nullptr || g_date == nullptr) return nullptr;
+    g_timedelta = borrow_attr("datetime", "timedelta");
+    if (g_decimal == nullptr || g_datetime == nullptr || g_date == nullptr || g_timedelta == nullptr) return nullptr;
   }
   PyObject* module = PyModule_Create(&kModule);
   if (module == nullptr) return nullptr;

@@ -3,7 +3,8 @@
 # stops it after the last, so `ctest` alone (any -R, the sanitizer run's
 # build-asan/ too) needs no server set up by hand. They share the server's
 # state, and some restart it: they run one at a time (RESOURCE_LOCK).
-set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb)
+# A cache variable: shard_db_pytest() is called from other folders too (server/).
+set(SHARD_DB_TEST_DIR ${CMAKE_BINARY_DIR}/mariadb CACHE INTERNAL "the private MariaDB of the tests")
 add_test(NAME db_server_start COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh start ${SHARD_DB_TEST_DIR})
 set_tests_properties(db_server_start PROPERTIES FIXTURES_SETUP mariadb TIMEOUT 120 LABELS db)
 add_test(NAME db_server_stop COMMAND bash ${PROJECT_SOURCE_DIR}/ops/mariadb.sh stop ${SHARD_DB_TEST_DIR})
@@ -24,3 +25,6 @@ set_tests_properties(db_pool_test PROPERTIES LABELS "unit;db" FIXTURES_REQUIRED 
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_db_pool.py)
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_migrate.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_live_settings.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_node_start.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_tls.py)

@@ -1,16 +1,40 @@
 """`shard run [options] SCRIPT [ARGS...]`: runs SCRIPT as __main__ to set up
-tasklets, then runs the game loop until SIGINT/SIGTERM (exit status 0)."""
+tasklets, then runs the game loop until SIGINT/SIGTERM (exit status 0).
+
+With a database (--db, or SHARD_DB_HOST / SHARD_DB_SOCKET in the
+environment; --no-db: none), the node first connects (SHARD_DB_* settings,
+docs/database.md), applies the pending schema migrations, reads the live
+settings and watches them while it runs; a database it cannot reach, or
+whose schema is newer than this code, stops it before the script runs."""
 
 import argparse
 import logging
+import os
 import runpy
 import sys
 
 import gameloop
 
 
+def database_wanted(options, environ=os.environ):
+    if options.db is not None:
+        return options.db
+    return bool(environ.get("SHARD_DB_HOST") or environ.get("SHARD_DB_SOCKET"))
+
+
+def start_database(options):
+    """Migrations and live settings; SystemExit with the reason if the node cannot run on this database."""
+    # The database layer sits above the engine: imported only by a node that uses it.
+    import live_settings
+    import node_settings
+
+    node_settings.register_all(fps=options.fps, dispatch_strategy=options.strategy, run_budget=options.run_budget)
+    live_settings.start_or_exit("shard run")
+
+
 def main(argv):
-    parser = argparse.ArgumentParser(prog="shard run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="shard run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     parser.add_argument("--strategy", choices=gameloop.STRATEGIES, default="main_loop",
                         help="how completed off-thread work wakes its tasklet")
@@ -18,6 +42,9 @@ def main(argv):
                         help="soft budget of the scheduler phase, as a fraction of the frame")
     parser.add_argument("--long-run-ms", type=float, default=50.0,
                         help="log a tasklet that runs this long without switching")
+    parser.add_argument("--db", action=argparse.BooleanOptionalAction, default=None,
+                        help="use the database of the SHARD_DB_* settings: migrations, live settings "
+                             "(default: when SHARD_DB_HOST or SHARD_DB_SOCKET is set)")
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
@@ -27,6 +54,8 @@ def main(argv):
     gameloop.set_dispatch_strategy(options.strategy)
     gameloop.set_run_budget(options.run_budget)
     gameloop.set_long_run_limit(options.long_run_ms)
+    if database_wanted(options):
+        start_database(options)
     sys.argv = [options.script] + options.args
     runpy.run_path(options.script, run_name="__main__")
     gameloop.run()

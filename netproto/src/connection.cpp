@@ -27,26 +27,27 @@ std::string_view to_string(CloseReason reason) noexcept {
   return "unknown";
 }
 
-std::shared_ptr<Connection> Connection::create(Socket socket, ConnectionConfig config,
+std::shared_ptr<Connection> Connection::create(Stream stream, ConnectionConfig config,
                                                std::shared_ptr<const NativeHandlers> native) {
-  return std::shared_ptr<Connection>(new Connection(std::move(socket), std::move(config), std::move(native)));
+  return std::shared_ptr<Connection>(new Connection(std::move(stream), std::move(config), std::move(native)));
 }
 
-Connection::Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native)
-    : socket_(std::move(socket)),
+Connection::Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native)
+    : socket_(std::move(stream)),
+      context_(static_cast<asio::io_context&>(socket_.get_executor().context())),
       idle_timer_(socket_.get_executor()),
       config_(std::move(config)),
       native_(std::move(native)),
       decoder_(config_.decoder),
       encoder_(config_.encoder) {
   boost::system::error_code error;
-  auto remote = socket_.remote_endpoint(error);
+  auto remote = socket_.socket().remote_endpoint(error);
   if (!error) {
     remote_ = remote.address().to_string();
     remote_port_ = remote.port();
   }
   // One frame per write is the worst case; small frames should not wait for Nagle.
-  socket_.set_option(asio::ip::tcp::no_delay(true), error);
+  socket_.socket().set_option(asio::ip::tcp::no_delay(true), error);
   instances_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -109,7 +110,7 @@ Connection::SendResult Connection::send(const FrameHeader& header,
     }
   }
   if (result == SendResult::kBackpressure) {
-    run_all(due);
+    NotifyList::run_all(due);
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
     return result;
   }
@@ -144,10 +145,9 @@ std::uint64_t Connection::notify_sent(std::uint64_t seq, Notify notify) {
   std::uint64_t token;
   {
     std::lock_guard lock(mutex_);
-    token = next_token_++;
-    const bool due = reason_ != CloseReason::kOpen || (seq == 0 ? !received_.empty() : written_seq_ >= seq);
-    if (!due) {
-      waiters_.push_back({token, seq, std::move(notify)});
+    token = waiters_.next_token();
+    if (!due_locked_(seq)) {
+      waiters_.add(token, seq, std::move(notify));
       return token;
     }
   }
@@ -159,12 +159,9 @@ void Connection::cancel_notify(std::uint64_t token) {
   Notify notify;
   {
     std::lock_guard lock(mutex_);
-    auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.token == token; });
-    if (it == waiters_.end()) return;
-    notify = std::move(it->notify);
-    waiters_.erase(it);
+    notify = waiters_.take(token);
   }
-  notify();
+  if (notify) notify();
 }
 
 void Connection::cancel_notify_later(std::uint64_t token) {
@@ -177,7 +174,7 @@ void Connection::close(CloseReason reason, const std::string& detail) {
     std::lock_guard lock(mutex_);
     close_locked_(reason, detail, due);
   }
-  run_all(due);
+  NotifyList::run_all(due);
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
 }
 
@@ -214,11 +211,11 @@ Connection::Stats Connection::stats() const {
 // --- under the lock ----------------------------------------------------------
 
 void Connection::take_due_(std::vector<Notify>& due) {
-  auto keep = std::partition(waiters_.begin(), waiters_.end(), [&](const Waiter& w) {
-    return reason_ == CloseReason::kOpen && (w.seq == 0 ? received_.empty() : written_seq_ < w.seq);
-  });
-  for (auto it = keep; it != waiters_.end(); ++it) due.push_back(std::move(it->notify));
-  waiters_.erase(keep, waiters_.end());
+  waiters_.take_due([&](std::uint64_t seq) { return due_locked_(seq); }, due);
+}
+
+bool Connection::due_locked_(std::uint64_t seq) const {
+  return reason_ != CloseReason::kOpen || (seq == 0 ? !received_.empty() : written_seq_ >= seq);
 }
 
 void Connection::close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due) {
@@ -236,10 +233,6 @@ void Connection::close_locked_(CloseReason reason, const std::string& detail, st
   } else {
     std::fprintf(stderr, "%s\n", line.c_str());
   }
-}
-
-void Connection::run_all(std::vector<Notify>& due) noexcept {
-  for (Notify& notify : due) notify();
 }
 
 // --- the IO thread ------------------------------------------------------------
@@ -277,7 +270,8 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
 
 bool Connection::drain_frames_(std::size_t n, bool& paused) {
   paused = false;
-  std::vector<Packet> batch;
+  std::vector<Packet>& batch = framed_;  // kept: one read's frames allocate no list
+  batch.clear();
   std::uint64_t native = 0;
   try {
     decoder_.commit(n);  // checks a length field as soon as it is whole
@@ -315,7 +309,10 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
       paused = read_paused_ = true;
     }
   }
-  run_all(due);
+  // A burst's long list is not kept by every connection.
+  batch.clear();
+  if (batch.capacity() > kKeptFramed) std::vector<Packet>().swap(batch);
+  NotifyList::run_all(due);
   return true;
 }
 
@@ -363,7 +360,7 @@ void Connection::on_written_(const boost::system::error_code& error) {
   writing_.clear();
   // A burst's big batch is not kept by an idle connection.
   if (out_.capacity() > config_.decoder.retain_buffer_bytes) std::vector<std::uint8_t>().swap(out_);
-  run_all(due);
+  NotifyList::run_all(due);
   if (more) write_();
 }
 
@@ -383,9 +380,7 @@ void Connection::arm_idle_timer_() {
 void Connection::shutdown_() {
   if (shut_) return;
   shut_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  socket_.close();
   idle_timer_.cancel();
   if (on_close_) {
     OnClose on_close = std::move(on_close_);

@@ -31,6 +31,9 @@ wire::HelloReply negotiate(const wire::Hello& hello, const ServerPolicy& policy)
   }
   if (hello.tls_required() && !policy.tls_supported) return refuse("client requires TLS, server has none");
   if (policy.tls_required && !hello.tls_supported()) return refuse("server requires TLS");
+  if (hello.max_frame_bytes() != 0 && hello.max_frame_bytes() < kHeaderBytes) {
+    return refuse("max_frame_bytes " + std::to_string(hello.max_frame_bytes()) + " below the 12-byte header");
+  }
 
   wire::HelloReply reply;
   reply.set_accepted(true);
@@ -44,7 +47,10 @@ wire::HelloReply negotiate(const wire::Hello& hello, const ServerPolicy& policy)
   }
   reply.set_tls(policy.tls_supported && hello.tls_supported());
   reply.set_compress_threshold(policy.compress_threshold);
-  reply.set_max_frame_bytes(policy.limits.max_frame_bytes);
+  // Neither side may send what the other's limit rejects: the smaller wins.
+  reply.set_max_frame_bytes(hello.max_frame_bytes() == 0
+                                ? policy.limits.max_frame_bytes
+                                : std::min(hello.max_frame_bytes(), policy.limits.max_frame_bytes));
   reply.set_max_decompressed_bytes(policy.limits.max_decompressed_bytes);
   reply.set_heartbeat_interval_ms(policy.heartbeat_interval_ms);
   reply.set_role(policy.role);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -85,7 +86,7 @@ class LoopbackTest : public ::testing::Test {
   }
   std::shared_ptr<Connection> accepted() {
     std::shared_ptr<Connection> c;
-    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept()) != nullptr; }));
+    EXPECT_TRUE(eventually([&] { return (c = listener_->try_accept().connection) != nullptr; }));
     if (c) connections_.push_back(c);
     return c;
   }
@@ -361,6 +362,50 @@ TEST_F(LoopbackTest, ReadingPausesAtTheByteBoundToo) {
   for (int i = 0; i < 100; ++i) {
     ASSERT_TRUE(eventually([&] { return s->try_receive().has_value(); })) << i;
   }
+}
+
+
+TEST_F(LoopbackTest, AcceptedConnectionsGoToTheContextTheListenerPicks) {
+  auto other = std::make_shared<asio::io_context>(1);
+  auto guard = asio::make_work_guard(*other);
+  std::thread other_thread([&] { other->run(); });
+  std::atomic<int> picks{0};
+  config_.connection_context = [&picks, other] {
+    ++picks;
+    return other;
+  };
+  listen();
+  auto c = client();
+  Listener::Accepted a;
+  ASSERT_TRUE(eventually([&] { return (a = listener_->try_accept()).connection != nullptr; }));
+  EXPECT_EQ(a.context, other);
+  EXPECT_EQ(&a.connection->context(), other.get());
+  EXPECT_GE(picks.load(), 1);
+  // It reads and writes on that context's thread.
+  c->send(notification(), bytes_of("ping"));
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = a.connection->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "ping");
+  a.connection->send(notification(), bytes_of("pong"));
+  ASSERT_TRUE(eventually([&] { return (p = c->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "pong");
+  a.connection->close();
+  listener_->close();
+  guard.reset();
+  other_thread.join();
+}
+
+TEST_F(LoopbackTest, AClosedListenerRefusesAtOnceEvenWhileItsIoThreadIsBusy) {
+  listen();
+  std::promise<void> release;
+  std::shared_future<void> busy = release.get_future().share();
+  asio::post(context_, [busy] { busy.wait(); });  // the IO thread closes nothing meanwhile
+  listener_->close();
+  tcp::socket socket(client_context_);
+  boost::system::error_code error;
+  socket.connect({asio::ip::make_address("127.0.0.1"), listener_->port()}, error);
+  release.set_value();
+  EXPECT_EQ(error, asio::error::connection_refused);
 }
 
 }  // namespace

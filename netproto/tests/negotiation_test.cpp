@@ -71,5 +71,20 @@ TEST(Negotiation, ConfigsFollowTheReplyAndHostileRepliesAreRejected) {
   EXPECT_THROW(encoder_config(reply), ProtocolError);
 }
 
+TEST(Negotiation, TheFrameLimitIsTheSmallerOfBothSidesAndATinyOneIsRefused) {
+  ServerPolicy p;
+  p.limits.max_frame_bytes = 5000;
+  auto hello = offer({});
+  EXPECT_EQ(negotiate(hello, p).max_frame_bytes(), 5000u);  // not stated
+  hello.set_max_frame_bytes(2000);
+  EXPECT_EQ(negotiate(hello, p).max_frame_bytes(), 2000u);
+  hello.set_max_frame_bytes(9000);
+  EXPECT_EQ(negotiate(hello, p).max_frame_bytes(), 5000u);
+  hello.set_max_frame_bytes(11);
+  const auto reply = negotiate(hello, p);
+  EXPECT_FALSE(reply.accepted());
+  EXPECT_EQ(reply.reason(), "max_frame_bytes 11 below the 12-byte header");
+}
+
 }  // namespace
 }  // namespace shard::netproto

@@ -4,10 +4,13 @@
 #include <string>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "bindings/arguments.h"
 #include "core/clock.h"
 #include "net_types.h"
 #include "shard/engine/await_completion.h"
+#include "shard/engine/io_pool.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/waiters.h"
 #include "wait_notify.h"
@@ -20,19 +23,11 @@ using netproto::Connection;
 using netproto::FrameHeader;
 using netproto::MessageKind;
 
-int64_t deadline_of(double timeout) {
-  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
-}
-
-bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  engine::Scheduler* sched = engine::Scheduler::current_or_create();
-  if (sched == nullptr) return false;
-  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
-  return true;
-}
-
 // Py_buffers of the arguments, tuples and lists flattened (gather sends).
+// A few live inline: a plain sendpacket() allocates nothing here.
 class Buffers {
+  static constexpr std::size_t kInline = 4;
+
  public:
   ~Buffers() {
     for (Py_buffer& view : views_) PyBuffer_Release(&view);
@@ -57,8 +52,9 @@ class Buffers {
     views_.push_back(view);
     return true;
   }
-  std::vector<std::span<const std::uint8_t>> spans() const {
-    std::vector<std::span<const std::uint8_t>> out;
+  using Spans = boost::container::small_vector<std::span<const std::uint8_t>, kInline>;
+  Spans spans() const {
+    Spans out;
     for (const Py_buffer& v : views_) out.emplace_back(static_cast<const std::uint8_t*>(v.buf), v.len);
     return out;
   }
@@ -69,7 +65,7 @@ class Buffers {
   }
 
  private:
-  std::vector<Py_buffer> views_;
+  boost::container::small_vector<Py_buffer, kInline> views_;
 };
 
 PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
@@ -78,7 +74,7 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
   header.kind = kind;
   auto spans = buffers.spans();
   std::uint64_t seq = 0;
-  switch (connection.send(header, spans, &seq)) {
+  switch (connection.send(header, {spans.data(), spans.size()}, &seq)) {
     case Connection::SendResult::kQueued:
       break;
     case Connection::SendResult::kTooLarge:
@@ -91,10 +87,9 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
       return raise_closed(connection);
   }
   if (!self->blockingsend) Py_RETURN_NONE;  // errors surface on the next call
-  auto conn = self->connection;
-  std::error_code error = wait_notified(
-      [&](Connection::Notify notify) { return conn->notify_sent(seq, std::move(notify)); },
-      [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, 0);
+  std::error_code error = wait_on(
+      self->connection, [seq](Connection& c, Connection::Notify notify) { return c.notify_sent(seq, std::move(notify)); },
+      0);
   if (error) return engine::raise_wait_error(error, "send");
   if (connection.written_seq() < seq) return raise_closed(connection);
   Py_RETURN_NONE;
@@ -165,9 +160,8 @@ PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs,
     }
     if (conn->closed()) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
-    std::error_code error = wait_notified(
-        [&](Connection::Notify notify) { return conn->notify_readable(std::move(notify)); },
-        [conn](std::uint64_t token) { conn->cancel_notify_later(token); }, deadline);
+    std::error_code error = wait_on(
+        conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); }, deadline);
     if (error) return engine::raise_wait_error(error, "recvpacket");
   }
 }
@@ -196,6 +190,25 @@ PyObject* get_close_reason(PyObject* py_self, void*) {
 PyObject* get_peer(PyObject* py_self, void*) {
   Connection& c = *reinterpret_cast<ConnectionObject*>(py_self)->connection;
   return Py_BuildValue("(si)", c.remote_address().c_str(), static_cast<int>(c.remote_port()));
+}
+
+PyObject* get_negotiated(PyObject* py_self, void*) {
+  const netproto::Negotiated& n = reinterpret_cast<ConnectionObject*>(py_self)->connection->negotiated();
+  static constexpr const char* kCodecs[] = {"none", "snappy", "zlib"};
+  static constexpr const char* kRoles[] = {"unknown", "client", "proxy", "sol"};
+  const int role = n.peer_role >= 0 && n.peer_role <= 3 ? n.peer_role : 0;
+  PyObject* tls = n.tls.empty() ? Py_NewRef(Py_None) : PyUnicode_FromString(n.tls.c_str());
+  if (tls == nullptr) return nullptr;
+  return Py_BuildValue("{s:I,s:s,s:I,s:N,s:I,s:I,s:I,s:s,s:I}", "version", n.version, "codec",
+                       kCodecs[static_cast<int>(n.codec)], "compress_threshold", n.compress_threshold, "tls", tls,
+                       "max_frame_bytes", n.limits.max_frame_bytes, "max_decompressed_bytes",
+                       n.limits.max_decompressed_bytes, "heartbeat_interval_ms", n.heartbeat_interval_ms,
+                       "peer_role", kRoles[role], "peer_node_id", n.peer_node_id);
+}
+
+PyObject* get_io_thread(PyObject* py_self, void*) {
+  auto* self = reinterpret_cast<ConnectionObject*>(py_self);
+  return PyLong_FromLong(engine::IoPool::instance().index_of(self->connection->context()));
 }
 
 PyObject* get_blockingsend(PyObject* py_self, void*) {
@@ -240,22 +253,21 @@ PyGetSetDef getset[] = {
      nullptr},
     {"close_reason", engine::guarded<get_close_reason>, nullptr, "why it closed (None while open)", nullptr},
     {"peer", engine::guarded<get_peer>, nullptr, "(address, port) of the other end", nullptr},
+    {"negotiated", engine::guarded<get_negotiated>, nullptr,
+     "what the handshake agreed: version, codec, compress_threshold, tls ('TLSv1.3 <cipher>' or None), "
+     "max_frame_bytes, max_decompressed_bytes, heartbeat_interval_ms, peer_role, peer_node_id",
+     nullptr},
+    {"io_thread", engine::guarded<get_io_thread>, nullptr,
+     "which of the engine's IO threads serves it (0-based; -1 once they stopped)", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
 }  // namespace
 
-PyTypeObject ConnectionType = [] {
-  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
-  t.tp_name = "_net.Connection";
-  t.tp_basicsize = sizeof(ConnectionObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "a packet connection on an IO thread (from _net.connect() or Listener.accept())";
-  t.tp_dealloc = engine::guarded<dealloc>;
-  t.tp_methods = methods;
-  t.tp_getset = getset;
-  return t;
-}();
+PyTypeObject ConnectionType =
+    make_type("_net.Connection", sizeof(ConnectionObject),
+              "a packet connection on an IO thread (from _net.connect() or Listener.accept())",
+              engine::guarded<dealloc>, methods, getset);
 
 PyObject* wrap_connection(std::shared_ptr<boost::asio::io_context> context,
                           std::shared_ptr<netproto::Connection> connection) {

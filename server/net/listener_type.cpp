@@ -22,18 +22,19 @@ PyObject* accept(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyO
   if (!engine::parse_arguments("accept", args, nargs, kwnames, {"timeout"}, 0, &timeout_obj)) return nullptr;
   double timeout;
   if (!engine::parse_timeout(timeout_obj, &timeout)) return nullptr;
-  const int64_t deadline =
-      timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+  const int64_t deadline = deadline_of(timeout);
   auto listener = self->listener;
   for (;;) {
-    if (auto connection = listener->try_accept()) return wrap_connection(self->context, std::move(connection));
+    if (netproto::Listener::Accepted accepted = listener->try_accept(); accepted.connection != nullptr) {
+      return wrap_connection(accepted.context != nullptr ? std::move(accepted.context) : self->context,
+                             std::move(accepted.connection));
+    }
     if (listener->closed()) return PyErr_Format(exceptions.error, "accept() on a closed listener");
-    engine::Scheduler* sched = engine::Scheduler::current_or_create();
-    if (sched == nullptr) return nullptr;
-    sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
-    std::error_code error = wait_notified(
-        [&](netproto::Listener::Notify notify) { return listener->notify_acceptable(std::move(notify)); },
-        [listener](std::uint64_t token) { listener->cancel_notify_later(token); }, deadline);
+    if (!enter_wait(args, nargs, kwnames)) return nullptr;
+    std::error_code error = wait_on(
+        listener,
+        [](netproto::Listener& l, netproto::Listener::Notify notify) { return l.notify_acceptable(std::move(notify)); },
+        deadline);
     if (error) return engine::raise_wait_error(error, "accept");
   }
 }
@@ -47,8 +48,9 @@ PyObject* stats(PyObject* py_self, PyObject*) {
   auto* self = reinterpret_cast<ListenerObject*>(py_self);
   netproto::Listener::Stats s = self->listener->stats();
   auto k = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
-  return Py_BuildValue("{s:K,s:K,s:K,s:n,s:K}", "accepted", k(s.accepted), "refused_per_address",
-                       k(s.refused_per_address), "refused_pending", k(s.refused_pending), "open",
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:n,s:K}", "accepted", k(s.accepted), "refused_per_address",
+                       k(s.refused_per_address), "refused_pending", k(s.refused_pending), "handshake_failed",
+                       k(s.handshake_failed), "open",
                        static_cast<Py_ssize_t>(s.open), "native_packets",
                        k(self->native != nullptr ? self->native->handled() : 0));
 }
@@ -72,7 +74,7 @@ PyMethodDef methods[] = {
      "accept(timeout=None): the next connection; only this tasklet waits"},
     {"close", as_cfunction<close>(), METH_NOARGS, "stop listening; connections not yet accepted are closed"},
     {"stats", as_cfunction<stats>(), METH_NOARGS,
-     "accepted, refused_per_address, refused_pending, open, native_packets"},
+     "accepted, refused_per_address, refused_pending, handshake_failed, open, native_packets"},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -83,16 +85,8 @@ PyGetSetDef getset[] = {
 
 }  // namespace
 
-PyTypeObject ListenerType = [] {
-  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
-  t.tp_name = "_net.Listener";
-  t.tp_basicsize = sizeof(ListenerObject);
-  t.tp_flags = Py_TPFLAGS_DEFAULT;
-  t.tp_doc = "a listening socket on an IO thread (from _net.listen())";
-  t.tp_dealloc = engine::guarded<dealloc>;
-  t.tp_methods = methods;
-  t.tp_getset = getset;
-  return t;
-}();
+PyTypeObject ListenerType = make_type("_net.Listener", sizeof(ListenerObject),
+                                     "a listening socket on an IO thread (from _net.listen())",
+                                     engine::guarded<dealloc>, methods, getset);
 
 }  // namespace shard::net

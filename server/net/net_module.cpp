@@ -28,7 +28,7 @@ std::unordered_set<PyObject*> live;  // GIL-protected
 
 // Keyword arguments shared by listen() and connect(), in this order after
 // their own.
-constexpr int kConfigArgs = 5;  // idle_timeout, max_send_bytes, max_recv_packets, max_packet, codec
+constexpr int kConfigArgs = 4;  // idle_timeout, max_send_bytes, max_recv_packets, max_packet
 
 bool size_arg(PyObject* value, const char* name, std::size_t min, std::size_t max, std::size_t* out) {
   if (value == nullptr || value == Py_None) return true;
@@ -57,25 +57,6 @@ bool parse_config(PyObject* const* values, netproto::ConnectionConfig& config) {
     limits.max_frame_bytes = static_cast<std::uint32_t>(max_packet + netproto::kHeaderBytes);
     config.decoder.limits = config.encoder.limits = limits;
   }
-  if (values[4] != nullptr && values[4] != Py_None) {
-    const char* name = PyUnicode_AsUTF8(values[4]);
-    if (name == nullptr) return false;
-    const std::string codec = name;
-    netproto::Codec c;
-    if (codec == "snappy") {
-      c = netproto::Codec::kSnappy;
-    } else if (codec == "zlib") {
-      c = netproto::Codec::kZlib;
-    } else if (codec == "none") {
-      c = netproto::Codec::kNone;
-    } else {
-      PyErr_Format(PyExc_ValueError, "codec=%R: not 'snappy', 'zlib' or 'none'", values[4]);
-      return false;
-    }
-    // Until the handshake runs on connections, both ends are configured alike.
-    config.encoder.codec = c;
-    config.decoder.allowed_codecs = netproto::codec_bit(netproto::Codec::kNone) | netproto::codec_bit(c);
-  }
   return true;
 }
 
@@ -99,12 +80,15 @@ bool endpoint_of(PyObject* host_obj, PyObject* port_obj, asio::ip::tcp::endpoint
 }
 
 // listen(host, port, *, max_per_address, idle_timeout, max_send_bytes,
-//        max_recv_packets, max_packet, codec, native_count_kinds)
+//        max_recv_packets, max_packet, native_count_kinds, codec,
+//        compress_threshold, tls_cert, tls_key, tls_required, handshake_timeout,
+//        role, node_id)
 PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[9] = {};
+  PyObject* p[8 + kServerHandshakeArgs] = {};
   if (!engine::parse_arguments("listen", args, nargs, kwnames,
                                {"host", "port", "max_per_address", "idle_timeout", "max_send_bytes",
-                                "max_recv_packets", "max_packet", "codec", "native_count_kinds"},
+                                "max_recv_packets", "max_packet", "native_count_kinds", "codec", "compress_threshold",
+                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id"},
                                2, p)) {
     return nullptr;
   }
@@ -113,13 +97,20 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
   netproto::ListenerConfig config;
   if (!size_arg(p[2], "max_per_address", 1, std::size_t{1} << 30, &config.max_per_address)) return nullptr;
   if (!parse_config(p + 3, config.connection)) return nullptr;
-  std::shared_ptr<netproto::NativeHandlers> native;
-  if (p[8] != nullptr && p[8] != Py_None) {
+  config.handshake = server_handshake(p + 8, config.connection.decoder.limits);
+  if (config.handshake == nullptr) return nullptr;
+  // Accepted connections go to the IO threads in turn, not all to the listener's.
+  // Called on the listener's IO thread only: its own turn needs no lock.
+  config.connection_context = [turn = std::size_t{0}]() mutable {
+    return engine::IoPool::instance().context_at(turn++);
+  };
+  auto native = std::make_shared<netproto::NativeHandlers>();
+  netproto::answer_heartbeats(*native);
+  if (p[7] != nullptr && p[7] != Py_None) {
     // A test hook for the native path: packets of these kinds are counted on
     // the IO thread and never reach Python.
-    PyObject* kinds = PySequence_Fast(p[8], "native_count_kinds must be a sequence of packet kinds");
+    PyObject* kinds = PySequence_Fast(p[7], "native_count_kinds must be a sequence of packet kinds");
     if (kinds == nullptr) return nullptr;
-    native = std::make_shared<netproto::NativeHandlers>();
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(kinds); ++i) {
       long kind = PyLong_AsLong(PySequence_Fast_GET_ITEM(kinds, i));
       if (kind < 1 || kind > netproto::kMaxMessageKind) {
@@ -149,13 +140,15 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
   return reinterpret_cast<PyObject*>(self);
 }
 
-// connect(host, port, timeout=None, *, idle_timeout, ...): only this tasklet
-// waits for the TCP connection.
+// connect(host, port, timeout=None, *, idle_timeout, ..., codec, tls, tls_ca,
+// tls_verify, tls_server_name, handshake_timeout, role, node_id): only this tasklet waits,
+// for the TCP connection and then the handshake (on the IO thread).
 PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[3 + kConfigArgs] = {};
+  PyObject* p[3 + kConfigArgs + kClientHandshakeArgs] = {};
   if (!engine::parse_arguments("connect", args, nargs, kwnames,
                                {"host", "port", "timeout", "idle_timeout", "max_send_bytes", "max_recv_packets",
-                                "max_packet", "codec"},
+                                "max_packet", "codec", "tls", "tls_ca", "tls_verify", "tls_server_name",
+                                "handshake_timeout", "role", "node_id"},
                                2, p)) {
     return nullptr;
   }
@@ -165,24 +158,33 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
   if (!engine::parse_timeout(p[2], &timeout)) return nullptr;
   netproto::ConnectionConfig config;
   if (!parse_config(p + 3, config)) return nullptr;
-  engine::Scheduler* sched = engine::Scheduler::current_or_create();
-  if (sched == nullptr) return nullptr;
-  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  auto handshake = client_handshake(p + 3 + kConfigArgs, p[0], config.decoder.limits);
+  if (handshake == nullptr) return nullptr;
+  if (!enter_wait(args, nargs, kwnames)) return nullptr;
 
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "connect");
-  struct Dial {  // shared by the tasklet, the handler and cancel()
+  struct Dial {  // shared by the tasklet, the handlers and cancel()
     explicit Dial(std::shared_ptr<asio::io_context> c) : context(std::move(c)), socket(*context) {}
     std::shared_ptr<asio::io_context> context;
     asio::ip::tcp::socket socket;
-    bool cancelled = false;  // on the context's thread only
+    // On the context's thread until the wait ends, then the tasklet's.
+    bool cancelled = false;
+    std::shared_ptr<netproto::Handshake> handshake;
+    netproto::Handshaken result;
   };
   auto dial = std::make_shared<Dial>(context);
-  auto start = [dial, endpoint](engine::Completer done) {
-    asio::post(*dial->context, [dial, endpoint, done] {
+  auto start = [dial, endpoint, handshake](engine::Completer done) {
+    asio::post(*dial->context, [dial, endpoint, handshake, done] {
       if (dial->cancelled) return done(std::make_error_code(std::errc::operation_canceled));
-      dial->socket.async_connect(endpoint, [done](const boost::system::error_code& error) {
-        done(engine::to_error_code(error));
+      dial->socket.async_connect(endpoint, [dial, handshake, done](const boost::system::error_code& error) {
+        if (error) return done(engine::to_error_code(error));
+        dial->handshake = netproto::Handshake::connect(
+            std::move(dial->socket), handshake, [dial, done](netproto::Handshaken result) {
+              const bool ok = result.stream.has_value();
+              dial->result = std::move(result);
+              done(ok ? std::error_code{} : std::make_error_code(std::errc::protocol_error));
+            });
       });
     });
   };
@@ -191,15 +193,19 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
       dial->cancelled = true;
       boost::system::error_code ignored;
       dial->socket.close(ignored);
+      if (dial->handshake) dial->handshake->cancel();
     });
   };
-  const int64_t deadline =
-      timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
-  if (std::error_code error = engine::await_completion(start, cancel, deadline)) {
+  if (std::error_code error = engine::await_completion(start, cancel, deadline_of(timeout))) {
+    if (!dial->result.error.empty() && error == std::errc::protocol_error) {
+      PyErr_SetString(exceptions.handshake_failed, dial->result.error.c_str());
+      return nullptr;
+    }
     return engine::raise_wait_error(error, "connect");
   }
-  // Connected: no operation is pending on the socket, it may move.
-  auto connection = netproto::Connection::create(std::move(dial->socket), std::move(config));
+  configure(config, dial->result.negotiated);
+  auto connection = netproto::Connection::create(std::move(*dial->result.stream), std::move(config),
+                                                 heartbeat_handlers());
   connection->start();
   return wrap_connection(std::move(context), std::move(connection));
 }
@@ -228,9 +234,25 @@ PyMethodDef module_methods[] = {
      "C++ connections and listeners alive, Python objects wrapping them (the leak check)"},
     {"listen", as_cfunction<listen>(), METH_FASTCALL | METH_KEYWORDS,
      "listen(host, port, *, max_per_address=256, idle_timeout=None, max_send_bytes=16 MiB, "
-     "max_recv_packets=4096, max_packet=None, codec=None, native_count_kinds=None) -> Listener"},
+     "max_recv_packets=4096, max_packet=None, native_count_kinds=None, codec=('snappy', 'zlib'), "
+     "compress_threshold=512, tls_cert=None, tls_key=None, tls_required=None, handshake_timeout=10.0, "
+     "role='proxy', node_id=0) -> Listener\n\n"
+     "Each accepted connection first runs the handshake on the IO thread (docs/protocol.md): codec is the "
+     "server's preference ('none', a name or a sequence), compress_threshold the smallest payload compressed; "
+     "tls_cert/tls_key (PEM files) enable TLS (1.2 at least, 1.3 preferred), and then plain clients are "
+     "refused unless tls_required=False. role ('client', 'proxy', 'sol') and node_id say who listens "
+     "(Connection.negotiated shows the peer's). A failed handshake is logged and counted "
+     "(stats()['handshake_failed']); accept() never returns that connection."},
     {"connect", as_cfunction<connect>(), METH_FASTCALL | METH_KEYWORDS,
-     "connect(host, port, timeout=None, *, idle_timeout=None, ...) -> Connection; only this tasklet waits"},
+     "connect(host, port, timeout=None, *, idle_timeout=None, max_send_bytes=16 MiB, max_recv_packets=4096, "
+     "max_packet=None, codec=('snappy', 'zlib'), tls=False, tls_ca=None, tls_verify=True, tls_server_name=None, "
+     "handshake_timeout=10.0, role='client', node_id=0) -> Connection\n\n"
+     "Only this tasklet waits, for TCP and then the handshake (on the IO thread). codec: the codecs offered. "
+     "tls=True: TLS is required (a server without it fails the handshake); the server's certificate must chain "
+     "to tls_ca (PEM; None: the system's CAs) and name tls_server_name (default: host) unless "
+     "tls_verify=False (development only). role ('client', 'proxy', 'sol') and node_id say who dials. "
+     "A failed handshake raises _net.HandshakeFailed with the reason; "
+     "timeout= covers both steps (TimeoutError)."},
     {"_close_all", as_cfunction<close_all>(), METH_NOARGS, "close every connection and listener (the exit hook)"},
     {nullptr, nullptr, 0, nullptr},
 };
@@ -262,7 +284,10 @@ PyObject* init() {
               new_exception(module, "ProtocolError", exceptions.error, "the peer broke the framing rules")) &&
          (exceptions.too_large = new_exception(module, "TooLarge", exceptions.error, "a packet over the limit")) &&
          (exceptions.backpressure = new_exception(module, "Backpressure", exceptions.error,
-                                                  "the send queue passed its limit: the peer does not read"));
+                                                  "the send queue passed its limit: the peer does not read")) &&
+         (exceptions.handshake_failed = new_exception(
+              module, "HandshakeFailed", exceptions.error,
+              "the connection's handshake failed (refused, garbage, TLS, timed out); the text says why"));
     PyObject* bases = ok ? PyTuple_Pack(2, exceptions.error, PyExc_TimeoutError) : nullptr;
     ok = bases != nullptr && (exceptions.idle_timeout = new_exception(module, "IdleTimeout", bases,
                                                                       "nothing received for idle_timeout"));
@@ -273,7 +298,8 @@ PyObject* init() {
          PyModule_AddObjectRef(module, "ProtocolError", exceptions.protocol_error) == 0 &&
          PyModule_AddObjectRef(module, "TooLarge", exceptions.too_large) == 0 &&
          PyModule_AddObjectRef(module, "Backpressure", exceptions.backpressure) == 0 &&
-         PyModule_AddObjectRef(module, "IdleTimeout", exceptions.idle_timeout) == 0;
+         PyModule_AddObjectRef(module, "IdleTimeout", exceptions.idle_timeout) == 0 &&
+         PyModule_AddObjectRef(module, "HandshakeFailed", exceptions.handshake_failed) == 0;
   }
   if (ok) {
     // atexit is LIFO: registered after the engine's IO stop, this runs first.
@@ -290,6 +316,30 @@ PyObject* init() {
 }
 
 }  // namespace
+
+int64_t deadline_of(double timeout) {
+  return timeout >= 0 ? engine::now_ns() + std::max<int64_t>(1, std::llround(timeout * 1e9)) : 0;
+}
+
+bool enter_wait(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  engine::Scheduler* sched = engine::Scheduler::current_or_create();
+  if (sched == nullptr) return false;
+  sched->set_call_sp(engine::stack_top(args, nargs, kwnames));
+  return true;
+}
+
+PyTypeObject make_type(const char* name, Py_ssize_t size, const char* doc, destructor dealloc, PyMethodDef* methods,
+                       PyGetSetDef* getset) {
+  PyTypeObject t{PyVarObject_HEAD_INIT(nullptr, 0)};
+  t.tp_name = name;
+  t.tp_basicsize = size;
+  t.tp_flags = Py_TPFLAGS_DEFAULT;
+  t.tp_doc = doc;
+  t.tp_dealloc = dealloc;
+  t.tp_methods = methods;
+  t.tp_getset = getset;
+  return t;
+}
 
 void track(PyObject* object) { live.insert(object); }
 void untrack(PyObject* object) { live.erase(object); }

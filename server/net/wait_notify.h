@@ -39,7 +39,10 @@ std::error_code wait_notified(Subscribe subscribe, Unsubscribe unsubscribe, int6
     if (cancelled) unsubscribe(token);  // a cancel that came first
   };
   // Called from the waiting thread or IoPool::stop(); never into the pool.
-  engine::CancelFn cancel = [state, unsubscribe] {
+  // Only while await_completion() runs (the pool keeps a pointer to it, no
+  // copy), so it may refer to this frame: two pointers fit in the
+  // std::function itself, which then allocates nothing.
+  engine::CancelFn cancel = [state = state.get(), &unsubscribe] {
     state->gave_up.store(true);
     std::uint64_t token;
     {
@@ -50,6 +53,15 @@ std::error_code wait_notified(Subscribe subscribe, Unsubscribe unsubscribe, int6
     if (token != 0) unsubscribe(token);
   };
   return engine::await_completion(start, cancel, deadline_ns);
+}
+
+// The wait on a Connection's or Listener's notification:
+// `subscribe(source, notify)` registers it (notify_readable, notify_sent,
+// notify_acceptable); giving up withdraws it on the source's IO thread.
+template <class Source, class Subscribe>
+std::error_code wait_on(const std::shared_ptr<Source>& source, Subscribe subscribe, int64_t deadline_ns) {
+  return wait_notified([&](typename Source::Notify notify) { return subscribe(*source, std::move(notify)); },
+                       [source](std::uint64_t token) { source->cancel_notify_later(token); }, deadline_ns);
 }
 
 }  // namespace shard::net

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net_module.h"
+#include "node_command.h"
 #include "shard/db/python_module.h"
 #include "shard/engine/interpreter.h"
 
@@ -25,6 +26,11 @@ void usage(std::ostream& out) {
          "  run [OPTIONS] SCRIPT [ARGS...]\n"
          "                     run SCRIPT, then the fixed-FPS game loop until SIGINT/SIGTERM\n"
          "                     (shard run --help lists the options)\n"
+         "  proxy [--config prefs.ini] [--KEY VALUE...]\n"
+         "                     a proxy node: clients' port, routes to sols from the cluster directory\n"
+         "  sol [--config prefs.ini] [--KEY VALUE...]\n"
+         "                     a sol node: hosts the solar systems the directory assigns it\n"
+         "                     (shard proxy|sol --help lists the keys; docs/cluster.md)\n"
          "  help               this text\n";
 }
 
@@ -54,7 +60,8 @@ int main(int argc, char** argv) {
   // The modules of the layers above the engine, built in like _engine.
   if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0) return 1;
   const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
-                                                      SHARD_ENGINE_PYTHON_DIR, {SHARD_DB_PYTHON_DIR}};
+                                                      SHARD_ENGINE_PYTHON_DIR,
+                                                      {SHARD_DB_PYTHON_DIR, SHARD_SERVER_PYTHON_DIR}};
   if (started_as_python(argv[0])) return shard::engine::run_python_main(interpreter, argc - 1, argv + 1);
   if (argc < 2) {
     usage(std::cerr);
@@ -68,6 +75,8 @@ int main(int argc, char** argv) {
     args.insert(args.end(), argv + 2, argv + argc);
     return shard::engine::run_python_main(interpreter, static_cast<int>(args.size()), args.data());
   }
+  if (command == "proxy") return shard::server::run_node(shard::server::Role::kProxy, argc - 2, argv + 2, interpreter);
+  if (command == "sol") return shard::server::run_node(shard::server::Role::kSol, argc - 2, argv + 2, interpreter);
   if (command == "help" || command == "--help" || command == "-h") {
     usage(std::cout);
     return 0;

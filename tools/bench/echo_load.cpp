@@ -4,6 +4,11 @@
 // read back, again. One thread, one Asio io_context: pin it to its own CPU.
 // Prints one JSON line: round trips/s and latency percentiles.
 //
+// Each connection first sends a Hello (no codec, no TLS) and reads one frame
+// back: the shard answers HelloReply (docs/protocol.md, "Handshake"); the
+// peers, plain framed echoes, send the Hello back. Either way the stream is
+// then at a frame boundary.
+//
 //   echo_load HOST PORT CONNECTIONS SECONDS SERVER_NAME
 #include <utility>  // before Asio (Boost 1.74, GCC 12, C++20)
 
@@ -19,6 +24,8 @@
 #include <vector>
 
 #include "shard/netproto/frame_encoder.h"
+#include "shard/netproto/message_codec.h"
+#include "shard/netproto/negotiation.h"
 
 namespace {
 
@@ -81,12 +88,23 @@ int main(int argc, char** argv) {
   std::vector<std::uint8_t> payload(kPayload, 'x');
   encoder.append(run.frame, header, payload);
 
+  std::vector<std::uint8_t> hello_frame;
+  shard::wire::Hello hello;
+  hello.set_min_version(shard::netproto::kProtocolVersion);
+  hello.set_max_version(shard::netproto::kProtocolVersion);
+  shard::netproto::append_message(encoder, hello_frame, {}, hello);
+
   asio::io_context context;
   std::vector<std::shared_ptr<Client>> clients;
   for (int i = 0; i < connections; ++i) {
     auto c = std::make_shared<Client>(context, run);
     c->socket().connect(server);
     c->socket().set_option(tcp::no_delay(true));
+    asio::write(c->socket(), asio::buffer(hello_frame));
+    std::array<std::uint8_t, 4> length;
+    asio::read(c->socket(), asio::buffer(length));
+    std::vector<std::uint8_t> reply(shard::netproto::load_u32le(length.data()));
+    asio::read(c->socket(), asio::buffer(reply));
     clients.push_back(c);
   }
   const auto start = Clock::now();

@@ -113,6 +113,15 @@ class RoundTripTest(StacklessTestCase):
         day = datetime.date(1999, 12, 31)
         self.assertEqual(self.round_trip("dd", day), day)
 
+    def test_times_are_timedeltas_as_in_mysqldb(self):
+        for value in (datetime.timedelta(0), datetime.timedelta(hours=838, minutes=59, seconds=59),
+                      -datetime.timedelta(hours=838, minutes=59, seconds=59), datetime.timedelta(days=1, minutes=5),
+                      -datetime.timedelta(seconds=1)):
+            self.assertEqual(self.round_trip("tm", value), value)
+        for value in (datetime.timedelta(seconds=1, microseconds=5), -datetime.timedelta(seconds=1.5)):
+            self.assertEqual(db.query("SELECT CAST(? AS TIME(6))", value), [(value,)])
+        self.assertEqual(db.query("SELECT CAST('-0:00:00.25' AS TIME(2))"), [(-datetime.timedelta(seconds=0.25),)])
+
     def test_decimals_at_their_edges(self):
         for text in ("0", "-0.0000000001", "0.0000000001", "-12.5", "99999999999999999999.9999999999",
                      "-99999999999999999999.9999999999"):

@@ -50,6 +50,11 @@ void shard_eval_breaker_set(PyInterpreterState* interp) {
   _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
 }
 
+void shard_eval_breaker_set_as_signal(PyInterpreterState* interp) {
+  _Py_atomic_store_relaxed(&_PyRuntime.ceval.signals_pending, 1);
+  _Py_atomic_store_relaxed(&interp->ceval.eval_breaker, 1);
+}
+
 void shard_eval_breaker_recompute(PyInterpreterState* interp) {
   struct _ceval_state* ceval2 = &interp->ceval;
   int pending = _Py_atomic_load_relaxed(&ceval2->gil_drop_request) |

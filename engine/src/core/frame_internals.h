@@ -37,6 +37,14 @@ void shard_gc_object_reuse(PyObject* op);
 // Makes the eval loop of `interp` leave its fast path at the next check (a
 // plain atomic store, safe in a signal handler).
 void shard_eval_breaker_set(PyInterpreterState* interp);
+// The same, the way CPython's own signal handler raises it
+// (_PyEval_SignalReceived): "signals pending" too, so that the eval loop's
+// handling of it recomputes the breaker. Raised alone, with nothing pending,
+// the breaker stays raised: 3.11's tracing path at a function's RESUME checks
+// it before calling the trace function and then dispatches the same RESUME
+// again, forever, until something else recomputes it (the GIL changing
+// hands, a real signal). Atomic stores only: safe in a signal handler.
+void shard_eval_breaker_set_as_signal(PyInterpreterState* interp);
 // Recomputes the eval breaker from what is really pending, as CPython does,
 // after shard_eval_breaker_set() made it fire for us. Called from the thread
 // that runs `interp`'s Python code, GIL held.

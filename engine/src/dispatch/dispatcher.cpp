@@ -209,6 +209,10 @@ bool Dispatcher::submit(const std::shared_ptr<Request>& request) {
 // ---------------------------------------------------------------- completing
 
 void Dispatcher::complete(std::shared_ptr<Request> request) {
+  if (enqueue(std::move(request))) signal();
+}
+
+bool Dispatcher::enqueue(std::shared_ptr<Request> request) {
   // On the main thread (an operation that completes as it starts, or one
   // dropped while the IO threads stop) the lock may already be held, and this
   // thread's own state must not become a worker's: no strategy that takes
@@ -217,19 +221,23 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
   if (request->wake_from_worker) {
     if (!on_main_thread) {
       wake_on_its_thread(std::move(request));
-      return;
+      return false;
     }
     PyGILState_STATE gil = PyGILState_Ensure();  // re-entrant where it is held
     if (!request->cancelled.load()) Scheduler::wake(request->waiter, request->wait_token);
     request.reset();
     PyGILState_Release(gil);
-    return;
+    return false;
   }
   completions_.push(std::move(request));
   if (on_main_thread) {
     wake_loop_or_idle(true);
-    return;
+    return false;
   }
+  return true;
+}
+
+void Dispatcher::signal() {
   switch (strategy()) {
     case Strategy::kMainLoop:
     case Strategy::kOnBlock:
@@ -248,7 +256,7 @@ void Dispatcher::complete(std::shared_ptr<Request> request) {
         if (Py_AddPendingCall(guarded<pending_call_drain>, this) < 0) pending_scheduled_.store(false);
       }
       // Stock 3.11 raised the breaker for this (worker) thread only: raise it
-      // for the main thread, on every completion while the drain is pending.
+      // for the main thread, on every signal while the drain is pending.
       shard_eval_breaker_set(interp_);
       wake_loop_or_idle(true);  // it may be asleep in a C wait
       break;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/clock.h"
+#include "io/io_batch.h"
 #include "shard/engine/dispatcher.h"
 #include "shard/engine/io_pool.h"
 #include "shard/engine/request.h"
@@ -31,7 +32,12 @@ struct PendingCompletion {
     if (r == nullptr) return;
     r->outcome = error;
     r->completed_ns = now_ns();
-    dispatcher->complete(std::move(r));
+    // On an IO thread the main thread is woken once per batch (io_batch.h).
+    if (IoBatch* batch = IoBatch::current()) {
+      if (dispatcher->enqueue(std::move(r))) batch->signal_later(*dispatcher);
+    } else {
+      dispatcher->complete(std::move(r));
+    }
   }
 };
 
@@ -71,6 +77,7 @@ std::error_code await_completion(const StartFn& start, const CancelFn& cancel, i
   // Registered before anything starts, so a stop() that begins meanwhile
   // cancels this operation too.
   IoPool::Registration registration(pool, &cancel);
+  if (!registration.registered()) return std::make_error_code(std::errc::not_enough_memory);
   if (!pool.running()) return WaitError::kStopped;
   std::shared_ptr<Request> request;
   std::optional<Completer> done;

@@ -4,9 +4,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 #include <optional>
 
 #include "dispatch/worker_gil.h"
+#include "io/io_batch.h"
 #include "shard/engine/asio.h"
 
 namespace shard::engine {
@@ -70,6 +72,8 @@ std::error_code IoPool::start(int threads) {
 
 void IoPool::run(asio::io_context& context) noexcept {
   count_lock_acquisitions_on_this_thread(&lock_acquisitions_);
+  IoBatch batch(context);
+  IoBatch::set_current(&batch);
   // A handler that throws must not end the thread (std::terminate), nor leave
   // the others' completions unrun: it is logged, and the context goes on.
   for (;;) {
@@ -84,6 +88,7 @@ void IoPool::run(asio::io_context& context) noexcept {
       std::fprintf(stderr, "shard: an IO completion handler threw a non-standard exception (the IO thread goes on)\n");
     }
   }
+  IoBatch::set_current(nullptr);
   count_lock_acquisitions_on_this_thread(nullptr);
   std::lock_guard lock(mutex_);
   --running_threads_;
@@ -95,9 +100,10 @@ void IoPool::stop(std::chrono::milliseconds grace) {
   {
     std::unique_lock lock(mutex_);
     running_.store(false, std::memory_order_release);  // no new operations from here on
-    for (Registration* r = waits_; r != nullptr; r = r->next_) {
+    for (const std::function<void()>* cancel : waits_) {
+      if (cancel == nullptr) continue;
       cancellations_.fetch_add(1);
-      call_cancel(*r->cancel_);
+      call_cancel(*cancel);
     }
     // Without their guards the contexts run out of work once every handler,
     // cancelled ones included, has run: run() returns by itself.
@@ -131,22 +137,42 @@ std::shared_ptr<asio::io_context> IoPool::next_context() {
   return threads_[next_++ % threads_.size()]->context;
 }
 
-IoPool::Registration::Registration(IoPool& pool, const std::function<void()>* cancel) : pool_(pool), cancel_(cancel) {
+std::shared_ptr<asio::io_context> IoPool::context_at(std::size_t n) {
+  std::lock_guard lock(mutex_);
+  if (!running_.load() || threads_.empty()) return nullptr;
+  return threads_[n % threads_.size()]->context;
+}
+
+int IoPool::index_of(const asio::io_context& context) const {
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    if (threads_[i]->context.get() == &context) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+IoPool::Registration::Registration(IoPool& pool, const std::function<void()>* cancel) noexcept : pool_(pool) {
   std::lock_guard lock(pool_.mutex_);
-  next_ = pool_.waits_;
-  if (next_ != nullptr) next_->prev_ = this;
-  pool_.waits_ = this;
+  try {
+    if (pool_.free_slots_.empty()) {
+      pool_.free_slots_.reserve(pool_.waits_.size() + 1);  // so that the release cannot fail
+      pool_.waits_.push_back(nullptr);
+      pool_.free_slots_.push_back(pool_.waits_.size() - 1);
+    }
+  } catch (const std::bad_alloc&) {
+    return;
+  }
+  slot_ = pool_.free_slots_.back();
+  pool_.free_slots_.pop_back();
+  pool_.waits_[slot_] = cancel;
   ++pool_.wait_count_;
 }
 
 IoPool::Registration::~Registration() {
+  if (slot_ == kNone) return;
   std::lock_guard lock(pool_.mutex_);
-  if (prev_ != nullptr) {
-    prev_->next_ = next_;
-  } else {
-    pool_.waits_ = next_;
-  }
-  if (next_ != nullptr) next_->prev_ = prev_;
+  pool_.waits_[slot_] = nullptr;
+  pool_.free_slots_.push_back(slot_);  // capacity reserved when the slot was made
   --pool_.wait_count_;
 }
 

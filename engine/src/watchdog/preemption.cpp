@@ -110,7 +110,10 @@ void on_timer_signal(int, siginfo_t*, void*) {
       tstate->c_traceobj = nullptr;
       tstate->c_tracefunc = trace_function;
       tstate->cframe->use_tracing = 255;
-      shard_eval_breaker_set(tstate->interp);
+      // Not shard_eval_breaker_set(): with nothing pending the breaker would
+      // stay raised, and a trace armed while C code held the GIL would spin
+      // at the next function's RESUME (frame_internals.h).
+      shard_eval_breaker_set_as_signal(tstate->interp);
     }
   }
   errno = saved_errno;

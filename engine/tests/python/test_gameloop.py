@@ -476,6 +476,30 @@ class LongRunTest(LoopTestCase):
         self.assertIn("busy_for", reports[0])
         self.assertNotIn("polite", "".join(texts))
 
+    def test_a_long_run_in_c_that_ends_in_a_call_reports_and_goes_on(self):
+        # The report's trace is armed while C code holds the GIL (sum()); the
+        # next instruction of that line enters f(). With the eval breaker
+        # raised and nothing pending, 3.11's tracing path re-dispatched f's
+        # RESUME forever: the process spun until something else (here, the
+        # child's timeout) recomputed the breaker. In a child: it must end.
+        child = textwrap.dedent("""\
+            import time, gameloop, uthread
+            def f(_):
+                return 1
+            def long_c_run_then_a_call():
+                end = time.monotonic() + 0.3
+                while time.monotonic() < end:
+                    f(sum(range(2_000_000)))  # C, GIL held, past the limit on a loaded machine too
+                print("went on", flush=True)
+                gameloop.stop()
+            gameloop.set_long_run_limit(20)
+            gameloop.register_service(uthread.new(long_c_run_then_a_call))
+            gameloop.run()
+        """)
+        result = run_child([sys.executable, "-c", child])
+        self.assertEqual((result.returncode, result.stdout), (0, "went on\n"), result.stderr)
+        self.assertIn("without switching", result.stderr)
+
     def test_longest_run_tasklet_is_the_one_that_ran_longest(self):
         hog = uthread.new(busy_for, 0.03)
         self.run_frames(3)

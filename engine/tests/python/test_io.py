@@ -229,6 +229,35 @@ class ShutdownTest(StacklessTestCase):
         self.assertEqual(sorted(child.stdout.split("\n")[1:4]), ["finally 0", "finally 1", "finally 2"])
 
 
+class BatchTest(StacklessTestCase):
+
+    def tearDown(self):
+        gameloop.set_dispatch_strategy("main_loop")
+        _engine.io_stop()
+        _engine.io_start()
+        super().tearDown()
+
+    def test_one_lock_acquisition_wakes_a_whole_batch_of_io_completions(self):
+        # Under worker_acquires_gil the IO thread takes the interpreter lock to
+        # wake the tasklets. Twenty timers expire while the main thread holds
+        # the lock: the IO thread completes them in a batch or two and takes
+        # the lock once per batch, not once per completion (each acquisition
+        # waits for the main thread's switch interval).
+        _engine.io_stop()
+        _engine.io_start(threads=1)
+        gameloop.set_dispatch_strategy("worker_acquires_gil")
+        locks = _engine.io_stats()["lock_acquisitions"]
+        done = []
+        for t in [stackless.tasklet(lambda: (_engine.io_timer(0.01), done.append(1)))() for _ in range(20)]:
+            t.run()  # up to its wait
+        end = time.monotonic() + 0.1
+        while time.monotonic() < end:  # Python holding the lock, past every deadline
+            pass
+        stackless.run()
+        self.assertEqual(len(done), 20)
+        self.assertLessEqual(_engine.io_stats()["lock_acquisitions"] - locks, 4)
+
+
 class StrategyTest(LoopTestCase):
     # Started in this order; they complete in the order of their delays.
     DELAYS = [0.20, 0.04, 0.16, 0.08, 0.12]

@@ -48,9 +48,28 @@ def frame(payload, kind=_net.NOTIFICATION, version=1):
     return struct.pack("<IBBBBH", 12 + len(payload), version, kind, 0, 0, 0) + b"\0" * 6 + payload
 
 
+# Hello{min_version: 1, max_version: 1} offering no codec, serialised by hand
+# (docs/protocol.md, "Handshake"), kind 1.
+HELLO = frame(bytes([0x08, 0x01, 0x10, 0x01]), kind=1)
+
+
+def recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("the server closed after %d of %d bytes" % (len(data), n))
+        data += chunk
+    return data
+
+
 def raw_client(port):
+    """A plain socket past the handshake: it sends Hello and reads HelloReply."""
     s = socket.create_connection((HOST, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(HELLO)
+    (length,) = struct.unpack("<I", recv_exactly(s, 4))
+    recv_exactly(s, length)
     return s
 
 
@@ -189,10 +208,12 @@ class ErrorTest(NetTestCase):
         self.assertEqual(len(server.recvpacket(timeout=5)), 1000)
 
     def test_connect_to_a_closed_port_is_refused(self):
-        listener = _net.listen(HOST, 0)
-        port = listener.port
-        listener.close()
-        del listener
+        # A port just bound and closed again on this thread (a _net listener
+        # closes on its IO thread, later: a connect could still be accepted).
+        probe = socket.socket()
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+        probe.close()
         with self.assertRaises(ConnectionRefusedError):
             _net.connect(HOST, port, timeout=5)
 
@@ -270,6 +291,8 @@ class HostileInputTest(NetTestCase):
             import socket, struct, _net
             listener = _net.listen("127.0.0.1", 0)
             raw = socket.create_connection(("127.0.0.1", listener.port))
+            raw.sendall(struct.pack("<IBBBBH", 16, 1, 1, 0, 0, 0) + bytes(6) + bytes([8, 1, 16, 1]))
+            raw.recv(4096)  # HelloReply
             server = listener.accept(timeout=5)
             raw.sendall(struct.pack("<IBBBBH", 14, 9, 9, 0, 0, 0) + bytes(8))
             try:
@@ -406,10 +429,32 @@ class StrategyTest(LoopTestCase, NetTestCase):
                 taken = _engine.io_stats()["lock_acquisitions"] - locks
                 if strategy != "worker_acquires_gil":
                     self.assertEqual(taken, 0, "an IO thread took the interpreter lock")
+
                 for c, s in pairs:
                     c.close()
                     s.close()
                 listener.close()
+
+
+class AcceptSpreadTest(NetTestCase):
+
+    def test_accepted_connections_land_on_more_than_one_io_thread(self):
+        # Its own process: the IO threads are counted when the engine starts.
+        script = textwrap.dedent("""
+            import _net
+            listener = _net.listen("127.0.0.1", 0)
+            clients = [_net.connect("127.0.0.1", listener.port) for _ in range(8)]
+            servers = [listener.accept(timeout=5) for _ in clients]
+            for c, s in zip(clients, servers):
+                c.sendpacket(b"ping")
+                assert s.recvpacket(timeout=5) == b"ping"
+                s.sendpacket(b"pong")
+                assert c.recvpacket(timeout=5) == b"pong"
+            print(sorted({s.io_thread for s in servers}))
+        """)
+        child = run_child([SHARD_BINARY, "python", "-c", script], env=dict(os.environ, SHARD_IO_THREADS="2"))
+        self.assertEqual(child.returncode, 0, child.stderr)
+        self.assertEqual(child.stdout.strip(), "[0, 1]")
 
 
 class IdleTimeoutTest(NetTestCase):
@@ -429,11 +474,11 @@ class PerAddressLimitTest(NetTestCase):
     def test_connections_over_the_per_address_limit_are_refused(self):
         listener = self.listen(max_per_address=2)
         first = [_net.connect(HOST, listener.port) for _ in range(2)]
-        third = _net.connect(HOST, listener.port)
-        with self.assertRaises(_net.PeerClosed):
-            third.recvpacket(timeout=5)
+        # Closed before its handshake: the connect fails.
+        with self.assertRaises(_net.HandshakeFailed):
+            _net.connect(HOST, listener.port)
         wait_until(lambda: listener.stats()["refused_per_address"] == 1, what="refused")
-        for c in first + [third]:
+        for c in first:
             c.close()
 
 

@@ -16,7 +16,12 @@ struct Config {
   std::string database = "shard";
   int pool_size = 4;           // database threads, one connection each
   int connect_timeout_s = 5;
-  bool tls = false;            // require TLS (the server's certificate is not verified against a CA here)
+  // TLS: any of these set requires it. With a CA, the server's certificate
+  // is verified against it (and its name against the host); cert and key
+  // are the client's own, for users created REQUIRE X509.
+  std::string ssl_ca;
+  std::string ssl_cert;
+  std::string ssl_key;
 };
 
 }  // namespace shard::db

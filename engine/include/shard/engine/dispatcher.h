@@ -105,6 +105,16 @@ class Dispatcher final {
   // interpreter lock only under worker_acquires_gil, or to wake a tasklet of
   // another thread than the main one.
   void complete(std::shared_ptr<Request> request);
+  // complete() in two halves, for a thread that completes many requests in
+  // one batch (an IO thread, io/io_batch.h) and wakes the main thread once
+  // for all of them: enqueue() queues the request (or delivers it at once: a
+  // waiter of another thread, a completion on the main thread) and says
+  // whether signal() is still due; signal() is the strategy's wake-up (the
+  // loop's eventfd, the idle wake, the pending call, or the lock taken and
+  // the queue drained), which covers everything enqueued before it. Not on
+  // the main thread.
+  bool enqueue(std::shared_ptr<Request> request);
+  void signal();
 
   // GIL held. Dispatches every queued completion; returns how many.
   int drain();

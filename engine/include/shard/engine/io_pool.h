@@ -62,24 +62,34 @@ class IoPool final {
   // is not running. Shared: an operation keeps its context's memory alive
   // (its Asio objects refer to it) even past a stop().
   std::shared_ptr<boost::asio::io_context> next_context();
+  // The context of IO thread n (modulo their number), for a caller that
+  // spreads its own operations in turn (a listener's accepted connections:
+  // sharing next_context()'s turn with connect() could give them all one).
+  std::shared_ptr<boost::asio::io_context> context_at(std::size_t n);
+  // Which IO thread runs `context` (0-based), -1 if none of the running ones.
+  int index_of(const boost::asio::io_context& context) const;
 
   // A tasklet's wait for an operation, registered for as long as it waits so
   // that stop() can cancel the operation. `cancel` must be safe to call from
   // any thread, more than once, and after the operation completed; stop()
   // calls it under the pool's mutex, so it must not call into the pool.
+  // Kept in a slot of the pool's own table, not linked through the waiters'
+  // stacks: unlinking touches no other waiter's memory (with a thousand
+  // tasklets waiting, the neighbours' stack pages were cache and TLB misses
+  // on every wait).
   class Registration final {
    public:
-    Registration(IoPool& pool, const std::function<void()>* cancel);
+    Registration(IoPool& pool, const std::function<void()>* cancel) noexcept;
     ~Registration();
     Registration(const Registration&) = delete;
     Registration& operator=(const Registration&) = delete;
+    // False when the table could not grow (no memory): do not wait then.
+    bool registered() const { return slot_ != kNone; }
 
    private:
-    friend class IoPool;
+    static constexpr std::size_t kNone = ~std::size_t{0};
     IoPool& pool_;
-    const std::function<void()>* cancel_;
-    Registration* prev_ = nullptr;
-    Registration* next_ = nullptr;
+    std::size_t slot_ = kNone;
   };
   // Calls `cancel` and counts it (a waiter gave up: killed, timed out); a
   // no-op once stopped: stop() cancelled every operation already.
@@ -101,7 +111,8 @@ class IoPool final {
   mutable std::mutex mutex_;          // the members below
   std::vector<std::unique_ptr<Thread>> threads_;
   std::size_t next_ = 0;
-  Registration* waits_ = nullptr;     // linked through next_/prev_
+  std::vector<const std::function<void()>*> waits_;  // registered cancels; null: a free slot
+  std::vector<std::size_t> free_slots_;
   std::size_t wait_count_ = 0;
   std::condition_variable exited_;    // a thread's run() returned
   int running_threads_ = 0;

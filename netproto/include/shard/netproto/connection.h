@@ -18,9 +18,10 @@
 // Packets of a kind with a native handler (native_handlers.h) are handed to it
 // on the IO thread and never queued.
 //
-// TLS (later): the stream is a plain tcp::socket today; only read_() (one
-// async_read_some) and write_() (one async_write) touch it, so an ssl::stream
-// and its handshake slot in there, before start() posts the first read.
+// The stream is plain TCP or TLS over it (stream.h), chosen by the handshake
+// (handshake.h) that ran on the socket before the Connection was made; only
+// read_() (one async_read_some) and write_() (one async_write) touch it, so
+// both run the same code and TLS records are sealed and opened on the IO thread.
 //
 // Thread-safe: every public member may be called from any thread.
 
@@ -44,6 +45,9 @@
 #include "shard/netproto/frame_decoder.h"
 #include "shard/netproto/frame_encoder.h"
 #include "shard/netproto/frame_header.h"
+#include "shard/netproto/negotiated.h"
+#include "shard/netproto/notify_list.h"
+#include "shard/netproto/stream.h"
 
 namespace shard::netproto {
 
@@ -73,6 +77,9 @@ struct ConnectionConfig {
   std::size_t read_size = 64u << 10;          // bytes asked of one read
   // Where close reasons go (one line each); default: stderr.
   std::function<void(const std::string&)> log;
+  // What the handshake agreed (configure() in handshake.h sets it with the
+  // codec and limits above).
+  Negotiated negotiated;
 };
 
 struct Packet {
@@ -82,13 +89,18 @@ struct Packet {
 
 class Connection final : public std::enable_shared_from_this<Connection> {
  public:
-  using Socket = boost::asio::ip::tcp::socket;
-  using Notify = std::function<void()>;
+  using Socket = Stream::Socket;
+  using Notify = NotifyList::Notify;
   using OnClose = std::function<void(Connection&)>;
 
-  // `socket` is open and bound to its IO thread's context. Call start() once.
-  static std::shared_ptr<Connection> create(Socket socket, ConnectionConfig config,
+  // `stream` is open (its handshake done) and bound to its IO thread's
+  // context. Call start() once.
+  static std::shared_ptr<Connection> create(Stream stream, ConnectionConfig config,
                                             std::shared_ptr<const NativeHandlers> native = nullptr);
+  static std::shared_ptr<Connection> create(Socket socket, ConnectionConfig config,
+                                            std::shared_ptr<const NativeHandlers> native = nullptr) {
+    return create(Stream(std::move(socket)), std::move(config), std::move(native));
+  }
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -134,10 +146,15 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::string close_detail() const;  // the logged text
   bool closed() const { return close_reason() != CloseReason::kOpen; }
   std::uint64_t written_seq() const;  // frames written so far
+  // The IO thread's context it lives on.
+  boost::asio::io_context& context() const { return context_; }
   std::string remote_address() const { return remote_; }
   std::uint16_t remote_port() const { return remote_port_; }
-  // After the handshake: the codec frames are sent with and those accepted.
+  // The codec frames are sent with and those accepted (the handshake sets
+  // them through the config; this changes them on a running connection).
   void set_codec(Codec send, std::uint8_t accepted);
+  // What the handshake agreed (version 0: none ran).
+  const Negotiated& negotiated() const noexcept { return config_.negotiated; }
 
   struct Stats {
     std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
@@ -151,15 +168,10 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
  private:
   static inline std::atomic<std::size_t> instances_{0};
-  Connection(Socket socket, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
+  Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
   struct Outgoing {
     FrameHeader header;
     std::vector<std::uint8_t> payload;
-  };
-  struct Waiter {
-    std::uint64_t token;
-    std::uint64_t seq;  // 0: readable; else sent up to seq
-    Notify notify;
   };
 
   // IO thread only.
@@ -171,12 +183,13 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void arm_idle_timer_();
   void shutdown_();  // closes the socket and timer, runs on_close
 
-  // Under mutex_: takes the waiters that are due.
+  // Under mutex_: takes the waiters that are due; whether key `seq` is due.
   void take_due_(std::vector<Notify>& due);
+  bool due_locked_(std::uint64_t seq) const;
   void close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due);
-  static void run_all(std::vector<Notify>& due) noexcept;
 
-  Socket socket_;
+  Stream socket_;  // TCP, or TLS over it
+  boost::asio::io_context& context_;  // socket_'s
   boost::asio::steady_timer idle_timer_;
   ConnectionConfig config_;
   std::shared_ptr<const NativeHandlers> native_;
@@ -188,6 +201,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   FrameEncoder encoder_;
   std::vector<std::uint8_t> out_;  // the batch being written
   std::vector<Outgoing> writing_;  // its frames
+  static constexpr std::size_t kKeptFramed = 64;  // framed_'s capacity kept between reads
+  std::vector<Packet> framed_;     // one read's packets, on their way to received_
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;
   bool shut_ = false;
@@ -199,8 +214,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::size_t send_bytes_ = 0;  // queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight
   bool read_paused_ = false;    // the receive queue was full
-  std::uint64_t next_seq_ = 1, written_seq_ = 0, next_token_ = 1;
-  std::vector<Waiter> waiters_;
+  std::uint64_t next_seq_ = 1, written_seq_ = 0;
+  NotifyList waiters_;  // key 0: readable; else sent up to that sequence number
   CloseReason reason_ = CloseReason::kOpen;
   std::string detail_;
   Stats stats_;

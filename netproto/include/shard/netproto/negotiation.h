@@ -28,8 +28,9 @@ struct ServerPolicy {
 
 // The reply to `hello`: accepted with the highest common version, the first
 // codec of the server's list the client offered (none without overlap), TLS when
-// both support it; not accepted, with a reason, when the versions do not overlap
-// or one side requires TLS the other lacks.
+// both support it, the server's limits with max_frame_bytes capped at the
+// client's; not accepted, with a reason, when the versions do not overlap, one
+// side requires TLS the other lacks, or the client's max_frame_bytes is below 12.
 wire::HelloReply negotiate(const wire::Hello& hello, const ServerPolicy& policy);
 
 // What both sides configure from an accepted reply. Throws ProtocolError

@@ -1,0 +1,64 @@
+#pragma once
+// The one-shot notifications that wait on a connection or a listener: each
+// has a token (to withdraw it) and a key (what it waits for: a connection's
+// "a packet is queued" is key 0, "written up to sequence n" is key n; a
+// listener's only one is 0). The owner holds its own mutex around every call
+// and runs what it took only after releasing it (run_all), so a notification
+// may call back into its owner.
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace shard::netproto {
+
+class NotifyList final {
+ public:
+  using Notify = std::function<void()>;
+
+  std::uint64_t next_token() noexcept { return next_token_++; }
+  void add(std::uint64_t token, std::uint64_t key, Notify notify) {
+    entries_.push_back({token, key, std::move(notify)});
+  }
+  // Moves every notification whose key satisfies `due(key)` into `out`, in
+  // the order they were added.
+  template <class Due>
+  void take_due(Due due, std::vector<Notify>& out) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (due(entries_[i].key)) {
+        out.push_back(std::move(entries_[i].notify));
+      } else if (kept++ != i) {
+        entries_[kept - 1] = std::move(entries_[i]);
+      }
+    }
+    entries_.resize(kept);
+  }
+  void take_all(std::vector<Notify>& out) {
+    take_due([](std::uint64_t) { return true; }, out);
+  }
+  // The notification with `token`, withdrawn; empty when it already ran.
+  Notify take(std::uint64_t token) {
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->token != token) continue;
+      Notify notify = std::move(it->notify);
+      entries_.erase(it);
+      return notify;
+    }
+    return nullptr;
+  }
+  static void run_all(std::vector<Notify>& due) noexcept {
+    for (Notify& notify : due) notify();
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t token;
+    std::uint64_t key;
+    Notify notify;
+  };
+  std::vector<Entry> entries_;
+  std::uint64_t next_token_ = 1;
+};
+
+}  // namespace shard::netproto

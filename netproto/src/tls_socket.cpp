@@ -1,0 +1,75 @@
+#include "shard/netproto/tls_socket.h"
+
+#include <stdexcept>
+
+namespace shard::netproto {
+
+namespace {
+// Four 16 KiB records per recv(): fewer system calls, and a burst is
+// decrypted in one async_read_some. Kept while the connection lives (no
+// SSL_MODE_RELEASE_BUFFERS: freeing and remaking it per read costs more).
+constexpr std::size_t kReadAhead = 64u << 10;
+constexpr int kWriteBuffer = 64 << 10;
+}  // namespace
+
+TlsSocket::TlsSocket(Socket socket, SSL_CTX* context, bool server)
+    : socket_(std::move(socket)), ssl_(SSL_new(context), &SSL_free) {
+  if (ssl_ == nullptr) throw std::runtime_error("SSL_new failed");
+  boost::system::error_code error;
+  socket_.non_blocking(true, error);
+  if (error) throw std::runtime_error("cannot make the socket non-blocking: " + error.message());
+  if (SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle())) != 1) {
+    throw std::runtime_error("SSL_set_fd failed");
+  }
+  BIO* socket_bio = BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
+  write_buffer_ = BIO_new(BIO_f_buffer());
+  if (socket_bio == nullptr || write_buffer_ == nullptr || BIO_set_write_buffer_size(write_buffer_, kWriteBuffer) != 1) {
+    BIO_free(socket_bio);
+    BIO_free(write_buffer_);
+    throw std::runtime_error("cannot make the TLS write buffer");
+  }
+  SSL_set0_wbio(ssl_.get(), BIO_push(write_buffer_, socket_bio));  // the read side keeps SSL_set_fd's BIO
+  SSL_set_read_ahead(ssl_.get(), 1);
+  SSL_set_default_read_buffer_len(ssl_.get(), kReadAhead);
+  // A write may return after some records (asio::async_write goes on from
+  // there), and its retry may come from a buffer that moved.
+  SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // The frames delimit the stream (a frame cut short is `truncated`), so an
+  // end without close_notify is an ordinary end of stream.
+  SSL_set_options(ssl_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (server) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
+}
+
+int TlsSocket::read_(char* data, std::size_t size, std::size_t& n) {
+  const int result = SSL_read_ex(ssl_.get(), data, size, &n);
+  if (result <= 0) return status_(result);
+  while (n < size && SSL_has_pending(ssl_.get()) == 1) {
+    std::size_t more = 0;
+    if (SSL_read_ex(ssl_.get(), data + n, size - n, &more) <= 0) {
+      ERR_clear_error();  // the next call meets whatever stopped this one
+      break;
+    }
+    n += more;
+  }
+  return SSL_ERROR_NONE;
+}
+
+int TlsSocket::write_(const char* data, std::size_t size, std::size_t& n) {
+  if (flushing_ == 0) {
+    const int result = SSL_write_ex(ssl_.get(), data, size, &n);
+    if (result <= 0) return status_(result);
+    flushing_ = n;
+  }
+  if (BIO_flush(write_buffer_) <= 0) {
+    return BIO_should_retry(write_buffer_) ? SSL_ERROR_WANT_WRITE : SSL_ERROR_SYSCALL;
+  }
+  n = flushing_;
+  flushing_ = 0;
+  return SSL_ERROR_NONE;
+}
+
+}  // namespace shard::netproto

@@ -1,0 +1,62 @@
+"""A sol node: hosts the solar systems the cluster directory assigns it.
+
+It listens on its node port (proxies connect there), registers in the
+directory with the address others reach it at, and with each heartbeat
+rebalances the systems whenever the set of live sols changed or a system
+has no live host (system_assignment.py).
+"""
+
+import logging
+
+import _net
+import gameloop
+import uthread
+
+import cluster_membership
+import node_link
+import system_assignment
+
+log = logging.getLogger("shard.sol")
+
+
+class SolNode:
+
+    def __init__(self, prefs):
+        self.prefs = prefs
+        self.port = None
+        self.member = None
+        self.known_sols = []
+
+    def start(self):
+        prefs = self.prefs
+        self.port = node_link.Port(_net.listen(prefs["sol.address"], prefs["sol.port"]), "node link")
+        self.member = cluster_membership.Membership(
+            "sol", prefs["node.name"], prefs["sol.advertise"] or prefs["sol.address"], self.port.port,
+            prefs["cluster.heartbeat_interval"], prefs["cluster.node_timeout"], on_beat=self.on_beat)
+        self.member.join()
+        self.rebalance()
+        log.info("sol node %d (%s) listening on %s:%d", self.member.node_id, self.member.name,
+                 prefs["sol.address"], self.port.port)
+        gameloop.register_service(uthread.new(self.member.run))
+        gameloop.register_service(uthread.new(self.port.accept_forever))
+
+    def on_beat(self, expired):
+        if expired or system_assignment.check_needed(self.known_sols, timeout=self.member.timeout):
+            self.rebalance()
+
+    def rebalance(self):
+        moves, self.known_sols = system_assignment.rebalance()
+        if moves:
+            mine = sorted(s for s, node in moves.items() if node == self.member.node_id)
+            log.info("systems reassigned: %d moved, %d of them to this node %s", len(moves), len(mine), mine)
+        return moves
+
+    def stop(self):
+        """After the loop: leave the directory (the systems go to the other
+        sols at once), close the port and the links."""
+        if self.port is not None:
+            self.port.close()
+        if self.member is not None and self.member.node_id is not None:
+            self.member.leave()
+            if self.member.lost is None:
+                self.rebalance()

@@ -12,6 +12,7 @@ import uthread
 
 import cluster_membership
 import node_link
+import rpc_services
 import sol_links
 
 log = logging.getLogger("shard.proxy")
@@ -23,7 +24,9 @@ class ProxyNode:
         self.prefs = prefs
         self.port = None
         self.member = None
-        self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"])
+        self.services = rpc_services.Services()  # what the proxy serves to the sols
+        self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"], self.services)
+        rpc_services.set_router(self.sols.route)
 
     def start(self):
         prefs = self.prefs

@@ -143,27 +143,42 @@ PyObject* send(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObj
   return do_send(self, buffers, MessageKind::kNotification);
 }
 
-// recvpacket(timeout=None): the next packet's payload; a packet that already
-// arrived is returned without waiting, else only this tasklet waits.
-PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+// The next packet (a packet that already arrived is taken without waiting,
+// else only this tasklet waits): its payload, or (kind, payload) when
+// `with_kind` (a link carrying several message kinds dispatches on it).
+PyObject* receive(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, const char* name,
+                  bool with_kind) {
   auto* self = reinterpret_cast<ConnectionObject*>(py_self);
   PyObject* timeout_obj = nullptr;
-  if (!engine::parse_arguments("recvpacket", args, nargs, kwnames, {"timeout"}, 0, &timeout_obj)) return nullptr;
+  if (!engine::parse_arguments(name, args, nargs, kwnames, {"timeout"}, 0, &timeout_obj)) return nullptr;
   double timeout;
   if (!engine::parse_timeout(timeout_obj, &timeout)) return nullptr;
   const int64_t deadline = deadline_of(timeout);
   auto conn = self->connection;
   for (;;) {
     if (std::optional<netproto::Packet> packet = conn->try_receive()) {
-      return PyBytes_FromStringAndSize(reinterpret_cast<const char*>(packet->payload.data()),
-                                       static_cast<Py_ssize_t>(packet->payload.size()));
+      const char* data = reinterpret_cast<const char*>(packet->payload.data());
+      const auto size = static_cast<Py_ssize_t>(packet->payload.size());
+      PyObject* payload = PyBytes_FromStringAndSize(data, size);
+      if (!with_kind || payload == nullptr) return payload;
+      return Py_BuildValue("(iN)", static_cast<int>(packet->header.kind), payload);  // N: steals payload
     }
     if (conn->closed()) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
     std::error_code error = wait_on(
         conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); }, deadline);
-    if (error) return engine::raise_wait_error(error, "recvpacket");
+    if (error) return engine::raise_wait_error(error, name);
   }
+}
+
+// recvpacket(timeout=None): the next packet's payload.
+PyObject* recvpacket(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return receive(py_self, args, nargs, kwnames, "recvpacket", false);
+}
+
+// recvmessage(timeout=None): the next packet as (kind, payload).
+PyObject* recvmessage(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return receive(py_self, args, nargs, kwnames, "recvmessage", true);
 }
 
 PyObject* close(PyObject* py_self, PyObject*) {
@@ -242,6 +257,8 @@ PyMethodDef methods[] = {
      "send(a, b, (c, d), ...): one packet gathered from every buffer, never joined in Python"},
     {"recvpacket", as_cfunction<recvpacket>(), METH_FASTCALL | METH_KEYWORDS,
      "recvpacket(timeout=None): the next packet; only this tasklet waits"},
+    {"recvmessage", as_cfunction<recvmessage>(), METH_FASTCALL | METH_KEYWORDS,
+     "recvmessage(timeout=None): the next packet as (kind, payload); only this tasklet waits"},
     {"close", as_cfunction<close>(), METH_NOARGS, "close the connection (queued received packets stay readable)"},
     {"stats", as_cfunction<stats>(), METH_NOARGS, "counts of packets, bytes, writes, native packets, queues"},
     {nullptr, nullptr, 0, nullptr},

@@ -22,8 +22,8 @@ from google.protobuf.message import DecodeError
 
 import accounts
 import login_throttle
+import rpc_values
 import session_pb2
-import value_pb2
 
 log = logging.getLogger("shard.login")
 
@@ -35,17 +35,6 @@ MAX_FIELD_CHARS = 64          # language, client_version
 
 class Refused(Exception):
     """A login refused: args (the reason the client reads, the one the log gets)."""
-
-
-def _value(python_value):
-    value = value_pb2.Value()
-    if python_value is None:
-        value.null_value = True
-    elif isinstance(python_value, int):
-        value.int_value = python_value
-    else:
-        value.string_value = python_value
-    return value
 
 
 def parse_login(payload):
@@ -123,7 +112,7 @@ class LoginServer:
         if session is not None:
             reply.session_id, reply.user_id = session.session_id, session.account_id
             for name, value in session.attributes.items():
-                reply.attributes[name].CopyFrom(_value(value))
+                rpc_values.to_wire(value, reply.attributes[name])
         connection.blockingsend = not ok  # a refusal is written before the close
         connection.sendpacket(reply.SerializeToString(), kind=LOGIN_REPLY_KIND)
         connection.blockingsend = False

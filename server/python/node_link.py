@@ -1,10 +1,10 @@
 """A connection between nodes, or from a client, held open until either side
 closes it.
 
-Nothing is spoken on these links yet: the sessions and RPC layers bring
-their packets (issue 11). Until then a packet that arrives breaks the link's
-(empty) protocol, and the link is closed with a logged reason, as any
-unexpected input from the network is.
+A port serves its links with the protocol it is given: node links speak RPC
+(rpc_endpoint.py). A link with no protocol (hold(): the client port until
+sessions come) closes on the first packet with a logged reason, as on any
+unexpected input from the network.
 """
 
 import logging
@@ -30,11 +30,12 @@ def hold(connection, what):
 
 
 class Port:
-    """A listening port whose every accepted connection is held (hold())
-    until it closes; close() closes the port and them."""
+    """A listening port whose every accepted connection is served by
+    `serve(connection, what)` (default hold()), which returns why it closed;
+    close() closes the port and them."""
 
-    def __init__(self, listener, what):
-        self.listener, self.what = listener, what
+    def __init__(self, listener, what, serve=hold):
+        self.listener, self.what, self.serve = listener, what, serve
         self.links = set()
 
     @property
@@ -51,7 +52,7 @@ class Port:
         peer = "%s from %s:%d" % ((self.what,) + connection.peer)
         log.info("%s accepted", peer)
         try:
-            log.info("%s closed: %s", peer, hold(connection, peer))
+            log.info("%s closed: %s", peer, self.serve(connection, peer))
         finally:
             self.links.discard(connection)
 

@@ -13,6 +13,7 @@ import uthread
 import client_sessions
 import cluster_membership
 import login_server
+import rpc_services
 import sol_links
 
 log = logging.getLogger("shard.proxy")
@@ -23,7 +24,9 @@ class ProxyNode:
     def __init__(self, prefs):
         self.prefs = prefs
         self.member = None
-        self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"])
+        self.services = rpc_services.Services()  # what the proxy serves to the sols
+        self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"], self.services)
+        rpc_services.set_router(self.sols.route)
         self.sessions = None
         self.clients = login_server.LoginServer(prefs, None)
 

@@ -6,16 +6,21 @@ refresh() reads the directory and reconciles: it dials each live sol it has
 no link to (a new sol, or one whose link broke: the dial is retried at every
 refresh until it works or the sol is gone from the directory) and closes the
 link of a sol that is gone. Each link is held by its own tasklet, which
-notices when the sol closes it.
+notices when the sol closes it. The links speak RPC (rpc_endpoint.py): the
+proxy calls the sols' services through route() and serves its own
+`services` to them; each new link is checked with one ping.
 """
 
 import logging
+import time
 
 import _net
 import uthread
 
 import cluster_directory
-import node_link
+import rpc_endpoint
+import rpc_errors
+import rpc_services
 import system_assignment
 
 log = logging.getLogger("shard.proxy")
@@ -23,11 +28,12 @@ log = logging.getLogger("shard.proxy")
 
 class SolLinks:
 
-    def __init__(self, connect_timeout):
+    def __init__(self, connect_timeout, services):
         self.connect_timeout = connect_timeout
+        self.services = services
         self.sols = {}       # node id -> its directory row (live sols)
         self.routes = {}     # system id -> node id
-        self.links = {}      # node id -> connection
+        self.links = {}      # node id -> rpc_endpoint.Endpoint
         self.dialing = set()
         self.unreachable = set()  # logged once per outage
         self.closing = False
@@ -38,10 +44,10 @@ class SolLinks:
         if routes != self.routes or sols.keys() != self.sols.keys():
             log.info("routes: %s", _describe(routes, sols) or "no live sol")
         self.sols, self.routes = sols, routes
-        for node_id, connection in list(self.links.items()):
+        for node_id, endpoint in list(self.links.items()):
             if node_id not in sols:
                 log.info("sol %d is gone from the directory: closing its link", node_id)
-                connection.close()
+                endpoint.close()
         for node_id, sol in sols.items():
             if node_id not in self.links and node_id not in self.dialing:
                 self.dialing.add(node_id)
@@ -50,7 +56,7 @@ class SolLinks:
     def _link(self, sol):
         node_id, where = sol["id"], "sol %d (%s) at %s:%d" % (sol["id"], sol["name"], sol["address"], sol["port"])
         try:
-            connection = _net.connect(sol["address"], sol["port"], self.connect_timeout)
+            connection = _net.connect(sol["address"], sol["port"], self.connect_timeout, role="proxy")
         except (OSError, TimeoutError) as e:  # _net.error is an OSError
             if node_id not in self.unreachable:
                 self.unreachable.add(node_id)
@@ -62,20 +68,43 @@ class SolLinks:
         if node_id not in self.sols:
             connection.close()  # gone from the directory while we dialed
             return
-        self.links[node_id] = connection
+        endpoint = self.links[node_id] = rpc_endpoint.Endpoint(connection, self.services, "node", "link to " + where)
         log.info("linked to %s", where)
+        uthread.new(self._check, node_id, where)
         try:
-            why = node_link.hold(connection, "link to " + where)
+            why = endpoint.run()
             log.log(logging.INFO if self.closing or node_id not in self.sols else logging.WARNING,
                     "link to %s closed: %s", where, why)
         finally:
-            if self.links.get(node_id) is connection:
+            if self.links.get(node_id) is endpoint:
                 del self.links[node_id]
+
+    def _check(self, node_id, where):
+        """One ping over a new link: the sol's RPC answers."""
+        start = time.monotonic()
+        try:
+            answer = rpc_services.remote_service("ping", node=node_id).ping("link check")
+        except rpc_errors.RpcError as e:
+            log.warning("ping over the link to %s failed: %s", where, e)
+            return
+        log.info("ping over the link to %s: answered by node %d in %.1f ms", where, answer["node_id"],
+                 (time.monotonic() - start) * 1000)
+
+    def route(self, service, node=None):
+        """The endpoint to call `service` on: sol `node`'s link, or (None)
+        any live sol's: the lowest node id, until sessions route by system."""
+        if node is None:
+            node = min(self.links, default=None)
+        endpoint = self.links.get(node)
+        if endpoint is None:
+            raise rpc_errors.Unavailable("no link to %s for service %r" % ("sol %d" % node if node else "any sol",
+                                                                          service))
+        return endpoint
 
     def close(self):
         self.closing = True
-        for connection in list(self.links.values()):
-            connection.close()
+        for endpoint in list(self.links.values()):
+            endpoint.close()
 
 
 def _describe(routes, sols):

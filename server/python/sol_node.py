@@ -14,7 +14,12 @@ import uthread
 
 import cluster_membership
 import node_link
+import rpc_endpoint
+import rpc_services
 import system_assignment
+
+# The game services (scripts/) a sol serves to the nodes linked to it.
+SERVICE_MODULES = ("ping",)
 
 log = logging.getLogger("shard.sol")
 
@@ -26,10 +31,16 @@ class SolNode:
         self.port = None
         self.member = None
         self.known_sols = []
+        self.services = rpc_services.Services()
+
+    def serve_link(self, connection, what):
+        """A proxy's link: RPC, the proxy calling with the node role."""
+        return rpc_endpoint.Endpoint(connection, self.services, "node", what).run()
 
     def start(self):
         prefs = self.prefs
-        self.port = node_link.Port(_net.listen(prefs["sol.address"], prefs["sol.port"]), "node link")
+        self.services.load(SERVICE_MODULES, self)
+        self.port = node_link.Port(_net.listen(prefs["sol.address"], prefs["sol.port"]), "node link", self.serve_link)
         self.member = cluster_membership.Membership(
             "sol", prefs["node.name"], prefs["sol.advertise"] or prefs["sol.address"], self.port.port,
             prefs["cluster.heartbeat_interval"], prefs["cluster.node_timeout"], on_beat=self.on_beat)

@@ -295,5 +295,18 @@ class GoneTest(ClusterTestCase):
         self.assertEqual(b.row()["gone_reason"], "timeout", "its leave does not overwrite why it was dropped")
 
 
+class RpcAcrossNodesTest(ClusterTestCase):
+
+    def test_the_proxy_calls_ping_on_each_sol_over_its_link(self):
+        a, b, proxy, rows = self.two_sols_and_a_proxy()
+        for node, row in zip((a, b), rows):
+            # rpc over the link: the RpcCall went to the sol's node port, its
+            # ping service answered with its own node id.
+            proxy.wait_log(r"ping over the link to sol %d \(%s\) at %s:%d: answered by node %d in [0-9.]+ ms"
+                           % (row["id"], node.name, re.escape(row["address"]), row["port"], row["id"]))
+        for node in (proxy, a, b):
+            self.assertNotIn("has no place on an RPC link", node.log())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -82,13 +82,14 @@ bool endpoint_of(PyObject* host_obj, PyObject* port_obj, asio::ip::tcp::endpoint
 // listen(host, port, *, max_per_address, idle_timeout, max_send_bytes,
 //        max_recv_packets, max_packet, native_count_kinds, codec,
 //        compress_threshold, tls_cert, tls_key, tls_required, handshake_timeout,
-//        role, node_id)
+//        role, node_id, native)
 PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[8 + kServerHandshakeArgs] = {};
+  PyObject* p[8 + kServerHandshakeArgs + 1] = {};
   if (!engine::parse_arguments("listen", args, nargs, kwnames,
                                {"host", "port", "max_per_address", "idle_timeout", "max_send_bytes",
                                 "max_recv_packets", "max_packet", "native_count_kinds", "codec", "compress_threshold",
-                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id"},
+                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id",
+                                "native"},
                                2, p)) {
     return nullptr;
   }
@@ -121,6 +122,17 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
       native->set(static_cast<netproto::MessageKind>(kind), [](netproto::Connection&, const netproto::Frame&) {});
     }
     Py_DECREF(kinds);
+  }
+  if (PyObject* extra = p[8 + kServerHandshakeArgs]; extra != nullptr && extra != Py_None) {
+    // C++ handlers from another module (_movement.handlers()): its kinds are
+    // handled on the IO thread and never queued for Python.
+    auto* from = static_cast<netproto::NativeHandlers*>(PyCapsule_GetPointer(extra, kNativeHandlersCapsule));
+    if (from == nullptr) return nullptr;
+    for (int kind = 1; kind <= netproto::kMaxMessageKind; ++kind) {
+      if (const auto* handler = from->find(static_cast<netproto::MessageKind>(kind))) {
+        native->set(static_cast<netproto::MessageKind>(kind), *handler);
+      }
+    }
   }
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "listen");
@@ -236,12 +248,13 @@ PyMethodDef module_methods[] = {
      "listen(host, port, *, max_per_address=256, idle_timeout=None, max_send_bytes=16 MiB, "
      "max_recv_packets=4096, max_packet=None, native_count_kinds=None, codec=('snappy', 'zlib'), "
      "compress_threshold=512, tls_cert=None, tls_key=None, tls_required=None, handshake_timeout=10.0, "
-     "role='proxy', node_id=0) -> Listener\n\n"
+     "role='proxy', node_id=0, native=None) -> Listener\n\n"
      "Each accepted connection first runs the handshake on the IO thread (docs/protocol.md): codec is the "
      "server's preference ('none', a name or a sequence), compress_threshold the smallest payload compressed; "
      "tls_cert/tls_key (PEM files) enable TLS (1.2 at least, 1.3 preferred), and then plain clients are "
      "refused unless tls_required=False. role ('client', 'proxy', 'sol') and node_id say who listens "
-     "(Connection.negotiated shows the peer's). A failed handshake is logged and counted "
+     "(Connection.negotiated shows the peer's). native: C++ handlers of packet kinds (a capsule such as "
+     "_movement.handlers()) run on the IO thread; those packets never reach Python. A failed handshake is logged and counted "
      "(stats()['handshake_failed']); accept() never returns that connection."},
     {"connect", as_cfunction<connect>(), METH_FASTCALL | METH_KEYWORDS,
      "connect(host, port, timeout=None, *, idle_timeout=None, max_send_bytes=16 MiB, max_recv_packets=4096, "

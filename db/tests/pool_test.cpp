@@ -115,7 +115,13 @@ TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
     job->done = count;
     pool.submit(job);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the sleeper is running
+  // The sleeper is taken by the thread (busy) before the stop: a fixed sleep
+  // here lost the race under load, and the sleeper was failed as queued.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (pool.stats().in_use == 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(pool.stats().in_use, 1);
   pool.stop();
   EXPECT_EQ(calls.load(), 6);
   EXPECT_EQ(stopped.load(), 5);

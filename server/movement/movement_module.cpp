@@ -147,8 +147,8 @@ PyObject* stats(PyObject*, PyObject*) {
   auto k = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
   // lock_acquisitions: the interpreter lock taken on the IO threads, where the
   // movement handler runs; it stays 0 on a node that uses no worker_acquires_gil.
-  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:K}", "packets_in", k(s.packets_in), "applied",
-                       k(s.applied), "rejected", k(s.rejected), "stale", k(s.stale), "updates_out", k(s.updates_out),
+  return Py_BuildValue("{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:n,s:K}", "packets_in", k(s.packets_in), "applied",
+                       k(s.applied), "rejected", k(s.rejected), "stale", k(s.stale), "unknown", k(s.unknown), "updates_out", k(s.updates_out),
                        "ticks", k(s.ticks), "queued", static_cast<Py_ssize_t>(s.queued), "lock_acquisitions",
                        k(engine::IoPool::instance().stats().lock_acquisitions));
 }
@@ -172,7 +172,7 @@ PyMethodDef methods[] = {
     {"in_range", as_cfunction<in_range>(), METH_FASTCALL | METH_KEYWORDS,
      "in_range(entity_id, radius) -> sorted ids of the other entities of its system within radius metres"},
     {"stats", as_cfunction<stats>(), METH_NOARGS,
-     "packets_in, applied, rejected, stale, updates_out, ticks, queued, lock_acquisitions (IO threads)"},
+     "packets_in, applied, rejected, stale, unknown, updates_out, ticks, queued, lock_acquisitions (IO threads)"},
     {"handlers", as_cfunction<handlers>(), METH_NOARGS,
      "the native handlers to pass as _net.listen(native=...): movement frames go to this system"},
     {nullptr, nullptr, 0, nullptr},

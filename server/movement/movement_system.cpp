@@ -128,7 +128,9 @@ void MovementSystem::tick(double dt) {
     const std::uint64_t id = in.move.entity_id();
     auto it = entities_.find(id);
     if (it == entities_.end()) {
-      reject(*in.from, "unknown entity " + std::to_string(id));
+      // Most likely removed while its moves were in flight (a jump, a logout):
+      // dropped, not an offence.
+      ++unknown_;
       continue;
     }
     Entity& e = it->second;
@@ -221,6 +223,7 @@ MovementSystem::Stats MovementSystem::stats() const {
   s.rejected = rejected_.load(std::memory_order_relaxed);
   s.applied = applied_;
   s.stale = stale_;
+  s.unknown = unknown_;
   s.updates_out = updates_out_;
   s.ticks = ticks_;
   {

@@ -50,6 +50,7 @@ class MovementSystem final {
     std::uint64_t applied = 0;      // moves applied at a tick
     std::uint64_t rejected = 0;     // malformed or invalid: the sender was closed
     std::uint64_t stale = 0;        // sequence not newer than the last applied: dropped
+    std::uint64_t unknown = 0;      // for an entity not registered (any more): dropped
     std::uint64_t updates_out = 0;  // Movement frames sent to entities in range
     std::uint64_t ticks = 0;
     std::size_t queued = 0;         // in the inbox now
@@ -103,7 +104,7 @@ class MovementSystem final {
   std::unordered_map<std::uint64_t, Entity> entities_;
   double clock_s_ = 0;  // sum of the ticks' dt
   std::atomic<std::uint64_t> packets_in_{0}, rejected_{0};
-  std::uint64_t applied_ = 0, stale_ = 0, updates_out_ = 0, ticks_ = 0;
+  std::uint64_t applied_ = 0, stale_ = 0, unknown_ = 0, updates_out_ = 0, ticks_ = 0;
 };
 
 }  // namespace shard::movement

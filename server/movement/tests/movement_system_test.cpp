@@ -170,6 +170,17 @@ TEST_F(MovementSystemTest, MovingAnotherConnectionsEntityClosesTheSender) {
   EXPECT_FALSE(servers_.at(2)->closed());
 }
 
+TEST_F(MovementSystemTest, MovesOfARemovedEntityAreDroppedWithoutClosingTheSender) {
+  auto c = entity(1, {0, 0, 0});
+  send(*c, move(1, 1, 0, 0, 1));
+  wait_in(1);
+  ASSERT_TRUE(system_.remove_entity(1));  // removed while its move was in flight
+  system_.tick(0.1);
+  EXPECT_EQ(system_.stats().unknown, 1u);
+  EXPECT_EQ(system_.stats().rejected, 0u);
+  EXPECT_FALSE(servers_.at(1)->closed());
+}
+
 TEST_F(MovementSystemTest, RegistrationChecksTheSystemTheIdAndTheBounds) {
   std::string error;
   EXPECT_FALSE(system_.add_entity(1, 9, nullptr, {0, 0, 0}, &error));

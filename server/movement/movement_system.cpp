@@ -227,7 +227,7 @@ MovementSystem::Stats MovementSystem::stats() const {
   s.updates_out = updates_out_;
   s.ticks = ticks_;
   {
-    std::lock_guard lock(const_cast<std::mutex&>(inbox_mutex_));
+    std::lock_guard lock(inbox_mutex_);
     s.queued = inbox_.size();
   }
   return s;

@@ -96,7 +96,7 @@ class MovementSystem final {
   std::string validate(const Entity& entity, const System& system, const wire::Movement& move) const;
   void send_updates(std::uint64_t mover, const std::vector<std::uint8_t>& payload);
 
-  std::mutex inbox_mutex_;
+  mutable std::mutex inbox_mutex_;
   std::vector<Incoming> inbox_;  // guarded by inbox_mutex_
   std::vector<Incoming> draining_;  // the loop thread's: swapped with inbox_ each tick
 

@@ -21,6 +21,8 @@ import _prefs
 import db
 import db_migrate
 import gameloop
+import live_settings
+import node_settings
 import uthread
 
 import cluster_directory
@@ -70,7 +72,10 @@ def main():
         # its database calls park only this tasklet while frames go on.
         try:
             db.connect(**db_settings(prefs))
-            db_migrate.migrate()
+            # Migrations, then the live settings (client_idle_timeout_s, ...), watched while the node runs.
+            node_settings.register_all(fps=prefs["loop.fps"], dispatch_strategy=prefs["loop.strategy"],
+                                       run_budget=prefs["loop.run_budget"], log_level=prefs["node.log_level"].upper())
+            live_settings.start()
             node.start()
         except (OSError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
             log.error("cannot start the %s node: %s", role, e)
@@ -82,6 +87,7 @@ def main():
     try:
         gameloop.run()
     finally:
+        live_settings.stop()
         try:
             node.stop()
         except (db.Error, TimeoutError) as e:

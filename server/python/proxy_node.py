@@ -5,13 +5,14 @@ every live sol (sol_links.py), refreshed every proxy.routes_refresh seconds.
 
 import logging
 
-import _net
 import db
 import gameloop
+import live_settings
 import uthread
 
+import client_sessions
 import cluster_membership
-import node_link
+import login_server
 import sol_links
 
 log = logging.getLogger("shard.proxy")
@@ -21,23 +22,25 @@ class ProxyNode:
 
     def __init__(self, prefs):
         self.prefs = prefs
-        self.port = None
         self.member = None
         self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"])
+        self.sessions = None
+        self.clients = login_server.LoginServer(prefs, None)
 
     def start(self):
         prefs = self.prefs
-        self.port = node_link.Port(_net.listen(prefs["proxy.address"], prefs["proxy.port"]), "client")
+        port = self.clients.listen()
         self.member = cluster_membership.Membership(
-            "proxy", prefs["node.name"], prefs["proxy.advertise"] or prefs["proxy.address"], self.port.port,
+            "proxy", prefs["node.name"], prefs["proxy.advertise"] or prefs["proxy.address"], port,
             prefs["cluster.heartbeat_interval"], prefs["cluster.node_timeout"])
         self.member.join()
-        log.info("proxy node %d (%s) listening for clients on %s:%d", self.member.node_id, self.member.name,
-                 prefs["proxy.address"], self.port.port)
+        self.sessions = self.clients.sessions = client_sessions.ClientSessions(self.member.node_id)
+        log.info("proxy node %d (%s) listening for clients on %s:%d (TLS %s)", self.member.node_id,
+                 self.member.name, prefs["proxy.address"], port, prefs["proxy.tls"])
         self.sols.refresh(timeout=self.member.timeout)
         gameloop.register_service(uthread.new(self.member.run))
         gameloop.register_service(uthread.new(self.refresh_forever))
-        gameloop.register_service(uthread.new(self.port.accept_forever))
+        gameloop.register_service(uthread.new(self.clients.accept_forever))
 
     def refresh_forever(self):
         while True:
@@ -46,11 +49,17 @@ class ProxyNode:
                 self.sols.refresh(timeout=self.member.timeout)
             except (db.Error, TimeoutError) as e:
                 log.warning("cannot read the routes: %s (keeping the last ones)", e)
+            try:
+                self.sessions.check()  # one session per account: logins elsewhere end ours
+            except (db.Error, TimeoutError) as e:
+                log.warning("cannot check the sessions: %s", e)
+            self.sessions.end_idle(live_settings.get("client_idle_timeout_s"))
 
     def stop(self):
         """After the loop: close the client port and the links, leave the directory."""
-        if self.port is not None:
-            self.port.close()
+        self.clients.close()
+        if self.sessions is not None:
+            self.sessions.close_all("the proxy stopped")
         self.sols.close()
         if self.member is not None and self.member.node_id is not None:
             self.member.leave()

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   }
   const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
                                                       SHARD_ENGINE_PYTHON_DIR,
-                                                      {SHARD_DB_PYTHON_DIR, SHARD_SERVER_PYTHON_DIR}};
+                                                      {SHARD_DB_PYTHON_DIR, SHARD_SERVER_PYTHON_DIR,
+                                                       SHARD_NETPROTO_PYTHON_DIR}};
   if (started_as_python(argv[0])) return shard::engine::run_python_main(interpreter, argc - 1, argv + 1);
   if (argc < 2) {
     usage(std::cerr);

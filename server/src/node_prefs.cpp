@@ -86,6 +86,19 @@ const std::vector<KeySpec>& key_specs() {
        "seconds between readings of the routes (which sol hosts which system) and reconnections to sols", kProxyOnly,
        0.05, 3600},
       {"proxy.connect_timeout", Kind::kReal, "5", "seconds per connection attempt to a sol", kProxyOnly, 0.1, 600},
+      {"proxy.tls", Kind::kChoice, "required",
+       "TLS on the client port: required (plain clients refused), optional, off", kProxyOnly, 0, 0,
+       {"required", "optional", "off"}},
+      {"proxy.tls_cert", Kind::kText, "", "the client port's certificate chain, PEM (ops/devcert.sh makes a dev one)",
+       kProxyOnly},
+      {"proxy.tls_key", Kind::kText, "", "the client port's private key, PEM", kProxyOnly},
+      {"proxy.login_timeout", Kind::kReal, "10", "seconds a new client has to send its login", kProxyOnly, 0.1, 600},
+      {"proxy.login_window", Kind::kReal, "60", "seconds over which login attempts are counted (throttling)",
+       kProxyOnly, 1, 86400},
+      {"proxy.logins_per_address", Kind::kInteger, "20", "login attempts one IP address may make per window",
+       kProxyOnly, 1, 1000000},
+      {"proxy.failures_per_account", Kind::kInteger, "5", "failed logins one account may take per window",
+       kProxyOnly, 1, 1000000},
   };
   return specs;
 }

@@ -34,6 +34,7 @@ SYSTEMS = list(range(30000001, 30000009))  # eight solar systems
 HEARTBEAT_S = 0.25
 TIMEOUT_S = 5.0
 WAIT_S = 45.0  # a bound on each wait, never a pause: the waits end as soon as their condition holds
+CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")  # ops/devcert.sh, run by the build
 
 _state = {}
 
@@ -57,9 +58,10 @@ def setUpModule():
                 "[cluster]\nheartbeat_interval = %g\nnode_timeout = %g\n"
                 "[db]\nhost = %s\nport = %s\nuser = %s\npassword_file = %s\ndatabase = %s\npool_size = 2\n"
                 "[sol]\nport = 0\n"
-                "[proxy]\nport = 0\nroutes_refresh = 0.25\nconnect_timeout = 2\n"
+                "[proxy]\nport = 0\nroutes_refresh = 0.25\nconnect_timeout = 2\ntls_cert = %s\ntls_key = %s\n"
                 % (HEARTBEAT_S, TIMEOUT_S, env["SHARD_DB_HOST"], env["SHARD_DB_PORT"], env["SHARD_DB_USER"],
-                   env["SHARD_DB_PASSWORD_FILE"], DATABASE))
+                   env["SHARD_DB_PASSWORD_FILE"], DATABASE, os.path.join(CERTS, "dev.crt"),
+                   os.path.join(CERTS, "dev.key")))
 
 
 def tearDownModule():

@@ -1,0 +1,126 @@
+"""The sessions a proxy holds (docs/sessions.md): one per logged-in client
+connection, and one per account across the whole cluster.
+
+The `client_sessions` table (0007) is the cluster's record: an account's row
+names its live session and the proxy holding it. begin() replaces the row in
+a transaction (the account's key serializes two logins of one account, on
+any proxies); a session of this proxy that the row no longer names is ended
+at once; one on another proxy is ended by that proxy at its next check()
+(every proxy.routes_refresh seconds), which finds the row taken over. A
+session ends with a Close frame carrying the reason, then the connection's
+close.
+"""
+
+import logging
+import secrets
+import time
+
+import db
+import handshake_pb2
+import uthread
+
+log = logging.getLogger("shard.sessions")
+
+CLOSE_KIND = 12          # docs/protocol.md, "Message kinds"
+SESSION_ID_BITS = 47     # session ids fit the header's 48-bit target id
+REPLACED = "logged in again elsewhere"
+
+
+class Session:
+    """What the proxy knows of one logged-in client. `attributes` are the
+    session's: user, character, solar system, role."""
+
+    def __init__(self, session_id, account_id, user_name, address, connection):
+        self.session_id, self.account_id, self.address = session_id, account_id, address
+        self.connection = connection
+        self.attributes = {"user_id": account_id, "user_name": user_name, "character_id": None,
+                           "solar_system_id": None, "role": "player"}
+        self.ended = None  # why, once it ended
+        self.last_active = time.monotonic()  # the last packet from the client (or the login)
+
+    def __repr__(self):
+        return "session %d (account %d %s from %s)" % (self.session_id, self.account_id,
+                                                        self.attributes["user_name"], self.address)
+
+
+class ClientSessions:
+
+    def __init__(self, node_id):
+        self.node_id = node_id
+        self.by_id = {}        # session id -> Session
+        self.by_account = {}   # account id -> Session
+
+    def begin(self, account_id, user_name, address, connection):
+        """A new session for a verified account; the account's previous one
+        (on any proxy) is ended: one session per account."""
+        session_id = secrets.randbits(SESSION_ID_BITS) | 1  # never 0 ("none" on the wire)
+        with db.transaction() as t:
+            t.query("SELECT session_id FROM client_sessions WHERE account_id = ? FOR UPDATE", account_id)
+            t.execute("INSERT INTO client_sessions (account_id, session_id, proxy_node_id, address)"
+                      " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE session_id = VALUES(session_id),"
+                      " proxy_node_id = VALUES(proxy_node_id), address = VALUES(address), started_at = NOW(6)",
+                      account_id, session_id, self.node_id, address)
+        previous = self.by_account.get(account_id)
+        if previous is not None:
+            self.end(previous, "logged in again from %s" % address, release=False)
+        session = Session(session_id, account_id, user_name, address, connection)
+        self.by_id[session_id] = session
+        self.by_account[account_id] = session
+        log.info("%r began", session)
+        return session
+
+    def end(self, session, reason, release=True):
+        """Ends `session`: a Close frame with `reason`, the connection closed,
+        and (release) its row deleted if it is still this session's."""
+        if session.ended is not None:
+            return
+        session.ended = reason
+        self.by_id.pop(session.session_id, None)
+        if self.by_account.get(session.account_id) is session:
+            del self.by_account[session.account_id]
+        log.info("%r ended: %s", session, reason)
+        try:
+            session.connection.blockingsend = True  # the reason goes out before the close
+            session.connection.sendpacket(handshake_pb2.Close(code=0, reason=reason).SerializeToString(),
+                                          kind=CLOSE_KIND)
+        except OSError:
+            pass  # already closed by the peer: nobody to tell
+        finally:
+            session.connection.close()
+        if release:
+            try:
+                db.execute("DELETE FROM client_sessions WHERE account_id = ? AND session_id = ?",
+                           session.account_id, session.session_id)
+            except (db.Error, TimeoutError) as e:
+                # The row stays until the account logs in again, which replaces it.
+                log.warning("%r: cannot release its row: %s", session, e)
+
+    def check(self):
+        """Ends this proxy's sessions whose account logged in again elsewhere
+        (their row names another session)."""
+        rows = db.query("SELECT account_id, session_id FROM client_sessions WHERE proxy_node_id = ?", self.node_id)
+        current = set(rows)
+        for session in list(self.by_id.values()):
+            if (session.account_id, session.session_id) not in current:
+                self.end(session, REPLACED, release=False)
+
+    def end_idle(self, idle_s, now=None):
+        """Ends the sessions whose client sent nothing for `idle_s` seconds (0: none)."""
+        if not idle_s:
+            return
+        now = time.monotonic() if now is None else now
+        for session in list(self.by_id.values()):
+            if now - session.last_active >= idle_s:
+                # Its own tasklet: a client that does not read cannot hold up the sweep.
+                uthread.new(self.end, session, "idle for %g s" % idle_s)
+
+    def close_all(self, reason):
+        """At the proxy's stop (the loop is over: no waiting for writes): every
+        connection closed, the rows released."""
+        for session in list(self.by_id.values()):
+            session.ended = reason
+            session.connection.close()
+            log.info("%r ended: %s", session, reason)
+        self.by_id.clear()
+        self.by_account.clear()
+        db.execute("DELETE FROM client_sessions WHERE proxy_node_id = ?", self.node_id)

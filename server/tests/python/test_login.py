@@ -1,0 +1,288 @@
+"""Logins on a real `shard proxy` process (TLS on its client port, the dev
+certificate) against the private MariaDB (ctest's `mariadb` fixture), with
+a client that speaks the wire through `_net.connect(tls=True)` and the
+classes stock protoc generates: good and bad logins, throttling, one session
+per account (also across two proxies), the idle timeout from the live
+settings, hostile packets before and after the login. Every wait is bounded."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "engine", "tests", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python"))
+
+import _net  # noqa: E402
+import accounts  # noqa: E402
+import db  # noqa: E402
+import db_migrate  # noqa: E402
+import handshake_pb2  # noqa: E402
+import session_pb2  # noqa: E402
+import support  # noqa: E402
+from dbsupport import client_env, connect  # noqa: E402
+from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, run_in_tasklet  # noqa: E402
+
+DATABASE = "shard_test_login"
+CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")
+CA = os.path.join(CERTS, "dev.crt")
+LOGIN, LOGIN_REPLY, CLOSE = 3, 4, 12
+WAIT_S = 45.0  # a bound on each wait, never a pause
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
+         "gina": "gina-pw"}
+
+_state = {}
+
+
+def setUpModule():
+    support.setUpModule()
+    connect(pool_size=2)
+    db.execute("DROP DATABASE IF EXISTS " + DATABASE)
+    db.execute("CREATE DATABASE %s CHARACTER SET utf8mb4" % DATABASE)
+    db.close()
+    connect(pool_size=2, database=DATABASE)
+    db_migrate.migrate()
+    for name, password in USERS.items():
+        how, value = run_in_tasklet(accounts.create, name, password)
+        assert how == "ok", value
+    _state["dir"] = tempfile.TemporaryDirectory()
+    env = client_env()
+    _state["prefs"] = os.path.join(_state["dir"].name, "prefs.ini")
+    with open(_state["prefs"], "w", encoding="utf-8") as f:
+        f.write("[node]\nio_threads = 1\n"
+                "[cluster]\nheartbeat_interval = 0.25\nnode_timeout = 5\n"
+                "[db]\nhost = %s\nport = %s\nuser = %s\npassword_file = %s\ndatabase = %s\npool_size = 2\n"
+                "[proxy]\nport = 0\nroutes_refresh = 0.25\ntls_cert = %s\ntls_key = %s\n"
+                "login_timeout = 2\nlogins_per_address = 1000\n"
+                % (env["SHARD_DB_HOST"], env["SHARD_DB_PORT"], env["SHARD_DB_USER"], env["SHARD_DB_PASSWORD_FILE"],
+                   DATABASE, CA, os.path.join(CERTS, "dev.key")))
+
+
+def tearDownModule():
+    try:
+        db.execute("DROP DATABASE IF EXISTS " + DATABASE)
+    finally:
+        db.close()
+        _state.pop("dir").cleanup()
+        support.tearDownModule()
+
+
+def poll(predicate, what, timeout=WAIT_S):
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise SuspectedDeadlock("suspected deadlock: %s not reached within %g s" % (what, timeout))
+        time.sleep(0.05)
+
+
+class Proxy:
+    """A `shard proxy` process; its log in a file; its client port from the directory."""
+
+    def __init__(self, name, *args):
+        self.name = name
+        self.log_path = os.path.join(_state["dir"].name, "%s-%d.log" % (name, time.monotonic_ns()))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([SHARD_BINARY, "proxy", "--config", _state["prefs"], "--node.name", name]
+                                         + list(args), stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.port = None
+        self.port = self.wait(lambda: self._port(), "%s registered" % name)
+
+    def _port(self):
+        rows = db.query("SELECT port FROM cluster_nodes WHERE name = ? AND pid = ? AND gone_at IS NULL",
+                        self.name, self.proc.pid)
+        if self.proc.poll() is not None:
+            raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode, self.log()))
+        return rows[0][0] if rows else None
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def wait(self, predicate, what):
+        try:
+            return poll(predicate, what)
+        except SuspectedDeadlock as e:
+            raise SuspectedDeadlock("%s\n--- %s log:\n%s" % (e, self.name, self.log())) from None
+
+    def wait_log(self, pattern):
+        return self.wait(lambda: re.search(pattern, self.log()), "%s logging %r" % (self.name, pattern))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(WAIT_S)
+
+
+def dial(proxy, tls=True):
+    options = {"tls": True, "tls_ca": CA} if tls else {}
+    return _net.connect("127.0.0.1", proxy.port, timeout=WAIT_S, **options)
+
+
+def login(proxy, name, password, tls=True):
+    """(connection, LoginReply)."""
+    connection = dial(proxy, tls)
+    request = session_pb2.LoginRequest(user_name=name, credential=password.encode(), client_version="test")
+    connection.sendpacket(request.SerializeToString(), kind=LOGIN)
+    return connection, session_pb2.LoginReply.FromString(connection.recvpacket(timeout=WAIT_S))
+
+
+def closed_with(connection):
+    """The Close reason the proxy sent (None if none came) once the connection is closed."""
+    reason = None
+    try:
+        while True:
+            reason = handshake_pb2.Close.FromString(connection.recvpacket(timeout=WAIT_S)).reason
+    except _net.error:
+        return reason
+
+
+class LoginTestCase(StacklessTestCase):
+    deadline_s = 180
+
+    def proxy(self, name, *args):
+        proxy = Proxy(name, *args)
+        self.addCleanup(proxy.stop)
+        return proxy
+
+
+class Login(LoginTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = Proxy("proxy-login")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shared.stop()
+
+    def test_a_good_login_gets_a_session_id_and_its_attributes_and_a_row(self):
+        connection, reply = login(self.shared, "alice", "alice-pw")
+        self.addCleanup(connection.close)
+        self.assertTrue(reply.ok, reply.reason)
+        self.assertTrue(0 < reply.session_id < 1 << 48)
+        account_id = db.query("SELECT id FROM accounts WHERE name = 'alice'")[0][0]
+        self.assertEqual(reply.user_id, account_id)
+        self.assertEqual(reply.attributes["user_name"].string_value, "alice")
+        self.assertEqual(reply.attributes["role"].string_value, "player")
+        self.assertTrue(reply.attributes["solar_system_id"].HasField("null_value"))
+        self.assertIsNotNone(connection.negotiated["tls"])
+        self.assertEqual(db.query("SELECT session_id FROM client_sessions WHERE account_id = ?", account_id),
+                         [(reply.session_id,)])
+
+    def test_a_wrong_password_or_unknown_account_is_refused_alike_and_logged_apart(self):
+        for name, password, logged in (("bob", "nope", "wrong password"), ("nobody", "x", "unknown account")):
+            with self.subTest(name=name):
+                connection, reply = login(self.shared, name, password)
+                self.assertFalse(reply.ok)
+                self.assertEqual(reply.reason, "wrong user name or password")
+                self.assertEqual(reply.session_id, 0)
+                self.assertIsNone(closed_with(connection))  # closed after the reply
+                self.shared.wait_log(r"login of '%s' refused: %s" % (name, logged))
+
+    def test_a_second_login_ends_the_first_with_a_reason(self):
+        first, one = login(self.shared, "frank", "frank-pw")
+        second, two = login(self.shared, "frank", "frank-pw")
+        self.addCleanup(second.close)
+        self.assertTrue(one.ok and two.ok)
+        self.assertNotEqual(one.session_id, two.session_id)
+        self.assertEqual(closed_with(first), "logged in again from 127.0.0.1")
+        self.assertEqual(db.query("SELECT session_id FROM client_sessions WHERE account_id = ?", two.user_id),
+                         [(two.session_id,)])
+        second.sendpacket(b"still there?")  # the second is live: the proxy reads it (and ends it: no RPC yet)
+        self.assertEqual(closed_with(second), "unexpected packet")
+        self.shared.wait_log(r"unexpected packet \(12 bytes\)")
+
+    def test_a_plain_client_is_refused_by_the_tls_port(self):
+        with self.assertRaisesRegex(_net.HandshakeFailed, "requires TLS"):
+            dial(self.shared, tls=False)
+
+    def test_garbage_before_the_login_closes_that_client_only(self):
+        for garbage, logged in ((b"\xff\xff\xff\xff", "not a LoginRequest"),
+                                (b"\x0a\x00", "without user_name or credential"),
+                                (b"x" * 5000, "login packet of 5000 bytes")):
+            with self.subTest(logged=logged):
+                connection = dial(self.shared)
+                connection.sendpacket(garbage)
+                self.assertIsNone(closed_with(connection))
+                self.shared.wait_log(logged)
+        connection = dial(self.shared)  # silent: closed after proxy.login_timeout
+        self.assertIsNone(closed_with(connection))
+        self.shared.wait_log(r"no login within 2 s")
+        connection, reply = login(self.shared, "gina", "gina-pw")  # and the proxy serves the next
+        self.addCleanup(connection.close)
+        self.assertTrue(reply.ok, reply.reason)
+        self.assertIsNone(self.shared.proc.poll())
+
+    def test_the_idle_timeout_follows_the_live_setting(self):
+        early, before = login(self.shared, "bob", "bob-pw")  # logged in under the default (120 s)
+        self.assertTrue(before.ok, before.reason)
+        db.execute("REPLACE INTO settings (name, value) VALUES ('client_idle_timeout_s', '0.5')")
+        self.addCleanup(db.execute, "DELETE FROM settings WHERE name = 'client_idle_timeout_s'")
+        self.assertEqual(closed_with(early), "idle for 0.5 s")
+        self.shared.wait_log(r"setting client_idle_timeout_s: 120\.0 -> 0\.5")
+        connection, reply = login(self.shared, "bob", "bob-pw")
+        self.assertTrue(reply.ok, reply.reason)
+        started = time.monotonic()
+        self.assertEqual(closed_with(connection), "idle for 0.5 s")
+        self.assertGreaterEqual(time.monotonic() - started, 0.4)
+        self.assertEqual(db.query("SELECT COUNT(*) FROM client_sessions WHERE account_id = ?", reply.user_id),
+                         [(0,)])
+
+
+class Cluster(LoginTestCase):
+
+    def test_throttling_per_account_then_per_address(self):
+        proxy = self.proxy("proxy-throttle", "--proxy.logins_per_address", "5", "--proxy.failures_per_account", "2")
+        for _ in range(2):
+            _, reply = login(proxy, "dave", "wrong")
+            self.assertEqual(reply.reason, "wrong user name or password")
+        _, reply = login(proxy, "dave", "dave-pw")  # the right password, but the account is throttled
+        self.assertFalse(reply.ok)
+        self.assertRegex(reply.reason, r"too many failed logins for this account; retry in \d+ s")
+        for _ in range(2):  # attempts 4 and 5 from this address: another account goes on
+            connection, reply = login(proxy, "erin", "erin-pw")
+            self.assertTrue(reply.ok, reply.reason)
+        connection.close()
+        _, reply = login(proxy, "erin", "erin-pw")  # the 6th
+        self.assertFalse(reply.ok)
+        self.assertRegex(reply.reason, r"too many login attempts from 127\.0\.0\.1; retry in \d+ s")
+        proxy.wait_log(r"login of 'erin' refused: throttled")
+
+    def test_a_proxy_without_a_certificate_does_not_start_unless_tls_is_off(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
+        done = subprocess.run([SHARD_BINARY, "proxy", "--config", _state["prefs"], "--node.name", "proxy-nocert",
+                               "--proxy.tls_cert", ""], capture_output=True, text=True, env=env, timeout=WAIT_S)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("proxy.tls is 'required' but proxy.tls_cert or proxy.tls_key is not set", done.stderr)
+        plain = self.proxy("proxy-plain", "--proxy.tls", "off", "--proxy.tls_cert", "")
+        connection, reply = login(plain, "gina", "gina-pw", tls=False)
+        self.addCleanup(connection.close)
+        self.assertTrue(reply.ok, reply.reason)
+        self.assertIsNone(connection.negotiated["tls"])
+
+    def test_a_login_on_another_proxy_ends_the_session_on_the_first(self):
+        a, b = self.proxy("proxy-a"), self.proxy("proxy-b")
+        first, one = login(a, "alice", "alice-pw")
+        second, two = login(b, "alice", "alice-pw")
+        self.addCleanup(second.close)
+        self.assertTrue(one.ok and two.ok)
+        self.assertEqual(closed_with(first), "logged in again elsewhere")
+        b.stop()  # a clean stop releases its sessions' rows
+        self.assertEqual(db.query("SELECT COUNT(*) FROM client_sessions WHERE account_id = ?", two.user_id), [(0,)])
+
+
+if __name__ == "__main__":
+    unittest.main()

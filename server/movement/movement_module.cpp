@@ -10,6 +10,7 @@
 #include "core/cxx_boundary.h"
 #include "movement_system.h"
 #include "net_types.h"
+#include "proxy_routes.h"
 #include "shard/engine/game_loop.h"
 #include "shard/engine/io_pool.h"
 
@@ -33,6 +34,30 @@ netproto::NativeHandlers& the_handlers() {
     return h;
   }();
   return *handlers;
+}
+
+// The proxy's routes and its client listener's handlers; never destroyed either.
+ProxyRoutes& the_routes() {
+  static ProxyRoutes* routes = new ProxyRoutes;
+  return *routes;
+}
+
+netproto::NativeHandlers& the_proxy_handlers() {
+  static netproto::NativeHandlers* handlers = [] {
+    auto* h = new netproto::NativeHandlers;
+    h->set(netproto::MessageKind::kMovement, the_routes().handler());
+    return h;
+  }();
+  return *handlers;
+}
+
+// A _net.Connection's C++ connection; null with TypeError set.
+std::shared_ptr<netproto::Connection> connection_of(PyObject* object, const char* name) {
+  if (!PyObject_TypeCheck(object, &net::ConnectionType)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a _net.Connection, not %.100s", name, Py_TYPE(object)->tp_name);
+    return nullptr;
+  }
+  return reinterpret_cast<net::ConnectionObject*>(object)->connection;
 }
 
 void tick(void*, uint64_t, double dt) { the_system().tick(dt); }
@@ -157,6 +182,47 @@ PyObject* handlers(PyObject*, PyObject*) {
   return PyCapsule_New(&the_handlers(), net::kNativeHandlersCapsule, nullptr);
 }
 
+PyObject* proxy_handlers(PyObject*, PyObject*) {
+  return PyCapsule_New(&the_proxy_handlers(), net::kNativeHandlersCapsule, nullptr);
+}
+
+// route_entity(client, entity_id, link, sol_node)
+PyObject* route_entity(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* p[4] = {};
+  if (!engine::parse_arguments("route_entity", args, nargs, kwnames, {"client", "entity_id", "link", "sol_node"}, 4,
+                               p)) {
+    return nullptr;
+  }
+  auto client = connection_of(p[0], "client");
+  if (client == nullptr) return nullptr;
+  const unsigned long long id = PyLong_AsUnsignedLongLong(p[1]);
+  if (PyErr_Occurred()) return nullptr;
+  auto link = connection_of(p[2], "link");
+  if (link == nullptr) return nullptr;
+  const unsigned long node = PyLong_AsUnsignedLong(p[3]);
+  if (PyErr_Occurred()) return nullptr;
+  if (node > UINT16_MAX || id == 0 || id > netproto::kMaxTargetId) {
+    return PyErr_Format(PyExc_ValueError, "sol_node %lu (0..65535) or entity id %llu (1..2**48-1) out of range", node,
+                        id);
+  }
+  the_routes().set(client.get(), id, std::move(link), static_cast<std::uint16_t>(node));
+  Py_RETURN_NONE;
+}
+
+PyObject* unroute(PyObject*, PyObject* client_obj) {
+  auto client = connection_of(client_obj, "client");
+  if (client == nullptr) return nullptr;
+  return PyLong_FromSize_t(the_routes().clear(client.get()));
+}
+
+PyObject* proxy_stats(PyObject*, PyObject*) {
+  const ForwardStats& s = the_routes().stats();
+  return Py_BuildValue("{s:n,s:K,s:K,s:K}", "routes", static_cast<Py_ssize_t>(the_routes().size()), "forwarded",
+                       static_cast<unsigned long long>(s.forwarded.load()), "refused",
+                       static_cast<unsigned long long>(s.refused.load()), "dropped",
+                       static_cast<unsigned long long>(s.dropped.load()));
+}
+
 PyMethodDef methods[] = {
     {"add_system", as_cfunction<add_system>(), METH_FASTCALL | METH_KEYWORDS,
      "add_system(system_id, min, max, *, max_speed=1000.0, interest_radius=1e5, cell_size=1e5)\n\n"
@@ -175,6 +241,16 @@ PyMethodDef methods[] = {
      "packets_in, applied, rejected, stale, unknown, updates_out, ticks, queued, lock_acquisitions (IO threads)"},
     {"handlers", as_cfunction<handlers>(), METH_NOARGS,
      "the native handlers to pass as _net.listen(native=...): movement frames go to this system"},
+    {"proxy_handlers", as_cfunction<proxy_handlers>(), METH_NOARGS,
+     "the proxy's native handlers, for its client listener's _net.listen(native=...): movement frames are "
+     "forwarded by route_entity's table on the IO thread"},
+    {"route_entity", as_cfunction<route_entity>(), METH_FASTCALL | METH_KEYWORDS,
+     "route_entity(client, entity_id, link, sol_node)\n\n"
+     "The proxy side: movement frames for entity_id from the client connection go on the link connection to "
+     "sol node sol_node (dest_node rewritten); any other entity's closes the client."},
+    {"unroute", as_cfunction<unroute>(), METH_O,
+     "unroute(client) -> int: forget the client's routes (its session ended); how many there were"},
+    {"proxy_stats", as_cfunction<proxy_stats>(), METH_NOARGS, "routes, forwarded, refused, dropped"},
     {nullptr, nullptr, 0, nullptr},
 };
 

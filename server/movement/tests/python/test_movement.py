@@ -204,6 +204,38 @@ class MovementTest(LoopTestCase):
         with self.assertRaisesRegex(_net.ProtocolError, "movement: payload of 3 bytes is not a Movement"):
             a.server.recvpacket(timeout=5)
 
+    def test_a_move_goes_client_to_proxy_to_sol_by_the_header_and_is_applied_there(self):
+        proxy = _net.listen(HOST, 0, native=_movement.proxy_handlers(), codec="none")
+        self.addCleanup(proxy.close)
+        link = _net.connect(HOST, self.listener.port, role="proxy")  # the proxy's link to this sol
+        self.addCleanup(link.close)
+        sol_end = self.listener.accept(timeout=5)
+        self.addCleanup(sol_end.close)
+        client = Client(proxy)
+        self.addCleanup(client.close)
+        _movement.add_entity(6001, self.system, sol_end, (0.0, 0.0, 0.0))
+        self.addCleanup(_movement.remove_entity, 6001)
+        _movement.route_entity(client.server, 6001, link, 7)
+        self.addCleanup(_movement.unroute, client.server)
+        forwarded = _movement.proxy_stats()["forwarded"]
+        locks = _engine.io_stats()["lock_acquisitions"]
+        client.move(6001, 4.0, 0.0, 0.0, 1)
+        wait_until(lambda: _movement.stats()["queued"] == 1, what="the move at the sol")
+        self.run_frames(2)
+        self.assertEqual(_movement.entity(6001)["position"], (4.0, 0.0, 0.0))
+        self.assertEqual(_movement.proxy_stats()["forwarded"], forwarded + 1)
+        self.assertEqual(client.server.stats()["packets_in"], 0)   # the proxy's Python saw nothing
+        self.assertEqual(sol_end.stats()["packets_in"], 0)         # nor the sol's
+        self.assertEqual(_engine.io_stats()["lock_acquisitions"], locks)
+        # An entity that is not the session's: the client is cut off.
+        refused = _movement.proxy_stats()["refused"]
+        client.move(6002, 0.0, 0.0, 0.0, 1)
+        with self.assertRaisesRegex(_net.ProtocolError, "no route for a frame of kind 10 to target 6002"):
+            client.server.recvpacket(timeout=5)
+        self.assertEqual(_movement.proxy_stats()["refused"], refused + 1)
+        self.assertEqual(_movement.unroute(client.server), 1)
+        self.assertEqual(_movement.unroute(client.server), 0)
+
     def test_registration_errors(self):
         with self.assertRaisesRegex(ValueError, "no solar system 999999"):
             _movement.add_entity(1, 999999, None, (0.0, 0.0, 0.0))

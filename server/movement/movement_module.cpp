@@ -51,6 +51,15 @@ netproto::NativeHandlers& the_proxy_handlers() {
   return *handlers;
 }
 
+netproto::NativeHandlers& the_link_handlers() {
+  static netproto::NativeHandlers* handlers = [] {
+    auto* h = new netproto::NativeHandlers;
+    h->set(netproto::MessageKind::kMovement, the_routes().reverse_handler());
+    return h;
+  }();
+  return *handlers;
+}
+
 // A _net.Connection's C++ connection; null with TypeError set.
 std::shared_ptr<netproto::Connection> connection_of(PyObject* object, const char* name) {
   if (!PyObject_TypeCheck(object, &net::ConnectionType)) {
@@ -186,6 +195,10 @@ PyObject* proxy_handlers(PyObject*, PyObject*) {
   return PyCapsule_New(&the_proxy_handlers(), net::kNativeHandlersCapsule, nullptr);
 }
 
+PyObject* proxy_link_handlers(PyObject*, PyObject*) {
+  return PyCapsule_New(&the_link_handlers(), net::kNativeHandlersCapsule, nullptr);
+}
+
 // route_entity(client, entity_id, link, sol_node)
 PyObject* route_entity(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* p[4] = {};
@@ -205,7 +218,7 @@ PyObject* route_entity(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObj
     return PyErr_Format(PyExc_ValueError, "sol_node %lu (0..65535) or entity id %llu (1..2**48-1) out of range", node,
                         id);
   }
-  the_routes().set(client.get(), id, std::move(link), static_cast<std::uint16_t>(node));
+  the_routes().set(client, id, std::move(link), static_cast<std::uint16_t>(node));
   Py_RETURN_NONE;
 }
 
@@ -217,10 +230,11 @@ PyObject* unroute(PyObject*, PyObject* client_obj) {
 
 PyObject* proxy_stats(PyObject*, PyObject*) {
   const ForwardStats& s = the_routes().stats();
-  return Py_BuildValue("{s:n,s:K,s:K,s:K}", "routes", static_cast<Py_ssize_t>(the_routes().size()), "forwarded",
-                       static_cast<unsigned long long>(s.forwarded.load()), "refused",
-                       static_cast<unsigned long long>(s.refused.load()), "dropped",
-                       static_cast<unsigned long long>(s.dropped.load()));
+  const ForwardStats& r = the_routes().reverse_stats();
+  auto k = [](const std::atomic<std::uint64_t>& v) { return static_cast<unsigned long long>(v.load()); };
+  return Py_BuildValue("{s:n,s:K,s:K,s:K,s:K,s:K}", "routes", static_cast<Py_ssize_t>(the_routes().size()),
+                       "forwarded", k(s.forwarded), "refused", k(s.refused), "dropped", k(s.dropped), "updates_forwarded",
+                       k(r.forwarded), "updates_dropped", k(r.dropped));
 }
 
 PyMethodDef methods[] = {
@@ -244,13 +258,16 @@ PyMethodDef methods[] = {
     {"proxy_handlers", as_cfunction<proxy_handlers>(), METH_NOARGS,
      "the proxy's native handlers, for its client listener's _net.listen(native=...): movement frames are "
      "forwarded by route_entity's table on the IO thread"},
+    {"proxy_link_handlers", as_cfunction<proxy_link_handlers>(), METH_NOARGS,
+     "the proxy's native handlers for its links to sols, for _net.connect(native=...): a sol's movement update "
+     "for an entity goes to the client that moves it (dropped when none does)"},
     {"route_entity", as_cfunction<route_entity>(), METH_FASTCALL | METH_KEYWORDS,
      "route_entity(client, entity_id, link, sol_node)\n\n"
      "The proxy side: movement frames for entity_id from the client connection go on the link connection to "
      "sol node sol_node (dest_node rewritten); any other entity's closes the client."},
     {"unroute", as_cfunction<unroute>(), METH_O,
      "unroute(client) -> int: forget the client's routes (its session ended); how many there were"},
-    {"proxy_stats", as_cfunction<proxy_stats>(), METH_NOARGS, "routes, forwarded, refused, dropped"},
+    {"proxy_stats", as_cfunction<proxy_stats>(), METH_NOARGS, "routes, forwarded, refused, dropped, updates_forwarded, updates_dropped"},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -17,16 +17,21 @@ namespace shard::movement {
 
 class ProxyRoutes final {
  public:
-  // `client` may move `entity_id`, whose frames go on `link` to sol `sol_node`.
-  void set(const netproto::Connection* client, std::uint64_t entity_id, std::shared_ptr<netproto::Connection> link,
-           std::uint16_t sol_node);
+  // `client` may move `entity_id`, whose frames go on `link` to sol `sol_node`;
+  // the sol's updates for `entity_id` (its view) come back to `client`.
+  void set(const std::shared_ptr<netproto::Connection>& client, std::uint64_t entity_id,
+           std::shared_ptr<netproto::Connection> link, std::uint16_t sol_node);
   // Forgets every route of `client` (its session ended); how many there were.
   std::size_t clear(const netproto::Connection* client);
   std::size_t size() const;
 
   // The movement handler for the proxy's client listener.
   netproto::NativeHandlers::Handler handler();
+  // The movement handler for the proxy's links: a sol's update for entity
+  // `target_id` goes to the client that moves it.
+  netproto::NativeHandlers::Handler reverse_handler();
   const ForwardStats& stats() const { return *stats_; }
+  const ForwardStats& reverse_stats() const { return *reverse_stats_; }
 
  private:
   struct Target {
@@ -35,10 +40,13 @@ class ProxyRoutes final {
   };
   std::shared_ptr<netproto::Connection> route(const netproto::Connection& from, const netproto::FrameHeader& header,
                                               Routing& routing) const;
+  std::shared_ptr<netproto::Connection> reverse_route(const netproto::FrameHeader& header, Routing& routing) const;
 
   mutable std::shared_mutex mutex_;
   std::map<std::pair<const netproto::Connection*, std::uint64_t>, Target> routes_;  // guarded by mutex_
+  std::map<std::uint64_t, std::weak_ptr<netproto::Connection>> clients_;           // entity -> client; mutex_
   std::shared_ptr<ForwardStats> stats_ = std::make_shared<ForwardStats>();
+  std::shared_ptr<ForwardStats> reverse_stats_ = std::make_shared<ForwardStats>();
 };
 
 }  // namespace shard::movement

@@ -207,7 +207,8 @@ class MovementTest(LoopTestCase):
     def test_a_move_goes_client_to_proxy_to_sol_by_the_header_and_is_applied_there(self):
         proxy = _net.listen(HOST, 0, native=_movement.proxy_handlers(), codec="none")
         self.addCleanup(proxy.close)
-        link = _net.connect(HOST, self.listener.port, role="proxy")  # the proxy's link to this sol
+        # The proxy's link to this sol: updates for its sessions' entities go to their clients natively.
+        link = _net.connect(HOST, self.listener.port, role="proxy", native=_movement.proxy_link_handlers())
         self.addCleanup(link.close)
         sol_end = self.listener.accept(timeout=5)
         self.addCleanup(sol_end.close)
@@ -217,6 +218,13 @@ class MovementTest(LoopTestCase):
         self.addCleanup(_movement.remove_entity, 6001)
         _movement.route_entity(client.server, 6001, link, 7)
         self.addCleanup(_movement.unroute, client.server)
+        watcher = Client(proxy)  # another session of the proxy, its ship 6003 near 6001
+        self.addCleanup(watcher.close)
+        _movement.add_entity(6003, self.system, sol_end, (100.0, 0.0, 0.0))
+        self.addCleanup(_movement.remove_entity, 6003)
+        _movement.route_entity(watcher.server, 6003, link, 7)
+        self.addCleanup(_movement.unroute, watcher.server)
+        updates = _movement.proxy_stats()["updates_forwarded"]
         forwarded = _movement.proxy_stats()["forwarded"]
         locks = _engine.io_stats()["lock_acquisitions"]
         client.move(6001, 4.0, 0.0, 0.0, 1)
@@ -226,6 +234,13 @@ class MovementTest(LoopTestCase):
         self.assertEqual(_movement.proxy_stats()["forwarded"], forwarded + 1)
         self.assertEqual(client.server.stats()["packets_in"], 0)   # the proxy's Python saw nothing
         self.assertEqual(sol_end.stats()["packets_in"], 0)         # nor the sol's
+        # The sol's update for 6003's view came back through the link to the watcher's client.
+        kind, flags, dest_kind, target_id, payload = recv_frame(watcher.sock)
+        self.assertEqual((kind, dest_kind, target_id), (MOVEMENT, 1, 6003))
+        self.assertEqual(parse_movement(payload)["entity_id"], 6001)
+        self.assertEqual(parse_movement(payload)["x"], 4.0)
+        self.assertEqual(_movement.proxy_stats()["updates_forwarded"], updates + 1)
+        self.assertEqual(link.stats()["packets_in"], 0)
         self.assertEqual(_engine.io_stats()["lock_acquisitions"], locks)
         # An entity that is not the session's: the client is cut off.
         refused = _movement.proxy_stats()["refused"]
@@ -234,6 +249,7 @@ class MovementTest(LoopTestCase):
             client.server.recvpacket(timeout=5)
         self.assertEqual(_movement.proxy_stats()["refused"], refused + 1)
         self.assertEqual(_movement.unroute(client.server), 1)
+        self.assertEqual(_movement.unroute(watcher.server), 1)
         self.assertEqual(_movement.unroute(client.server), 0)
 
     def test_registration_errors(self):

@@ -79,16 +79,32 @@ bool endpoint_of(PyObject* host_obj, PyObject* port_obj, asio::ip::tcp::endpoint
   return true;
 }
 
+// native= of listen() and connect(): C++ handlers from another module (a
+// capsule, e.g. _movement.handlers()) copied into `into`: their kinds are
+// handled on the IO thread and never queued for Python. False with an error set.
+bool add_native(PyObject* capsule, netproto::NativeHandlers& into) {
+  if (capsule == nullptr || capsule == Py_None) return true;
+  auto* from = static_cast<netproto::NativeHandlers*>(PyCapsule_GetPointer(capsule, kNativeHandlersCapsule));
+  if (from == nullptr) return false;
+  for (int kind = 1; kind <= netproto::kMaxMessageKind; ++kind) {
+    if (const auto* handler = from->find(static_cast<netproto::MessageKind>(kind))) {
+      into.set(static_cast<netproto::MessageKind>(kind), *handler);
+    }
+  }
+  return true;
+}
+
 // listen(host, port, *, max_per_address, idle_timeout, max_send_bytes,
 //        max_recv_packets, max_packet, native_count_kinds, codec,
 //        compress_threshold, tls_cert, tls_key, tls_required, handshake_timeout,
-//        role, node_id)
+//        role, node_id, native)
 PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[8 + kServerHandshakeArgs] = {};
+  PyObject* p[8 + kServerHandshakeArgs + 1] = {};
   if (!engine::parse_arguments("listen", args, nargs, kwnames,
                                {"host", "port", "max_per_address", "idle_timeout", "max_send_bytes",
                                 "max_recv_packets", "max_packet", "native_count_kinds", "codec", "compress_threshold",
-                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id"},
+                                "tls_cert", "tls_key", "tls_required", "handshake_timeout", "role", "node_id",
+                                "native"},
                                2, p)) {
     return nullptr;
   }
@@ -122,6 +138,7 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
     }
     Py_DECREF(kinds);
   }
+  if (!add_native(p[8 + kServerHandshakeArgs], *native)) return nullptr;
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "listen");
   std::error_code error;
@@ -144,13 +161,20 @@ PyObject* listen(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* k
 // tls_verify, tls_server_name, handshake_timeout, role, node_id): only this tasklet waits,
 // for the TCP connection and then the handshake (on the IO thread).
 PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[3 + kConfigArgs + kClientHandshakeArgs] = {};
+  PyObject* p[3 + kConfigArgs + kClientHandshakeArgs + 1] = {};
   if (!engine::parse_arguments("connect", args, nargs, kwnames,
                                {"host", "port", "timeout", "idle_timeout", "max_send_bytes", "max_recv_packets",
                                 "max_packet", "codec", "tls", "tls_ca", "tls_verify", "tls_server_name",
-                                "handshake_timeout", "role", "node_id"},
+                                "handshake_timeout", "role", "node_id", "native"},
                                2, p)) {
     return nullptr;
+  }
+  std::shared_ptr<const netproto::NativeHandlers> native = heartbeat_handlers();
+  if (PyObject* extra = p[3 + kConfigArgs + kClientHandshakeArgs]; extra != nullptr && extra != Py_None) {
+    auto own = std::make_shared<netproto::NativeHandlers>();
+    netproto::answer_heartbeats(*own);
+    if (!add_native(extra, *own)) return nullptr;
+    native = std::move(own);
   }
   asio::ip::tcp::endpoint endpoint;
   if (!endpoint_of(p[0], p[1], &endpoint)) return nullptr;
@@ -205,7 +229,7 @@ PyObject* connect(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* 
   }
   configure(config, dial->result.negotiated);
   auto connection = netproto::Connection::create(std::move(*dial->result.stream), std::move(config),
-                                                 heartbeat_handlers());
+                                                 std::move(native));
   connection->start();
   return wrap_connection(std::move(context), std::move(connection));
 }
@@ -236,21 +260,23 @@ PyMethodDef module_methods[] = {
      "listen(host, port, *, max_per_address=256, idle_timeout=None, max_send_bytes=16 MiB, "
      "max_recv_packets=4096, max_packet=None, native_count_kinds=None, codec=('snappy', 'zlib'), "
      "compress_threshold=512, tls_cert=None, tls_key=None, tls_required=None, handshake_timeout=10.0, "
-     "role='proxy', node_id=0) -> Listener\n\n"
+     "role='proxy', node_id=0, native=None) -> Listener\n\n"
      "Each accepted connection first runs the handshake on the IO thread (docs/protocol.md): codec is the "
      "server's preference ('none', a name or a sequence), compress_threshold the smallest payload compressed; "
      "tls_cert/tls_key (PEM files) enable TLS (1.2 at least, 1.3 preferred), and then plain clients are "
      "refused unless tls_required=False. role ('client', 'proxy', 'sol') and node_id say who listens "
-     "(Connection.negotiated shows the peer's). A failed handshake is logged and counted "
+     "(Connection.negotiated shows the peer's). native: C++ handlers of packet kinds (a capsule such as "
+     "_movement.handlers()) run on the IO thread; those packets never reach Python. A failed handshake is logged and counted "
      "(stats()['handshake_failed']); accept() never returns that connection."},
     {"connect", as_cfunction<connect>(), METH_FASTCALL | METH_KEYWORDS,
      "connect(host, port, timeout=None, *, idle_timeout=None, max_send_bytes=16 MiB, max_recv_packets=4096, "
      "max_packet=None, codec=('snappy', 'zlib'), tls=False, tls_ca=None, tls_verify=True, tls_server_name=None, "
-     "handshake_timeout=10.0, role='client', node_id=0) -> Connection\n\n"
+     "handshake_timeout=10.0, role='client', node_id=0, native=None) -> Connection\n\n"
      "Only this tasklet waits, for TCP and then the handshake (on the IO thread). codec: the codecs offered. "
      "tls=True: TLS is required (a server without it fails the handshake); the server's certificate must chain "
      "to tls_ca (PEM; None: the system's CAs) and name tls_server_name (default: host) unless "
      "tls_verify=False (development only). role ('client', 'proxy', 'sol') and node_id say who dials. "
+     "native: C++ handlers of packet kinds (a capsule such as _movement.proxy_link_handlers()). "
      "A failed handshake raises _net.HandshakeFailed with the reason; "
      "timeout= covers both steps (TimeoutError)."},
     {"_close_all", as_cfunction<close_all>(), METH_NOARGS, "close every connection and listener (the exit hook)"},

@@ -51,6 +51,10 @@ struct ListenerObject {
 };
 extern PyTypeObject ListenerType;
 
+// The capsule name of a NativeHandlers table that listen(native=...) copies
+// into its listener's (e.g. _movement.handlers()).
+inline constexpr const char* kNativeHandlersCapsule = "shard.netproto.NativeHandlers";
+
 // The handshake's keyword arguments (handshake_args.cpp), null with an error
 // set. Server: codec, compress_threshold, tls_cert, tls_key, tls_required,
 // handshake_timeout, role, node_id. Client: codec, tls, tls_ca, tls_verify,

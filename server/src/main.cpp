@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "movement_module.h"
 #include "net_module.h"
 #include "node_command.h"
 #include "shard/db/python_module.h"
@@ -58,7 +59,10 @@ bool started_as_python(const char* argv0) {
 
 int main(int argc, char** argv) {
   // The modules of the layers above the engine, built in like _engine.
-  if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0) return 1;
+  if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0 ||
+      PyImport_AppendInittab("_movement", PyInit__movement) < 0) {
+    return 1;
+  }
   const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
                                                       SHARD_ENGINE_PYTHON_DIR,
                                                       {SHARD_DB_PYTHON_DIR, SHARD_SERVER_PYTHON_DIR,

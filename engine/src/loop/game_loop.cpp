@@ -101,6 +101,12 @@ void GameLoop::wake() {
 
 int GameLoop::add_tick(PyObject* callable) { return PyList_Append(python_ticks_, callable); }
 
+void GameLoop::add_native_tick(NativeTick fn, void* context) { native_ticks_.emplace_back(fn, context); }
+
+void GameLoop::remove_native_tick(NativeTick fn, void* context) {
+  std::erase(native_ticks_, std::pair<NativeTick, void*>(fn, context));
+}
+
 int GameLoop::remove_tick(PyObject* callable) {
   Py_ssize_t index = PySequence_Index(python_ticks_, callable);
   if (index < 0) return -1;
@@ -288,6 +294,9 @@ bool GameLoop::wait_until(int64_t deadline) {
 }
 
 void GameLoop::run_ticks(FrameStats& stats, double dt) {
+  for (std::size_t i = 0; i < native_ticks_.size(); ++i) {  // a hook may remove itself
+    native_ticks_[i].first(native_ticks_[i].second, stats.frame, dt);
+  }
   PyObject* hooks = PySequence_List(python_ticks_);  // hooks may add or remove hooks
   if (hooks == nullptr) return;
   for (Py_ssize_t i = 0; i < PyList_GET_SIZE(hooks); ++i) {

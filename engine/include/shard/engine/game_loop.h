@@ -65,6 +65,11 @@ class GameLoop final {
   int add_tick(PyObject* callable);
   int remove_tick(PyObject* callable);
   int register_service(PyObject* tasklet);
+  // Native tick hooks: C++ called first in phase 5, no Python call, in the
+  // order added (the movement system). Main thread; `fn` must not throw.
+  using NativeTick = void (*)(void* context, uint64_t frame, double dt);
+  void add_native_tick(NativeTick fn, void* context);
+  void remove_native_tick(NativeTick fn, void* context);
 
   // uthread.BeNice inside the loop: park until phase 3 of the next frame.
   PyObject* be_nice();
@@ -105,6 +110,7 @@ class GameLoop final {
   PyObject* old_wakeup_fd_ = nullptr;
   PyObject* old_handlers_[2] = {nullptr, nullptr};
   PyObject* python_ticks_;    // list
+  std::vector<std::pair<NativeTick, void*>> native_ticks_;
   PyObject* services_;        // list of tasklets
   std::vector<std::pair<PyObject*, uint64_t>> yielders_;  // owned tasklets, wait tokens
   FrameStats last_;

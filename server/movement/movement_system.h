@@ -1,0 +1,110 @@
+#pragma once
+// The sol's native movement system (docs/movement.md). Movement frames arrive
+// through a netproto native handler on the IO threads: parsed there (a bad one
+// closes its connection at once) and queued; the game loop's tick applies
+// them (sequence, bounds, speed), moves the entities in their system's grid,
+// and sends each moved entity's new state to the connections of the entities
+// within the system's interest radius. No Python and no interpreter lock on
+// any of it: Python registers systems and entities and asks for summaries.
+//
+// Threads: on_frame() runs on any IO thread and touches only the inbox (one
+// short mutex: a push_back) and atomic counters; everything else runs on the
+// game loop's thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "shard/netproto/connection.h"
+#include "shard/netproto/native_handlers.h"
+#include "shard/wire/movement.pb.h"
+#include "spatial_grid.h"
+
+namespace shard::movement {
+
+struct SystemConfig {
+  Vec3 min, max;                // the system's bounds, metres
+  double max_speed = 1000;      // m/s, for velocities and for distance moved
+  double interest_radius = 1e5; // who hears of a move, metres
+  double cell_size = 1e5;       // the grid's cell edge, metres
+};
+
+struct EntityState {
+  std::uint32_t system_id = 0;
+  Vec3 position;
+  Vec3 velocity;
+  float heading = 0;
+  std::uint32_t sequence = 0;  // last applied
+  bool has_sequence = false;
+};
+
+class MovementSystem final {
+ public:
+  struct Stats {
+    std::uint64_t packets_in = 0;   // movement frames seen by the native handler
+    std::uint64_t applied = 0;      // moves applied at a tick
+    std::uint64_t rejected = 0;     // malformed or invalid: the sender was closed
+    std::uint64_t stale = 0;        // sequence not newer than the last applied: dropped
+    std::uint64_t unknown = 0;      // for an entity not registered (any more): dropped
+    std::uint64_t updates_out = 0;  // Movement frames sent to entities in range
+    std::uint64_t ticks = 0;
+    std::size_t queued = 0;         // in the inbox now
+  };
+  // Game loop thread. A system's config is fixed once added (false: exists or invalid).
+  bool add_system(std::uint32_t system_id, const SystemConfig& config);
+  // The entity's moves arrive on `connection` (the client's, or the proxy link
+  // its session uses) and its neighbours' updates go there. False with *error.
+  bool add_entity(std::uint64_t entity_id, std::uint32_t system_id,
+                  std::shared_ptr<netproto::Connection> connection, const Vec3& position, std::string* error);
+  bool remove_entity(std::uint64_t entity_id);
+
+  // The native handler for MessageKind::kMovement.
+  void install(netproto::NativeHandlers& handlers);
+  void on_frame(netproto::Connection& connection, const netproto::Frame& frame);
+
+  // Game loop thread, phase 5: applies the inbox, then sends the updates.
+  void tick(double dt);
+
+  std::optional<EntityState> entity(std::uint64_t entity_id) const;
+  std::vector<std::uint64_t> in_range(std::uint64_t entity_id, double radius) const;
+  Stats stats() const;
+
+ private:
+  struct Incoming {
+    std::shared_ptr<netproto::Connection> from;
+    wire::Movement move;
+  };
+  struct Entity {
+    EntityState state;
+    std::shared_ptr<netproto::Connection> connection;
+    double allowance_s = 0;     // travel time banked at max_speed (a token bucket)
+    double allowance_at = 0;    // the system clock when it was last topped up
+  };
+  struct System {
+    SystemConfig config;
+    SpatialGrid grid;
+  };
+  // Closes `from` as a protocol error with the reason (logged by the
+  // connection, with its peer), counted.
+  void reject(netproto::Connection& from, const std::string& reason);
+  // Empty when the move is valid.
+  std::string validate(const Entity& entity, const System& system, const wire::Movement& move) const;
+  void send_updates(std::uint64_t mover, const std::vector<std::uint8_t>& payload);
+
+  mutable std::mutex inbox_mutex_;
+  std::vector<Incoming> inbox_;  // guarded by inbox_mutex_
+  std::vector<Incoming> draining_;  // the loop thread's: swapped with inbox_ each tick
+
+  std::unordered_map<std::uint32_t, System> systems_;
+  std::unordered_map<std::uint64_t, Entity> entities_;
+  double clock_s_ = 0;  // sum of the ticks' dt
+  std::atomic<std::uint64_t> packets_in_{0}, rejected_{0};
+  std::uint64_t applied_ = 0, stale_ = 0, unknown_ = 0, updates_out_ = 0, ticks_ = 0;
+};
+
+}  // namespace shard::movement

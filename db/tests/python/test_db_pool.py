@@ -85,10 +85,11 @@ class KillQueryTest(StacklessTestCase):
             t.kill()
         self.assertFalse(any(t.alive for t in sleepers))
         killed = time.monotonic()
-        # Left to run, the sleeps would hold their connections for 30 s.
-        wait_until(lambda: db.stats()["in_use"] == 0, timeout=1.5, what="the killed sleeps' connections back")
-        self.assertLess(time.monotonic() - killed, 1.5)
-        wait_until(lambda: running_on_server(LONG_SLEEP) == 0, timeout=1.5, what="the sleeps stopped")
+        # Left to run, the sleeps would hold their connections for 30 s; a
+        # loaded machine may take seconds to kill them, never 30.
+        wait_until(lambda: db.stats()["in_use"] == 0, timeout=10, what="the killed sleeps' connections back")
+        self.assertLess(time.monotonic() - killed, 10)
+        wait_until(lambda: running_on_server(LONG_SLEEP) == 0, timeout=10, what="the sleeps stopped")
         self.assertGreaterEqual(db.stats()["kills"] - kills, sleeping)
         self.assertEqual(db.query("SELECT 2"), [(2,)])
 

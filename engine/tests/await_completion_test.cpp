@@ -14,39 +14,14 @@
 #include "shard/engine/engine_module.h"
 #include "shard/engine/io_pool.h"
 #include "shard/engine/stackless_module.h"
+#include "io_test_environment.h"
 
 namespace shard::engine {
 namespace {
 
 namespace asio = boost::asio;
 
-int64_t in_ms(int ms) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch() +
-                                                              std::chrono::milliseconds(ms))
-      .count();
-}
-
-class EngineEnvironment final : public ::testing::Environment {
- public:
-  void SetUp() override {
-    PyImport_AppendInittab("stackless", PyInit_stackless);
-    PyImport_AppendInittab("_engine", PyInit__engine);
-    Py_Initialize();
-    PyObject* module = PyImport_ImportModule("_engine");
-    ASSERT_NE(module, nullptr);
-    Py_DECREF(module);
-    ASSERT_NE(Dispatcher::start(), nullptr);
-    ASSERT_FALSE(IoPool::instance().start(2));
-  }
-  void TearDown() override {
-    Py_BEGIN_ALLOW_THREADS
-    IoPool::instance().stop();
-    Py_END_ALLOW_THREADS
-    Py_FinalizeEx();
-  }
-};
-
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new EngineEnvironment);
+using testing::in_ms;
 
 const CancelFn kNoCancel = [] {};
 

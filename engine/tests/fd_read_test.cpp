@@ -15,38 +15,14 @@
 #include "shard/engine/engine_module.h"
 #include "shard/engine/io_pool.h"
 #include "shard/engine/stackless_module.h"
+#include "io_test_environment.h"
 
 namespace shard::engine {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int64_t in_ms(int ms) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>((Clock::now() + std::chrono::milliseconds(ms)).time_since_epoch())
-      .count();
-}
-
-class EngineEnvironment final : public ::testing::Environment {
- public:
-  void SetUp() override {
-    PyImport_AppendInittab("stackless", PyInit_stackless);
-    PyImport_AppendInittab("_engine", PyInit__engine);
-    Py_Initialize();
-    PyObject* module = PyImport_ImportModule("_engine");
-    ASSERT_NE(module, nullptr);
-    Py_DECREF(module);
-    ASSERT_NE(Dispatcher::start(), nullptr);
-    ASSERT_FALSE(IoPool::instance().start(2));
-  }
-  void TearDown() override {
-    Py_BEGIN_ALLOW_THREADS
-    IoPool::instance().stop();
-    Py_END_ALLOW_THREADS
-    Py_FinalizeEx();
-  }
-};
-
-const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new EngineEnvironment);
+using testing::in_ms;
 
 // A non-blocking stream socket pair (read_packet's descriptor must be non-blocking).
 struct Pair {

@@ -33,7 +33,7 @@ from dbsupport import client_env, connect  # noqa: E402
 from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, run_in_tasklet  # noqa: E402
 
 DATABASE = "shard_test_sessions"
-SYSTEM = 30000001
+SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 HELLO, LOGIN, LOGIN_REPLY, RPC_CALL, RPC_REPLY, RPC_ERROR, MOVEMENT = 1, 3, 4, 6, 7, 8, 10
 HELLO_PAYLOAD = bytes([0x08, 0x01, 0x10, 0x01])  # Hello{min_version 1, max_version 1}: no codec, no TLS
 NATIVE_HIGH = 0x04 | (2 << 3)   # frame flags: native, priority high
@@ -52,16 +52,22 @@ def setUpModule():
     db.close()
     connect(pool_size=2, database=DATABASE)
     db_migrate.migrate()
-    db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, 'Home', 0.5, 0, 0, 0)", SYSTEM)
-    for i, name in enumerate(USERS):
-        how, account_id = run_in_tasklet(accounts.create, name, name + "-pw")
-        assert how == "ok", account_id
-        db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account_id, name.title())
-        character = db.query("SELECT id FROM characters WHERE name = ?", name.title())[0][0]
+    for system in (SYSTEM, OTHER_SYSTEM):
+        db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)",
+                   system, "S-%d" % system)
+    accounts_ = {}
+    for name in USERS:
+        how, accounts_[name] = run_in_tasklet(accounts.create, name, name + "-pw")
+        assert how == "ok", accounts_[name]
+    # (character, account, system, x): alice and bob 100 m apart, alice's second far away on the other sol.
+    for i, (character, owner, system) in enumerate((("alice", "alice", SYSTEM), ("bob", "bob", SYSTEM),
+                                                    ("alice2", "alice", OTHER_SYSTEM))):
+        db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", accounts_[owner], character)
+        character_id = db.query("SELECT id FROM characters WHERE name = ?", character)[0][0]
         db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
-                   character, SYSTEM, 100.0 * i)
-        ship = db.query("SELECT id FROM ships WHERE owner_id = ?", character)[0][0]
-        _state[name] = (character, ship)
+                   character_id, system, 100.0 * i)
+        ship = db.query("SELECT id FROM ships WHERE owner_id = ?", character_id)[0][0]
+        _state[character] = (character_id, ship)
     _state["dir"] = tempfile.TemporaryDirectory()
     env = client_env()
     _state["prefs"] = os.path.join(_state["dir"].name, "prefs.ini")
@@ -204,6 +210,12 @@ class Client:
         self.sock.close()
 
 
+def _split(ids):
+    """{system: node} once the two systems are on two different live sols."""
+    hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
+    return hosts if set(hosts.values()) == set(ids) and len(hosts) == 2 else None
+
+
 class SessionsTest(StacklessTestCase):
     deadline_s = 180
 
@@ -211,18 +223,21 @@ class SessionsTest(StacklessTestCase):
     def setUpClass(cls):
         db.execute("DELETE FROM system_assignments")
         db.execute("DELETE FROM cluster_nodes")
-        cls.sol = Node("sol", "sol-s")
-        cls.sol_id = poll(cls.sol.row, "the sol registered")[0]
-        poll(lambda: db.query("SELECT node_id FROM system_assignments WHERE system_id = ?", SYSTEM),
-             "the system assigned")
+        cls.sols = [Node("sol", "sol-a"), Node("sol", "sol-b")]
+        ids = [poll(sol.row, "%s registered" % sol.name)[0] for sol in cls.sols]
+        hosts = poll(lambda: _split(ids), "one system on each sol")
+        cls.sol, cls.sol_id = cls.sols[ids.index(hosts[SYSTEM])], hosts[SYSTEM]
+        cls.other_sol, cls.other_sol_id = cls.sols[ids.index(hosts[OTHER_SYSTEM])], hosts[OTHER_SYSTEM]
         cls.proxy = Node("proxy", "proxy-s")
         cls.port = poll(cls.proxy.row, "the proxy registered")[1]
-        cls.proxy.wait_log(r"ping over the link to sol %d" % cls.sol_id)
+        for node_id in ids:
+            cls.proxy.wait_log(r"ping over the link to sol %d" % node_id)
 
     @classmethod
     def tearDownClass(cls):
         cls.proxy.stop()
-        cls.sol.stop()
+        for sol in cls.sols:
+            sol.stop()
 
     def client(self, name):
         client = Client(self.port)
@@ -255,6 +270,21 @@ class SessionsTest(StacklessTestCase):
 
         client.close()
         self.sol.wait_log(r"session %d left this sol: ended" % reply.session_id)
+
+    def test_another_character_in_a_system_on_another_sol_moves_the_session_there(self):
+        client, reply = self.client("alice")
+        _, error = client.call("session", "select_character", _state["alice"][0])
+        self.assertIsNone(error)
+        self.assertEqual(client.call("ping", "ping")[0]["node_id"], self.sol_id)
+        attributes, error = client.call("session", "select_character", _state["alice2"][0])
+        self.assertIsNone(error)
+        self.assertEqual(attributes["solar_system_id"], OTHER_SYSTEM)
+        self.sol.wait_log(r"session %d left this sol: moved to sol %d" % (reply.session_id, self.other_sol_id))
+        self.other_sol.wait_log(r"session %d arrived from proxy" % reply.session_id)
+        # The very next call goes to the new sol: the routing moved with the change.
+        self.assertEqual(client.call("ping", "ping")[0]["node_id"], self.other_sol_id)
+        client.close()
+        self.other_sol.wait_log(r"session %d left this sol: ended" % reply.session_id)
 
     def test_two_sessions_in_one_system_see_each_others_moves(self):
         clients = {}

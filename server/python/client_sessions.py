@@ -94,7 +94,10 @@ class ClientSessions:
         """Changes the session's attributes and moves its routing to the sol
         of its (new) solar system at once: no other tasklet runs between the
         announcements and the switch (sendpacket does not wait). Raises
-        rpc_errors.Unavailable, changing nothing, when no sol serves it."""
+        rpc_errors.Unavailable, changing nothing, when no sol serves it or
+        the session ended meanwhile (its caller waited on the database)."""
+        if session.ended is not None:
+            raise rpc_errors.Unavailable("%r ended: %s" % (session, session.ended))
         attributes = dict(session.attributes, **changed)
         system = attributes.get("solar_system_id")
         sol_node = None if system is None else self.sols.routes.get(system)

@@ -22,9 +22,11 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "engine", "tests", "pyth
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python"))
 
 import accounts  # noqa: E402
+import client_sessions  # noqa: E402
 import db  # noqa: E402
 import db_migrate  # noqa: E402
 import movement_pb2  # noqa: E402
+import rpc_errors  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_values  # noqa: E402
 import session_pb2  # noqa: E402
@@ -307,6 +309,19 @@ class SessionsTest(StacklessTestCase):
         with self.assertRaises((EOFError, ConnectionError)):
             while True:
                 alice.recv()
+
+
+class ChangeTest(StacklessTestCase):
+
+    def test_a_session_that_ended_while_its_change_was_read_is_not_routed(self):
+        # select_character waits on the database: the session may end meanwhile.
+        sessions = client_sessions.ClientSessions(1, None)
+        session = client_sessions.Session(7, 1, "alice", "127.0.0.1", None)
+        session.ended = "connection closed"
+        with self.assertRaisesRegex(rpc_errors.Unavailable, "ended: connection closed"):
+            sessions.change(session, {"solar_system_id": SYSTEM})
+        self.assertIsNone(session.sol_node)
+        self.assertIsNone(session.attributes["solar_system_id"])
 
 
 if __name__ == "__main__":

@@ -104,11 +104,14 @@ class ClientSessions:
         link = None if sol_node is None else self.sols.links.get(sol_node)
         if system is not None and link is None:
             raise rpc_errors.Unavailable("no sol serves solar system %d now" % system)
+        if link is not None:  # first: if it cannot be told, nothing changes
+            self._announce(link, session, sol_node, attributes)
         old = self.sol_endpoint(session)
         if old is not None and session.sol_node != sol_node:
-            self._announce(old, session, sol_node or 0, {})
-        if link is not None:
-            self._announce(link, session, sol_node, attributes)
+            try:
+                self._announce(old, session, sol_node or 0, {})
+            except rpc_errors.Unavailable as e:  # its link is gone: so is the session there
+                log.info("%r: cannot tell its old sol: %s", session, e)
         _movement.unroute(session.connection)
         ship = attributes.get("ship_id")
         if link is not None and ship is not None:

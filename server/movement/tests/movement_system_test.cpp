@@ -53,8 +53,10 @@ class MovementSystemTest : public ::testing::Test {
   }
 
   std::shared_ptr<np::NativeHandlers> native_ = std::make_shared<np::NativeHandlers>();
-  MovementSystem system_;
+  // Before the system: its entities hold connections whose timers need the
+  // loopback's io_context, so the context must be destroyed last.
   Loopback net_{native_};
+  MovementSystem system_;
   std::map<std::uint64_t, std::shared_ptr<np::Connection>> servers_;
 };
 

@@ -9,19 +9,32 @@ at once; one on another proxy is ended by that proxy at its next check()
 (every proxy.routes_refresh seconds), which finds the row taken over. A
 session ends with a Close frame carrying the reason, then the connection's
 close.
+
+A session located in a solar system is routed to the sol that hosts it
+(change()): that sol gets a SessionChange (kind 5) over the proxy's link, the
+proxy relays the session's calls there (session_calls.py) and forwards its
+ship's movement frames there natively (_movement.route_entity). A change of
+sol, and the session's end, are announced the same way.
 """
 
 import logging
 import secrets
 import time
 
+import _movement
+import _net
 import db
 import handshake_pb2
 import uthread
 
+import rpc_errors
+import rpc_values
+import session_pb2
+
 log = logging.getLogger("shard.sessions")
 
 CLOSE_KIND = 12          # docs/protocol.md, "Message kinds"
+SESSION_CHANGE_KIND = 5
 SESSION_ID_BITS = 47     # session ids fit the header's 48-bit target id
 REPLACED = "logged in again elsewhere"
 
@@ -36,7 +49,11 @@ class Session:
         self.attributes = {"user_id": account_id, "user_name": user_name, "character_id": None,
                            "solar_system_id": None, "role": "player"}
         self.ended = None  # why, once it ended
-        self.last_active = time.monotonic()  # the last packet from the client (or the login)
+        self.last_active = time.monotonic()  # the last call from the client (or the login)
+        self.sol_node = None  # the sol its solar system is on, once it is in one
+
+    def touch(self):
+        self.last_active = time.monotonic()
 
     def __repr__(self):
         return "session %d (account %d %s from %s)" % (self.session_id, self.account_id,
@@ -45,8 +62,8 @@ class Session:
 
 class ClientSessions:
 
-    def __init__(self, node_id):
-        self.node_id = node_id
+    def __init__(self, node_id, sols):
+        self.node_id, self.sols = node_id, sols  # sols: sol_links.SolLinks
         self.by_id = {}        # session id -> Session
         self.by_account = {}   # account id -> Session
 
@@ -69,6 +86,49 @@ class ClientSessions:
         log.info("%r began", session)
         return session
 
+    def sol_endpoint(self, session):
+        """The RPC endpoint of the link to the session's sol, or None."""
+        return None if session.sol_node is None else self.sols.links.get(session.sol_node)
+
+    def change(self, session, changed):
+        """Changes the session's attributes and moves its routing to the sol
+        of its (new) solar system at once: no other tasklet runs between the
+        announcements and the switch (sendpacket does not wait). Raises
+        rpc_errors.Unavailable, changing nothing, when no sol serves it or
+        the session ended meanwhile (its caller waited on the database)."""
+        if session.ended is not None:
+            raise rpc_errors.Unavailable("%r ended: %s" % (session, session.ended))
+        attributes = dict(session.attributes, **changed)
+        system = attributes.get("solar_system_id")
+        sol_node = None if system is None else self.sols.routes.get(system)
+        link = None if sol_node is None else self.sols.links.get(sol_node)
+        if system is not None and link is None:
+            raise rpc_errors.Unavailable("no sol serves solar system %d now" % system)
+        if link is not None:  # first: if it cannot be told, nothing changes
+            self._announce(link, session, sol_node, attributes)
+        old = self.sol_endpoint(session)
+        if old is not None and session.sol_node != sol_node:
+            try:
+                self._announce(old, session, sol_node or 0, {})
+            except rpc_errors.Unavailable as e:  # its link is gone: so is the session there
+                log.info("%r: cannot tell its old sol: %s", session, e)
+        _movement.unroute(session.connection)
+        ship = attributes.get("ship_id")
+        if link is not None and ship is not None:
+            _movement.route_entity(session.connection, ship, link.connection, sol_node)
+        session.attributes, session.sol_node = attributes, sol_node
+        log.info("%r is in solar system %s on sol %s", session, system, sol_node)
+
+    def _announce(self, endpoint, session, sol_node, attributes, ended=False):
+        change = session_pb2.SessionChange(session_id=session.session_id, proxy_node=self.node_id,
+                                           sol_node=sol_node, ended=ended)
+        for name, value in attributes.items():
+            rpc_values.to_wire(value, change.changed[name])
+        try:
+            endpoint.connection.sendpacket(change.SerializeToString(), SESSION_CHANGE_KIND)
+        except _net.error as e:
+            raise rpc_errors.Unavailable("%s: %s" % (endpoint.what, e)) from None
+
     def end(self, session, reason, release=True):
         """Ends `session`: a Close frame with `reason`, the connection closed,
         and (release) its row deleted if it is still this session's."""
@@ -79,6 +139,7 @@ class ClientSessions:
         if self.by_account.get(session.account_id) is session:
             del self.by_account[session.account_id]
         log.info("%r ended: %s", session, reason)
+        self._leave_sol(session)
         try:
             session.connection.blockingsend = True  # the reason goes out before the close
             session.connection.sendpacket(handshake_pb2.Close(code=0, reason=reason).SerializeToString(),
@@ -94,6 +155,16 @@ class ClientSessions:
             except (db.Error, TimeoutError) as e:
                 # The row stays until the account logs in again, which replaces it.
                 log.warning("%r: cannot release its row: %s", session, e)
+
+    def _leave_sol(self, session):
+        _movement.unroute(session.connection)
+        endpoint = self.sol_endpoint(session)
+        session.sol_node = None
+        if endpoint is not None:
+            try:
+                self._announce(endpoint, session, 0, {}, ended=True)
+            except rpc_errors.Unavailable as e:  # the link is gone: so is the session there
+                log.info("%r: cannot announce its end: %s", session, e)
 
     def check(self):
         """Ends this proxy's sessions whose account logged in again elsewhere
@@ -119,6 +190,7 @@ class ClientSessions:
         connection closed, the rows released."""
         for session in list(self.by_id.values()):
             session.ended = reason
+            _movement.unroute(session.connection)
             session.connection.close()
             log.info("%r ended: %s", session, reason)
         self.by_id.clear()

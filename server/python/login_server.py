@@ -8,13 +8,16 @@ password (accounts.check(): the slow hash on a worker thread), and answers a
 LoginReply: ok with the session id, or a refusal with its reason. A refused
 client is closed after the reply. Every byte is hostile: a packet that is not
 a well-formed, bounded LoginRequest closes that client only, with a logged
-reason. After the login a client silent for the live setting
-`client_idle_timeout_s` is closed by the proxy's sweep (proxy_node.py).
+reason. After the login the client speaks RPC with its session's role
+(session_calls.py), and its ship's movement frames are forwarded to its sol
+natively (`_movement.proxy_handlers()` on this port); a client silent for
+the live setting `client_idle_timeout_s` is closed by the proxy's sweep
+(proxy_node.py).
 """
 
 import logging
-import time
 
+import _movement
 import _net
 import db
 import uthread
@@ -22,7 +25,9 @@ from google.protobuf.message import DecodeError
 
 import accounts
 import login_throttle
+import rpc_endpoint
 import rpc_values
+import session_calls
 import session_pb2
 
 log = logging.getLogger("shard.login")
@@ -80,7 +85,7 @@ class LoginServer:
             options = {"tls_cert": prefs["proxy.tls_cert"], "tls_key": prefs["proxy.tls_key"],
                        "tls_required": tls == "required"}
         self.listener = _net.listen(prefs["proxy.address"], prefs["proxy.port"], max_packet=MAX_CLIENT_PACKET,
-                                    role="proxy", **options)
+                                    role="proxy", native=_movement.proxy_handlers(), **options)
         return self.listener.port
 
     def accept_forever(self):
@@ -159,19 +164,13 @@ class LoginServer:
         return account_id
 
     def _hold(self, session):
-        """Waits on the session's connection; returns why it ends. No request
-        is served on the client port yet (RPC is next): a packet ends it. The
-        idle timeout is the proxy's sweep (ClientSessions.end_idle), which
-        closes the connection: this wait then ends too."""
-        connection = session.connection
-        try:
-            packet = connection.recvpacket()
-        except _net.error as e:
-            return "connection closed: %s" % e
-        session.last_active = time.monotonic()
-        log.warning("%r: unexpected packet (%d bytes) on a session with no requests served yet; closing",
-                    session, len(packet))
-        return "unexpected packet"
+        """Serves the session's calls until the connection closes; returns
+        why. A packet that is not RPC closes it (rpc_endpoint). The idle
+        timeout is the proxy's sweep (ClientSessions.end_idle), which closes
+        the connection: this reader then ends too."""
+        endpoint = rpc_endpoint.Endpoint(session.connection, session_calls.SessionServices(session, self.sessions),
+                                         session.attributes["role"], repr(session))
+        return "connection closed: %s" % endpoint.run()
 
     def close(self):
         if self.listener is not None:

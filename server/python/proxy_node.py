@@ -37,7 +37,7 @@ class ProxyNode:
             "proxy", prefs["node.name"], prefs["proxy.advertise"] or prefs["proxy.address"], port,
             prefs["cluster.heartbeat_interval"], prefs["cluster.node_timeout"])
         self.member.join()
-        self.sessions = self.clients.sessions = client_sessions.ClientSessions(self.member.node_id)
+        self.sessions = self.clients.sessions = client_sessions.ClientSessions(self.member.node_id, self.sols)
         log.info("proxy node %d (%s) listening for clients on %s:%d (TLS %s)", self.member.node_id,
                  self.member.name, prefs["proxy.address"], port, prefs["proxy.tls"])
         self.sols.refresh(timeout=self.member.timeout)

@@ -14,7 +14,10 @@ no other call. The caller's rights are the connection's `role` (a node link:
 Hostile input: a payload that does not parse, or a message kind that has no
 place on an RPC link, is logged and closes the connection; bad values inside
 a well-formed call are answered with BAD_ARGUMENTS. At most MAX_SERVING calls
-run at once per connection; more are answered UNAVAILABLE.
+run at once per connection; more are answered UNAVAILABLE. A link that
+carries more than RPC (a sol's end of a proxy link: SessionChange) names a
+handler per extra kind; a method that raises an RpcError itself (a relay of
+another call) is answered with that error's kind.
 """
 
 import itertools
@@ -52,10 +55,14 @@ class Endpoint:
     """RPC on `connection`. `services` (rpc_services.Services) serves the
     peer's calls, with the rights of `role`; `on_notification(service,
     event, args)`, when given, receives the peer's notifications (in a new
-    tasklet each). `what` names the peer in logs and errors."""
+    tasklet each). `what` names the peer in logs and errors. `handlers`:
+    {kind: handler(payload)} for the other kinds this link carries, called
+    in the reader in arrival order (so they must not block); a handler
+    raises ProtocolViolation for a payload it refuses."""
 
-    def __init__(self, connection, services, role, what, on_notification=None):
+    def __init__(self, connection, services, role, what, on_notification=None, handlers=None):
         self.connection, self.services, self.what = connection, services, what
+        self.handlers = handlers or {}
         self.roles = rpc_services.caller_roles(role)
         self.on_notification = on_notification
         self.pending = {}
@@ -168,6 +175,8 @@ class Endpoint:
                 uthread.new(self.on_notification, note.service, note.event, args)
             else:
                 log.debug("%s: notification %s.%s with no handler", self.what, note.service, note.event)
+        elif kind in self.handlers:
+            self.handlers[kind](payload)
         else:
             raise ProtocolViolation("message kind %d has no place on an RPC link" % kind)
 
@@ -190,6 +199,9 @@ class Endpoint:
                 result = method(*args, **kwargs)
                 reply = rpc_pb2.RpcReply(call_id=call.call_id)
                 rpc_values.to_wire(result, reply.result)
+            except rpc_errors.RpcError as e:  # a relayed call's error keeps its kind
+                self._answer_error(call.call_id, e.kind, e.type, e.message)
+                return
             except Exception as e:  # the method's own error goes back to the caller
                 tb = traceback.format_exc() if "admin" in self.roles else None
                 self._answer_error(call.call_id, _Kind.APPLICATION, type(e).__name__, str(e), tb)

@@ -8,12 +8,16 @@ refresh until it works or the sol is gone from the directory) and closes the
 link of a sol that is gone. Each link is held by its own tasklet, which
 notices when the sol closes it. The links speak RPC (rpc_endpoint.py): the
 proxy calls the sols' services through route() and serves its own
-`services` to them; each new link is checked with one ping.
+`services` to them; each new link is checked with one ping. The links carry
+the sessions' SessionChanges (client_sessions.py) and, natively, their ships'
+movement (`_movement.proxy_link_handlers()`: the sols' updates go on the IO
+thread to the clients).
 """
 
 import logging
 import time
 
+import _movement
 import _net
 import uthread
 
@@ -56,7 +60,8 @@ class SolLinks:
     def _link(self, sol):
         node_id, where = sol["id"], "sol %d (%s) at %s:%d" % (sol["id"], sol["name"], sol["address"], sol["port"])
         try:
-            connection = _net.connect(sol["address"], sol["port"], self.connect_timeout, role="proxy")
+            connection = _net.connect(sol["address"], sol["port"], self.connect_timeout, role="proxy",
+                                      native=_movement.proxy_link_handlers())
         except (OSError, TimeoutError) as e:  # _net.error is an OSError
             if node_id not in self.unreachable:
                 self.unreachable.add(node_id)

@@ -8,6 +8,7 @@ has no live host (system_assignment.py).
 
 import logging
 
+import _movement
 import _net
 import gameloop
 import uthread
@@ -16,6 +17,7 @@ import cluster_membership
 import node_link
 import rpc_endpoint
 import rpc_services
+import sol_sessions
 import system_assignment
 
 # The game services (scripts/) a sol serves to the nodes linked to it.
@@ -32,15 +34,24 @@ class SolNode:
         self.member = None
         self.known_sols = []
         self.services = rpc_services.Services()
+        self.sessions = sol_sessions.SolSessions(self.services, lambda: self.member.node_id)
+        self.services.register(self.sessions)
 
     def serve_link(self, connection, what):
-        """A proxy's link: RPC, the proxy calling with the node role."""
-        return rpc_endpoint.Endpoint(connection, self.services, "node", what).run()
+        """A proxy's link: RPC, the proxy calling with the node role, and the
+        SessionChanges of its sessions (sol_sessions.py)."""
+        try:
+            return rpc_endpoint.Endpoint(connection, self.services, "node", what,
+                                         handlers=self.sessions.handlers(connection, what)).run()
+        finally:
+            self.sessions.link_closed(connection)
 
     def start(self):
         prefs = self.prefs
         self.services.load(SERVICE_MODULES, self)
-        self.port = node_link.Port(_net.listen(prefs["sol.address"], prefs["sol.port"]), "node link", self.serve_link)
+        # The links' movement frames go to the native movement system (docs/movement.md).
+        listener = _net.listen(prefs["sol.address"], prefs["sol.port"], native=_movement.handlers())
+        self.port = node_link.Port(listener, "node link", self.serve_link)
         self.member = cluster_membership.Membership(
             "sol", prefs["node.name"], prefs["sol.advertise"] or prefs["sol.address"], self.port.port,
             prefs["cluster.heartbeat_interval"], prefs["cluster.node_timeout"], on_beat=self.on_beat)

@@ -201,9 +201,9 @@ class Login(LoginTestCase):
         self.assertEqual(closed_with(first), "logged in again from 127.0.0.1")
         self.assertEqual(db.query("SELECT session_id FROM client_sessions WHERE account_id = ?", two.user_id),
                          [(two.session_id,)])
-        second.sendpacket(b"still there?")  # the second is live: the proxy reads it (and ends it: no RPC yet)
-        self.assertEqual(closed_with(second), "unexpected packet")
-        self.shared.wait_log(r"unexpected packet \(12 bytes\)")
+        second.sendpacket(b"still there?", kind=LOGIN)  # the second is live: the proxy reads it (and ends it: not RPC)
+        self.assertIsNone(closed_with(second))
+        self.shared.wait_log(r"session %d .*: message kind 3 has no place on an RPC link; closing" % two.session_id)
 
     def test_a_plain_client_is_refused_by_the_tls_port(self):
         with self.assertRaisesRegex(_net.HandshakeFailed, "requires TLS"):

@@ -65,6 +65,11 @@ class Echo:
     def unencodable(self):
         return object()
 
+    @exposed(role="node")
+    def relay_unavailable(self):
+        """Like a relay whose onward call failed: the caller gets that error's kind."""
+        raise rpc_errors.Unavailable("no sol for that")
+
     def hidden(self):
         return "not exposed"
 
@@ -143,6 +148,10 @@ class ErrorTest(RpcTestCase):
         self.assert_error(rpc_errors.NotAllowed, "needs the role admin", caller, "echo", "secret")
         self.assert_error(rpc_errors.BadArguments, "missing a required argument", caller, "echo", "fail")
         self.assert_error(rpc_errors.BadArguments, "unexpected keyword", caller, "echo", "fail", "m", other=1)
+
+    def test_an_rpc_error_raised_by_a_method_keeps_its_kind(self):
+        caller, _, _ = self.pair()
+        self.assert_error(rpc_errors.Unavailable, "no sol for that", caller, "echo", "relay_unavailable")
 
     def test_an_application_error_carries_type_and_message_but_no_traceback_for_a_node(self):
         caller, _, _ = self.pair()
@@ -239,6 +248,33 @@ class HostilePeerTest(RpcTestCase):
         client.sendpacket(b"", kinds_pb2.LOGIN)
         wait_until(lambda: why, what="the link closed")
         self.assertIn("message kind 3 has no place", why[0])
+
+    def test_a_kind_with_a_handler_reaches_it_in_order_and_a_refusal_closes_the_link(self):
+        listener = _net.listen(HOST, 0)
+        self.addCleanup(listener.close)
+        client = _net.connect(HOST, listener.port)
+        server = listener.accept(timeout=5)
+        self.addCleanup(client.close)
+        seen = []
+
+        def on_change(payload):
+            if payload == b"bad":
+                raise rpc_endpoint.ProtocolViolation("refused change")
+            seen.append(payload)
+
+        services = rpc_services.Services()
+        services.register(Echo())
+        callee = rpc_endpoint.Endpoint(server, services, "node", "callee",
+                                       handlers={kinds_pb2.SESSION_CHANGE: on_change})
+        why = []
+        uthread.new(lambda: why.append(callee.run()))
+        client.sendpacket(b"one", kinds_pb2.SESSION_CHANGE)
+        client.sendpacket(b"two", kinds_pb2.SESSION_CHANGE)
+        wait_until(lambda: len(seen) == 2, what="both changes handled")
+        self.assertEqual(seen, [b"one", b"two"])
+        client.sendpacket(b"bad", kinds_pb2.SESSION_CHANGE)
+        wait_until(lambda: why, what="the link closed")
+        self.assertEqual(why[0], "refused change")
 
     def test_bad_values_in_a_well_formed_call_are_bad_arguments_and_the_link_stays(self):
         client, _, why = self.raw_pair()

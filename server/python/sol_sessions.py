@@ -1,0 +1,129 @@
+"""A sol's table of the sessions located in its solar systems
+(docs/sessions.md), kept from the SessionChange messages (kind 5) the
+proxies send over their links, and the `sessions` service through which a
+proxy relays a session's RPC calls with the session's own role.
+
+A SessionChange arrives in the link's reader (rpc_endpoint's handlers), in
+order with the calls on that link, so a call relayed after a change sees it.
+A session whose `sol_node` is another node, or that `ended`, leaves the
+table. A session with a ship (`ship_id`) in a solar system has that ship
+registered with the native movement system (`_movement.add_entity`), moved
+through the link of the proxy that holds the client: its moves and its
+neighbours' updates then never go through Python.
+"""
+
+import logging
+
+import _movement
+import google.protobuf.message
+import kinds_pb2
+
+import rpc_endpoint
+import rpc_errors
+import rpc_services
+import rpc_values
+import session_pb2
+from rpc_services import exposed
+
+log = logging.getLogger("shard.sol")
+
+MAX_SESSIONS = 100000  # per sol: a proxy cannot grow the table without bound
+SYSTEM_EXTENT = 1e13   # metres either side of a system's centre that ships may move in
+
+
+class SolSession:
+    __slots__ = ("session_id", "attributes", "proxy_node", "link", "entity")
+
+    def __init__(self, session_id, proxy_node, link):
+        self.session_id, self.proxy_node, self.link = session_id, proxy_node, link
+        self.attributes = {}
+        self.entity = None  # the ship registered with _movement, while one is
+
+
+class SolSessions:
+    """The table; `node_id()` is this sol's node id."""
+
+    service_name = "sessions"
+
+    def __init__(self, services, node_id):
+        self.services, self.node_id = services, node_id
+        self.by_id = {}
+        self.systems = set()  # the systems registered with _movement
+
+    def handlers(self, connection, what):
+        """The link's handlers (rpc_endpoint.Endpoint(handlers=...))."""
+        return {kinds_pb2.SESSION_CHANGE: lambda payload: self.apply(payload, connection, what)}
+
+    def apply(self, payload, connection, what):
+        change = session_pb2.SessionChange()
+        try:
+            change.ParseFromString(payload)
+            changed = {name: rpc_values.from_wire(value) for name, value in change.changed.items()}
+        except (google.protobuf.message.DecodeError, rpc_values.WireValueError) as e:
+            raise rpc_endpoint.ProtocolViolation("bad SessionChange: %s" % e) from None
+        session = self.by_id.get(change.session_id)
+        if change.ended or change.sol_node != self.node_id():
+            if session is not None:
+                self._drop(session, "ended" if change.ended else "moved to sol %d" % change.sol_node)
+            return
+        if session is None:
+            if len(self.by_id) >= MAX_SESSIONS:
+                raise rpc_endpoint.ProtocolViolation("more than %d sessions on this sol" % MAX_SESSIONS)
+            session = self.by_id[change.session_id] = SolSession(change.session_id, change.proxy_node, connection)
+            log.info("session %d arrived from proxy %d (%s)", change.session_id, change.proxy_node, what)
+        session.proxy_node, session.link = change.proxy_node, connection
+        session.attributes.update(changed)
+        for name in change.removed:
+            session.attributes.pop(name, None)
+        self._place(session)
+
+    def _place(self, session):
+        """(Re)registers the session's ship where the session now is."""
+        ship, system = session.attributes.get("ship_id"), session.attributes.get("solar_system_id")
+        if session.entity is not None:
+            _movement.remove_entity(session.entity)
+            session.entity = None
+        if not isinstance(ship, int) or not isinstance(system, int):
+            return
+        if system not in self.systems:
+            _movement.add_system(system, (-SYSTEM_EXTENT,) * 3, (SYSTEM_EXTENT,) * 3)
+            self.systems.add(system)
+        position = session.attributes.get("ship_position") or [0.0, 0.0, 0.0]
+        try:
+            _movement.add_entity(ship, system, session.link, tuple(float(v) for v in position[:3]))
+        except (ValueError, TypeError) as e:
+            log.warning("session %d: cannot register ship %r in system %d: %s", session.session_id, ship, system, e)
+            return
+        session.entity = ship
+
+    def _drop(self, session, why):
+        del self.by_id[session.session_id]
+        if session.entity is not None:
+            _movement.remove_entity(session.entity)
+        log.info("session %d left this sol: %s", session.session_id, why)
+
+    def link_closed(self, connection):
+        """A proxy's link closed: its sessions are gone from here."""
+        for session in [s for s in self.by_id.values() if s.link is connection]:
+            self._drop(session, "its proxy's link closed")
+
+    @exposed(role="node")
+    def call(self, session_id, service, method, args, kwargs):
+        """A session's call, relayed by its proxy: run with the session's role."""
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise rpc_errors.BadArguments("sessions.call: args must be a list and kwargs a dict")
+        session = self.by_id.get(session_id)
+        if session is None:
+            raise rpc_errors.Unavailable("session %d is not on this sol" % session_id)
+        roles = rpc_services.caller_roles(session.attributes.get("role", "player"))
+        function, signature = self.services.lookup(service, method, roles)
+        try:
+            signature.bind(None, *args, **kwargs)
+        except TypeError as e:
+            raise rpc_errors.BadArguments("%s.%s: %s" % (service, method, e)) from None
+        try:
+            return function(*args, **kwargs)
+        except rpc_errors.RpcError:
+            raise
+        except Exception as e:  # the method's own error, as an APPLICATION error for the session
+            raise rpc_errors.ApplicationError(str(e), type(e).__name__) from None

@@ -4,6 +4,7 @@
 // the per-address limit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -15,6 +16,7 @@
 #include "shard/netproto/connection.h"
 #include "shard/netproto/listener.h"
 #include "shard/netproto/native_handlers.h"
+#include "alloc_counter.h"
 #include "test_frames.h"
 
 namespace shard::netproto {
@@ -157,6 +159,94 @@ TEST_F(LoopbackTest, GatheredPartsTravelAsOnePayload) {
   std::optional<Packet> p;
   ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); }));
   EXPECT_EQ(text_of(*p), "abcde");
+}
+
+// Runs `f` on the IO thread (the loop's context) and waits for it.
+template <class F>
+void on_io_thread(asio::io_context& context, F f) {
+  std::promise<void> done;
+  asio::post(context, [&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().get();
+}
+
+TEST_F(LoopbackTest, QueuedSendsAllocateNothingPerFrameOnceTheQueueHasGrown) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  const std::string payload(64, 'x');
+  constexpr int kFrames = 1000;
+  std::size_t allocations = 0;
+  // The first two bursts grow the queue's two buffers; the third reuses them.
+  for (int burst = 1; burst <= 3; ++burst) {
+    on_io_thread(context_, [&] {
+      const std::size_t before = shard::testing::allocations();
+      for (int i = 0; i < kFrames; ++i) ASSERT_EQ(c->send(notification(), bytes_of(payload)), Connection::SendResult::kQueued);
+      allocations = shard::testing::allocations() - before;
+    });
+    ASSERT_TRUE(eventually([&] { return c->written_seq() == std::uint64_t{kFrames} * burst; }));
+  }
+  EXPECT_LT(allocations, 10u) << "allocations for " << kFrames << " queued frames";
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 3 * kFrames; }));
+  for (int i = 0; i < 3 * kFrames; ++i) EXPECT_EQ(text_of(*s->try_receive()), payload);
+}
+
+TEST_F(LoopbackTest, ABatchTheKernelTakesOnlyPartOfArrivesWholeAndInOrder) {
+  listen();
+  auto reader = raw_client();  // reads only once everything is queued
+  auto server = accepted();
+  constexpr int kFrames = 16;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  for (int i = 0; i < kFrames; ++i) payloads.push_back(testing::incompressible(512 << 10, 10 + i));
+  // One batch of 8 MiB: the write made at once takes what the socket buffers
+  // hold, Asio's async_write the rest.
+  on_io_thread(context_, [&] {
+    for (auto& p : payloads) ASSERT_EQ(server->send(notification(), p), Connection::SendResult::kQueued);
+  });
+  FrameDecoder decoder(testing::accept_all());
+  int got = 0;
+  while (got < kFrames) {
+    auto room = decoder.prepare(64 << 10);
+    decoder.commit(reader.read_some(asio::buffer(room.data(), room.size())));
+    while (auto frame = decoder.next()) {
+      ASSERT_LT(got, kFrames);
+      EXPECT_TRUE(std::equal(frame->payload.begin(), frame->payload.end(), payloads[got].begin(), payloads[got].end()))
+          << "frame " << got;
+      ++got;
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return server->written_seq() == kFrames; }));
+  EXPECT_EQ(server->stats().send_queued_bytes, 0u);
+  EXPECT_FALSE(server->closed());
+}
+
+TEST_F(LoopbackTest, CompressedAndPlainFramesQueuedTogetherKeepTheirOrder) {
+  config_.connection.decoder = testing::accept_all();
+  listen();
+  auto c = client();
+  auto s = accepted();
+  c->set_codec(Codec::kSnappy, codec_bit(Codec::kNone) | codec_bit(Codec::kSnappy));
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::size_t raw = 0;
+  for (int i = 0; i < 9; ++i) {
+    // small (plain), big compressible, big incompressible (sent plain), ...
+    payloads.push_back(i % 3 == 0 ? std::vector<std::uint8_t>(10, static_cast<std::uint8_t>(i))
+                       : i % 3 == 1 ? testing::compressible(100'000, i)
+                                    : testing::incompressible(3'000, i));
+    raw += payloads.back().size();
+  }
+  on_io_thread(context_, [&] {  // one batch
+    for (auto& p : payloads) ASSERT_EQ(c->send(notification(), p), Connection::SendResult::kQueued);
+  });
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    std::optional<Packet> p;
+    ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); })) << "frame " << i;
+    EXPECT_EQ(p->payload, payloads[i]) << "frame " << i;
+  }
+  EXPECT_LT(c->stats().bytes_out, raw * 3 / 4);  // the compressible ones travelled compressed
+  EXPECT_EQ(c->stats().packets_out, payloads.size());
 }
 
 TEST_F(LoopbackTest, ANotificationRunsWhenAPacketArrivesAndCancelRunsItOnce) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 
+#include "read_poller.h"
 #include "shard/netproto/native_handlers.h"
 #include "shard/netproto/protocol_error.h"
 
@@ -254,7 +255,15 @@ void Connection::close_locked_(CloseReason reason, const std::string& detail, st
 // --- the IO thread ------------------------------------------------------------
 
 void Connection::read_() {
-  if (shut_) return;
+  if (shut_ || poller_ != nullptr) return;  // in the read set: it reads when there are bytes
+  if (config_.poll_reads && !socket_.tls()) {
+    ReadPoller& poller = asio::use_service<ReadPoller>(context_);
+    if (const std::error_code error = poller.add(socket_.socket().native_handle(), shared_from_this())) {
+      return close(CloseReason::kIoError, "cannot watch the socket: " + error.message());
+    }
+    poller_ = &poller;
+    return;
+  }
   std::span<std::uint8_t> room;
   try {
     room = decoder_.prepare(config_.read_size);
@@ -267,8 +276,31 @@ void Connection::read_() {
                           });
 }
 
+void Connection::on_readable_() {
+  if (shut_ || poller_ == nullptr) return;
+  std::span<std::uint8_t> room;
+  try {
+    room = decoder_.prepare(config_.read_size);
+  } catch (const std::exception& e) {
+    stop_polling_();
+    return close(CloseReason::kIoError, std::string("no read buffer: ") + e.what());
+  }
+  boost::system::error_code error;
+  const std::size_t n = socket_.socket().read_some(asio::buffer(room.data(), room.size()), error);
+  if (error == asio::error::would_block) return;  // nothing after all: wait for the next report
+  on_read_(error, n);
+}
+
+void Connection::stop_polling_() {
+  if (poller_ == nullptr) return;
+  ReadPoller* poller = poller_;
+  poller_ = nullptr;
+  poller->remove(socket_.socket().native_handle(), this);  // may drop the set's reference: last
+}
+
 void Connection::on_read_(const boost::system::error_code& error, std::size_t n) {
   if (error == asio::error::operation_aborted || shut_) return;
+  if (error) stop_polling_();  // the end, or a failed socket: nothing more to read
   if (error == asio::error::eof) {
     try {
       decoder_.finish();
@@ -280,7 +312,10 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
   if (error) return close(CloseReason::kIoError, error.message());
   last_read_ = std::chrono::steady_clock::now();
   bool paused;
-  if (!drain_frames_(n, paused) || paused) return;
+  if (!drain_frames_(n, paused)) return stop_polling_();
+  // A full receive queue takes the socket out of the read set; try_receive()
+  // puts it back (read_()).
+  if (paused) return stop_polling_();
   read_();
 }
 
@@ -452,6 +487,8 @@ void Connection::arm_idle_timer_() {
 void Connection::shutdown_() {
   if (shut_) return;
   shut_ = true;
+  auto keep = shared_from_this();  // the read set may hold the last reference
+  stop_polling_();
   socket_.close();
   idle_timer_.cancel();
   if (on_close_) {

@@ -249,6 +249,43 @@ TEST_F(LoopbackTest, CompressedAndPlainFramesQueuedTogetherKeepTheirOrder) {
   EXPECT_EQ(c->stats().packets_out, payloads.size());
 }
 
+TEST_F(LoopbackTest, PlainReadsWithoutTheReadSetArriveInOrderToo) {
+  config_.connection.poll_reads = false;  // each read through Asio's async_read_some
+  listen();
+  auto c = client();
+  auto s = accepted();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(c->send(notification(), bytes_of(std::to_string(i))), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 100; }));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(text_of(*s->try_receive()), std::to_string(i));
+}
+
+TEST(ReadSetTest, AnIoThreadWhoseConnectionsAllClosedRunsOutOfWork) {
+  asio::io_context context;
+  tcp::acceptor acceptor(context, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp::socket peer(context);
+  peer.connect(acceptor.local_endpoint());
+  auto c = Connection::create(acceptor.accept(), ConnectionConfig{});
+  c->start();  // in the read set: the set's wait is the context's only work
+  std::thread io([&] { context.run(); });
+  FrameEncoder encoder;
+  std::vector<std::uint8_t> frame;
+  encoder.append(frame, notification(), bytes_of("in the set"));
+  asio::write(peer, asio::buffer(frame));
+  ASSERT_TRUE(eventually([&] { return c->stats().recv_queued == 1; }));  // read through the set
+  c->close();
+  c.reset();
+  // Gone: shut down and out of the set (the peer stays open, so no end of
+  // stream wakes the set by chance).
+  ASSERT_TRUE(eventually([&] { return Connection::instances() == 0; }));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!context.stopped() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const bool ran_out = context.stopped();
+  if (!ran_out) context.stop();  // fail, not hang
+  io.join();
+  peer.close();
+  EXPECT_TRUE(ran_out) << "suspected hang: the empty read set still waits";
+}
+
 TEST_F(LoopbackTest, ANotificationRunsWhenAPacketArrivesAndCancelRunsItOnce) {
   listen();
   auto c = client();

@@ -26,8 +26,10 @@
 //
 // The stream is plain TCP or TLS over it (stream.h), chosen by the handshake
 // (handshake.h) that ran on the socket before the Connection was made; only
-// read_() (one async_read_some) and write_() (one async_write) touch it, so
-// both run the same code and TLS records are sealed and opened on the IO thread.
+// the reads and write_() touch it, and TLS records are sealed and opened on
+// the IO thread. A TLS stream reads with async_read_some; a plain one waits in
+// its IO thread's level-triggered read set (read_poller.h: no recv() that
+// finds nothing) unless config.poll_reads is off.
 //
 // Thread-safe: every public member may be called from any thread.
 
@@ -58,6 +60,7 @@
 namespace shard::netproto {
 
 class NativeHandlers;
+class ReadPoller;
 
 // Why a connection closed (first reason wins).
 enum class CloseReason : std::uint8_t {
@@ -81,6 +84,7 @@ struct ConnectionConfig {
   std::size_t max_send_bytes = 16u << 20;     // queued payload bytes before the peer is cut off
   std::chrono::milliseconds idle_timeout{0};  // 0: none
   std::size_t read_size = 64u << 10;          // bytes asked of one read
+  bool poll_reads = true;                     // plain TCP: read through the IO thread's read set
   // Where close reasons go (one line each); default: stderr.
   std::function<void(const std::string&)> log;
   // What the handshake agreed (configure() in handshake.h sets it with the
@@ -176,8 +180,12 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   static inline std::atomic<std::size_t> instances_{0};
   Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
 
+  friend class ReadPoller;  // calls on_readable_()
+
   // IO thread only.
   void read_();
+  void on_readable_();  // the read set says the socket has bytes
+  void stop_polling_();
   void on_read_(const boost::system::error_code& error, std::size_t n);
   bool drain_frames_(std::size_t n, bool& paused);  // commits n read bytes  // false: failed and closed; paused: the queue is full
   void write_();
@@ -202,6 +210,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::uint16_t remote_port_ = 0;
 
   // IO thread only.
+  ReadPoller* poller_ = nullptr;  // the read set, while the socket is in it
   FrameDecoder decoder_;
   FrameEncoder encoder_;
   std::vector<std::uint8_t> taken_;            // the queue's frames being written (swapped with queued_)

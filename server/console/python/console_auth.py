@@ -1,0 +1,162 @@
+"""Who may use the console: admin accounts, sessions, CSRF, throttling.
+
+Accounts: the database's `accounts` with a `console_role` (0010_admin_roles.sql:
+viewer, operator or admin; NULL: no console access), checked by accounts.check()
+(the slow scrypt hash on a worker thread). A node without a database (`shard run`
+without --db) reads a password file instead: `name:role:<accounts.hash_password()>`
+lines, the same slow hash.
+
+A session is a random token in a cookie (HttpOnly: no script reads it;
+SameSite=Strict: no other site's page sends it) that ends after `idle_s`
+without use. Each session has its CSRF token, which the page reads from the
+login answer and sends as X-CSRF-Token with every change: a forged request
+from another origin carries neither. Logins are throttled per address and per
+account name (login_throttle.py, as the proxies' logins are)."""
+
+import hmac
+import logging
+import secrets
+import time
+
+import accounts
+import db
+import gameloop
+import login_throttle
+
+from console_http import ROLES, HttpError
+
+log = logging.getLogger("shard.console")
+
+COOKIE = "shard_console"
+CSRF_HEADER = "x-csrf-token"
+MAX_SESSIONS = 1000
+
+
+class Session:
+
+    def __init__(self, name, role, now):
+        self.token = secrets.token_urlsafe(32)
+        self.csrf = secrets.token_urlsafe(32)
+        self.name, self.role = name, role
+        self.seen = now
+
+    def may(self, role):
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class DatabaseAccounts:
+    """Console accounts from the `accounts` table (its console_role column)."""
+
+    def check(self, name, password):
+        account_id, why = accounts.check(name, password)
+        if account_id is None:
+            return None, why
+        rows = db.query("SELECT console_role FROM accounts WHERE id = ?", account_id)
+        role = rows[0][0] if rows else None
+        if role not in ROLES:
+            return None, "no console role"
+        return role, None
+
+
+class FileAccounts:
+    """Console accounts from a password file (a node without a database)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.entries = {}
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                try:
+                    name, role, stored = line.split(":", 2)
+                    accounts.parse(stored)
+                except ValueError as e:
+                    raise ValueError("%s:%d: not name:role:hash (%s)" % (path, number, e)) from None
+                if role not in ROLES:
+                    raise ValueError("%s:%d: role %r is not one of %s" % (path, number, role, ", ".join(ROLES)))
+                self.entries[name] = (role, stored)
+
+    def check(self, name, password):
+        role, stored = self.entries.get(name, (None, accounts._DUMMY))
+        ok = gameloop.call_in_thread(accounts.verify_password, password, stored, timeout=accounts.HASH_TIMEOUT_S)
+        if role is None:
+            return None, "unknown account"
+        return (role, None) if ok else (None, "wrong password")
+
+
+class Auth:
+
+    def __init__(self, accounts_source, idle_s=1800.0, window_s=60.0, per_address=20, failures_per_account=5,
+                 clock=time.monotonic):
+        self.accounts = accounts_source
+        self.idle_s, self.clock = idle_s, clock
+        self.sessions = {}
+        self.by_address = login_throttle.Throttle(per_address, window_s, clock=clock)
+        self.failures = login_throttle.Throttle(failures_per_account, window_s, clock=clock)
+
+    def login(self, name, password, peer):
+        """A new Session, or HttpError 401 (wrong) / 429 (throttled)."""
+        address = peer.rsplit(":", 1)[0]
+        for throttle, key in ((self.by_address, address), (self.failures, name)):
+            if throttle.blocked(key):
+                raise HttpError(429, "too many login attempts: retry in %d s" % (throttle.retry_after(key) + 1))
+        self.by_address.record(address)
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise HttpError(400, "name and password must be strings")
+        role, why = self.accounts.check(name, password)
+        if role is None:
+            self.failures.record(name)
+            log.warning("console login refused for %r from %s: %s", name, peer, why)
+            raise HttpError(401, "wrong name or password")
+        self.failures.forget(name)
+        now = self.clock()
+        self._expire(now)
+        if len(self.sessions) >= MAX_SESSIONS:
+            oldest = min(self.sessions.values(), key=lambda s: s.seen)
+            del self.sessions[oldest.token]
+        session = Session(name, role, now)
+        self.sessions[session.token] = session
+        log.info("console login: %s (%s) from %s", name, role, peer)
+        return session
+
+    def logout(self, session):
+        self.sessions.pop(session.token, None)
+
+    def _expire(self, now):
+        for token in [t for t, s in self.sessions.items() if now - s.seen > self.idle_s]:
+            del self.sessions[token]
+
+    def session_of(self, request):
+        """The request's live session, or None (none, unknown, expired)."""
+        token = request.cookies.get(COOKIE)
+        session = self.sessions.get(token) if token else None
+        if session is None:
+            return None
+        now = self.clock()
+        if now - session.seen > self.idle_s:
+            del self.sessions[token]
+            return None
+        session.seen = now
+        return session
+
+    def check(self, request, route):
+        """Raises HttpError unless the request may call the route."""
+        session = self.session_of(request)
+        if session is None:
+            raise HttpError(401, "log in first (no session, or it expired)")
+        if not session.may(route.role):
+            raise HttpError(403, "%s needs the %s role; %s is %s" % (route.path, route.role, session.name, session.role))
+        if route.change:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode("utf-8", "replace"), session.csrf.encode("ascii")):
+                raise HttpError(403, "missing or wrong CSRF token (X-CSRF-Token)")
+        request.session = session
+
+    def cookie(self, session):
+        return "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d" % (COOKIE, session.token, int(self.idle_s))
+
+    @staticmethod
+    def cleared_cookie():
+        return "%s=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0" % COOKIE

@@ -102,11 +102,13 @@ class Auth:
         for throttle, key in ((self.by_address, address), (self.failures, name)):
             if throttle.blocked(key):
                 raise HttpError(429, "too many login attempts: retry in %d s" % (throttle.retry_after(key) + 1))
-        self.by_address.record(address)
         if not isinstance(name, str) or not isinstance(password, str):
             raise HttpError(400, "name and password must be strings")
         role, why = self.accounts.check(name, password)
         if role is None:
+            # Failures count, per address and per account: an operator's
+            # good logins never lock out the others on their machine.
+            self.by_address.record(address)
             self.failures.record(name)
             log.warning("console login refused for %r from %s: %s", name, peer, why)
             raise HttpError(401, "wrong name or password")

@@ -1,3 +1,7 @@
-# The console's tests: real `_console` servers, real HTTP clients (http.client,
-# a WebSocket handshake by hand), real node processes for the CLI and the browser.
-shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_http_server.py)
+# The console's tests: real `shard run` nodes serving it on 127.0.0.1, real
+# HTTP clients (http.client, a WebSocket by hand, the CLI, Chromium).
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_http.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_auth.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_api.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_cli.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_metrics.py)

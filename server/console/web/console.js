@@ -23,10 +23,17 @@ const HISTORY = 120;  // samples kept on the charts (2 min at 1 Hz)
 const PHASES = ["wait_ms", "dispatch_ms", "timers_ms", "run_ms", "tick_ms"];
 let frameChart, dispatchChart;
 
+const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"];
+
 function lineChart(canvas, labels) {
   return new Chart(canvas, {
     type: "line",
-    data: { labels: [], datasets: labels.map((label) => ({ label, data: [], pointRadius: 0, borderWidth: 1 })) },
+    data: {
+      labels: [],
+      datasets: labels.map((label, i) => ({
+        label, data: [], pointRadius: 0, borderWidth: 2, borderColor: COLOURS[i], backgroundColor: COLOURS[i],
+      })),
+    },
     options: { animation: false, responsive: true, scales: { y: { beginAtZero: true } } },
   });
 }
@@ -87,6 +94,9 @@ async function applySettings() {
       if (String(current) === String(value)) continue;
       const result = await api("POST", "/api/setting", { name, value });
       settings[name] = result.value;
+      // In force on the node once the answer comes: shown now, not at the next push.
+      if (name === "dispatch_strategy") $("strategy_now").textContent = result.value;
+      if (name === "fps") $("fps_target").textContent = result.value;
       message(`${name}: ${result.old} -> ${result.value}`);
     }
   } catch (e) {

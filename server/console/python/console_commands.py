@@ -153,7 +153,8 @@ class Commands:
                 callback(new)
             except Exception:
                 log.exception("settings subscriber %r failed", callback)
-        return {"name": name, "old": old, "value": new}
+        # In force from here: the frame now running (its next phase) uses it.
+        return {"name": name, "old": old, "value": new, "frame": gameloop.stats()["frame"]}
 
     def kill(self, tasklet_id):
         try:

@@ -6,3 +6,5 @@ shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_api.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_cli.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_metrics.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_browser.py)
+# The console on a node with a database: accounts with a console_role, the audit table.
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_db.py)

@@ -56,7 +56,7 @@ def write_password_file(directory):
 class Node:
     """`shard run` with the console on; its output goes to a file the tests read."""
 
-    def __init__(self, *extra, metrics=True):
+    def __init__(self, *extra, metrics=True, password_file=True, env=None):
         self.directory = tempfile.TemporaryDirectory()
         d = self.directory.name
         script = os.path.join(d, "node_script.py")
@@ -64,11 +64,12 @@ class Node:
             f.write(NODE_SCRIPT)
         self.log_path = os.path.join(d, "node.log")
         self.log = open(self.log_path, "wb")
-        command = [SHARD_BINARY, "run", "--no-db", "--console-port", "0", "--console-password-file",
-                   write_password_file(d)] + list(extra)
+        command = [SHARD_BINARY, "run", "--console-port", "0"] + list(extra)
+        if password_file:
+            command += ["--no-db", "--console-password-file", write_password_file(d)]
         if metrics:
             command += ["--metrics-port", "0"]
-        self.process = subprocess.Popen(command + [script], stdout=self.log, stderr=subprocess.STDOUT, cwd=d)
+        self.process = subprocess.Popen(command + [script], stdout=self.log, stderr=subprocess.STDOUT, cwd=d, env=env)
         self.port = int(self.wait_for(r"admin console on http://127\.0\.0\.1:(\d+)/").group(1))
         self.metrics_port = int(self.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/").group(1)) if metrics else None
         self.wait_for(r"script ready")

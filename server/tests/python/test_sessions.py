@@ -19,6 +19,8 @@ import client_sessions  # noqa: E402
 import db  # noqa: E402
 import rpc_errors  # noqa: E402
 import rpc_pb2  # noqa: E402
+import rpc_services  # noqa: E402
+import sol_sessions  # noqa: E402
 from cluster_support import Client, Cluster  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
@@ -162,6 +164,31 @@ class ChangeTest(StacklessTestCase):
             sessions.change(session, {"solar_system_id": SYSTEM})
         self.assertIsNone(session.sol_node)
         self.assertIsNone(session.attributes["solar_system_id"])
+
+
+class Whoami:
+    service_name = "whoami"
+
+    @rpc_services.exposed(role="player")
+    def who(self):
+        session = sol_sessions.current()
+        return [session.session_id, session.attributes["character_id"]]
+
+
+class CurrentSessionTest(StacklessTestCase):
+
+    def test_a_relayed_call_sees_its_session_and_nothing_else_does(self):
+        services = rpc_services.Services()
+        services.register(Whoami())
+        sessions = sol_sessions.SolSessions(services, lambda: 1)
+        for session_id, character in ((7, 70), (8, 80)):
+            session = sol_sessions.SolSession(session_id, 2, None)
+            session.attributes.update(role="player", character_id=character)
+            sessions.by_id[session_id] = session
+        self.assertEqual(sessions.call(7, "whoami", "who", [], {}), [7, 70])
+        self.assertEqual(sessions.call(8, "whoami", "who", [], {}), [8, 80])
+        with self.assertRaisesRegex(LookupError, "not in a session's call"):
+            sol_sessions.current()
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def main():
             live_settings.start()
             node.start()
             if prefs["console.port"] >= 0:
-                console_node.start_from_prefs(prefs, role)
+                console_node.start_from_prefs(prefs, role, node.member.node_id)
         except (OSError, ValueError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
             log.error("cannot start the %s node: %s", role, e)
             failed.append(e)

@@ -26,6 +26,7 @@ class Audit:
 
     def record(self, who, peer, action, detail, outcome):
         detail = detail if len(detail) <= MAX_DETAIL_CHARS else detail[:MAX_DETAIL_CHARS] + "..."
+        action = action[:32]  # the column's size
         entry = {"at": time.time(), "who": who, "peer": peer, "node": self.node, "action": action,
                  "detail": detail, "outcome": outcome}
         self.recent.append(entry)

@@ -13,6 +13,7 @@ login answer and sends as X-CSRF-Token with every change: a forged request
 from another origin carries neither. Logins are throttled per address and per
 account name (login_throttle.py, as the proxies' logins are)."""
 
+import hashlib
 import hmac
 import logging
 import secrets
@@ -30,15 +31,18 @@ log = logging.getLogger("shard.console")
 COOKIE = "shard_console"
 CSRF_HEADER = "x-csrf-token"
 MAX_SESSIONS = 1000
+# A session shared through the database is checked there again after this
+# long: a logout or an expiry on another node reaches this one within it.
+RECHECK_S = 5.0
 
 
 class Session:
 
-    def __init__(self, name, role, now):
-        self.token = secrets.token_urlsafe(32)
-        self.csrf = secrets.token_urlsafe(32)
+    def __init__(self, name, role, now, token=None, csrf=None):
+        self.token = token or secrets.token_urlsafe(32)
+        self.csrf = csrf or secrets.token_urlsafe(32)
         self.name, self.role = name, role
-        self.seen = now
+        self.seen = self.checked = now
 
     def may(self, role):
         return ROLES.index(self.role) >= ROLES.index(role)
@@ -86,11 +90,42 @@ class FileAccounts:
         return (role, None) if ok else (None, "wrong password")
 
 
+def _token_hash(token):
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class SharedSessions:
+    """Sessions in the database's console_sessions: every node's console
+    knows a session made on any of them (0010_admin_roles.sql)."""
+
+    def __init__(self, idle_s):
+        self.idle_s = idle_s
+
+    def add(self, session):
+        db.execute("DELETE FROM console_sessions WHERE last_seen < NOW(6) - INTERVAL ? SECOND", int(self.idle_s))
+        db.execute("INSERT INTO console_sessions (token_hash, account, role, csrf) VALUES (?, ?, ?, ?)",
+                   _token_hash(session.token), session.name, session.role, session.csrf)
+
+    def find(self, token, now):
+        """The live session of `token`, its last use moved to now; None if there is none."""
+        rows = db.query("SELECT account, role, csrf FROM console_sessions WHERE token_hash = ?"
+                        " AND last_seen >= NOW(6) - INTERVAL ? SECOND", _token_hash(token), int(self.idle_s))
+        if not rows:
+            return None
+        db.execute("UPDATE console_sessions SET last_seen = NOW(6) WHERE token_hash = ?", _token_hash(token))
+        name, role, csrf = rows[0]
+        return Session(name, role, now, token=token, csrf=csrf)
+
+    def remove(self, session):
+        db.execute("DELETE FROM console_sessions WHERE token_hash = ?", _token_hash(session.token))
+
+
 class Auth:
 
     def __init__(self, accounts_source, idle_s=1800.0, window_s=60.0, per_address=20, failures_per_account=5,
-                 clock=time.monotonic):
+                 clock=time.monotonic, shared=None):
         self.accounts = accounts_source
+        self.shared = shared  # SharedSessions on a node with a database
         self.idle_s, self.clock = idle_s, clock
         self.sessions = {}
         self.by_address = login_throttle.Throttle(per_address, window_s, clock=clock)
@@ -119,12 +154,16 @@ class Auth:
             oldest = min(self.sessions.values(), key=lambda s: s.seen)
             del self.sessions[oldest.token]
         session = Session(name, role, now)
+        if self.shared is not None:
+            self.shared.add(session)
         self.sessions[session.token] = session
         log.info("console login: %s (%s) from %s", name, role, peer)
         return session
 
     def logout(self, session):
         self.sessions.pop(session.token, None)
+        if self.shared is not None:
+            self.shared.remove(session)
 
     def _expire(self, now):
         for token in [t for t, s in self.sessions.items() if now - s.seen > self.idle_s]:
@@ -133,12 +172,20 @@ class Auth:
     def session_of(self, request):
         """The request's live session, or None (none, unknown, expired)."""
         token = request.cookies.get(COOKIE)
-        session = self.sessions.get(token) if token else None
-        if session is None:
+        if not token or len(token) > 100:
             return None
         now = self.clock()
-        if now - session.seen > self.idle_s:
+        session = self.sessions.get(token)
+        if session is not None and now - session.seen > self.idle_s:
             del self.sessions[token]
+            session = None
+        if self.shared is not None and (session is None or now - session.checked > RECHECK_S):
+            session = self.shared.find(token, now)
+            if session is None:
+                self.sessions.pop(token, None)
+                return None
+            self.sessions[token] = session
+        if session is None:
             return None
         session.seen = now
         return session

@@ -6,6 +6,7 @@ route, checks and audit as the page). docs/console.md.
   strategy [NAME]             the dispatch strategy in force, or set it
   fps [N]                     the frame rate, or set it
   budget [FRACTION]           the scheduler phase's run budget, or set it
+                              (with --role sol|proxy: on every live node of that role)
   tasklets                    the tasklets: id, name, state, where
   kill ID                     kill a tasklet
   profile SECONDS             sample the node's Python for SECONDS
@@ -76,10 +77,13 @@ class Client:
         return answer
 
 
-def _setting(client, name, value):
+def _setting(client, name, value, role):
     if value is None:
         return client.call("GET", "/api/stats")["settings"][name]
-    return client.call("POST", "/api/setting", {"name": name, "value": value})
+    body = {"name": name, "value": value}
+    if role:
+        body["role"] = role
+    return client.call("POST", "/api/setting", body)
 
 
 def _print_stats(s):
@@ -101,7 +105,12 @@ def _print(command, result):
     if command == "stats":
         _print_stats(result)
     elif command in ("strategy", "fps", "budget"):
-        print("%s -> %s" % (result["old"], result["value"]) if isinstance(result, dict) else result)
+        if isinstance(result, dict) and "nodes" in result:
+            for node, answer in sorted(result["nodes"].items()):
+                print("%s: %s" % (node, answer["error"] if "error" in answer
+                                  else "%s -> %s" % (answer["old"], answer["value"])))
+        else:
+            print("%s -> %s" % (result["old"], result["value"]) if isinstance(result, dict) else result)
     elif command == "tasklets":
         for t in result:
             print("%-16d %-32s %-32s %s" % (t["id"], t["name"][:32], t["state"], t["where"]))
@@ -127,11 +136,11 @@ def run(client, command, args):
     if command == "stats":
         return client.call("GET", "/api/stats")
     if command == "strategy":
-        return _setting(client, "dispatch_strategy", args.value)
+        return _setting(client, "dispatch_strategy", args.value, args.role_scope)
     if command == "fps":
-        return _setting(client, "fps", args.value)
+        return _setting(client, "fps", args.value, args.role_scope)
     if command == "budget":
-        return _setting(client, "run_budget", args.value)
+        return _setting(client, "run_budget", args.value, args.role_scope)
     if command == "tasklets":
         return client.call("GET", "/api/tasklets")
     if command == "kill":
@@ -161,6 +170,8 @@ def main(argv):
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.add_argument("--user", default=os.environ.get("SHARD_CONSOLE_USER"), help="the console account")
     parser.add_argument("--password-file", help="a file whose first line is the password")
+    parser.add_argument("--role", dest="role_scope", choices=("sol", "proxy"),
+                        help="strategy/fps/budget: set it on every live node of this role (the cluster directory)")
     parser.add_argument("command", choices=("stats", "strategy", "fps", "budget", "tasklets", "kill", "profile",
                                             "exec", "logs", "audit", "passwd"))
     parser.add_argument("value", nargs="?")
@@ -168,6 +179,8 @@ def main(argv):
     options = parser.parse_args(argv)
     if options.command in ("kill", "exec") and options.value is None:
         parser.error("%s needs an argument" % options.command)
+    if options.role_scope and (options.command not in ("strategy", "fps", "budget") or options.value is None):
+        parser.error("--role goes with setting strategy, fps or budget")
     if options.command == "passwd":
         if options.value is None or options.role not in ROLES:
             parser.error("passwd NAME ROLE (ROLE: %s)" % ", ".join(ROLES))
@@ -193,6 +206,8 @@ def main(argv):
         print(json.dumps(result, indent=2, default=str))
     else:
         _print(options.command, result)
+    if isinstance(result, dict) and any("error" in a for a in result.get("nodes", {}).values()):
+        return 1  # a node of the role refused or did not answer
     return 0 if options.command != "exec" or result.get("ok") else 1
 
 

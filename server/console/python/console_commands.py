@@ -138,6 +138,14 @@ class Commands:
             raise CommandError("%r is not a setting the console changes (%s)" % (name, ", ".join(CHANGEABLE)))
         return self.registry.settings[name]
 
+    def check_setting(self, name, value):
+        """The value set_setting() would apply (CommandError when it would refuse it)."""
+        setting = self._changeable(name)
+        try:
+            return setting.parse(str(value))
+        except (ValueError, TypeError) as e:
+            raise CommandError("%s: refused %r (%s)" % (name, value, e)) from None
+
     def set_setting(self, name, value):
         """Validated and applied as a settings-table row would be; returns old and new."""
         setting = self._changeable(name)

@@ -21,6 +21,8 @@ import gameloop
 import stackless
 import uthread
 
+import console_auth
+import console_cluster
 import console_metrics
 from console_commands import CommandError
 from console_http import PUBLIC, HttpError, Request, Router, error_answer, json_answer
@@ -49,8 +51,9 @@ SECURITY_HEADERS = [
 
 class Console:
 
-    def __init__(self, commands, auth, audit, push_interval_s=1.0):
+    def __init__(self, commands, auth, audit, push_interval_s=1.0, cluster=False):
         self.commands, self.auth, self.audit = commands, auth, audit
+        self.cluster = cluster  # a node of the directory: changes for every node of a role
         self.push_interval_s = push_interval_s
         self.server = None
         self.metrics_server = None
@@ -203,9 +206,26 @@ class Console:
 
     def api_set_setting(self, request):
         body = request.json()
-        name, value = body.get("name"), body.get("value")
-        return self._audited(request, "set " + str(name)[:24], "%s = %r" % (name, value),
-                             lambda: self.commands.set_setting(name, value))
+        name, value, role = body.get("name"), body.get("value"), body.get("role")
+        if role is None:
+            return self._audited(request, "set " + str(name)[:24], "%s = %r" % (name, value),
+                                 lambda: self.commands.set_setting(name, value))
+        if not self.cluster:
+            raise HttpError(400, "this node is in no cluster: set it alone (no role)")
+
+        def run():
+            self.commands.check_setting(name, value)  # refused here before any node is asked
+            return {"role": role, "nodes": self.post_to_role(request, role, name, value)}
+        return self._audited(request, "set %s (%s)" % (str(name)[:20], str(role)[:8]),
+                             "%s = %r on every %s" % (name, value, role), run)
+
+    def post_to_role(self, request, role, name, value):
+        try:
+            return console_cluster.post_to_role(role, "/api/setting", {"name": name, "value": value},
+                                                "%s=%s" % (console_auth.COOKIE, request.cookies[console_auth.COOKIE]),
+                                                request.session.csrf)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
 
     def api_kill(self, request):
         body = request.json()

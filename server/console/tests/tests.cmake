@@ -8,3 +8,6 @@ shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_metrics.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_browser.py)
 # The console on a node with a database: accounts with a console_role, the audit table.
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_db.py)
+# Real sol and proxy nodes: consoles in the directory, shared sessions, a change for every node of a role.
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_cluster.py)
+set_tests_properties(py_test_console_cluster PROPERTIES TIMEOUT 300)

@@ -88,10 +88,17 @@ function message(text, error) {
 
 async function applySettings() {
   const wanted = { dispatch_strategy: $("strategy").value, fps: $("fps").value, run_budget: $("run_budget").value };
+  const role = $("scope").value;
   try {
     for (const [name, value] of Object.entries(wanted)) {
       const current = settings[name];
-      if (String(current) === String(value)) continue;
+      if (String(current) === String(value) && !role) continue;
+      if (role) {
+        // Every node of the role, through the cluster directory: each answers for itself.
+        const result = await api("POST", "/api/setting", { name, value, role });
+        message(Object.entries(result.nodes).map(([node, a]) => `${node}: ${a.error || a.value}`).join("; "));
+        continue;
+      }
       const result = await api("POST", "/api/setting", { name, value });
       settings[name] = result.value;
       // In force on the node once the answer comes: shown now, not at the next push.

@@ -40,7 +40,8 @@ def start_console(options):
         console_node.start("run-%d" % os.getpid(), "run", options.console_address, options.console_port,
                            options.console_password_file, database=database_wanted(options),
                            metrics_port=options.metrics_port, run_budget=options.run_budget,
-                           session_idle_s=options.console_session_idle)
+                           session_idle_s=options.console_session_idle, tls_cert=options.console_tls_cert,
+                           tls_key=options.console_tls_key)
     except (OSError, ValueError) as e:
         sys.exit("shard run: cannot start the console: %s" % e)
 
@@ -63,6 +64,9 @@ def main(argv):
     parser.add_argument("--console-address", default="127.0.0.1", help="the console's numeric IP (default 127.0.0.1)")
     parser.add_argument("--console-password-file", default="", metavar="FILE",
                         help="console accounts as name:role:hash lines (default: the database's accounts)")
+    parser.add_argument("--console-tls-cert", default="", metavar="PEM",
+                        help="serve the console over TLS with this certificate chain (and --console-tls-key)")
+    parser.add_argument("--console-tls-key", default="", metavar="PEM", help="the console's TLS private key")
     parser.add_argument("--console-session-idle", type=float, default=1800.0, metavar="SECONDS",
                         help="a console session ends after this long without a request (default 1800)")
     parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT",

@@ -126,6 +126,7 @@ class Auth:
                  clock=time.monotonic, shared=None):
         self.accounts = accounts_source
         self.shared = shared  # SharedSessions on a node with a database
+        self.secure = False   # served over TLS: the cookie says Secure
         self.idle_s, self.clock = idle_s, clock
         self.sessions = {}
         self.by_address = login_throttle.Throttle(per_address, window_s, clock=clock)
@@ -204,7 +205,8 @@ class Auth:
         request.session = session
 
     def cookie(self, session):
-        return "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d" % (COOKIE, session.token, int(self.idle_s))
+        return "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s" % (COOKIE, session.token, int(self.idle_s),
+                                                                         "; Secure" if self.secure else "")
 
     @staticmethod
     def cleared_cookie():

@@ -24,6 +24,7 @@ import argparse
 import http.client
 import json
 import os
+import ssl
 import sys
 
 import accounts
@@ -40,12 +41,16 @@ class ConsoleError(Exception):
 class Client:
     """A logged-in session on one node's console."""
 
-    def __init__(self, host, port, timeout=TIMEOUT_S):
+    def __init__(self, host, port, timeout=TIMEOUT_S, tls=None):
         self.host, self.port, self.timeout = host, port, timeout
+        self.tls = tls  # an ssl.SSLContext: the console serves TLS
         self.cookie, self.csrf = None, None
 
     def call(self, method, path, body=None):
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self.tls is not None:
+            connection = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout, context=self.tls)
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         headers = {"Content-Type": "application/json"}
         if self.cookie:
             headers["Cookie"] = self.cookie
@@ -170,6 +175,8 @@ def main(argv):
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.add_argument("--user", default=os.environ.get("SHARD_CONSOLE_USER"), help="the console account")
     parser.add_argument("--password-file", help="a file whose first line is the password")
+    parser.add_argument("--tls", action="store_true", help="the console serves TLS (verified against the system's CAs)")
+    parser.add_argument("--tls-ca", metavar="PEM", help="TLS, verified against this CA file (e.g. the dev certificate)")
     parser.add_argument("--role", dest="role_scope", choices=("sol", "proxy"),
                         help="strategy/fps/budget: set it on every live node of this role (the cluster directory)")
     parser.add_argument("command", choices=("stats", "strategy", "fps", "budget", "tasklets", "kill", "profile",
@@ -195,7 +202,8 @@ def main(argv):
     host, _, port = options.node.rpartition(":")
     if not host or not port.isdigit():
         parser.error("--node is HOST:PORT, not %r" % options.node)
-    client = Client(host.strip("[]"), int(port))
+    tls = ssl.create_default_context(cafile=options.tls_ca) if options.tls or options.tls_ca else None
+    client = Client(host.strip("[]"), int(port), tls=tls)
     try:
         client.login(options.user, _password(options))
         result = run(client, options.command, options)

@@ -8,6 +8,7 @@ audits it as if the operator had asked it directly."""
 import http.client
 import json
 import logging
+import ssl
 
 import db
 import uthread
@@ -30,8 +31,13 @@ def consoles_of(role):
         " WHERE role = ? AND gone_at IS NULL AND console_port IS NOT NULL ORDER BY name", role)]
 
 
-def _post(address, port, path, body, cookie, csrf):
-    connection = http.client.HTTPConnection(address, port, timeout=CALL_TIMEOUT_S)
+def _post(address, port, path, body, cookie, csrf, tls_ca):
+    if tls_ca:
+        # Consoles with TLS: the other nodes' certificates are checked against this node's own chain.
+        context = ssl.create_default_context(cafile=tls_ca)
+        connection = http.client.HTTPSConnection(address, port, timeout=CALL_TIMEOUT_S, context=context)
+    else:
+        connection = http.client.HTTPConnection(address, port, timeout=CALL_TIMEOUT_S)
     try:
         connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json",
                                                              "Cookie": cookie, "X-CSRF-Token": csrf})
@@ -45,7 +51,7 @@ def _post(address, port, path, body, cookie, csrf):
     return answer
 
 
-def post_to_role(role, path, body, cookie, csrf):
+def post_to_role(role, path, body, cookie, csrf, tls_ca=""):
     """POSTs `body` to `path` on every live node of `role` at once; {node name: its answer or error}."""
     if role not in ROLES:
         raise ValueError("role must be one of %s, not %r" % (", ".join(ROLES), role))
@@ -53,7 +59,7 @@ def post_to_role(role, path, body, cookie, csrf):
 
     def one(address, port):
         try:
-            return _post(address, port, path, body, cookie, csrf)
+            return _post(address, port, path, body, cookie, csrf, tls_ca)
         except (OSError, ValueError) as e:  # a node gone meanwhile, or not answering
             return {"error": "%s:%d: %s" % (address, port, e)}
     answers = uthread.parallel([lambda a=address, p=port: one(a, p) for _, address, port in targets],

@@ -14,7 +14,7 @@ log = logging.getLogger("shard.console")
 
 
 def start(node_name, role, address="127.0.0.1", port=0, password_file="", database=False, metrics_address="",
-          metrics_port=None, run_budget=0.5, session_idle_s=1800.0, node_id=None):
+          metrics_port=None, run_budget=0.5, session_idle_s=1800.0, node_id=None, tls_cert="", tls_key=""):
     """A started Console. Accounts: the password file when one is given,
     else the database's accounts (console_role). ValueError/OSError when it
     cannot start (no accounts to check, a bad password file, a taken port)."""
@@ -31,7 +31,7 @@ def start(node_name, role, address="127.0.0.1", port=0, password_file="", databa
     shared = console_auth.SharedSessions(session_idle_s) if database else None
     console = console_service.Console(commands, console_auth.Auth(accounts, idle_s=session_idle_s, shared=shared),
                                       console_audit.Audit(node_name, database), cluster=node_id is not None)
-    console.start(address, port, metrics_address or address, metrics_port)
+    console.start(address, port, metrics_address or address, metrics_port, tls_cert, tls_key)
     if node_id is not None:
         console_cluster.register(node_id, address, console.server.port)
     return console
@@ -43,4 +43,5 @@ def start_from_prefs(prefs, role, node_id):
     return start(prefs["node.name"], role, prefs["console.address"], prefs["console.port"],
                  prefs["console.password_file"], database=True, metrics_address=prefs["console.metrics_address"],
                  metrics_port=metrics_port if metrics_port >= 0 else None, run_budget=prefs["loop.run_budget"],
-                 session_idle_s=prefs["console.session_idle"], node_id=node_id)
+                 session_idle_s=prefs["console.session_idle"], node_id=node_id, tls_cert=prefs["console.tls_cert"],
+                 tls_key=prefs["console.tls_key"])

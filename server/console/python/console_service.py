@@ -57,6 +57,7 @@ class Console:
         self.push_interval_s = push_interval_s
         self.server = None
         self.metrics_server = None
+        self.tls_cert = ""
         self.histogram = None
         self.tasklets = []
         self.router = Router()
@@ -89,12 +90,14 @@ class Console:
 
     # ---- serving ----
 
-    def start(self, host, port, metrics_host=None, metrics_port=None):
-        self.server = _console.serve(host, port)
+    def start(self, host, port, metrics_host=None, metrics_port=None, tls_cert="", tls_key=""):
+        self.server = _console.serve(host, port, tls_cert=tls_cert or None, tls_key=tls_key or None)
+        self.auth.secure = bool(tls_cert)  # the cookie is then sent over TLS only
+        self.tls_cert = tls_cert
         logging.getLogger().addHandler(self.commands.logs)
         self._spawn(self.serve_forever, "console: requests")
         self._spawn(self.push_forever, "console: push")
-        log.info("admin console on http://%s:%d/", host, self.server.port)
+        log.info("admin console on %s://%s:%d/", "https" if tls_cert else "http", host, self.server.port)
         if metrics_port is not None:
             self.metrics_server = _console.serve(metrics_host or host, metrics_port)
             self.histogram = console_metrics.FrameHistogram()
@@ -223,7 +226,7 @@ class Console:
         try:
             return console_cluster.post_to_role(role, "/api/setting", {"name": name, "value": value},
                                                 "%s=%s" % (console_auth.COOKIE, request.cookies[console_auth.COOKIE]),
-                                                request.session.csrf)
+                                                request.session.csrf, self.tls_cert)
         except ValueError as e:
             raise CommandError(str(e)) from None
 

@@ -197,11 +197,12 @@ size_t size_arg(PyObject* value, std::size_t fallback) {
   return v < 1 ? 0 : static_cast<std::size_t>(v);
 }
 
-// serve(host, port, *, max_body=65536, max_connections=64, idle_timeout=30)
+// serve(host, port, *, max_body=65536, max_connections=64, idle_timeout=30, tls_cert=None, tls_key=None)
 PyObject* serve(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[5] = {};
+  PyObject* p[7] = {};
   if (!engine::parse_arguments("serve", args, nargs, kwnames,
-                               {"host", "port", "max_body", "max_connections", "idle_timeout"}, 2, p)) {
+                               {"host", "port", "max_body", "max_connections", "idle_timeout", "tls_cert", "tls_key"},
+                               2, p)) {
     return nullptr;
   }
   const char* host = PyUnicode_AsUTF8(p[0]);
@@ -222,13 +223,23 @@ PyObject* serve(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
   double idle;
   if (!engine::parse_timeout(p[4], &idle)) return nullptr;
   if (idle > 0) config.idle = std::chrono::milliseconds(static_cast<long long>(idle * 1e3));
+  for (int i : {5, 6}) {
+    if (p[i] == nullptr || p[i] == Py_None) continue;
+    const char* path = PyUnicode_AsUTF8(p[i]);
+    if (path == nullptr) return nullptr;
+    (i == 5 ? config.tls_cert : config.tls_key) = path;
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return PyErr_Format(PyExc_ValueError, "TLS needs both tls_cert and tls_key");
+  }
   auto context = engine::IoPool::instance().next_context();
   if (context == nullptr) return engine::raise_wait_error(engine::WaitError::kStopped, "serve");
   std::shared_ptr<HttpServer> server;
   try {
     server = HttpServer::start(context, {address, static_cast<unsigned short>(port)}, config);
   } catch (const boost::system::system_error& e) {
-    return PyErr_Format(PyExc_OSError, "console: cannot listen on %s:%ld: %s", host, port, e.code().message().c_str());
+    return PyErr_Format(PyExc_OSError, "console: cannot serve on %s:%ld%s: %s", host, port,
+                        config.tls_cert.empty() ? "" : " with TLS", e.code().message().c_str());
   }
   auto* self = PyObject_New(ServerObject, &ServerType);
   if (self == nullptr) {
@@ -272,7 +283,8 @@ PyTypeObject ServerType = net::make_type("_console.Server", sizeof(ServerObject)
 
 PyMethodDef module_methods[] = {
     {"serve", as_cfunction<serve>(), METH_FASTCALL | METH_KEYWORDS,
-     "serve(host, port, *, max_body=65536, max_connections=64, idle_timeout=30): a Server"},
+     "serve(host, port, *, max_body=65536, max_connections=64, idle_timeout=30, tls_cert=None, tls_key=None): "
+     "a Server (TLS with a PEM certificate chain and key)"},
     {"_close_all", as_cfunction<close_all>(), METH_NOARGS, "close every server (the exit hook)"},
     {nullptr, nullptr, 0, nullptr},
 };

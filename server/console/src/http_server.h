@@ -12,6 +12,9 @@
 // WebSocket's inbound messages are bounded and dropped, and one that does not
 // keep up with the push is closed rather than buffered without end.
 //
+// With a certificate and key (ServerConfig::tls_cert/tls_key, PEM), every
+// connection is TLS (OpenSSL through Asio) before the first byte of HTTP.
+//
 // All the server's sockets live on its one io_context: their state is touched
 // on that thread only. The public calls are thread-safe (they post there).
 
@@ -29,6 +32,8 @@
 #include <vector>
 
 #include "shard/engine/asio.h"
+
+#include <boost/asio/ssl/context.hpp>
 
 namespace shard::console {
 
@@ -57,7 +62,9 @@ struct ServerConfig {
   std::size_t max_connections = 64;      // HTTP and WebSocket together
   std::size_t max_ws_queue = 32;         // pushes waiting for one slow WebSocket
   std::size_t max_ws_message = 4 * 1024; // inbound WebSocket message (dropped)
-  std::chrono::milliseconds idle{30000}; // a connection's read or write
+  std::chrono::milliseconds idle{30000}; // a connection's read or write (and TLS handshake)
+  std::string tls_cert;                  // PEM chain; empty: plain HTTP
+  std::string tls_key;                   // PEM private key
 };
 
 struct ServerStats {
@@ -73,8 +80,22 @@ struct ServerStats {
   std::size_t websockets = 0;     // of which WebSockets
 };
 
-class HttpSession;
-class WsSession;
+// A connection whose request waits for the tasklet's answer (plain or TLS).
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual void write(HttpResponse response) = 0;
+  virtual void upgrade(Headers headers) = 0;
+  virtual void close() = 0;
+};
+
+// An open WebSocket (plain or TLS).
+class Pushable {
+ public:
+  virtual ~Pushable() = default;
+  virtual void push(std::shared_ptr<const std::string> text) = 0;
+  virtual void close() = 0;
+};
 
 class HttpServer final : public std::enable_shared_from_this<HttpServer> {
  public:
@@ -96,6 +117,7 @@ class HttpServer final : public std::enable_shared_from_this<HttpServer> {
   void respond(std::uint64_t id, HttpResponse response);
   void upgrade(std::uint64_t id, Headers headers);
   void broadcast(std::string text);
+  bool tls() const { return tls_ != nullptr; }
   // Stops listening and closes every connection; waiters are notified.
   void close();
   bool closed() const { return closed_.load(); }
@@ -104,9 +126,11 @@ class HttpServer final : public std::enable_shared_from_this<HttpServer> {
   // For the sessions, on the IO thread.
   boost::asio::io_context& context() { return *context_; }
   const ServerConfig& config() const { return config_; }
-  void queue(HttpRequest request, std::shared_ptr<HttpSession> session);
+  void queue(HttpRequest request, std::shared_ptr<Exchange> session);
+  void session_started() { ++open_; }
   void session_ended() { --open_; }
-  void add_websocket(const std::shared_ptr<WsSession>& ws);
+  void websocket_opened(const std::shared_ptr<Pushable>& ws);
+  void websocket_closed() { --websockets_open_; }
   void count_in(std::size_t n) { bytes_in_ += n; }
   void count_out(std::size_t n) { bytes_out_ += n; }
   void count_bad() { ++bad_requests_; }
@@ -115,10 +139,13 @@ class HttpServer final : public std::enable_shared_from_this<HttpServer> {
  private:
   HttpServer(std::shared_ptr<boost::asio::io_context> context, ServerConfig config);
   void accept();
+  template <class Session, class... Args>
+  void open_session(Args&&... args);
   void fire_notify();  // with mutex_ held: takes the pending notify out
 
   std::shared_ptr<boost::asio::io_context> context_;  // first: the sockets below use it
   ServerConfig config_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // null: plain
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<bool> closed_{false};
@@ -132,15 +159,13 @@ class HttpServer final : public std::enable_shared_from_this<HttpServer> {
   // On the IO thread only.
   std::uint64_t next_id_ = 1;
   // Requests the tasklet has not answered yet: they keep their connection.
-  std::unordered_map<std::uint64_t, std::shared_ptr<HttpSession>> awaiting_;
-  std::vector<std::weak_ptr<HttpSession>> sessions_;
-  std::vector<std::weak_ptr<WsSession>> websockets_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Exchange>> awaiting_;
+  std::vector<std::weak_ptr<Exchange>> sessions_;
+  std::vector<std::weak_ptr<Pushable>> websockets_;
 
   std::atomic<std::uint64_t> connections_{0}, refused_{0}, requests_{0}, busy_{0}, bad_requests_{0},
       ws_dropped_{0}, bytes_in_{0}, bytes_out_{0};
   std::atomic<std::size_t> open_{0}, websockets_open_{0};
-  friend class WsSession;
-  friend class HttpSession;
 };
 
 }  // namespace shard::console

@@ -6,6 +6,7 @@ shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_api.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_cli.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_metrics.py)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_browser.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_tls.py)
 # The console on a node with a database: accounts with a console_role, the audit table.
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/python/test_console_db.py)
 # Real sol and proxy nodes: consoles in the directory, shared sessions, a change for every node of a role.

@@ -70,7 +70,7 @@ class Node:
         if metrics:
             command += ["--metrics-port", "0"]
         self.process = subprocess.Popen(command + [script], stdout=self.log, stderr=subprocess.STDOUT, cwd=d, env=env)
-        self.port = int(self.wait_for(r"admin console on http://127\.0\.0\.1:(\d+)/").group(1))
+        self.port = int(self.wait_for(r"admin console on https?://127\.0\.0\.1:(\d+)/").group(1))
         self.metrics_port = int(self.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/").group(1)) if metrics else None
         self.wait_for(r"script ready")
 
@@ -123,12 +123,15 @@ class Answer:
 class Client:
     """Requests to one node's console; keeps the cookie and the CSRF token it is given."""
 
-    def __init__(self, port, host="127.0.0.1"):
-        self.host, self.port = host, port
+    def __init__(self, port, host="127.0.0.1", tls=None):
+        self.host, self.port, self.tls = host, port, tls
         self.cookie, self.csrf = None, None
 
     def request(self, method, path, body=None, headers=None, csrf=True, raw_body=None):
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        if self.tls is not None:
+            connection = http.client.HTTPSConnection(self.host, self.port, timeout=30, context=self.tls)
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         sent = dict(headers or {})
         if self.cookie:
             sent.setdefault("Cookie", self.cookie)

@@ -18,6 +18,8 @@ import time
 import traceback
 
 import _engine
+import _net
+import db
 import gameloop
 import live_settings
 import node_settings
@@ -94,7 +96,7 @@ class Commands:
             "run_budget": settings["run_budget"], "settings": settings,
             "frame": frame, "dispatch": gameloop.dispatch_stats(), "io": _engine.io_stats(),
             "workers": _engine.worker_count(), "runnable": stackless.getruncount(),
-            "console": self.server_stats(),
+            "net": _net._counts(), "db": _db_stats(), "console": self.server_stats(),
         }
 
     def settings(self):
@@ -224,6 +226,14 @@ class Commands:
         if len(text) > MAX_OUTPUT_CHARS:
             text = text[:MAX_OUTPUT_CHARS] + "\n... (output cut at %d characters)\n" % MAX_OUTPUT_CHARS
         return {"output": text, "ok": ok}
+
+
+def _db_stats():
+    """The database pool's counters (waiting: its queue depth), or None without a database."""
+    try:
+        return db.stats()
+    except (db.Error, RuntimeError):
+        return None
 
 
 def _sample(thread_id, seconds, interval):

@@ -10,7 +10,6 @@ import http.cookies
 import json
 import urllib.parse
 
-MAX_JSON_DEPTH_BYTES = 64 * 1024  # the server's body limit; json.loads is bounded by it
 
 # Roles, weakest first: a route needs at least its role.
 ROLES = ("viewer", "operator", "admin")

@@ -91,6 +91,13 @@ def render(commands, console_stats, histogram=None):
     w.metric("shard_io_threads", "gauge", "IO threads", [("", {}, io.get("threads", 0))])
     w.metric("shard_io_waits", "gauge", "asynchronous operations waited for now (queue depth)",
              [("", {}, io.get("waits", 0))])
+    w.metric("shard_net_connections", "gauge", "packet connections open (clients, node links)",
+             [("", {}, s["net"]["connections"])])
+    w.metric("shard_net_listeners", "gauge", "listening packet ports", [("", {}, s["net"]["listeners"])])
+    if s["db"] is not None:
+        w.metric("shard_db_waiting", "gauge", "database calls queued for a connection (queue depth)",
+                 [("", {}, s["db"].get("waiting", 0))])
+        w.metric("shard_db_in_use", "gauge", "database connections busy", [("", {}, s["db"].get("in_use", 0))])
     w.metric("shard_console_connections", "gauge", "open console connections (HTTP and WebSocket)",
              [("", {}, console_stats.get("open", 0))])
     w.metric("shard_console_bytes_in_total", "counter", "bytes the console read",

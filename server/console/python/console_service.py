@@ -14,7 +14,6 @@ the CSRF token and is audited (console_audit.py)."""
 import json
 import logging
 import os
-import time
 
 import _console
 import gameloop

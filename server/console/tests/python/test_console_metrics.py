@@ -46,6 +46,7 @@ class Metrics(unittest.TestCase):
                            ("shard_tasklets_alive", "gauge"), ("shard_dispatch_latency_seconds", "summary"),
                            ("shard_worker_threads", "gauge"), ("shard_io_threads", "gauge"),
                            ("shard_runnable_tasklets", "gauge"), ("shard_io_waits", "gauge"),
+                           ("shard_net_connections", "gauge"), ("shard_net_listeners", "gauge"),
                            ("shard_console_connections", "gauge"), ("shard_console_bytes_in", "counter"),
                            ("shard_console_bytes_out", "counter")):
             with self.subTest(name=name):

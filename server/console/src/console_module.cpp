@@ -238,8 +238,12 @@ PyObject* serve(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kw
   try {
     server = HttpServer::start(context, {address, static_cast<unsigned short>(port)}, config);
   } catch (const boost::system::system_error& e) {
-    return PyErr_Format(PyExc_OSError, "console: cannot serve on %s:%ld%s: %s", host, port,
-                        config.tls_cert.empty() ? "" : " with TLS", e.code().message().c_str());
+    if (config.tls_cert.empty()) {
+      return PyErr_Format(PyExc_OSError, "console: cannot serve on %s:%ld: %s", host, port, e.code().message().c_str());
+    }
+    // OpenSSL's own text says little ("asio.ssl error"): the files are the likely cause.
+    return PyErr_Format(PyExc_OSError, "console: cannot serve on %s:%ld with TLS (certificate %s, key %s): %s", host,
+                        port, config.tls_cert.c_str(), config.tls_key.c_str(), e.what());
   }
   auto* self = PyObject_New(ServerObject, &ServerType);
   if (self == nullptr) {

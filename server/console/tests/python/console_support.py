@@ -70,9 +70,14 @@ class Node:
         if metrics:
             command += ["--metrics-port", "0"]
         self.process = subprocess.Popen(command + [script], stdout=self.log, stderr=subprocess.STDOUT, cwd=d, env=env)
-        self.port = int(self.wait_for(r"admin console on https?://127\.0\.0\.1:(\d+)/").group(1))
-        self.metrics_port = int(self.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/").group(1)) if metrics else None
-        self.wait_for(r"script ready")
+        try:
+            self.port = int(self.wait_for(r"admin console on https?://127\.0\.0\.1:(\d+)/").group(1))
+            self.metrics_port = int(self.wait_for(r"metrics on http://127\.0\.0\.1:(\d+)/").group(1)) \
+                if metrics else None
+            self.wait_for(r"script ready")
+        except BaseException:
+            self.stop()
+            raise
 
     def output(self):
         with open(self.log_path, "rb") as f:

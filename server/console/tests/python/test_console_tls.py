@@ -61,6 +61,12 @@ class Tls(unittest.TestCase):
         with self.assertRaises(ssl.SSLCertVerificationError):
             Client(node.port, tls=ssl.create_default_context()).get("/login")
 
+    def test_a_missing_certificate_stops_the_start_naming_the_files(self):
+        with self.assertRaises(AssertionError) as failed:
+            Node("--console-tls-cert", "/nonexistent.crt", "--console-tls-key", "/nonexistent.key", metrics=False)
+        self.assertIn("cannot start the console: console: cannot serve on 127.0.0.1:0 with TLS "
+                      "(certificate /nonexistent.crt, key /nonexistent.key)", str(failed.exception))
+
     def test_the_cli_over_tls(self):
         with tempfile.NamedTemporaryFile("w", suffix=".pw") as f:
             f.write(ACCOUNTS["view"][1] + "\n")

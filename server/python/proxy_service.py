@@ -45,7 +45,8 @@ class ProxyService:
         if session is None:
             raise rpc_errors.Unavailable("session %r is not on this proxy" % (session_id,))
         if not isinstance(changed, dict) or not changed.keys() <= CHANGEABLE:
-            raise rpc_errors.BadArguments("proxy.change_session: changed may name only %s" % ", ".join(sorted(CHANGEABLE)))
+            raise rpc_errors.BadArguments("proxy.change_session: changed may name only %s"
+                                          % ", ".join(sorted(CHANGEABLE)))
         self.node.sessions.change(session, changed)
         return dict(session.attributes)
 

@@ -14,9 +14,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "engine", "tests", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python"))
 
+import _net  # noqa: E402
 import accounts  # noqa: E402
 import characters  # noqa: E402
+import client_sessions  # noqa: E402
 import db  # noqa: E402
+import kinds_pb2  # noqa: E402
+import proxy_node  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_values  # noqa: E402
 import sol_notify  # noqa: E402
@@ -137,22 +141,29 @@ class WorldTest(StacklessTestCase):
         self.assertEqual(self.ok(client.call("ping", "ping"))["node_id"], self.home_id)
 
     def test_info_leave_and_enter(self):
-        alice = self.playing("alice")
+        alice, bob = self.playing("alice"), self.playing("bob")
+        alice_ship = _state["alice"][1]
         info = self.ok(alice.call("solarsystem", "info"))
-        self.assertEqual((info["solar_system_id"], info["name"], info["security"], info["in_space"]),
-                         (HOME, "S-%d" % HOME, 0.5, True))
+        self.assertEqual((info["solar_system_id"], info["name"], info["security"], info["in_space"], info["pilots"]),
+                         (HOME, "S-%d" % HOME, 0.5, True, 2))
         self.assertEqual(info["gates"], [{"gate_id": GATE, "destination_system_id": NEIGHBOUR,
                                           "destination_name": "S-%d" % NEIGHBOUR, "position": [0.0, 0.0, 0.0]}])
-        alice.move(_state["alice"][1], 50001.0, 1)
-        self.ok(alice.call("ping", "ping"))  # the move was applied at a tick before the leave below, or is dropped
+        alice.move(alice_ship, 50001.0, 1)
+        self.assertEqual(bob.next_move().x, 50001.0)  # applied on the sol
         self.assertEqual(self.ok(alice.call("solarsystem", "leave"))["solar_system_id"], HOME)
+        self.assertEqual(db.query("SELECT x FROM ships WHERE id = ?", alice_ship), [(50001.0,)])  # saved on leave
         self.assertFalse(self.ok(alice.call("solarsystem", "info"))["in_space"])
-        self.assertIn(db.query("SELECT x FROM ships WHERE id = ?", _state["alice"][1])[0][0], (50000.0, 50001.0))
+        self.assertEqual(self.ok(bob.call("chat", "members", "local")), ["bob"])
         self.refused(alice.call("chat", "send", "local", "hello?"), APP, "ValueError", "docked")
         self.refused(alice.call("solarsystem", "jump", GATE), APP, "ValueError", "docked")
         self.ok(alice.call("solarsystem", "enter"))
         self.assertTrue(self.ok(alice.call("solarsystem", "info"))["in_space"])
         self.assertEqual(self.ok(alice.call("chat", "channels")), ["local"])
+        alice.move(alice_ship, 50002.0, 2)
+        self.assertEqual(bob.next_move().x, 50002.0)
+        alice.close()  # the session's end saves where the ship is
+        cluster.poll(lambda: db.query("SELECT x FROM ships WHERE id = ?", alice_ship) == [(50002.0,)],
+                     "alice's ship saved at logout")
 
     def test_local_chat_reaches_the_system_and_not_the_next(self):
         alice, bob, carol = self.playing("alice"), self.playing("bob"), self.playing("carol")
@@ -235,6 +246,30 @@ class NotifierTest(StacklessTestCase):
         session.attributes["character_id"] = 5
         notifier.to_characters([5], "market", "trade")
         self.assertEqual((notifier.stats()["dropped"], notifier.stats()["sent"]), (3, 0))
+
+
+class ProxyNotifyTest(StacklessTestCase):
+    """The proxy's side: a notification goes as is to the sessions it names
+    that still play the character; the others are dropped and counted."""
+
+    def test_the_proxy_delivers_to_its_sessions_and_drops_the_rest(self):
+        listener = _net.listen("127.0.0.1", 0)
+        self.addCleanup(listener.close)
+        client = _net.connect("127.0.0.1", listener.port)
+        self.addCleanup(client.close)
+        server = listener.accept(timeout=5)
+        self.addCleanup(server.close)
+        node = proxy_node.ProxyNode({"proxy.connect_timeout": 1, "proxy.login_window": 60,
+                                     "proxy.logins_per_address": 10, "proxy.failures_per_account": 10})
+        node.sessions = client_sessions.ClientSessions(1, node.sols)
+        session = node.sessions.by_id[7] = client_sessions.Session(7, 1, "alice", "127.0.0.1", server)
+        session.attributes["character_id"] = 70
+        proxy = node.services.by_name["proxy"]
+        payload = rpc_pb2.Notification(service="chat", event="message").SerializeToString()
+        # session 7 playing 70: delivered; 7 as 71 (it plays another now) and 8 (gone): dropped.
+        self.assertIsNone(proxy.notify([[7, 70], [7, 71], [8, 0]], payload))
+        self.assertEqual(proxy.stats(), {"delivered": 1, "dropped": 2})
+        self.assertEqual(client.recvmessage(timeout=5), (kinds_pb2.NOTIFICATION, payload))
 
 
 if __name__ == "__main__":

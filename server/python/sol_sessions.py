@@ -9,7 +9,9 @@ A session whose `sol_node` is another node, or that `ended`, leaves the
 table. A session with a ship (`ship_id`) in a solar system has that ship
 registered with the native movement system (`_movement.add_entity`), moved
 through the link of the proxy that holds the client: its moves and its
-neighbours' updates then never go through Python.
+neighbours' updates then never go through Python. When the session leaves
+the sol (or docks: solarsystem.leave), the ship's position goes to the
+`ships` table.
 """
 
 import contextvars
@@ -39,10 +41,10 @@ SYSTEM_EXTENT = 1e13   # metres either side of a system's centre that ships may 
 
 
 class SolSession:
-    __slots__ = ("session_id", "attributes", "proxy_node", "link", "entity")
+    """In space: its ship is registered with _movement (`entity`) and it is
+    in its system's local chat. Docked (solarsystem.leave): neither."""
 
-    # In space: its ship is registered with _movement (`entity`), it is in its
-    # system's local chat. Docked (solarsystem.leave): neither.
+    __slots__ = ("session_id", "attributes", "proxy_node", "link", "entity")
 
     def __init__(self, session_id, proxy_node, link):
         self.session_id, self.proxy_node, self.link = session_id, proxy_node, link

@@ -6,8 +6,10 @@ A jump asks the session's proxy to move the session (`proxy.change_session`
 over the link that proxy dialled here): the proxy switches its routing in
 one step and announces it to both sols (ClientSessions.change), so the
 client's next call and its ship's moves go to the destination's sol. The
-ship arrives at the destination gate (the gate's `destination_gate_id`); its system and position are saved to
-the ships table, as on leave and at the session's end (sol_sessions.py).
+ship arrives at the destination gate (the gate's `destination_gate_id`).
+Its system and position go to the ships table before the move (and back if
+the session is still here after a refusal), as positions do on leave and at
+the session's end (sol_sessions.py).
 """
 
 import math
@@ -94,10 +96,20 @@ class SolarSystem:
         proxy = self.node.notifier.proxies.get(session.proxy_node)
         if proxy is None:
             raise rpc_errors.Unavailable("no link to the session's proxy %d" % session.proxy_node)
-        # The proxy moves the session (routing, both sols told); this sol drops it before the answer arrives.
-        attributes = proxy.call("proxy", "change_session",
-                                (session.session_id, {"solar_system_id": destination, "ship_position": position}))
+        # The ship's row first: the old sol's save at the session's drop then finds it gone from this
+        # system, and a sol that dies now leaves the ship where the player will find it.
         db.execute("UPDATE ships SET system_id = ?, x = ?, y = ?, z = ? WHERE id = ?", destination, *position, ship)
+        try:
+            # The proxy moves the session (routing, both sols told); this sol drops it before the answer arrives.
+            attributes = proxy.call("proxy", "change_session",
+                                    (session.session_id, {"solar_system_id": destination, "ship_position": position}))
+        except rpc_errors.RpcError:
+            # Still here, in this system: the proxy did not move it (a SessionChange precedes any answer).
+            if self.node.sessions.by_id.get(session.session_id) is session and \
+                    session.attributes.get("solar_system_id") == system:
+                db.execute("UPDATE ships SET system_id = ?, x = ?, y = ?, z = ? WHERE id = ?",
+                           system, *session.position(), ship)
+            raise
         return attributes
 
 

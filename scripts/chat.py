@@ -23,9 +23,10 @@ from rpc_services import exposed
 LOCAL = "local"
 MAX_TEXT = 1000             # characters per message
 MAX_CHANNELS = 20           # named channels a character may be in
+MAX_MEMBERS = 1000          # characters in a named channel: one message's fan-out
 CHANNEL = re.compile(r"[A-Za-z0-9_-]{3,32}")
 RATE, BURST = 2.0, 5        # messages per second per session, and the bucket's size
-DUPLICATE_KEY = 1062        # MariaDB's ER_DUP_ENTRY: two joins creating one channel at once
+RACES = (1062, 1213)        # ER_DUP_ENTRY, ER_LOCK_DEADLOCK: two joins creating one channel at once
 
 
 def _text(text):
@@ -107,23 +108,26 @@ class Chat:
         if _channel(channel) == LOCAL:
             raise ValueError("the local channel is joined by entering space")
         character = _character(session)
-        with db.transaction() as t:
-            t.query("SELECT id FROM characters WHERE id = ? FOR UPDATE", character)  # serializes the count
-            rows = t.query("SELECT id FROM chat_channels WHERE name = ?", channel)
-            if rows:
-                channel_id = rows[0][0]
-            else:
-                try:
-                    channel_id = t.execute("INSERT INTO chat_channels (name, owner_id) VALUES (?, ?)",
-                                           channel, character).lastrowid
-                except db.Error as e:
-                    if e.code == DUPLICATE_KEY:
-                        raise ValueError("channel %r was just created: join again" % channel) from None
-                    raise
-            count = t.query("SELECT COUNT(*) FROM chat_members WHERE character_id = ?", character)[0][0]
-            if count >= MAX_CHANNELS:
-                raise ValueError("a character is in at most %d channels" % MAX_CHANNELS)
-            t.execute("INSERT IGNORE INTO chat_members (channel_id, character_id) VALUES (?, ?)", channel_id, character)
+        try:
+            with db.transaction() as t:
+                # The character's row, then the channel's: its counts cannot change under us.
+                t.query("SELECT id FROM characters WHERE id = ? FOR UPDATE", character)
+                rows = t.query("SELECT id FROM chat_channels WHERE name = ? FOR UPDATE", channel)
+                channel_id = rows[0][0] if rows else t.execute(
+                    "INSERT INTO chat_channels (name, owner_id) VALUES (?, ?)", channel, character).lastrowid
+                joined, members = t.query("SELECT COALESCE(SUM(character_id = ?), 0), COUNT(*) FROM chat_members"
+                                          " WHERE channel_id = ?", character, channel_id)[0]
+                if joined:
+                    return None
+                if members >= MAX_MEMBERS:
+                    raise ValueError("channel %r is full: at most %d members" % (channel, MAX_MEMBERS))
+                if t.query("SELECT COUNT(*) FROM chat_members WHERE character_id = ?", character)[0][0] >= MAX_CHANNELS:
+                    raise ValueError("a character is in at most %d channels" % MAX_CHANNELS)
+                t.execute("INSERT INTO chat_members (channel_id, character_id) VALUES (?, ?)", channel_id, character)
+        except db.Error as e:
+            if e.code in RACES:
+                raise ValueError("channel %r was being created by another: join again" % channel) from None
+            raise
         return None
 
     @exposed(role="player")

@@ -17,12 +17,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python")
 import _net  # noqa: E402
 import accounts  # noqa: E402
 import characters  # noqa: E402
+import chat  # noqa: E402
 import client_sessions  # noqa: E402
 import db  # noqa: E402
 import kinds_pb2  # noqa: E402
 import proxy_node  # noqa: E402
+import rpc_errors  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_values  # noqa: E402
+import sol_node  # noqa: E402
 import sol_notify  # noqa: E402
 import sol_sessions  # noqa: E402
 from cluster_support import RPC_CALL, RPC_ERROR, RPC_REPLY, Client, Cluster, frame  # noqa: E402
@@ -254,6 +257,37 @@ class WorldTest(StacklessTestCase):
         self.assertTrue(refusals)
         self.assertIn("too many messages", refusals[0])
         self.assertEqual(self.ok(bob.call("ping", "ping"))["node_id"], self.home_id)
+
+
+class ChatBoundsTest(StacklessTestCase):
+    """A named channel's bounds, on a sol's chat service in this process
+    (the test database), with bounds of 2 to keep it small."""
+
+    def test_a_full_channel_and_a_character_in_too_many_refuse_a_join(self):
+        node = sol_node.SolNode({})
+        chat.register(node.services, node)
+        for session_id, name in enumerate(("alice", "bob", "carol"), start=1):
+            session = node.sessions.by_id[session_id] = sol_sessions.SolSession(session_id, 1, None)
+            session.attributes.update(role="player", character_id=_state[name][0], character_name=name)
+        self.addCleanup(setattr, chat, "MAX_MEMBERS", chat.MAX_MEMBERS)
+        self.addCleanup(setattr, chat, "MAX_CHANNELS", chat.MAX_CHANNELS)
+        self.addCleanup(db.execute, "DELETE m FROM chat_members m JOIN chat_channels c ON c.id = m.channel_id"
+                                    " WHERE c.name IN ('crowd', 'second', 'third')")
+        chat.MAX_MEMBERS = chat.MAX_CHANNELS = 2
+
+        def join(session_id, channel):
+            return node.sessions.call(session_id, "chat", "join", [channel], {})
+
+        join(1, "crowd")
+        join(2, "crowd")
+        with self.assertRaisesRegex(rpc_errors.ApplicationError, "'crowd' is full: at most 2 members"):
+            join(3, "crowd")
+        join(2, "crowd")  # a member joining again: nothing to refuse
+        join(1, "second")
+        with self.assertRaisesRegex(rpc_errors.ApplicationError, "at most 2 channels"):
+            join(1, "third")
+        join(1, "crowd")  # already in it, though in as many channels as allowed
+        self.assertEqual(node.sessions.call(1, "chat", "channels", [], {}), ["crowd", "second"])  # docked: no local
 
 
 class NotifierTest(StacklessTestCase):

@@ -29,7 +29,7 @@ _CHARACTERS = ("SELECT c.id, c.name, s.system_id, s.id FROM characters c"
 
 
 def check_name(name):
-    """`name` if it is a valid character name, else ValueError saying why."""
+    """`name` if it is a valid character name, else ValueError (TypeError: not a string) saying why."""
     if not isinstance(name, str):
         raise TypeError("a character name must be a string, not %s" % type(name).__name__)
     if not NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1]:

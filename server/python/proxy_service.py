@@ -57,7 +57,8 @@ class ProxyService:
                                           % MAX_TARGETS)
         sessions = self.node.sessions.by_id if self.node.sessions is not None else {}
         for target in targets:
-            session = sessions.get(target[0]) if isinstance(target, list) and len(target) == 2 else None
+            valid = isinstance(target, list) and len(target) == 2 and all(isinstance(v, int) for v in target)
+            session = sessions.get(target[0]) if valid else None
             if session is None or (target[1] and session.attributes.get("character_id") != target[1]):
                 self.counts["dropped"] += 1
                 continue

@@ -326,9 +326,9 @@ class ProxyNotifyTest(StacklessTestCase):
         session.attributes["character_id"] = 70
         proxy = node.services.by_name["proxy"]
         payload = rpc_pb2.Notification(service="chat", event="message").SerializeToString()
-        # session 7 playing 70: delivered; 7 as 71 (it plays another now) and 8 (gone): dropped.
-        self.assertIsNone(proxy.notify([[7, 70], [7, 71], [8, 0]], payload))
-        self.assertEqual(proxy.stats(), {"delivered": 1, "dropped": 2})
+        # session 7 playing 70: delivered; 7 as 71 (it plays another now), 8 (gone) and malformed ones: dropped.
+        self.assertIsNone(proxy.notify([[7, 70], [7, 71], [8, 0], [[7], 0], "7"], payload))  # and two malformed
+        self.assertEqual(proxy.stats(), {"delivered": 1, "dropped": 4})
         self.assertEqual(client.recvmessage(timeout=5), (kinds_pb2.NOTIFICATION, payload))
 
 

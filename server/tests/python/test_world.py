@@ -31,8 +31,11 @@ import sol_sessions  # noqa: E402
 from cluster_support import RPC_CALL, RPC_ERROR, RPC_REPLY, Client, Cluster, frame  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
-HOME, NEIGHBOUR = 30000001, 30000002  # split over the two sols; HOME has the lower id: the starter system
+# HOME has the lowest id: the starter system. The assignment rule (system_assignment.plan) keeps the
+# lower ids together: HOME and THIRD on one sol, NEIGHBOUR on the other.
+HOME, THIRD, NEIGHBOUR = 30000001, 30000002, 30000003
 GATE, NEIGHBOUR_GATE = 50000001, 50000002  # HOME's gate at the origin, NEIGHBOUR's at x = 1000 m
+THIRD_GATE, THIRD_ARRIVAL = 50000003, 50000004  # HOME's at z = 9000 m, THIRD's at its origin
 APP, BAD, UNAVAILABLE = rpc_pb2.RpcError.APPLICATION, rpc_pb2.RpcError.BAD_ARGUMENTS, rpc_pb2.RpcError.UNAVAILABLE
 # character: (system, x): alice and bob together far from HOME's gate, carol by NEIGHBOUR's, dave by HOME's.
 CHARACTERS = {"alice": (HOME, 50000.0), "bob": (HOME, 50100.0), "carol": (NEIGHBOUR, 1200.0), "dave": (HOME, 100.0)}
@@ -43,14 +46,16 @@ _state = {}  # character name -> (character id, ship id)
 
 def setUpModule():
     cluster.set_up()
-    for system in (HOME, NEIGHBOUR):
+    for system in (HOME, NEIGHBOUR, THIRD):
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)",
                    system, "S-%d" % system)
     db.execute("INSERT INTO gates (id, system_id, destination_gate_id, x, y, z) VALUES (?, ?, ?, 0, 0, 0),"
-               " (?, ?, ?, 1000, 0, 0)", GATE, HOME, NEIGHBOUR_GATE, NEIGHBOUR_GATE, NEIGHBOUR, GATE)
-    for name in list(CHARACTERS) + ["newbie", "other"]:
+               " (?, ?, ?, 1000, 0, 0), (?, ?, ?, 0, 0, 9000), (?, ?, ?, 0, 0, 0)", GATE, HOME, NEIGHBOUR_GATE,
+               NEIGHBOUR_GATE, NEIGHBOUR, GATE, THIRD_GATE, HOME, THIRD_ARRIVAL, THIRD_ARRIVAL, THIRD, THIRD_GATE)
+    for name in list(CHARACTERS) + ["newbie", "other", "erin"]:
         how, account = run_in_tasklet(accounts.create, name, name + "-pw")
         assert how == "ok", account
+        _state.setdefault("accounts", {})[name] = account
         if name in CHARACTERS:
             system, x = CHARACTERS[name]
             character = db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name).lastrowid
@@ -64,8 +69,10 @@ def tearDownModule():
 
 
 def _split(ids):
+    """{system: node} once HOME and THIRD are on one live sol, NEIGHBOUR on the other."""
     hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
-    return hosts if set(hosts.values()) == set(ids) and len(hosts) == 2 else None
+    ok = len(hosts) == 3 and {hosts[HOME], hosts[NEIGHBOUR]} == set(ids) and hosts[THIRD] == hosts[HOME]
+    return hosts if ok else None
 
 
 def _chat(note):
@@ -159,7 +166,9 @@ class WorldTest(StacklessTestCase):
         self.assertEqual((info["solar_system_id"], info["name"], info["security"], info["in_space"]),
                          (HOME, "S-%d" % HOME, 0.5, True))
         self.assertEqual(info["gates"], [{"gate_id": GATE, "destination_system_id": NEIGHBOUR,
-                                          "destination_name": "S-%d" % NEIGHBOUR, "position": [0.0, 0.0, 0.0]}])
+                                          "destination_name": "S-%d" % NEIGHBOUR, "position": [0.0, 0.0, 0.0]},
+                                         {"gate_id": THIRD_GATE, "destination_system_id": THIRD,
+                                          "destination_name": "S-%d" % THIRD, "position": [0.0, 0.0, 9000.0]}])
         alice.move(alice_ship, 50001.0, 1)
         self.move_seen(bob, alice_ship, 50001.0)  # applied on the sol
         self.assertEqual(self.ok(alice.call("solarsystem", "leave"))["solar_system_id"], HOME)
@@ -225,6 +234,21 @@ class WorldTest(StacklessTestCase):
         # Its moves now reach carol, in the new system.
         dave.move(dave_ship, 1000.5, 1)
         self.move_seen(carol, dave_ship, 1000.5)
+
+    def test_a_jump_to_a_system_of_the_same_sol(self):
+        erin = db.execute("INSERT INTO characters (account_id, name) VALUES (?, 'erin')",
+                          _state["accounts"]["erin"]).lastrowid
+        ship = db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, 0, 0, 9100)",
+                          erin, HOME).lastrowid
+        _state["erin"] = (erin, ship)
+        client = self.playing("erin")
+        attributes = self.ok(client.call("solarsystem", "jump", THIRD_GATE))
+        self.assertEqual((attributes["solar_system_id"], attributes["ship_position"]), (THIRD, [0.0, 0.0, 0.0]))
+        self.assertEqual(self.ok(client.call("ping", "ping"))["node_id"], self.home_id)  # THIRD's sol too
+        info = self.ok(client.call("solarsystem", "info"))
+        self.assertEqual((info["solar_system_id"], info["in_space"], info["pilots"]), (THIRD, True, 1))
+        self.assertEqual(self.ok(client.call("chat", "members", "local")), ["erin"])
+        self.assertEqual(db.query("SELECT system_id, z FROM ships WHERE id = ?", ship), [(THIRD, 0.0)])
 
     def test_hostile_arguments_are_refused_and_the_nodes_go_on(self):
         bob = self.playing("bob")

@@ -129,20 +129,26 @@ class Console:
     def serve_forever(self):
         while True:
             raw = self.server.next_request()
-            t = stackless.tasklet(self.handle)(Request(raw))
+            t = stackless.tasklet(self.handle)(raw)
             t.name = "console: %s %s" % (raw[1], raw[2][:80])
             self.commands.own.add(t)
 
-    def handle(self, request):
+    def handle(self, raw):
+        request_id, method, target = raw[:3]
         try:
-            status, headers, body = self.answer(request)
+            try:
+                request = Request(raw)  # parsing hostile text: in the request's own tasklet
+            except ValueError as e:  # a target the parsers refuse (too many fields, ...)
+                status, headers, body = error_answer(400, "bad request: %s" % e)
+            else:
+                status, headers, body = self.answer(request)
         except Exception as e:  # a bug in a handler answers 500; the node goes on
-            log.exception("console: %s %s failed", request.method, request.path)
+            log.exception("console: %s %s failed", method, target[:200])
             status, headers, body = error_answer(500, "internal error: %s" % type(e).__name__)
         finally:
             self.commands.own.discard(stackless.getcurrent())
         if status is not None:
-            self.server.respond(request.id, status, headers + SECURITY_HEADERS, body)
+            self.server.respond(request_id, status, headers + SECURITY_HEADERS, body)
 
     def answer(self, request):
         """(status, headers, body), or (None, ...) when the request became a WebSocket."""
@@ -267,10 +273,10 @@ class Console:
     def serve_metrics(self):
         while True:
             raw = self.metrics_server.next_request()
-            request = Request(raw)
-            if request.method == "GET" and request.path == "/metrics":
+            request_id, method, target = raw[:3]
+            if method == "GET" and target.split("?", 1)[0] == "/metrics":
                 body = console_metrics.render(self.commands, self.server.stats(), self.histogram).encode("utf-8")
                 answer = (200, [("Content-Type", console_metrics.CONTENT_TYPE)], body)
             else:
                 answer = error_answer(404, "only GET /metrics here")
-            self.metrics_server.respond(request.id, *answer)
+            self.metrics_server.respond(request_id, *answer)

@@ -60,6 +60,11 @@ class Limits(unittest.TestCase):
         self.assertEqual(answer.status, 404)
         self.assertIsNone(answer.header("Set-Cookie"))
 
+    def test_a_target_with_too_many_query_fields_is_refused_and_the_console_goes_on(self):
+        answer = Client(node.port).get("/api/logs?" + "&".join("f%d=1" % i for i in range(50)))
+        self.assertEqual(answer.status, 400)
+        self.assertIn("bad request", answer.json()["error"])
+
     def test_two_requests_on_one_connection_are_both_answered(self):
         request = b"GET /login HTTP/1.1\r\nHost: a\r\n\r\n"
         answer = exchange(request + request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))

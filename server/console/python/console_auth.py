@@ -134,12 +134,12 @@ class Auth:
 
     def login(self, name, password, peer):
         """A new Session, or HttpError 401 (wrong) / 429 (throttled)."""
+        if not isinstance(name, str) or not isinstance(password, str):
+            raise HttpError(400, "name and password must be strings")
         address = peer.rsplit(":", 1)[0]
         for throttle, key in ((self.by_address, address), (self.failures, name)):
             if throttle.blocked(key):
                 raise HttpError(429, "too many login attempts: retry in %d s" % (throttle.retry_after(key) + 1))
-        if not isinstance(name, str) or not isinstance(password, str):
-            raise HttpError(400, "name and password must be strings")
         role, why = self.accounts.check(name, password)
         if role is None:
             # Failures count, per address and per account: an operator's

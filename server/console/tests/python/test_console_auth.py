@@ -130,6 +130,11 @@ class Logins(unittest.TestCase):
         self.assertEqual(throttled.status, 429)
         self.assertIn("too many login attempts", throttled.json()["error"])
 
+    def test_a_name_that_is_not_a_string_is_refused_clearly(self):
+        answer = Client(node.port).request("POST", "/api/login", {"name": ["view"], "password": "pw-view"})
+        self.assertEqual(answer.status, 400)
+        self.assertEqual(answer.json()["error"], "name and password must be strings")
+
     def test_a_body_that_is_not_json_is_refused_clearly(self):
         answer = Client(node.port).request("POST", "/api/login", raw_body=b"name=view")
         self.assertEqual(answer.status, 400)

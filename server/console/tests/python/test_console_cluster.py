@@ -34,10 +34,14 @@ def setUpModule():
     db.execute("UPDATE accounts SET console_role = 'operator' WHERE name = 'boss'")
     nodes = {name: cluster.start(role, name) for role, name in (("sol", "sol-a"), ("sol", "sol-b"),
                                                                  ("proxy", "proxy-a"))}
-    for node in nodes.values():
-        node.wait_log(r"admin console on http://127\.0\.0\.1:\d+/")
-    cluster.poll(lambda: len(db.query("SELECT 1 FROM cluster_nodes WHERE gone_at IS NULL"
-                                      " AND console_port IS NOT NULL")) == 3, "three consoles registered")
+    try:
+        for node in nodes.values():
+            node.wait_log(r"admin console on http://127\.0\.0\.1:\d+/")
+        cluster.poll(lambda: len(db.query("SELECT 1 FROM cluster_nodes WHERE gone_at IS NULL"
+                                          " AND console_port IS NOT NULL")) == 3, "three consoles registered")
+    except BaseException:
+        tearDownModule()  # unittest skips it when setUpModule fails: no node outlives the test
+        raise
 
 
 def tearDownModule():

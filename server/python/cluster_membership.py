@@ -8,7 +8,8 @@ others, leave.
     member.leave()                 # after the loop: marked gone at once
 
 Every `interval` seconds run() records a heartbeat, marks gone every node
-(any role) late by more than `timeout`, then calls on_beat(expired). If this
+(any role) late by more than `timeout` (releasing a gone proxy's client
+sessions), then calls on_beat(expired). If this
 node finds itself marked gone (it was stalled past the timeout: the cluster
 moved its work elsewhere), it must not go on as if it still held anything:
 run() records why in `lost` and stops the game loop. A failing database only
@@ -47,9 +48,7 @@ class Membership:
         self.lost = None  # why this node was dropped from the cluster, if it was
 
     def join(self):
-        for node in cluster_directory.expire_late(self.timeout):
-            log.warning("%s node %d (%s) is gone: no heartbeat for %.1f s", node["role"], node["id"], node["name"],
-                        self.timeout)
+        self._gone(cluster_directory.expire_late(self.timeout))
         self.node_id = cluster_directory.register(self.role, self.name, self.address, self.port, self.host,
                                                   self.pid, self.timeout)
         log.info("registered as %s node %d (%s) at %s:%d", self.role, self.node_id, self.name, self.address,
@@ -77,11 +76,22 @@ class Membership:
         # given up on this node by then.
         cluster_directory.heartbeat(self.node_id, timeout=self.timeout)
         expired = cluster_directory.expire_late(self.timeout, statement_timeout=self.timeout)
+        self._gone(expired)
+        if self.on_beat is not None:
+            self.on_beat(expired)
+
+    def _gone(self, expired):
+        """The nodes this node just marked gone: logged; a proxy's client
+        sessions released (its clients are disconnected: their rows would
+        otherwise say they are logged in until each account logs in again).
+        This node marked them, so it alone releases them."""
         for node in expired:
             log.warning("%s node %d (%s) is gone: no heartbeat for %.1f s", node["role"], node["id"], node["name"],
                         self.timeout)
-        if self.on_beat is not None:
-            self.on_beat(expired)
+            if node["role"] == "proxy":
+                released = db.execute("DELETE FROM client_sessions WHERE proxy_node_id = ?", node["id"],
+                                      timeout=self.timeout).rowcount
+                log.info("released %d client sessions of proxy node %d (%s)", released, node["id"], node["name"])
 
     def leave(self):
         """Marks this node gone now (a clean stop), unless it already was."""

@@ -5,3 +5,6 @@
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_run_sh.py)
 set_tests_properties(py_test_run_sh PROPERTIES LABELS "python;ops" TIMEOUT 400 RESOURCE_LOCK mariadb
                      ENVIRONMENT "PYTHONPATH=${PROJECT_SOURCE_DIR}/engine/tests/python")
+# The systemd units: systemd-analyze verify (skipped without it), and their command lines.
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_systemd_units.py)
+set_tests_properties(py_test_systemd_units PROPERTIES LABELS "python;ops")

@@ -53,7 +53,12 @@ class Session:
         self.ended = None  # why, once it ended
         self.last_active = time.monotonic()  # the last call from the client (or the login)
         self.sol_node = None  # the sol its solar system is on, once it is in one
-        self.sol_link = None  # the link to that sol it was announced over (a new link has not heard of it)
+        # The link to that sol it was announced over (a new link has not heard
+        # of it). Held while the ship is routed over it: _movement holds the
+        # link weakly and refuses a move whose link was freed, closing the
+        # client; a closed link still held drops the move instead, until
+        # follow_routes() moves the session.
+        self.sol_link = None
 
     def touch(self):
         self.last_active = time.monotonic()

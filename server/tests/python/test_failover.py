@@ -34,7 +34,7 @@ SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 USERS = ("alice", "bob", "carol", "dave")
 
 cluster = Cluster("shard_test_failover", {"proxy": {"tls": "off"}})
-_characters = {}  # user -> character id (its ship in SYSTEM)
+_characters, _ships = {}, {}  # user -> its character's id, its ship's (in SYSTEM)
 
 
 def setUpModule():
@@ -50,6 +50,7 @@ def setUpModule():
         db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
                    character, SYSTEM, 1000.0 * i)
         _characters[name] = character
+        _ships[name] = db.query("SELECT id FROM ships WHERE owner_id = ?", character)[0][0]
 
 
 def tearDownModule():
@@ -119,6 +120,11 @@ class SolKilled(FailoverCase):
 
         dead.kill()
         # The next call: a clean error at once (the link closed with the process), not a hang.
+        _, error = client.call("ping", "ping")
+        self.assertEqual(error.kind, rpc_pb2.RpcError.UNAVAILABLE, error.message)
+        # A move meanwhile has nowhere to go: dropped, the client kept (not cut off as a
+        # move of a ship it does not own would be).
+        client.move(_ships["alice"], 1.0, 1)
         _, error = client.call("ping", "ping")
         self.assertEqual(error.kind, rpc_pb2.RpcError.UNAVAILABLE, error.message)
         # The directory gives the system to the survivor, and the proxy moves the

@@ -14,10 +14,12 @@ missing (ops/setup.sh) and builds (ops/build.sh), starts a private MariaDB
 (ops/demo/load.py: four solar systems in a ring of gates, the accounts
 demo1..demo3 with a character each), then starts one proxy on 127.0.0.1 (TLS
 on its client port, build/devcert) and two sols on 127.0.0.2 and 127.0.0.3,
-separate processes with ops/demo/prefs.ini, and connects the bots. It prints
+separate processes with ops/demo/prefs.ini, and connects the bots
+(tools/client/swarm.py, when the checkout has it). It prints
 "ready", the demo accounts and how to connect the terminal client, and runs
-until Ctrl-C (SIGINT) or SIGTERM: then it stops the nodes (SIGTERM: each
-leaves the cluster directory), then MariaDB.
+until Ctrl-C (SIGINT) or SIGTERM: then it stops the bots (SIGINT: they write
+their report, DIR/swarm.json), the nodes (SIGTERM: each leaves the cluster
+directory), then MariaDB.
 
   --no-setup     skip ops/setup.sh and the build (BUILD/bin/shard must exist)
   --build DIR    the build tree whose shard and devcert/ run (default build; ops/build.sh makes build/)
@@ -26,7 +28,7 @@ leaves the cluster directory), then MariaDB.
   --sol-port N   the sols' node port, on each sol's own address (default 26001; 0: any free one)
   --password PW  the demo accounts' password (default: DIR/demo-password, made on the first run);
                  a command line shows in `ps`: for a demo only
-  --bots N       bots to connect (default 20; 0: none)
+  --bots N       bots to connect (tools/client/swarm.py; default 20; 0: none)
 
 Exit status: 0 after a stop on request with every node stopped cleanly; 1 when
 something failed to start, a node stopped on its own, or a node did not stop
@@ -64,16 +66,25 @@ mkdir -p "$dir/logs"
 dir=$(realpath "$dir")
 
 declare -A nodes=()  # pid -> node name
+swarm=""             # the bots' pid, while they run
 status=0
 alive() {  # PID: running (an exited child stays a zombie until waited for: kill -0 would say yes)
   local state
   read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" && [[ $state != Z ]]
 }
 stop_all() {
-  # The nodes first (each leaves the directory, which needs the database),
-  # then MariaDB. Bounded: a node not gone within 30 s is killed.
+  # The bots, then the nodes (each leaves the directory, which needs the
+  # database), then MariaDB. Bounded: a process not gone within 30 s is killed.
   trap - INT TERM
   local pid
+  if [[ -n $swarm ]]; then  # first, while the nodes still answer: SIGINT ends its phase and writes its report
+    kill -INT "$swarm" 2>/dev/null || true
+    for _ in $(seq 1 300); do alive "$swarm" || break; sleep 0.1; done
+    alive "$swarm" && kill -KILL "$swarm" 2>/dev/null
+    wait "$swarm" && echo "run: bots stopped (report: $dir/swarm.json)" ||
+      echo "run: the bots exited with status $? (their log: $dir/logs/swarm.log)" >&2
+    swarm=""
+  fi
   for pid in "${!nodes[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${!nodes[@]}"; do
     for _ in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done
@@ -151,13 +162,19 @@ for _ in $(seq 1 600); do  # a few seconds; a minute on a loaded machine
 done
 ready || { echo "run: the cluster was not ready within 60 s (logs in $dir/logs)" >&2; status=1; exit 1; }
 
-# HOOK (lead: wire tools/client/swarm.py here once it is on main; issue 11,
-# item 6): `shard python tools/client/swarm.py --proxy 127.0.0.1:$port ...
-# --bots $bots --duration 0` in the background, added to `nodes` so that it
-# is stopped with them, with the accounts and CA options its README names.
-# Until then no bots run: nothing stands in for them.
-if ((bots)); then
-  echo "run: no bots: tools/client/swarm.py is not wired into ops/run.sh yet"
+# The bots: tools/client/swarm.py (issue 11, item 6; its README), until
+# Ctrl-C, as accounts bot0..bot(N-1) with the demo password (created on first
+# use). Not part of the cluster: a swarm that stops is reported, the shard
+# goes on.
+swarm=""
+if ((bots)) && [[ -f tools/client/swarm.py ]]; then
+  setsid "$shard" python tools/client/swarm.py --host 127.0.0.1 --port "$port" --ca "$certs/dev.crt" \
+    --bots "$bots" --prefix bot --password "$password" --create-accounts --duration 0 \
+    --json "$dir/swarm.json" >"$dir/logs/swarm.log" 2>&1 &
+  swarm=$!
+  echo "run: started $bots bots (pid $swarm, log $dir/logs/swarm.log)"
+elif ((bots)); then
+  echo "run: no bots: tools/client/swarm.py is not in this checkout"
 fi
 
 cat <<READY
@@ -176,6 +193,11 @@ while ((!requested)); do
     echo "run: $down stopped on its own (its log: $dir/logs/$down.log); stopping everything" >&2
     status=1
     break
+  fi
+  if [[ -n $swarm ]] && ! alive "$swarm"; then
+    wait "$swarm" || true
+    echo "run: the bots stopped on their own (their log: $dir/logs/swarm.log); the shard goes on" >&2
+    swarm=""
   fi
   sleep 0.5 &
   wait $! || true

@@ -6,9 +6,10 @@ already has it changes nothing but the demo accounts' password.
 
 Four solar systems in a ring of gates (the cluster directory gives two to
 each of two sols, so a jump from Amarr Gate to Caldari Gate or from Delta
-Rim to Alpha Prime crosses sols), and the accounts demo1..demo3, each with
-one character and its ship: demo1 and demo2 in the first system (they see
-each other's moves), demo3 in the third (the other sol). The password comes
+Rim to Alpha Prime crosses sols), in two regions when the schema has the
+market's (0008), and the accounts demo1..demo3, each with one character, its
+wallet (a million ISK) and its ship: demo1 and demo2 in the first system
+(they see each other's moves), demo3 in the third (the other sol). The password comes
 from standard input, never the command line (`ps` shows that).
 """
 
@@ -29,7 +30,11 @@ SYSTEMS = (
     (30000003, "Caldari Gate", 0.4, 4.0e16, 4.0e16, 0.0),
     (30000004, "Delta Rim", 0.1, 0.0, 4.0e16, 0.0),
 )
+# Regions (the market's, migration 0008, when the schema has them): the ring
+# halved, one region on each sol.
+REGIONS = ((10000001, "Heartland", (30000001, 30000002)), (10000002, "Frontier", (30000003, 30000004)))
 GATE_DISTANCE = 1.5e12  # metres from a system's centre
+START_BALANCE = 100_000_000  # hundredths of an ISK: a million ISK to trade with
 SHIP_TYPE = 1
 # (account, character, system, x): demo1 and demo2 100 km apart.
 PILOTS = (
@@ -57,6 +62,12 @@ def load_universe():
     for row in gates():
         db.execute("INSERT IGNORE INTO gates (id, system_id, destination_gate_id, x, y, z)"
                    " VALUES (?, ?, ?, ?, ?, ?)", *row)
+    if db.query("SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'regions'"):
+        for region, name, systems in REGIONS:
+            db.execute("INSERT IGNORE INTO regions (id, name) VALUES (?, ?)", region, name)
+            for system in systems:
+                db.execute("UPDATE solar_systems SET region_id = ? WHERE id = ? AND region_id IS NULL", region, system)
+        print("demo: regions %s" % ", ".join(name for _, name, _ in REGIONS))
 
 
 def load_pilot(account, character, system, x, password):
@@ -70,6 +81,7 @@ def load_pilot(account, character, system, x, password):
     account_id = db.query("SELECT id FROM accounts WHERE name = ?", account)[0][0]
     db.execute("INSERT IGNORE INTO characters (account_id, name) VALUES (?, ?)", account_id, character)
     character_id = db.query("SELECT id FROM characters WHERE name = ? AND account_id = ?", character, account_id)[0][0]
+    db.execute("INSERT IGNORE INTO wallets (character_id, balance) VALUES (?, ?)", character_id, START_BALANCE)
     if not db.query("SELECT 1 FROM ships WHERE owner_id = ?", character_id):
         db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, ?, ?, ?, 0, 0)",
                    character_id, SHIP_TYPE, system, x)

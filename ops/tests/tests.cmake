@@ -8,3 +8,6 @@ set_tests_properties(py_test_run_sh PROPERTIES LABELS "python;ops" TIMEOUT 400 R
 # The systemd units: systemd-analyze verify (skipped without it), and their command lines.
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_systemd_units.py)
 set_tests_properties(py_test_systemd_units PROPERTIES LABELS "python;ops")
+# ops/demo/load.py twice on a database of its own; the schema's fitness for Galera.
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/test_demo_load.py)
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/test_galera_schema.py)

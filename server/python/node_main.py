@@ -77,9 +77,7 @@ def main():
                                        run_budget=prefs["loop.run_budget"], log_level=prefs["node.log_level"].upper())
             live_settings.start()
             node.start()
-        # ValueError: _net refusing a listener's settings (a TLS key that is not one).
-        except (OSError, ValueError, db.Error, TimeoutError, db_migrate.SchemaTooNew,
-                cluster_directory.NameTaken) as e:
+        except (OSError, ValueError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
             log.error("cannot start the %s node: %s", role, e)
             failed.append(e)
             gameloop.stop()

@@ -32,6 +32,7 @@ from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 USERS = ("alice", "bob", "carol", "dave")
+SELECT = ("session", "select_character")  # the call that plays a character (its system: its ship's)
 
 cluster = Cluster("shard_test_failover", {"proxy": {"tls": "off"}})
 _characters, _ships = {}, {}  # user -> its character's id, its ship's (in SYSTEM)
@@ -102,7 +103,7 @@ class FailoverCase(StacklessTestCase):
         client = Client(port)
         self.addCleanup(client.close)
         reply = client.login(name)
-        _, error = client.call("session", "select_character", _characters[name])
+        _, error = client.call(*SELECT, _characters[name])
         self.assertIsNone(error)
         return client, reply
 
@@ -139,7 +140,7 @@ class SolKilled(FailoverCase):
                        % (reply.session_id, SYSTEM, survivor.node_id, dead.node_id))
         survivor.wait_log(r"session %d arrived from proxy" % reply.session_id)
         # Selecting the character again works too.
-        attributes, error = client.call("session", "select_character", _characters["alice"])
+        attributes, error = client.call(*SELECT, _characters["alice"])
         self.assertIsNone(error)
         self.assertEqual(attributes["solar_system_id"], SYSTEM)
         self.assertEqual(client.call("ping", "ping")[0]["node_id"], survivor.node_id)
@@ -162,7 +163,7 @@ class ProxyKilled(FailoverCase):
         bob = connect_first([a.port, b.port])
         self.addCleanup(bob.close)
         again = bob.login("bob")
-        _, error = bob.call("session", "select_character", _characters["bob"])
+        _, error = bob.call(*SELECT, _characters["bob"])
         self.assertIsNone(error)
         self.assertEqual(bob.call("ping", "ping")[0]["node_id"], sol.node_id)
         self.assertEqual(db.query("SELECT session_id, proxy_node_id FROM client_sessions WHERE account_id = ?",

@@ -1,9 +1,9 @@
 """`ops/run.sh` end to end (without its install and build: --no-setup): its
 own MariaDB in a temporary directory, the demo loaded, one proxy and two sols
-as separate processes; a demo account logs in through the proxy's TLS client
-port; then Ctrl-C (SIGINT to the script's process group, as a terminal sends
-it) stops every node and the database, and the script exits 0. Every wait is
-bounded."""
+as separate processes, two bots when the checkout has the swarm; a demo
+account logs in through the proxy's TLS client port; then Ctrl-C (SIGINT to
+the script's process group, as a terminal sends it) stops the bots, every
+node and the database, and the script exits 0. Every wait is bounded."""
 
 import os
 import re
@@ -59,7 +59,7 @@ class RunShTest(StacklessTestCase):
             self.proc = subprocess.Popen(
                 ["bash", os.path.join(REPO, "ops", "run.sh"), "--no-setup", "--build", BUILD,
                  "--dir", os.path.join(self.dir.name, "run"), "--port", str(self.port), "--sol-port", "0",
-                 "--password", PASSWORD, "--bots", "0"],
+                 "--password", PASSWORD, "--bots", "2"],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                 env={k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")})
         self.addCleanup(self.kill_leftovers)
@@ -100,6 +100,12 @@ class RunShTest(StacklessTestCase):
                       % (self.port, BUILD), out)
         nodes = {name: int(pid) for name, pid in re.findall(r"run: started (\S+) \(pid (\d+)", out)}
         self.assertEqual(sorted(nodes), ["proxy-1", "sol-1", "sol-2"])
+        # The bots, when the checkout has the swarm (tools/client/swarm.py).
+        bots = [int(pid) for pid in re.findall(r"run: started 2 bots \(pid (\d+)", out)]
+        if os.path.exists(os.path.join(REPO, "tools", "client", "swarm.py")):
+            self.assertEqual(len(bots), 1, out)
+        else:
+            self.assertIn("run: no bots: tools/client/swarm.py is not in this checkout", out)
         mariadb = int(re.search(r"mariadb: started \(pid (\d+)", out).group(1))
 
         reply = self.login("demo1", PASSWORD)
@@ -117,7 +123,7 @@ class RunShTest(StacklessTestCase):
         for name in nodes:
             self.assertIn("run: %s stopped\n" % name, out)
         self.assertIn("mariadb: stopped", out)
-        poll(lambda: all(gone(pid) for pid in list(nodes.values()) + [mariadb]), "every process of the run gone")
+        poll(lambda: all(gone(pid) for pid in list(nodes.values()) + bots + [mariadb]), "every process of the run gone")
         for name in ("sol-1", "sol-2", "proxy-1"):
             with open(os.path.join(self.dir.name, "run", "logs", name + ".log"), encoding="utf-8") as f:
                 self.assertIn("stopped cleanly", f.read(), name)

@@ -120,9 +120,12 @@ class SolKilled(FailoverCase):
         survivor = next(sol for sol in sols if sol is not dead)
 
         dead.kill()
-        # The next call: a clean error at once (the link closed with the process), not a hang.
+        proxy.wait_log(r"link to sol %d \(sol-f\d\) at \S+ closed" % dead.node_id)  # with the process
+        # The next call: a clean error at once, saying what happens, not a hang.
         _, error = client.call("ping", "ping")
         self.assertEqual(error.kind, rpc_pb2.RpcError.UNAVAILABLE, error.message)
+        self.assertIn("sol %d, which hosts solar system %d, is unreachable; the session moves to the system's new sol"
+                      " within seconds: retry" % (dead.node_id, SYSTEM), error.message)
         # A move meanwhile has nowhere to go: dropped, the client kept (not cut off as a
         # move of a ship it does not own would be).
         client.move(_ships["alice"], 1.0, 1)

@@ -32,7 +32,7 @@ from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 USERS = ("alice", "bob", "carol", "dave")
-SELECT = ("session", "select_character")  # the call that plays a character (its system: its ship's)
+SELECT = ("characters", "select")  # the call that plays a character (its system: its ship's)
 
 cluster = Cluster("shard_test_failover", {"proxy": {"tls": "off"}})
 _characters, _ships = {}, {}  # user -> its character's id, its ship's (in SYSTEM)

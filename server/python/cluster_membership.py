@@ -53,6 +53,10 @@ class Membership:
                                                   self.pid, self.timeout)
         log.info("registered as %s node %d (%s) at %s:%d", self.role, self.node_id, self.name, self.address,
                  self.port)
+        # Registering may have marked this name's dead predecessor gone
+        # ("process gone": a proxy restarted by its supervisor before the
+        # timeout), and an earlier release may have failed: any gone proxy's rows.
+        self._release_sessions()
         return self.node_id
 
     def run(self):
@@ -81,17 +85,22 @@ class Membership:
             self.on_beat(expired)
 
     def _gone(self, expired):
-        """The nodes this node just marked gone: logged; a proxy's client
-        sessions released (its clients are disconnected: their rows would
-        otherwise say they are logged in until each account logs in again).
-        This node marked them, so it alone releases them."""
+        """The nodes this node just marked gone: logged; if a proxy is among
+        them, its client sessions released."""
         for node in expired:
             log.warning("%s node %d (%s) is gone: no heartbeat for %.1f s", node["role"], node["id"], node["name"],
                         self.timeout)
-            if node["role"] == "proxy":
-                released = db.execute("DELETE FROM client_sessions WHERE proxy_node_id = ?", node["id"],
-                                      timeout=self.timeout).rowcount
-                log.info("released %d client sessions of proxy node %d (%s)", released, node["id"], node["name"])
+        if any(node["role"] == "proxy" for node in expired):
+            self._release_sessions()
+
+    def _release_sessions(self):
+        """Deletes the client_sessions rows of gone proxies: their clients are
+        disconnected, and the rows would otherwise say those accounts are
+        logged in until each logs in again."""
+        released = db.execute("DELETE s FROM client_sessions s JOIN cluster_nodes n ON n.id = s.proxy_node_id"
+                              " WHERE n.gone_at IS NOT NULL", timeout=self.timeout).rowcount
+        if released:
+            log.info("released %d client sessions of gone proxies", released)
 
     def leave(self):
         """Marks this node gone now (a clean stop), unless it already was."""

@@ -79,10 +79,10 @@ def connect_first(ports):
 class FailoverCase(StacklessTestCase):
     deadline_s = 240
 
-    def start_sols(self, *names):
+    def start_sols(self, *names, args=()):
         db.execute("DELETE FROM client_sessions")  # a failed test's rows would hold their nodes' rows
         cluster.reset_directory()
-        sols = [cluster.start("sol", name) for name in names]
+        sols = [cluster.start("sol", name, *args) for name in names]
         for sol in sols:
             self.addCleanup(sol.stop)
             sol.node_id = sol.registered()["id"]
@@ -90,8 +90,8 @@ class FailoverCase(StacklessTestCase):
                      "the systems on %d sols" % len(sols))
         return sols
 
-    def start_proxy(self, name, sols):
-        proxy = cluster.start("proxy", name)
+    def start_proxy(self, name, sols, args=()):
+        proxy = cluster.start("proxy", name, *args)
         self.addCleanup(proxy.stop)
         proxy.port = proxy.registered()["port"]
         for sol in sols:
@@ -176,6 +176,26 @@ class ProxyKilled(FailoverCase):
                                       carol.user_id) == [(0,)], "the dead proxy's session rows released")
 
 
+class ProxyRestarted(FailoverCase):
+    # A timeout longer than the test: no node is marked gone by a heartbeat here.
+    SLOW = ("--cluster.node_timeout", "60")
+
+    def test_a_proxy_restarted_at_once_releases_its_dead_predecessors_rows(self):
+        (sol,) = self.start_sols("sol-r", args=self.SLOW)
+        proxy = self.start_proxy("proxy-r", [sol], args=self.SLOW)
+        _, carol = self.enter(proxy.port, "carol")
+        proxy.kill()
+        # Its supervisor starts it again (same name, same host, its pid dead):
+        # the new incarnation marks the old one gone and releases its rows.
+        again = self.start_proxy("proxy-r", [sol], args=self.SLOW)
+        self.assertEqual(cluster.poll(lambda: db.query("SELECT gone_reason FROM cluster_nodes WHERE pid = ?",
+                                                       proxy.proc.pid), "the old proxy marked gone"),
+                         [("process gone",)])
+        cluster.poll(lambda: db.query("SELECT COUNT(*) FROM client_sessions WHERE account_id = ?",
+                                      carol.user_id) == [(0,)], "the dead proxy's session rows released")
+        again.wait_log(r"released 1 client sessions of gone proxies")
+
+
 class HostileClients(FailoverCase):
 
     def test_a_malformed_or_oversized_packet_after_the_login_closes_that_client_only(self):
@@ -216,6 +236,9 @@ class HostileClients(FailoverCase):
         self.assertEqual(other.call("ping", "ping", "still here")[0]["echo"], "still here")
         self.assertIsNone(proxy.proc.poll())
         self.assertIsNone(sol.proc.poll())
+        # Its flood of relayed answers never filled the proxy's link to the sol
+        # (which the sol would have cut, with every session on it).
+        self.assertNotRegex(proxy.log(), r"link to sol .* closed")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ others, leave.
 
 Every `interval` seconds run() records a heartbeat, marks gone every node
 (any role) late by more than `timeout` (releasing a gone proxy's client
-sessions), then calls on_beat(expired). If this
-node finds itself marked gone (it was stalled past the timeout: the cluster
-moved its work elsewhere), it must not go on as if it still held anything:
+sessions), then calls on_beat(expired). If this node finds itself marked
+gone (it was stalled past the timeout: the cluster moved its work
+elsewhere), it must not go on as if it still held anything:
 run() records why in `lost` and stops the game loop. A failing database only
 logs: the next beat tries again, and past the timeout the others mark this
 node gone.

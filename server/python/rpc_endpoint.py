@@ -14,7 +14,8 @@ no other call. The caller's rights are the connection's `role` (a node link:
 Hostile input: a payload that does not parse, or a message kind that has no
 place on an RPC link, is logged and closes the connection; bad values inside
 a well-formed call are answered with BAD_ARGUMENTS. At most `max_serving`
-calls (MAX_SERVING unless the connection says fewer) run at once per connection. When that many run, the reader waits for one to
+calls (MAX_SERVING unless the connection says fewer: a client's) run at once
+per connection. When that many run, the reader waits for one to
 finish (it stops reading: TCP holds the peer back) and yields to them
 meanwhile, so a burst of calls queued on the connection is served, not
 dropped; a call still without a slot after FULL_WAIT seconds (every slot

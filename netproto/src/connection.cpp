@@ -28,6 +28,57 @@ std::string_view to_string(CloseReason reason) noexcept {
   return "unknown";
 }
 
+template <class T>
+class Connection::WritePostAllocator {
+ public:
+  using value_type = T;
+  explicit WritePostAllocator(Connection* owner) noexcept : owner_(owner) {}
+  template <class U>
+  WritePostAllocator(const WritePostAllocator<U>& other) noexcept : owner_(other.owner_) {}
+
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes <= sizeof(owner_->write_post_bytes_) && alignof(T) <= alignof(std::max_align_t) &&
+        !owner_->write_post_used_.exchange(true, std::memory_order_acquire)) {
+      return reinterpret_cast<T*>(owner_->write_post_bytes_);
+    }
+    return static_cast<T*>(::operator new(bytes));  // bigger, or (never expected) a second post
+  }
+  void deallocate(T* p, std::size_t) noexcept {
+    if (reinterpret_cast<unsigned char*>(p) == owner_->write_post_bytes_) {
+      owner_->write_post_used_.store(false, std::memory_order_release);
+    } else {
+      ::operator delete(p);
+    }
+  }
+  template <class U>
+  bool operator==(const WritePostAllocator<U>& other) const noexcept {
+    return owner_ == other.owner_;
+  }
+  template <class U>
+  bool operator!=(const WritePostAllocator<U>& other) const noexcept {
+    return owner_ != other.owner_;
+  }
+
+ private:
+  template <class U>
+  friend class WritePostAllocator;
+  Connection* owner_;
+};
+
+// Asio frees the operation before it calls the handler (which holds the
+// connection), so the slot is free again by the time write_() runs.
+struct Connection::WritePost {
+  std::shared_ptr<Connection> self;
+  using allocator_type = WritePostAllocator<void>;
+  allocator_type get_allocator() const noexcept { return allocator_type(self.get()); }
+  void operator()() const { self->write_(); }
+};
+
+// Through the io_context's own executor: the socket's any_io_executor would
+// wrap the handler in one more heap object and ignore its allocator.
+void Connection::post_write_() { asio::post(context_.get_executor(), WritePost{shared_from_this()}); }
+
 std::shared_ptr<Connection> Connection::create(Stream stream, ConnectionConfig config,
                                                std::shared_ptr<const NativeHandlers> native) {
   return std::shared_ptr<Connection>(new Connection(std::move(stream), std::move(config), std::move(native)));
@@ -128,7 +179,7 @@ Connection::SendResult Connection::send(const FrameHeader& header,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
     return result;
   }
-  if (post) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_(); });
+  if (post) post_write_();
   return result;
 }
 
@@ -403,7 +454,7 @@ void Connection::write_() {
                       });
     return;
   }
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_(); });
+  post_write_();
 }
 
 bool Connection::take_queued_() {

@@ -193,6 +193,31 @@ TEST_F(LoopbackTest, QueuedSendsAllocateNothingPerFrameOnceTheQueueHasGrown) {
   for (int i = 0; i < 3 * kFrames; ++i) EXPECT_EQ(text_of(*s->try_receive()), payload);
 }
 
+TEST_F(LoopbackTest, SendsFromAnotherThreadAllocateNothingEvenWhenEachOneIsPosted) {
+  listen();
+  auto reader = raw_client();  // reads at the end: the socket buffer holds it all
+  auto server = accepted();
+  const std::string payload(64, 'y');
+  // Each send finds the queue idle, so each one posts the IO thread's write.
+  auto send_one = [&](std::uint64_t seq) {
+    ASSERT_EQ(server->send(notification(), bytes_of(payload)), Connection::SendResult::kQueued);
+    ASSERT_TRUE(eventually([&] { return server->written_seq() == seq; }));
+  };
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) send_one(seq);  // the queue's buffers grow
+  const std::size_t before = shard::testing::allocations();
+  for (std::uint64_t seq = 11; seq <= 110; ++seq) send_one(seq);
+  EXPECT_LT(shard::testing::allocations() - before, 10u) << "allocations for 100 sends, each posted";
+  std::vector<std::uint8_t> wire(110 * (kPrefixBytes + payload.size()));
+  asio::read(reader, asio::buffer(wire));
+  FrameDecoder decoder;
+  decoder.feed(wire);
+  for (int i = 0; i < 110; ++i) {
+    auto frame = decoder.next();
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(std::string(frame->payload.begin(), frame->payload.end()), payload);
+  }
+}
+
 TEST_F(LoopbackTest, ABatchTheKernelTakesOnlyPartOfArrivesWholeAndInOrder) {
   listen();
   auto reader = raw_client();  // reads only once everything is queued

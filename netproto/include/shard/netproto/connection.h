@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -181,6 +182,13 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
 
   friend class ReadPoller;  // calls on_readable_()
+  // The post of write_(), at most one in flight (write_posted_): Asio makes
+  // its operation in write_post_bytes_ instead of on the heap (a send from
+  // the main thread would malloc there and free on the IO thread each time).
+  template <class T>
+  class WritePostAllocator;  // connection.cpp
+  struct WritePost;
+  void post_write_();
 
   // IO thread only.
   void read_();
@@ -232,6 +240,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::size_t queued_frames_ = 0;
   std::size_t send_bytes_ = 0;  // payload bytes queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight
+  alignas(std::max_align_t) unsigned char write_post_bytes_[128];
+  std::atomic<bool> write_post_used_{false};
   bool read_paused_ = false;    // the receive queue was full
   std::uint64_t next_seq_ = 1, written_seq_ = 0;
   NotifyList waiters_;  // key 0: readable; else sent up to that sequence number

@@ -246,7 +246,7 @@ std::shared_ptr<Job> Pool::finish(Worker& worker, const std::shared_ptr<Job>& jo
   // for a few others, to wake its caller's thread once for all of them. That
   // is decided, and the thread's next job taken, in the same hold of the
   // pool's mutex as the bookkeeping: one lock of that contended mutex per
-  // job, not three (a thread preempted holding it stalls the others).
+  // job, not two (a thread preempted holding it stalls the others).
   const bool holdable = job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute);
   std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
   std::shared_ptr<Job> next;

@@ -131,7 +131,8 @@ TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
 
 TEST(Pool, JobsQueuedTogetherWakeADifferentIdleThreadEach) {
   // Each job wakes one sleeping thread: a second job must reach the second
-  // thread, not wait behind the first job on the thread already woken.
+  // thread, not wait behind the first job on the thread already woken. (1 s
+  // each: a loaded machine may take long to wake the second thread.)
   Pool pool(test_config(2));
   pool.start();
   for (int round = 0; round < 3; ++round) {
@@ -139,7 +140,7 @@ TEST(Pool, JobsQueuedTogetherWakeADifferentIdleThreadEach) {
     for (int n = 0; n < 2; ++n) {
       auto promise = std::make_shared<std::promise<Result>>();
       results.push_back(promise->get_future());
-      auto job = make_job(Op::kQuery, "SELECT CONNECTION_ID(), SLEEP(0.3)");
+      auto job = make_job(Op::kQuery, "SELECT CONNECTION_ID(), SLEEP(1)");
       job->done = [promise](Result r) { promise->set_value(std::move(r)); };
       pool.submit(std::move(job));
     }

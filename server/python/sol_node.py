@@ -21,7 +21,7 @@ import sol_sessions
 import system_assignment
 
 # The game services (scripts/) a sol serves to the nodes linked to it.
-SERVICE_MODULES = ("ping",)
+SERVICE_MODULES = ("ping", "market")
 
 log = logging.getLogger("shard.sol")
 

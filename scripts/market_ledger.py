@@ -110,6 +110,8 @@ def _run(work, *args):
                 result = work(tx, *args)
             if result.replayed:
                 stats["replayed"] += 1
+                log.info("market request %.80r of character %d: a retry, answered with its first answer",
+                         args[-2], args[0])
             else:
                 stats["trades"] += len(result.answer.get("trades", ()))
             return result

@@ -25,7 +25,7 @@ import market_support  # noqa: E402
 import stackless  # noqa: E402
 import uthread  # noqa: E402
 from cluster_support import Cluster  # noqa: E402
-from dbsupport import after_others_ran, connect  # noqa: E402
+from dbsupport import after_others_ran, connect, run_tasklets  # noqa: E402
 from market_wallets import InsufficientFunds, LOCK_WAIT_S  # noqa: E402
 from support import StacklessTestCase, wait_until  # noqa: E402
 
@@ -52,22 +52,6 @@ def setUpModule():
 
 def tearDownModule():
     cluster.tear_down()
-
-
-def run_tasklets(*funcs):
-    """Runs each func in its own tasklet to the end: their results (or exceptions)."""
-    results = [None] * len(funcs)
-
-    def body(n, func):
-        try:
-            results[n] = func()
-        except BaseException as e:  # report everything
-            results[n] = e
-
-    for n, func in enumerate(funcs):
-        stackless.tasklet(body)(n, func)
-    stackless.run()
-    return results
 
 
 def waiting(fragment):

@@ -146,6 +146,13 @@ def _claim(tx, character_id, request_id, request):
     return None, json.loads(answer)
 
 
+def _lock_book(tx, region_id, type_id):
+    """Makes the book's row if new and locks it (market_books, 0008)."""
+    tx.execute("SET STATEMENT innodb_lock_wait_timeout=5 FOR"
+               " INSERT INTO market_books (region_id, type_id) VALUES (?, ?) ON DUPLICATE KEY UPDATE type_id = type_id",
+               region_id, type_id)
+
+
 def _finish(tx, request_row, answer, notices):
     tx.execute("UPDATE market_requests SET answer = ? WHERE id = ?", json.dumps(answer), request_row)
     return Result(answer, notices, False)
@@ -155,6 +162,7 @@ def _place(tx, character_id, region_id, system_id, is_buy, type_id, quantity, pr
     request_row, first = _claim(tx, character_id, request_id, request)
     if request_row is None:
         return Result(first, [], True)
+    _lock_book(tx, region_id, type_id)
     order = market_matching.Placement(character_id, region_id, system_id, is_buy, type_id, quantity, price,
                                       request_row, lock_balance(tx, character_id))
     order.fill(tx)
@@ -166,10 +174,15 @@ def _cancel(tx, character_id, order_id, request_id, request):
     request_row, first = _claim(tx, character_id, request_id, request)
     if request_row is None:
         return Result(first, [], True)
-    rows = tx.query("SELECT quantity, escrow FROM market_orders WHERE id = ? AND character_id = ? FOR UPDATE",
+    mine = "no open order %d of yours" % order_id
+    book = tx.query("SELECT region_id, type_id FROM market_orders WHERE id = ? AND character_id = ?",
                     order_id, character_id)
-    if not rows:
-        raise LookupError("no open order %d of yours" % order_id)
+    if not book:
+        raise LookupError(mine)
+    _lock_book(tx, *book[0])
+    rows = tx.query("SELECT quantity, escrow FROM market_orders WHERE id = ? FOR UPDATE", order_id)
+    if not rows:  # filled or cancelled since the first read
+        raise LookupError(mine)
     (quantity, escrow), = rows
     if escrow:
         move(tx, character_id, escrow, "market escrow release", order_id, request_row)

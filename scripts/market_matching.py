@@ -1,7 +1,7 @@
 """Matching one incoming order against a region's book, inside the caller's
 transaction (market_ledger.py): the other side's best orders in price-time
-priority (best price first, then the oldest: the lowest id), locked, filled
-at the resting order's price, the money moved for both sides; what is left
+priority (best price first, then the oldest: the lowest id), filled at the
+resting order's price, the money moved for both sides; what is left
 rests as an order (docs/market.md).
 
 Money: a buy order that rests escrows price x quantity left, taken from the
@@ -17,17 +17,21 @@ import collections
 
 from market_wallets import InsufficientFunds, move
 
-BATCH = 20       # resting orders locked per query: enough for most requests, few rows locked past the last fill
-MAX_FILLS = 100  # per request: a bound on one transaction's locks; what is left is answered unplaced
+BATCH = 20       # resting orders read per query: enough for most requests
+MAX_FILLS = 100  # per request: a bound on one transaction's size; what is left is answered unplaced
 MAX_OPEN_ORDERS = 100  # per character, every region together
 
-# The other side's best orders first; locking them holds their owners' trades until we commit.
-ASKS = ("SET STATEMENT innodb_lock_wait_timeout=5 FOR"
-        " SELECT id, character_id, price, quantity FROM market_orders"
-        " WHERE region_id = ? AND type_id = ? AND is_buy = 0 AND price <= ? ORDER BY price, id LIMIT 20 FOR UPDATE")
-BIDS = ("SET STATEMENT innodb_lock_wait_timeout=5 FOR"
-        " SELECT id, character_id, price, quantity FROM market_orders"
-        " WHERE region_id = ? AND type_id = ? AND is_buy = 1 AND price >= ? ORDER BY price DESC, id LIMIT 20 FOR UPDATE")
+# The other side's best orders first. Plain reads, no range locks: the caller
+# holds the book's lock (market_books), and only its holders write the book's
+# orders, so what this reads stays true until the commit. The read view is
+# made by the first plain read, this one, after the book's lock was granted:
+# it sees every earlier holder's commit. (A locking range read here took
+# next-key locks past the book's end, into the next book's orders and gaps:
+# placers in different books deadlocked on each other's inserts.)
+ASKS = ("SELECT id, character_id, price, quantity FROM market_orders"
+        " WHERE region_id = ? AND type_id = ? AND is_buy = 0 AND price <= ? ORDER BY price, id LIMIT 20")
+BIDS = ("SELECT id, character_id, price, quantity FROM market_orders"
+        " WHERE region_id = ? AND type_id = ? AND is_buy = 1 AND price >= ? ORDER BY price DESC, id LIMIT 20")
 
 # A trade the counterparty is told of once the transaction committed.
 Notice = collections.namedtuple("Notice", "character_id order_id type_id quantity price")
@@ -71,6 +75,7 @@ class Placement:
                 break
 
     def _trade(self, tx, order_id, owner, price, quantity, resting_quantity):
+        self._take(tx, order_id, resting_quantity, resting_quantity - quantity)
         cost = price * quantity
         if self.is_buy:
             buyer, seller = self.character_id, owner
@@ -80,13 +85,6 @@ class Placement:
             self.credit(tx, owner, cost, "market escrow release", order_id)
             self.credit(tx, owner, -cost, "market buy", order_id)
         self.credit(tx, seller, cost, "market sale", order_id)
-        left = resting_quantity - quantity
-        if left:
-            # A resting buy's escrow stays price x quantity left.
-            tx.execute("UPDATE market_orders SET quantity = ?, escrow = IF(is_buy, price * ?, 0) WHERE id = ?",
-                       left, left, order_id)
-        else:
-            tx.execute("DELETE FROM market_orders WHERE id = ?", order_id)
         tx.execute("INSERT INTO market_trades (market_request_id, region_id, type_id, price, quantity,"
                    " resting_order_id, taker_is_buy, buyer_id, seller_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                    self.request_row, self.region_id, self.type_id, price, quantity, order_id, self.is_buy,
@@ -94,6 +92,22 @@ class Placement:
         self.remaining -= quantity
         self.trades.append({"price": price, "quantity": quantity})
         self.notices.append(Notice(owner, order_id, self.type_id, quantity, price))
+
+    @staticmethod
+    def _take(tx, order_id, read, left):
+        """The resting order keeps `left` (a buy's escrow: price x left) or
+        goes; the order is the first row of the trade written, before any
+        wallet. Checked against what was `read`: the book's lock guarantees
+        it, and a change would mean a writer without that lock."""
+        if left:
+            done = tx.execute("SET STATEMENT innodb_lock_wait_timeout=5 FOR UPDATE market_orders"
+                              " SET quantity = ?, escrow = IF(is_buy, price * ?, 0) WHERE id = ? AND quantity = ?",
+                              left, left, order_id, read)
+        else:
+            done = tx.execute("SET STATEMENT innodb_lock_wait_timeout=5 FOR DELETE FROM market_orders"
+                              " WHERE id = ? AND quantity = ?", order_id, read)
+        if done.rowcount != 1:
+            raise RuntimeError("market order %d changed under its book's lock (read with %d left)" % (order_id, read))
 
     def rest(self, tx):
         """What is left becomes an order (a buy escrows its price x quantity)."""

@@ -50,6 +50,17 @@ ALTER TABLE market_orders
   ADD KEY IF NOT EXISTS owner_orders (character_id, id),
   ADD CONSTRAINT market_orders_region FOREIGN KEY IF NOT EXISTS (region_id) REFERENCES regions (id);
 
+-- One row per book, (region, type): every place and cancel locks its book's
+-- row first, so one book's requests run one after the other, as one matching
+-- engine per instrument does. Without it, two placers' range locks on the
+-- book's index and their inserts of new orders into it deadlock at once.
+CREATE TABLE IF NOT EXISTS market_books (
+  region_id INT UNSIGNED NOT NULL,
+  type_id INT UNSIGNED NOT NULL,
+  PRIMARY KEY (region_id, type_id),
+  FOREIGN KEY (region_id) REFERENCES regions (id)
+) ENGINE=InnoDB;
+
 CREATE TABLE IF NOT EXISTS market_trades (
   id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
   market_request_id BIGINT UNSIGNED NOT NULL,  -- the request whose order took the resting one

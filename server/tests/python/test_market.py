@@ -67,7 +67,7 @@ def wait_for_waiters(fragment, count):
                what="%d statements waiting on %r" % (count, fragment))
 
 
-BOOK_LOCK = "FROM market_orders WHERE region_id"
+ORDER_WRITE = "FROM market_orders WHERE id"  # a filled order deleted
 REQUEST_INSERT = "INSERT INTO market_requests"
 
 
@@ -229,7 +229,7 @@ class FailureTest(MarketTestCase):
         before = self.snapshot()
         gate = self.gate("SELECT id FROM market_orders WHERE id = ? FOR UPDATE", order)
         placer = stackless.tasklet(self.place)(buyer, "buy", TRITANIUM, 5, 10, "killed")
-        wait_for_waiters(BOOK_LOCK, 1)  # the request row and the buyer's wallet are taken: mid-transaction
+        wait_for_waiters(ORDER_WRITE, 1)  # the request row and the buyer's wallet are taken: mid-transaction
         placer.kill()
         gate.rollback()
         wait_until(lambda: after_others_ran(lambda: db.stats()["transactions"] == 0), what="the rollbacks")
@@ -271,7 +271,7 @@ class IdempotencyTest(MarketTestCase):
         first = stackless.tasklet(self.place)(buyer, "buy", TRITANIUM, 5, 10, "raced")
         results = []
         stackless.tasklet(lambda: results.append(self.place(buyer, "buy", TRITANIUM, 5, 10, "raced")))()
-        wait_for_waiters(BOOK_LOCK, 1)       # the first holds its request row...
+        wait_for_waiters(ORDER_WRITE, 1)       # the first holds its request row...
         wait_for_waiters(REQUEST_INSERT, 1)  # ...and the retry waits on it
         gate.rollback()
         wait_until(lambda: after_others_ran(lambda: results and not first.alive), timeout=20, what="both answers")
@@ -294,6 +294,25 @@ class ConcurrencyTest(MarketTestCase):
         self.assertEqual(self.balance(seller), 50)
         self.assertEqual(market_ledger.book(REGION, TRITANIUM), {"buy": [[5, 8]], "sell": []})
 
+    def test_placers_in_different_books_do_not_deadlock(self):
+        # Each trades with itself in a book of its own: they share no row. (A
+        # locking range read of the book reached into the next book's orders
+        # and gaps, and these deadlocked within a few rounds.)
+        traders = [self.character(10_000) for _ in range(6)]
+        items = [TRITANIUM + n for n in range(len(traders))]
+        for trader, item in zip(traders, items):  # the books' rows exist before the race
+            self.place(trader, "sell", item, 1, 10)
+
+        def rounds(trader, item):
+            for _ in range(10):
+                self.place(trader, "buy", item, 1, 10)
+                self.place(trader, "sell", item, 1, 10)
+            return "done"
+
+        results = run_tasklets(*[lambda t=t, i=i: rounds(t, i) for t, i in zip(traders, items)])
+        self.assertEqual(results, ["done"] * len(traders))
+        self.assertEqual(market_ledger.stats["retries"], self.retries_before, "placers waited on each other")
+
     def test_a_deadlock_between_two_placers_is_retried(self):
         # Each buys what the other sells: each holds its own wallet and needs
         # the other's to pay it. The gate makes both hold theirs first.
@@ -304,7 +323,7 @@ class ConcurrencyTest(MarketTestCase):
         results = []
         stackless.tasklet(lambda: results.append(self.place(one, "buy", TRITANIUM, 5, 10)))()
         stackless.tasklet(lambda: results.append(self.place(two, "buy", PYERITE, 5, 20)))()
-        wait_for_waiters(BOOK_LOCK, 2)
+        wait_for_waiters(ORDER_WRITE, 2)
         with self.assertLogs("shard.market", "INFO") as logged:
             gate.rollback()
             wait_until(lambda: after_others_ran(lambda: len(results) == 2), timeout=30, what="both placers")

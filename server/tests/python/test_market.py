@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python")
 
 import db  # noqa: E402
 import market_ledger  # noqa: E402
+import market_matching  # noqa: E402
 import market_support  # noqa: E402
 import stackless  # noqa: E402
 import uthread  # noqa: E402
@@ -177,6 +178,33 @@ class MatchingTest(MarketTestCase):
         answer = self.place(trader, "buy", TRITANIUM, 3, 10)
         self.assertEqual(answer["filled"], 3)
         self.assertEqual(self.balance(trader), 100)
+
+    def bounded(self, name, value):
+        """market_matching's bound `name` lowered to `value` for this test."""
+        self.addCleanup(setattr, market_matching, name, getattr(market_matching, name))
+        setattr(market_matching, name, value)
+
+    def test_a_request_takes_at_most_max_fills_orders_and_leaves_the_rest_unplaced(self):
+        self.bounded("MAX_FILLS", 3)
+        seller, buyer = self.character(), self.character(1_000)
+        for _ in range(5):
+            self.place(seller, "sell", TRITANIUM, 1, 10)
+        answer = self.place(buyer, "buy", TRITANIUM, 5, 10)
+        self.assertEqual((answer["order_id"], answer["filled"], answer["remaining"]), (None, 3, 2))
+        self.assertEqual(market_ledger.book(REGION, TRITANIUM), {"buy": [], "sell": [[10, 2]]})
+        self.assertEqual(self.balance(buyer), 970)  # no escrow: nothing rests
+
+    def test_an_order_past_the_open_orders_bound_is_refused_and_changes_nothing(self):
+        self.bounded("MAX_OPEN_ORDERS", 2)
+        trader, other = self.character(1_000), self.character()
+        self.place(other, "sell", TRITANIUM, 1, 50)
+        self.place(trader, "buy", TRITANIUM, 1, 5)
+        self.place(trader, "sell", PYERITE, 1, 5)
+        before = self.snapshot()
+        with self.assertRaisesRegex(ValueError, "too many open orders"):
+            self.place(trader, "buy", TRITANIUM, 2, 50)  # its fill rolls back with it
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(self.place(trader, "buy", TRITANIUM, 1, 50)["filled"], 1)  # nothing rests: allowed
 
     def test_money_is_conserved_over_many_random_orders(self):
         rng = random.Random(11)

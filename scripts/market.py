@@ -8,6 +8,7 @@ character, and the market is the region of the session's solar system
 """
 
 import db
+import live_settings
 import sol_sessions
 from rpc_services import exposed
 
@@ -19,6 +20,11 @@ class Market:
 
     def __init__(self, node):
         self.node = node
+        # solar_system_id -> region_id: read once per system, not once per
+        # request; forgotten whenever solar_systems changes (the live
+        # settings' content versions, docs/database.md).
+        self.regions = {}
+        live_settings.on_table_change("solar_systems", lambda table, version: self.regions.clear())
 
     @staticmethod
     def _character():
@@ -27,14 +33,18 @@ class Market:
             raise LookupError("no character selected")
         return character
 
-    @staticmethod
-    def _where():
+    def _where(self):
         """(region_id, solar_system_id) of the caller's session."""
         system = sol_sessions.current().attributes.get("solar_system_id")
-        rows = db.query("SELECT region_id FROM solar_systems WHERE id = ?", system) if isinstance(system, int) else ()
-        if not rows or rows[0][0] is None:
+        region = self.regions.get(system)
+        if region is None and isinstance(system, int):
+            rows = db.query("SELECT region_id FROM solar_systems WHERE id = ?", system)
+            region = rows[0][0] if rows else None
+            if region is not None:  # a system in no region is asked again: it may get one
+                self.regions[system] = region
+        if region is None:
             raise LookupError("solar system %s belongs to no region: it has no market" % (system,))
-        return rows[0][0], system
+        return region, system
 
     @exposed(role="player")
     def balance(self):

@@ -26,7 +26,7 @@ import stackless  # noqa: E402
 from cluster_support import Client, Cluster  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
-REGION = 10000001
+REGION, OTHER_REGION = 10000001, 10000002
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # one region, split over the two sols
 TRITANIUM = 34
 SELLERS, BUYERS = ("seller1", "seller2"), ("buyer1", "buyer2")
@@ -39,7 +39,7 @@ _funded = {}      # character id -> START (for the audit)
 
 def setUpModule():
     cluster.set_up()
-    db.execute("INSERT INTO regions (id, name) VALUES (?, 'The Forge')", REGION)
+    db.execute("INSERT INTO regions (id, name) VALUES (?, 'The Forge'), (?, 'Domain')", REGION, OTHER_REGION)
     for system in (SYSTEM, OTHER_SYSTEM):
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z, region_id) VALUES (?, ?, 0.9, 0, 0, 0, ?)",
                    system, "S-%d" % system, REGION)
@@ -176,6 +176,13 @@ class MarketClusterTest(StacklessTestCase):
             self.assertEqual((error.kind, error.type), (kind, type_name), error.message)
         self.assertEqual(self.call(poor, "balance"), 50)
         self.assertEqual(market_support.audit(self, _funded), 2)
+
+        # The market is the region's: a system moved to another region (plain
+        # SQL, followed by the sol within its settings interval) sees that one's.
+        db.execute("UPDATE solar_systems SET region_id = ? WHERE id = ?", OTHER_REGION, SYSTEM)
+        cluster.poll(lambda: self.call(alice, "book", TRITANIUM)["sell"] == [], "alice's system in the other region")
+        db.execute("UPDATE solar_systems SET region_id = ? WHERE id = ?", REGION, SYSTEM)
+        cluster.poll(lambda: self.call(alice, "book", TRITANIUM)["sell"] == [[100, 6]], "alice's system back")
 
     def test_2_a_sol_killed_mid_trade_loses_and_duplicates_no_transaction(self):
         system_sol = self.sols[self.ids.index(self.hosts[SYSTEM])]

@@ -4,8 +4,13 @@ database transaction and idempotent on its client-chosen request_id.
 
 A sol serves it to the sessions in its systems; the caller is the session's
 character, and the market is the region of the session's solar system
-(solar_systems.region_id). The work is market_ledger's.
+(solar_systems.region_id). The work is market_ledger's. Once a request
+committed, the owners of the orders it took hear of each trade, wherever
+they play (node.notifier, docs/services.md): service "market", event
+"trade", args [order_id, type_id, quantity, price].
 """
+
+import logging
 
 import db
 import live_settings
@@ -13,6 +18,8 @@ import sol_sessions
 from rpc_services import exposed
 
 import market_ledger
+
+log = logging.getLogger("shard.market")
 
 
 class Market:
@@ -59,7 +66,20 @@ class Market:
         character = self._character()
         market_ledger.check_order(side, type_id, quantity, price)  # a bad order is refused before any query
         region, system = self._where()
-        return market_ledger.place(character, region, system, side, type_id, quantity, price, request_id).answer
+        result = market_ledger.place(character, region, system, side, type_id, quantity, price, request_id)
+        self._tell(result.notices)
+        return result.answer
+
+    def _tell(self, notices):
+        """At most once: a counterparty offline, or a database error finding
+        where it plays, loses the notification, never the trade (committed)."""
+        for notice in notices:
+            try:
+                self.node.notifier.to_characters([notice.character_id], "market", "trade", notice.order_id,
+                                                 notice.type_id, notice.quantity, notice.price)
+            except db.Error as e:
+                log.warning("market: trade of order %d not notified to character %d: %s", notice.order_id,
+                            notice.character_id, e)
 
     @exposed(role="player")
     def cancel(self, order_id, request_id):

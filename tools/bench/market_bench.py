@@ -30,6 +30,7 @@ import os
 import platform
 import sys
 import time
+import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "db", "tests", "python"))
@@ -37,6 +38,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "db", "tests", "python"))
 import db  # noqa: E402
 import db_migrate  # noqa: E402
 import rpc_services  # noqa: E402
+import sol_notify  # noqa: E402
 import sol_sessions  # noqa: E402
 import stackless  # noqa: E402
 import uthread  # noqa: E402
@@ -87,10 +89,12 @@ def set_up(options):
 
 
 def sessions_for(characters):
-    """A sol's session table with one session per character, in the bench's system."""
+    """A sol's session table with one session per character, in the bench's
+    system, and the market service with a sol's notifier (no proxy is linked:
+    the counterparties' notifications are made, then dropped and counted)."""
     services = rpc_services.Services()
-    services.register(market.Market(None))
     table = sol_sessions.SolSessions(services, lambda: 1)
+    services.register(market.Market(types.SimpleNamespace(notifier=sol_notify.Notifier(table))))
     for character in characters:
         session = sol_sessions.SolSession(character, 1, None)
         session.attributes.update(role="player", character_id=character, solar_system_id=SYSTEM)

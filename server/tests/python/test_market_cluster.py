@@ -22,6 +22,7 @@ import db  # noqa: E402
 import json  # noqa: E402
 import market_support  # noqa: E402
 import rpc_pb2  # noqa: E402
+import rpc_values  # noqa: E402
 import stackless  # noqa: E402
 from cluster_support import Client, Cluster  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
@@ -82,7 +83,7 @@ class Trader:
         self.client.login(self.name)
 
         def selected():  # Unavailable while the system's sol is dead and not yet replaced
-            _, error = self.client.call("session", "select_character", _characters[self.name])
+            _, error = self.client.call("characters", "select", _characters[self.name])
             return error is None
         cluster.poll(selected, "%s back in its system" % self.name)
 
@@ -134,7 +135,7 @@ class MarketClusterTest(StacklessTestCase):
         client = Client(self.port)
         self.addCleanup(client.close)
         client.login(name)
-        _, error = client.call("session", "select_character", _characters[name])
+        _, error = client.call("characters", "select", _characters[name])
         self.assertIsNone(error)
         return client
 
@@ -150,6 +151,10 @@ class MarketClusterTest(StacklessTestCase):
         bought = self.call(bob, "place", "buy", TRITANIUM, 4, 120, "b-1")
         self.assertEqual(bought, {"order_id": None, "filled": 4, "remaining": 0,
                                   "trades": [{"price": 100, "quantity": 4}]})
+        # The seller, online on the other sol, hears of it: its order, the type, quantity and price.
+        note = alice.next_notification()
+        self.assertEqual((note.service, note.event), ("market", "trade"))
+        self.assertEqual([rpc_values.from_wire(v) for v in note.args], [order["order_id"], TRITANIUM, 4, 100])
         self.assertEqual(self.call(bob, "place", "buy", TRITANIUM, 4, 120, "b-1"), bought)  # a retry: the same
         self.assertEqual((self.call(alice, "balance"), self.call(bob, "balance")), (START + 400, START - 400))
         self.assertEqual(self.call(bob, "book", TRITANIUM), {"buy": [], "sell": [[100, 6]]})

@@ -11,6 +11,7 @@ Every wait is bounded."""
 import os
 import signal
 import sys
+import traceback
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +34,12 @@ TRITANIUM = 34
 SELLERS, BUYERS = ("seller1", "seller2"), ("buyer1", "buyer2")
 START = 1_000_000  # each wallet, hundredths of an ISK
 
-cluster = Cluster("shard_test_market_cluster", {"proxy": {"tls": "off"}})
+# Every client comes from 127.0.0.1 and reconnects after the kill: the
+# address throttle must not refuse them. The sols run the traders' requests,
+# each pinning a connection for its transaction, beside their heartbeats and
+# settings reads: more connections than cluster_support's 2.
+cluster = Cluster("shard_test_market_cluster", {"proxy": {"tls": "off", "logins_per_address": 1000},
+                                                "db": {"pool_size": 6}})
 _characters = {}  # name -> character id
 _funded = {}      # character id -> START (for the audit)
 
@@ -77,15 +83,26 @@ class Trader:
         self.error = None
 
     def connect(self):
+        """Connected, logged in and in its system again: a new connection
+        after one the proxy closed, select_character again while the system's
+        sol is dead and not yet replaced (Unavailable)."""
         if self.client is not None:
             self.client.close()
-        self.client = Client(self.test.port)
-        self.client.login(self.name)
+            self.client = None
 
-        def selected():  # Unavailable while the system's sol is dead and not yet replaced
-            _, error = self.client.call("characters", "select", _characters[self.name])
-            return error is None
-        cluster.poll(selected, "%s back in its system" % self.name)
+        def ready():
+            try:
+                if self.client is None:
+                    self.client = Client(self.test.port)
+                    self.client.login(self.name)
+                _, error = self.client.call("characters", "select", _characters[self.name])
+                return error is None
+            except (EOFError, OSError):
+                if self.client is not None:
+                    self.client.close()
+                self.client = None
+                return False
+        cluster.poll(ready, "%s back in its system" % self.name)
 
     def call(self, method, *args):
         """The result; an RpcError other than UNAVAILABLE fails the test."""
@@ -195,13 +212,16 @@ class MarketClusterTest(StacklessTestCase):
         traders = [Trader(self, name) for name in SELLERS + BUYERS]
         for trader in traders:
             trader.connect()
+            self.addCleanup(lambda t=trader: t.client and t.client.close())
         count = 25
         workers = [stackless.tasklet(t.trade)("sell" if t.name in SELLERS else "buy", count) for t in traders]
         cluster.poll(lambda: sum(len(t.answers) for t in traders) >= 12, "trades flowing")
         system_sol.signal(signal.SIGKILL)
         cluster.poll(lambda: not any(w.alive for w in workers), "every trader done", timeout=120)
         for trader in traders:
-            self.assertIsNone(trader.error, trader.name)
+            if trader.error is not None:
+                self.fail("%s: %s\n%s" % (trader.name, "".join(traceback.format_exception(trader.error)),
+                                         cluster.post_mortem()))
             self.assertEqual(len(trader.answers), count, trader.name)
         self.assertGreater(sum(t.retried for t in traders), 0, "no call met the killed sol")
         # The system moved to the other sol, which answered the retries.
@@ -216,8 +236,6 @@ class MarketClusterTest(StacklessTestCase):
         self.assertEqual(stored, answers)
         self.assertGreater(db.query("SELECT COUNT(*) FROM market_trades")[0][0], 20)
         market_support.audit(self, _funded)
-        for trader in traders:
-            trader.client.close()
 
 
 if __name__ == "__main__":

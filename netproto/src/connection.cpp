@@ -108,6 +108,11 @@ Connection::Connection(Stream stream, ConnectionConfig config, std::shared_ptr<c
 
 Connection::~Connection() { instances_.fetch_sub(1, std::memory_order_relaxed); }
 
+Connection::Totals Connection::totals() noexcept {
+  return {total_packets_in_.load(std::memory_order_relaxed), total_packets_out_.load(std::memory_order_relaxed),
+          total_bytes_in_.load(std::memory_order_relaxed), total_bytes_out_.load(std::memory_order_relaxed)};
+}
+
 void Connection::start(OnClose on_close) {
   asio::post(socket_.get_executor(), [self = shared_from_this(), on_close = std::move(on_close)]() mutable {
     if (self->shut_) {  // closed before it started
@@ -402,6 +407,8 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     stats_.bytes_in += n;
     stats_.native_packets += native;
     stats_.packets_in += batch.size();
+    total_bytes_in_.fetch_add(n, std::memory_order_relaxed);
+    total_packets_in_.fetch_add(batch.size() + native, std::memory_order_relaxed);  // native ones too
     for (Packet& p : batch) {
       received_bytes_ += p.payload.size();
       received_.push_back(std::move(p));
@@ -500,6 +507,8 @@ bool Connection::written_() {
     send_bytes_ -= taken_payload_;
     stats_.packets_out += taken_frames_;
     stats_.bytes_out += wire_bytes;
+    total_packets_out_.fetch_add(taken_frames_, std::memory_order_relaxed);
+    total_bytes_out_.fetch_add(wire_bytes, std::memory_order_relaxed);
     ++stats_.writes;
     take_due_(due);
     more = queued_frames_ != 0;

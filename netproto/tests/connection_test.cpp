@@ -135,6 +135,24 @@ TEST_F(LoopbackTest, PacketsArriveInOrderAndAreReadAheadBeforeAnyoneAsks) {
   EXPECT_LT(c->stats().writes, 1000u);
 }
 
+TEST_F(LoopbackTest, ProcessTotalsCountEveryConnectionsPacketsAndWireBytesClosedOnesToo) {
+  listen();
+  const Connection::Totals before = Connection::totals();
+  auto c = client();
+  auto s = accepted();
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(c->send(notification(), bytes_of("0123456789")), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 10; }));
+  const std::uint64_t wire = 10 * frame_bytes("0123456789").size();
+  c->close();
+  s->close();
+  const Connection::Totals after = Connection::totals();
+  // Both ends are in this process: the totals hold the sender's and the receiver's side.
+  EXPECT_EQ(after.packets_out - before.packets_out, 10u);
+  EXPECT_EQ(after.packets_in - before.packets_in, 10u);
+  EXPECT_EQ(after.bytes_out - before.bytes_out, wire);
+  EXPECT_EQ(after.bytes_in - before.bytes_in, wire);
+}
+
 TEST_F(LoopbackTest, CompressedFramesRoundTripOnceTheCodecIsSet) {
   config_.connection.decoder = testing::accept_all();
   listen();

@@ -253,9 +253,20 @@ PyObject* counts(PyObject*, PyObject*) {
                        static_cast<Py_ssize_t>(live.size()));
 }
 
+PyObject* totals(PyObject*, PyObject*) {
+  const netproto::Connection::Totals t = netproto::Connection::totals();
+  return Py_BuildValue("{s:K,s:K,s:K,s:K}", "packets_in", static_cast<unsigned long long>(t.packets_in),
+                       "packets_out", static_cast<unsigned long long>(t.packets_out), "bytes_in",
+                       static_cast<unsigned long long>(t.bytes_in), "bytes_out",
+                       static_cast<unsigned long long>(t.bytes_out));
+}
+
 PyMethodDef module_methods[] = {
     {"_counts", as_cfunction<counts>(), METH_NOARGS,
      "C++ connections and listeners alive, Python objects wrapping them (the leak check)"},
+    {"totals", as_cfunction<totals>(), METH_NOARGS,
+     "totals() -> {packets_in, packets_out, bytes_in, bytes_out}: every connection of this process "
+     "together since it started, closed ones included (bytes as on the wire; native packets too)"},
     {"listen", as_cfunction<listen>(), METH_FASTCALL | METH_KEYWORDS,
      "listen(host, port, *, max_per_address=256, idle_timeout=None, max_send_bytes=16 MiB, "
      "max_recv_packets=4096, max_packet=None, native_count_kinds=None, codec=('snappy', 'zlib'), "

@@ -96,7 +96,7 @@ class Commands:
             "run_budget": settings["run_budget"], "settings": settings,
             "frame": frame, "dispatch": gameloop.dispatch_stats(), "io": _engine.io_stats(),
             "workers": _engine.worker_count(), "runnable": stackless.getruncount(),
-            "net": _net._counts(), "db": _db_stats(), "console": self.server_stats(),
+            "net": dict(_net._counts(), **_net.totals()), "db": _db_stats(), "console": self.server_stats(),
         }
 
     def settings(self):

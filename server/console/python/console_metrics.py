@@ -94,6 +94,13 @@ def render(commands, console_stats, histogram=None):
     w.metric("shard_net_connections", "gauge", "packet connections open (clients, node links)",
              [("", {}, s["net"]["connections"])])
     w.metric("shard_net_listeners", "gauge", "listening packet ports", [("", {}, s["net"]["listeners"])])
+    for direction in ("in", "out"):
+        w.metric("shard_net_bytes_%s_total" % direction, "counter",
+                 "bytes %s on every packet connection (wire bytes, since the node started)"
+                 % ("received" if direction == "in" else "sent"), [("", {}, s["net"]["bytes_" + direction])])
+        w.metric("shard_net_packets_%s_total" % direction, "counter",
+                 "packets %s on every packet connection (native ones too)"
+                 % ("received" if direction == "in" else "sent"), [("", {}, s["net"]["packets_" + direction])])
     if s["db"] is not None:
         w.metric("shard_db_waiting", "gauge", "database calls queued for a connection (queue depth)",
                  [("", {}, s["db"].get("waiting", 0))])

@@ -137,6 +137,17 @@ class EchoTest(NetTestCase):
         self.assertEqual(sum(s["completions"] for s in gameloop.dispatch_stats().values()), before,
                          "a packet already queued went through a wait")
 
+    def test_totals_count_the_packets_and_wire_bytes_of_every_connection(self):
+        client, server = self.pair(codec="none")
+        before = _net.totals()
+        for i in range(3):
+            client.sendpacket(b"p%d" % i)
+        self.assertEqual([server.recvpacket(timeout=5) for _ in range(3)], [b"p0", b"p1", b"p2"])
+        after = _net.totals()
+        delta = {k: after[k] - before[k] for k in after}
+        # Both ends are in this process; each frame is 16 bytes of prefix and header and its payload.
+        self.assertEqual(delta, {"packets_in": 3, "packets_out": 3, "bytes_in": 3 * 18, "bytes_out": 3 * 18})
+
     def test_gather_send_makes_one_packet_of_every_buffer(self):
         client, server = self.pair()
         client.send(b"a", (b"b", memoryview(b"cd")), bytearray(b"e"), [])

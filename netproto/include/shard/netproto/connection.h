@@ -176,9 +176,19 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   Stats stats() const;
   // Connections alive in this process (the leak checks).
   static std::size_t instances() noexcept { return instances_.load(std::memory_order_relaxed); }
+  // Every connection of this process together, closed ones included, since
+  // it started (what an operator's /metrics counts): bytes as on the wire,
+  // packets whether queued or handed to a native handler.
+  struct Totals {
+    std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+  };
+  static Totals totals() noexcept;
 
  private:
   static inline std::atomic<std::size_t> instances_{0};
+  // Added to once per read and per write (a batch of frames), not per packet.
+  static inline std::atomic<std::uint64_t> total_packets_in_{0}, total_packets_out_{0}, total_bytes_in_{0},
+      total_bytes_out_{0};
   Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
 
   friend class ReadPoller;  // calls on_readable_()

@@ -47,6 +47,8 @@ class Metrics(unittest.TestCase):
                            ("shard_worker_threads", "gauge"), ("shard_io_threads", "gauge"),
                            ("shard_runnable_tasklets", "gauge"), ("shard_io_waits", "gauge"),
                            ("shard_net_connections", "gauge"), ("shard_net_listeners", "gauge"),
+                           ("shard_net_bytes_in", "counter"), ("shard_net_bytes_out", "counter"),
+                           ("shard_net_packets_in", "counter"), ("shard_net_packets_out", "counter"),
                            ("shard_console_connections", "gauge"), ("shard_console_bytes_in", "counter"),
                            ("shard_console_bytes_out", "counter")):
             with self.subTest(name=name):

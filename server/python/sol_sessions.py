@@ -12,6 +12,7 @@ through the link of the proxy that holds the client: its moves and its
 neighbours' updates then never go through Python.
 """
 
+import contextvars
 import logging
 
 import _movement
@@ -27,6 +28,10 @@ from rpc_services import exposed
 
 log = logging.getLogger("shard.sol")
 
+# The session whose relayed call this tasklet runs (each incoming call has a
+# tasklet of its own, and a tasklet's context is its own: docs/python-api.md).
+_current = contextvars.ContextVar("shard_current_session")
+
 MAX_SESSIONS = 100000  # per sol: a proxy cannot grow the table without bound
 SYSTEM_EXTENT = 1e13   # metres either side of a system's centre that ships may move in
 
@@ -38,6 +43,16 @@ class SolSession:
         self.session_id, self.proxy_node, self.link = session_id, proxy_node, link
         self.attributes = {}
         self.entity = None  # the ship registered with _movement, while one is
+
+
+def current():
+    """The SolSession whose call the current tasklet serves (its
+    `session_id`, `attributes`: character_id, ship_id, solar_system_id, role
+    ...); LookupError outside a session's call."""
+    session = _current.get(None)
+    if session is None:
+        raise LookupError("not in a session's call")
+    return session
 
 
 class SolSessions:
@@ -121,9 +136,12 @@ class SolSessions:
             signature.bind(None, *args, **kwargs)
         except TypeError as e:
             raise rpc_errors.BadArguments("%s.%s: %s" % (service, method, e)) from None
+        token = _current.set(session)
         try:
             return function(*args, **kwargs)
         except rpc_errors.RpcError:
             raise
         except Exception as e:  # the method's own error, as an APPLICATION error for the session
             raise rpc_errors.ApplicationError(str(e), type(e).__name__) from None
+        finally:
+            _current.reset(token)

@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import db
+import stackless
 import uthread
 
 SERVER_DIR = os.environ.get("SHARD_DB_TEST_DIR", "")
@@ -45,3 +46,19 @@ def after_others_ran(predicate):
     dispatches nothing when no other tasklet is runnable."""
     uthread.Sleep(0.001)
     return predicate()
+
+
+def run_tasklets(*funcs):
+    """Runs each func in its own tasklet to the end; returns their results (or exceptions)."""
+    results = [None] * len(funcs)
+
+    def body(n, func):
+        try:
+            results[n] = func()
+        except BaseException as e:  # report everything
+            results[n] = e
+
+    for n, func in enumerate(funcs):
+        stackless.tasklet(body)(n, func)
+    stackless.run()
+    return results

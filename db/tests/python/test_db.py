@@ -13,7 +13,7 @@ import unittest
 
 import db
 import stackless
-from dbsupport import after_others_ran, connect, server
+from dbsupport import after_others_ran, connect, run_tasklets, server
 from support import StacklessTestCase, wait_until
 from support import setUpModule as engine_setUpModule, tearDownModule as engine_tearDownModule
 
@@ -38,22 +38,6 @@ def tearDownModule():
     finally:
         db.close()
         engine_tearDownModule()
-
-
-def run_tasklets(*funcs):
-    """Runs each func in its own tasklet to the end; returns their results (or exceptions)."""
-    results = [None] * len(funcs)
-
-    def body(n, func):
-        try:
-            results[n] = func()
-        except BaseException as e:  # report everything
-            results[n] = e
-
-    for n, func in enumerate(funcs):
-        stackless.tasklet(body)(n, func)
-    stackless.run()
-    return results
 
 
 class RoundTripTest(StacklessTestCase):

@@ -12,7 +12,7 @@ import unittest
 
 import db
 import stackless
-from dbsupport import after_others_ran, connect, server
+from dbsupport import after_others_ran, connect, run_tasklets, server
 from support import StacklessTestCase, wait_until
 from support import setUpModule as engine_setUpModule, tearDownModule as engine_tearDownModule
 
@@ -35,22 +35,6 @@ def tearDownModule():
 def running_on_server(sql):
     """How many connections run exactly `sql` now (this query is not one of them)."""
     return db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = ?", sql)[0][0]
-
-
-def run_tasklets(*funcs):
-    """Runs each func in its own tasklet to the end; returns their results (or exceptions)."""
-    results = [None] * len(funcs)
-
-    def body(n, func):
-        try:
-            results[n] = func()
-        except BaseException as e:  # report everything
-            results[n] = e
-
-    for n, func in enumerate(funcs):
-        stackless.tasklet(body)(n, func)
-    stackless.run()
-    return results
 
 
 class KillQueryTest(StacklessTestCase):

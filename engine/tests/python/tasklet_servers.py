@@ -4,9 +4,7 @@ HTTP server in a separate /usr/bin/python3.11 process (stock blocking sockets,
 a thread per connection), and a throwaway TLS certificate made with the
 openssl command line.
 
-The HTTP handler answers GET /...?delay=S after sleeping S seconds
-(time.sleep: a tasklet sleep here, a thread sleep in the other process) with
-the request path as its body.
+The HTTP handler is delay_http.py's, in both.
 """
 
 import http.server
@@ -14,12 +12,13 @@ import os
 import socketserver
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.parse
 
 import stackless
+
+import delay_http
+from delay_http import DelayHandler
 
 PYTHON3 = "/usr/bin/python3.11"
 
@@ -39,20 +38,6 @@ class TaskletServerMixIn:
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
-
-
-class DelayHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        time.sleep(float(query.get("delay", ["0"])[0]))
-        body = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 class TaskletHTTPServer(TaskletServerMixIn, http.server.HTTPServer):
@@ -123,37 +108,11 @@ class TaskletSMTPServer(TaskletServerMixIn, socketserver.TCPServer):
         self.messages = []
 
 
-# The same handler in a separate stock python3.11: argv[1:] = [certfile keyfile]; prints its port.
-_PROCESS_SERVER = r"""
-import http.server, ssl, sys, time, urllib.parse
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        time.sleep(float(query.get("delay", ["0"])[0]))
-        body = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 256
-server = Server(("127.0.0.1", 0), Handler)
-if len(sys.argv) > 1:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(sys.argv[1], sys.argv[2])
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
-
-
 class ProcessServer:
     """The HTTP(S) server in a separate python3.11 process, until stop()."""
 
     def __init__(self, cert=None):
-        args = [PYTHON3, "-c", _PROCESS_SERVER] + (list(cert) if cert else [])
+        args = [PYTHON3, delay_http.__file__] + (list(cert) if cert else [])
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         # Blocks this thread for the server's start-up (a stock pipe read): fine in a test.
         self.port = int(self.process.stdout.readline())

@@ -13,10 +13,7 @@ and the directory.
 import os
 import re
 import signal
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,109 +21,25 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "engine", "tests", "pyth
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python"))
 
 import db  # noqa: E402
-import db_migrate  # noqa: E402
-import support  # noqa: E402
-from dbsupport import client_env, connect  # noqa: E402
-from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock  # noqa: E402
+from cluster_support import Cluster  # noqa: E402
+from support import StacklessTestCase  # noqa: E402
 
-DATABASE = "shard_test_cluster"  # ops/mariadb.sh grants shard_test_% to the test user
 SYSTEMS = list(range(30000001, 30000009))  # eight solar systems
 HEARTBEAT_S = 0.25
 TIMEOUT_S = 5.0
-WAIT_S = 45.0  # a bound on each wait, never a pause: the waits end as soon as their condition holds
-CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")  # ops/devcert.sh, run by the build
 
-_state = {}
+cluster = Cluster("shard_test_cluster", {"cluster": {"heartbeat_interval": HEARTBEAT_S, "node_timeout": TIMEOUT_S}})
 
 
 def setUpModule():
-    support.setUpModule()
-    connect(pool_size=2)
-    db.execute("DROP DATABASE IF EXISTS shard_test_cluster")
-    db.execute("CREATE DATABASE shard_test_cluster CHARACTER SET utf8mb4")
-    db.close()
-    connect(pool_size=2, database=DATABASE)
-    db_migrate.migrate()
+    cluster.set_up()
     for system in SYSTEMS:
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)",
                    system, "S-%d" % system)
-    _state["dir"] = tempfile.TemporaryDirectory()
-    env = client_env()
-    _state["prefs"] = os.path.join(_state["dir"].name, "prefs.ini")
-    with open(_state["prefs"], "w", encoding="utf-8") as f:
-        f.write("[node]\nio_threads = 1\n"
-                "[cluster]\nheartbeat_interval = %g\nnode_timeout = %g\n"
-                "[db]\nhost = %s\nport = %s\nuser = %s\npassword_file = %s\ndatabase = %s\npool_size = 2\n"
-                "[sol]\nport = 0\n"
-                "[proxy]\nport = 0\nroutes_refresh = 0.25\nconnect_timeout = 2\ntls_cert = %s\ntls_key = %s\n"
-                % (HEARTBEAT_S, TIMEOUT_S, env["SHARD_DB_HOST"], env["SHARD_DB_PORT"], env["SHARD_DB_USER"],
-                   env["SHARD_DB_PASSWORD_FILE"], DATABASE, os.path.join(CERTS, "dev.crt"),
-                   os.path.join(CERTS, "dev.key")))
 
 
 def tearDownModule():
-    try:
-        db.execute("DROP DATABASE IF EXISTS shard_test_cluster")
-    finally:
-        db.close()
-        _state.pop("dir").cleanup()
-        support.tearDownModule()
-
-
-def poll(predicate, what, timeout=WAIT_S):
-    """predicate()'s first true value, polled every 50 ms (database reads
-    and log files: no busier)."""
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise SuspectedDeadlock("suspected deadlock: %s not reached within %g s" % (what, timeout))
-        time.sleep(0.05)
-
-
-class Node:
-    """A `shard ROLE` process with the test's prefs.ini; its log in a file.
-    `test` (a ClusterTestCase) reports a failed wait."""
-
-    def __init__(self, test, role, name, *args):
-        self.test, self.role, self.name = test, role, name
-        self.log_path = os.path.join(_state["dir"].name, "%s-%d.log" % (name, time.monotonic_ns()))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([SHARD_BINARY, role, "--config", _state["prefs"], "--node.name", name]
-                                         + list(args), stdout=log, stderr=subprocess.STDOUT, env=env)
-
-    def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait_log(self, pattern):
-        return self.test.poll(lambda: re.search(pattern, self.log()), "%s logging %r" % (self.name, pattern))
-
-    def row(self):
-        """Its live row in the directory (None until it registered)."""
-        rows = db.query("SELECT id, role, address, port, pid, gone_at, gone_reason FROM cluster_nodes"
-                        " WHERE name = ? AND pid = ?", self.name, self.proc.pid, named=True)
-        return rows[0] if rows else None
-
-    def registered(self):
-        return self.test.poll(lambda: self.row(), "%s registered" % self.name)
-
-    def signal(self, signum):
-        self.proc.send_signal(signum)
-
-    def wait_exit(self):
-        try:
-            return self.proc.wait(WAIT_S)
-        except subprocess.TimeoutExpired:
-            raise SuspectedDeadlock("suspected deadlock: %s did not exit\n%s" % (self.name, self.test.post_mortem()))
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(WAIT_S)
+    cluster.tear_down()
 
 
 def assignment():
@@ -152,33 +65,16 @@ class ClusterTestCase(StacklessTestCase):
 
     def setUp(self):
         super().setUp()
-        self.nodes = []
-        db.execute("DELETE FROM system_assignments")
-        db.execute("DELETE FROM cluster_nodes")
+        cluster.reset_directory()
+        cluster.nodes.clear()  # a failed wait shows this test's nodes only
 
     def start(self, role, name, *args):
-        node = Node(self, role, name, *args)
+        node = cluster.start(role, name, *args)
         self.addCleanup(node.kill)
-        self.nodes.append(node)
         return node
 
     def poll(self, predicate, what):
-        """poll(), failing with every node's Python stack and log, and the directory."""
-        try:
-            return poll(predicate, what)
-        except SuspectedDeadlock as e:
-            raise SuspectedDeadlock("%s\n%s" % (e, self.post_mortem())) from None
-
-    def post_mortem(self):
-        for node in self.nodes:
-            if node.proc.poll() is None:
-                node.signal(signal.SIGUSR1)  # node_main: faulthandler dumps its stack into its log
-        time.sleep(1)
-        logs = "".join("\n--- %s (pid %d, %s):\n%s" % (n.name, n.proc.pid, "exit %s" % n.proc.returncode
-                                                         if n.proc.poll() is not None else "running", n.log())
-                       for n in self.nodes)
-        nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
-        return "directory: %r\nassigned: %r%s" % (nodes, assignment(), logs)
+        return cluster.poll(predicate, what)
 
     def sol(self, name, address, *args):
         return self.start("sol", name, "--sol.address", address, *args)

@@ -6,11 +6,8 @@ per account (also across two proxies), the idle timeout from the live
 settings, hostile packets before and after the login. Every wait is bounded."""
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -21,109 +18,34 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python")
 import _net  # noqa: E402
 import accounts  # noqa: E402
 import db  # noqa: E402
-import db_migrate  # noqa: E402
 import handshake_pb2  # noqa: E402
 import session_pb2  # noqa: E402
 import support  # noqa: E402
-from dbsupport import client_env, connect  # noqa: E402
-from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, run_in_tasklet  # noqa: E402
+from cluster_support import CA, LOGIN, WAIT_S, Cluster  # noqa: E402
+from support import SHARD_BINARY, StacklessTestCase, run_in_tasklet  # noqa: E402
 
-DATABASE = "shard_test_login"
-CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")
-CA = os.path.join(CERTS, "dev.crt")
-LOGIN, LOGIN_REPLY, CLOSE = 3, 4, 12
-WAIT_S = 45.0  # a bound on each wait, never a pause
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
          "gina": "gina-pw"}
 
-_state = {}
+cluster = Cluster("shard_test_login", {"proxy": {"login_timeout": 2, "logins_per_address": 1000}})
 
 
 def setUpModule():
-    support.setUpModule()
-    connect(pool_size=2)
-    db.execute("DROP DATABASE IF EXISTS " + DATABASE)
-    db.execute("CREATE DATABASE %s CHARACTER SET utf8mb4" % DATABASE)
-    db.close()
-    connect(pool_size=2, database=DATABASE)
-    db_migrate.migrate()
+    cluster.set_up()
     for name, password in USERS.items():
         how, value = run_in_tasklet(accounts.create, name, password)
         assert how == "ok", value
-    _state["dir"] = tempfile.TemporaryDirectory()
-    env = client_env()
-    _state["prefs"] = os.path.join(_state["dir"].name, "prefs.ini")
-    with open(_state["prefs"], "w", encoding="utf-8") as f:
-        f.write("[node]\nio_threads = 1\n"
-                "[cluster]\nheartbeat_interval = 0.25\nnode_timeout = 5\n"
-                "[db]\nhost = %s\nport = %s\nuser = %s\npassword_file = %s\ndatabase = %s\npool_size = 2\n"
-                "[proxy]\nport = 0\nroutes_refresh = 0.25\ntls_cert = %s\ntls_key = %s\n"
-                "login_timeout = 2\nlogins_per_address = 1000\n"
-                % (env["SHARD_DB_HOST"], env["SHARD_DB_PORT"], env["SHARD_DB_USER"], env["SHARD_DB_PASSWORD_FILE"],
-                   DATABASE, CA, os.path.join(CERTS, "dev.key")))
 
 
 def tearDownModule():
-    try:
-        db.execute("DROP DATABASE IF EXISTS " + DATABASE)
-    finally:
-        db.close()
-        _state.pop("dir").cleanup()
-        support.tearDownModule()
+    cluster.tear_down()
 
 
-def poll(predicate, what, timeout=WAIT_S):
-    end = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise SuspectedDeadlock("suspected deadlock: %s not reached within %g s" % (what, timeout))
-        time.sleep(0.05)
-
-
-class Proxy:
-    """A `shard proxy` process; its log in a file; its client port from the directory."""
-
-    def __init__(self, name, *args):
-        self.name = name
-        self.log_path = os.path.join(_state["dir"].name, "%s-%d.log" % (name, time.monotonic_ns()))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([SHARD_BINARY, "proxy", "--config", _state["prefs"], "--node.name", name]
-                                         + list(args), stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.port = None
-        self.port = self.wait(lambda: self._port(), "%s registered" % name)
-
-    def _port(self):
-        rows = db.query("SELECT port FROM cluster_nodes WHERE name = ? AND pid = ? AND gone_at IS NULL",
-                        self.name, self.proc.pid)
-        if self.proc.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode, self.log()))
-        return rows[0][0] if rows else None
-
-    def log(self):
-        with open(self.log_path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def wait(self, predicate, what):
-        try:
-            return poll(predicate, what)
-        except SuspectedDeadlock as e:
-            raise SuspectedDeadlock("%s\n--- %s log:\n%s" % (e, self.name, self.log())) from None
-
-    def wait_log(self, pattern):
-        return self.wait(lambda: re.search(pattern, self.log()), "%s logging %r" % (self.name, pattern))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(WAIT_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(WAIT_S)
+def start_proxy(name, *args):
+    """A `shard proxy` with its client port (from the directory) as `.port`."""
+    proxy = cluster.start("proxy", name, *args)
+    proxy.port = proxy.registered()["port"]
+    return proxy
 
 
 def dial(proxy, tls=True):
@@ -153,7 +75,7 @@ class LoginTestCase(StacklessTestCase):
     deadline_s = 180
 
     def proxy(self, name, *args):
-        proxy = Proxy(name, *args)
+        proxy = start_proxy(name, *args)
         self.addCleanup(proxy.stop)
         return proxy
 
@@ -162,7 +84,7 @@ class Login(LoginTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.shared = Proxy("proxy-login")
+        cls.shared = start_proxy("proxy-login")
 
     @classmethod
     def tearDownClass(cls):
@@ -243,7 +165,7 @@ class Login(LoginTestCase):
                                             reply.user_id) == [(0,)], what="the idle session's row deleted")
 
 
-class Cluster(LoginTestCase):
+class ManyProxies(LoginTestCase):
 
     def test_throttling_per_account_then_per_address(self):
         proxy = self.proxy("proxy-throttle", "--proxy.logins_per_address", "5", "--proxy.failures_per_account", "2")
@@ -264,7 +186,7 @@ class Cluster(LoginTestCase):
 
     def test_a_proxy_without_a_certificate_does_not_start_unless_tls_is_off(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
-        done = subprocess.run([SHARD_BINARY, "proxy", "--config", _state["prefs"], "--node.name", "proxy-nocert",
+        done = subprocess.run([SHARD_BINARY, "proxy", "--config", cluster.prefs_path, "--node.name", "proxy-nocert",
                                "--proxy.tls_cert", ""], capture_output=True, text=True, env=env, timeout=WAIT_S)
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertIn("proxy.tls is 'required' but proxy.tls_cert or proxy.tls_key is not set", done.stderr)

@@ -95,6 +95,7 @@ class Swarm:
         self.connected = 0
         self.running = 0
         self.bots = []
+        self.last_move = {}         # ship id -> (sequence, monotonic time) of its bot's last move
 
     def record(self, op, seconds):
         if self.phase is not None:
@@ -164,8 +165,12 @@ class Bot:
         return [c * self.swarm.options.speed / norm for c in v]
 
     def on_move(self, move):
+        # The sol's updates carry its state, not the sender's clock: the delivery time comes from the
+        # swarm's own note of when the mover sent that sequence (the bots share one process and clock).
         self.swarm.count("move_updates")
-        self.swarm.record("move_delivery", max(0.0, time.time() - move.timestamp_us / 1e6))
+        sent = self.swarm.last_move.get(move.entity_id)
+        if sent is not None and sent[0] == move.sequence:
+            self.swarm.record("move_delivery", time.monotonic() - sent[1])
 
     def on_notification(self, note):
         if note.service == "chat" and note.event == "message":
@@ -220,7 +225,8 @@ class Bot:
         if self.rng.random() < 0.1:
             self.velocity = self.heading()
         self.position = [p + v * dt for p, v in zip(self.position, self.velocity)]
-        self.client.move(self.ship, tuple(self.position), tuple(self.velocity))
+        sequence = self.client.move(self.ship, tuple(self.position), tuple(self.velocity))
+        self.swarm.last_move[self.ship] = (sequence, now)
         self.swarm.count("moves_sent")
 
     def trade(self):
@@ -327,7 +333,11 @@ def drive(options, stackless):
                and time.monotonic() < start_deadline and not swarm.stopping):
             time.sleep(0.1)
         swarm.setup.end()
-        print("swarm: %d of %d bots connected" % (swarm.connected, options.bots), file=sys.stderr, flush=True)
+        login = swarm.setup.ops.get("login")
+        print("swarm: %d of %d bots connected%s" % (swarm.connected, options.bots,
+                                                      "; failures: %s" % json.dumps(login.error_samples)
+                                                      if login and login.errors else ""),
+              file=sys.stderr, flush=True)
         strategies = options.strategies or [None]
         wait_s = 2 * settings_interval() + 0.5 if options.strategies else 0
         for strategy in strategies:

@@ -1,0 +1,216 @@
+"""The game client of tools/client against real nodes: a `shard proxy` (TLS
+with the development certificate) and two `shard sol`s on 127.0.0.1, on the
+private MariaDB (ctest's `mariadb` fixture, cluster_support.py).
+
+- game_client.py inside this interpreter (tasklet sockets): login, a refused
+  password, errors with their kind, ping, a move seen by another client;
+- terminal.py under /usr/bin/python3.11, driven through its stdin over TLS:
+  login, characters, select, ping, its move seen by a client here and that
+  client's move printed by the terminal;
+- swarm.py (`shard python`): 5 bots for a few seconds, two dispatch
+  strategies, a JSON report and a PNG.
+
+Every wait is bounded."""
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "server", "tests", "python"))
+sys.path.insert(0, os.path.join(ROOT, "db", "tests", "python"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "client"))
+
+import accounts  # noqa: E402
+import cluster_support  # noqa: E402
+import db  # noqa: E402
+import game_client  # noqa: E402
+from cluster_support import CA, WAIT_S  # noqa: E402
+from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, run_in_tasklet  # noqa: E402
+
+PYTHON = "/usr/bin/python3.11"
+TERMINAL = os.path.join(ROOT, "tools", "client", "terminal.py")
+SWARM = os.path.join(ROOT, "tools", "client", "swarm.py")
+SYSTEM, OTHER_SYSTEM = 30000001, 30000002
+USERS = ("alice", "bob", "carol")
+
+# The swarm's five logins, the tests' and the terminal's come from one address.
+CLUSTER = cluster_support.Cluster("shard_test_game_client", {"proxy": {"logins_per_address": 1000}})
+_ships = {}
+
+
+def setUpModule():
+    CLUSTER.set_up()
+    for system in (SYSTEM, OTHER_SYSTEM):
+        db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)"
+                   " ON DUPLICATE KEY UPDATE id = id", system, "S-%d" % system)
+    for i, name in enumerate(USERS):
+        how, account = run_in_tasklet(accounts.create, name, name + "-pw")
+        assert how == "ok", account
+        db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name)
+        character = db.query("SELECT id FROM characters WHERE name = ?", name)[0][0]
+        db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
+                   character, SYSTEM, 100.0 * i)
+        _ships[name] = (character, db.query("SELECT id FROM ships WHERE owner_id = ?", character)[0][0])
+
+
+def tearDownModule():
+    CLUSTER.tear_down()
+
+
+class Terminal:
+    """terminal.py under /usr/bin/python3.11, its stdin and stdout on pipes."""
+
+    def __init__(self, test, *args):
+        self.proc = subprocess.Popen([PYTHON, TERMINAL] + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        test.addCleanup(self.close)
+        self.data = b""
+
+    def write(self, line):
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def expect(self, marker):
+        """The output up to the end of the line that holds `marker` (read within WAIT_S)."""
+        end = time.monotonic() + WAIT_S
+        while marker not in self.data or b"\n" not in self.data[self.data.index(marker):]:
+            left = end - time.monotonic()
+            if left <= 0 or marker != b"error:" and b"error:" in self.data or self.proc.poll() is not None and not select.select([self.proc.stdout], [], [], 0)[0]:
+                raise SuspectedDeadlock("suspected deadlock: the terminal never wrote %r; it wrote %r"
+                                        % (marker, self.data))
+            if select.select([self.proc.stdout], [], [], min(left, 0.5))[0]:
+                self.data += os.read(self.proc.stdout.fileno(), 4096)
+        cut = self.data.index(b"\n", self.data.index(marker)) + 1
+        out, self.data = self.data[:cut], self.data[cut:]
+        return out.decode()
+
+    def command(self, line, marker):
+        self.write(line)
+        return self.expect(marker)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(WAIT_S)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+class GameClientTest(StacklessTestCase):
+    deadline_s = 240
+
+    @classmethod
+    def setUpClass(cls):
+        CLUSTER.reset_directory()
+        sols = [CLUSTER.start("sol", "sol-a"), CLUSTER.start("sol", "sol-b")]
+        ids = [sol.registered()["id"] for sol in sols]
+        cls.proxy = CLUSTER.start("proxy", "proxy-c")
+        cls.port = cls.proxy.registered()["port"]
+        for node_id in ids:
+            cls.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+
+    @classmethod
+    def tearDownClass(cls):
+        for node in CLUSTER.nodes:
+            node.stop()
+
+    def connect(self, **options):
+        client = game_client.connect("127.0.0.1", self.port, ca_file=CA, timeout=WAIT_S, **options)
+        self.addCleanup(client.close)
+        return client
+
+    def play(self, name):
+        """A client logged in as `name`, its character selected."""
+        client = self.connect()
+        client.login(name, name + "-pw")
+        attributes = client.call("characters", "select", _ships[name][0])
+        self.assertEqual(attributes["ship_id"], _ships[name][1])
+        return client
+
+    def test_a_client_logs_in_over_tls_and_gets_errors_with_their_kind(self):
+        client = self.connect()
+        self.assertTrue(client.negotiated.tls)
+        reply = client.login("alice", "alice-pw")
+        self.assertTrue(reply["ok"])
+        self.assertGreater(reply["session_id"], 0)
+        with self.assertRaises(game_client.RpcError) as caught:
+            client.call("ping", "ping")
+        self.assertEqual(caught.exception.kind, "UNAVAILABLE")
+        self.assertIn("select a character first", caught.exception.message)
+        client.call("characters", "select", _ships["alice"][0])
+        answer = client.call("ping", "ping", {"hello": [1, 2.5, None, b"x"]})
+        self.assertEqual(answer["echo"], {"hello": [1, 2.5, None, b"x"]})
+        with self.assertRaises(game_client.RpcError) as caught:
+            client.call("ping", "no_such_method")
+        self.assertEqual(caught.exception.kind, "NO_SUCH_METHOD")
+
+    def test_a_wrong_password_is_refused_with_the_servers_reason(self):
+        client = self.connect()
+        with self.assertRaises(game_client.LoginFailed) as caught:
+            client.login("alice", "not-her-password")
+        self.assertEqual(caught.exception.reason, "wrong user name or password")
+        with self.assertRaises(game_client.Disconnected):
+            client.call("ping", "ping")
+
+    def test_a_move_reaches_a_client_nearby(self):
+        alice, bob = self.play("alice"), self.play("bob")
+        ship = _ships["alice"][1]
+        alice.move(ship, (1.0, 0.0, 0.0), (1.0, 0.0, 0.0))
+        seen = bob.wait_move(ship, timeout=WAIT_S)
+        self.assertEqual((seen.position, seen.velocity, seen.sequence), ((1.0, 0.0, 0.0), (1.0, 0.0, 0.0), 1))
+
+    def test_the_terminal_is_driven_through_its_stdin(self):
+        bob = self.play("bob")
+        terminal = Terminal(self, "--port", str(self.port), "--ca", CA)
+        alice_ship, bob_ship = _ships["alice"][1], _ships["bob"][1]
+        self.assertIn("connected to 127.0.0.1:%d (TLS)" % self.port, terminal.command("login alice alice-pw",
+                                                                                      b"logged in as alice"))
+        self.assertIn("  %d  alice  system %d  ship %d" % (_ships["alice"][0], SYSTEM, alice_ship),
+                      terminal.command("chars", b"ship %d" % alice_ship))
+        self.assertIn("ship %d" % alice_ship, terminal.command("select alice", b"playing character"))
+        self.assertIn("echo 'hi'", terminal.command("ping hi", b"pong from"))
+        self.assertIn("error: NO_SUCH_METHOD", terminal.command("call ping nope", b"error:"))
+        terminal.command("move 2 0 0 1 0 0", b"moved ship")
+        seen = bob.wait_move(alice_ship, timeout=WAIT_S)
+        self.assertEqual(seen.position, (2.0, 0.0, 0.0))
+        bob.move(bob_ship, (101.0, 0.0, 0.0), (1.0, 0.0, 0.0))  # printed as it arrives, between commands
+        self.assertEqual(terminal.expect(b"[move] ship %d" % bob_ship),
+                         "[move] ship %d at (101.0, 0.0, 0.0) v (1.0, 0.0, 0.0) seq 1\n" % bob_ship)
+        terminal.write("quit")
+        self.assertEqual(terminal.proc.wait(WAIT_S), 0)
+
+    def test_a_swarm_of_five_bots_reports_json_and_a_png(self):
+        out = CLUSTER.dir.name
+        env = dict(os.environ, **cluster_support.client_env())
+        env["SHARD_DB_DATABASE"] = CLUSTER.database
+        done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "5",
+                               "--prefix", "swarmbot", "--create-accounts", "--duration", "2",
+                               "--mix", "move=2,ping=2,chat=0,trade=0", "--strategies", "main_loop,pending_call",
+                               "--json", os.path.join(out, "swarm.json"), "--png", os.path.join(out, "swarm.png")],
+                              env=env, capture_output=True, text=True, timeout=180)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(os.path.join(out, "swarm.json"), encoding="utf-8") as f:
+            report = json.load(f)
+        self.assertEqual((report["bots"], report["connected"]), (5, 5), done.stderr)
+        self.assertEqual([p["strategy"] for p in report["phases"]], ["main_loop", "pending_call"])
+        for phase in report["phases"]:
+            ping = phase["ops"]["ping"]
+            self.assertGreater(ping["count"], 0, phase)
+            self.assertEqual(ping["errors"], 0, phase)
+            self.assertLessEqual(ping["p50_ms"], ping["p99_ms"])
+            self.assertLessEqual(ping["p99_ms"], ping["max_ms"])
+            self.assertGreater(phase["moves_sent"], 0)
+        with open(os.path.join(out, "swarm.png"), "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        # The strategy the run found is back in force.
+        self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

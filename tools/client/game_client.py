@@ -94,6 +94,10 @@ class Disconnected(ClientError, ConnectionError):
         self.reason = reason
 
 
+class TlsError(ClientError, ConnectionError):
+    """The TLS handshake failed (certificate not trusted, wrong name, ...)."""
+
+
 class LoginFailed(ClientError):
     """The server refused the login; `reason` is its LoginReply's."""
 
@@ -165,6 +169,15 @@ class GameClient:
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(ssl_context, compression, software)
+        except ssl.SSLError as e:  # the certificate, the name, the version: nothing to retry
+            self.sock.close()
+            raise TlsError("TLS handshake with %s:%d failed: %s" % (host, port, e)) from None
+        except (ClientError, socket.timeout):
+            self.sock.close()
+            raise
+        except OSError as e:
+            self.sock.close()
+            raise Disconnected("the connection failed: %s; during the handshake" % e) from None
         except BaseException:
             self.sock.close()
             raise
@@ -204,7 +217,10 @@ class GameClient:
         self.decoder = wire.Decoder(self.limits, allowed_codecs=(wire.Codec.NONE, self.codec))
 
     def _read_handshake_frame(self):
-        prefix = self._recv_exactly(wire.LENGTH_BYTES)
+        try:
+            prefix = self._recv_exactly(wire.LENGTH_BYTES)
+        except socket.timeout:
+            raise CallTimeout("handshake: no HelloReply within %g s" % self.timeout) from None
         length = int.from_bytes(prefix, "little")
         if not wire.HEADER_BYTES <= length <= HANDSHAKE_FRAME_BYTES:
             raise ProtocolError("handshake: a frame of %d bytes (the protocol allows %d..%d)"
@@ -214,6 +230,8 @@ class GameClient:
                 prefix + self._recv_exactly(length))
         except wire.WireError as e:
             raise ProtocolError("handshake: %s" % e) from None
+        except socket.timeout:
+            raise CallTimeout("handshake: the HelloReply did not come whole within %g s" % self.timeout) from None
         return frames[0]
 
     def _recv_exactly(self, n):

@@ -120,8 +120,8 @@ class GameClientTest(StacklessTestCase):
         for node in CLUSTER.nodes:
             node.stop()
 
-    def connect(self, **options):
-        client = game_client.connect("127.0.0.1", self.port, ca_file=CA, timeout=WAIT_S, **options)
+    def connect(self, ca_file=CA, **options):
+        client = game_client.connect("127.0.0.1", self.port, ca_file=ca_file, timeout=WAIT_S, **options)
         self.addCleanup(client.close)
         return client
 
@@ -149,6 +149,11 @@ class GameClientTest(StacklessTestCase):
         with self.assertRaises(game_client.RpcError) as caught:
             client.call("ping", "no_such_method")
         self.assertEqual(caught.exception.kind, "NO_SUCH_METHOD")
+
+    def test_a_certificate_from_another_ca_is_refused(self):
+        other_ca = os.path.join(os.path.dirname(os.path.dirname(CA)), "devcert-other", "dev.crt")
+        with self.assertRaisesRegex(game_client.TlsError, "certificate verify failed"):
+            self.connect(ca_file=other_ca)
 
     def test_a_wrong_password_is_refused_with_the_servers_reason(self):
         client = self.connect()

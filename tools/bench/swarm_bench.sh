@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Issue 11 item 9: the bot swarm (tools/client/swarm.py) against one proxy and
+# two sols on this machine (127.0.0.1, .2, .3), on a private MariaDB of its own
+# (BUILD/bench-swarm/mariadb, kept between runs so the bots' accounts, whose
+# scrypt hashes cost ~50 ms each, are made once).
+#
+#   bash tools/bench/swarm_bench.sh [BOTS [SECONDS [STRATEGIES]]]
+#   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2 by default)
+#
+# Steps: migrate; two solar systems; the nodes (the proxy's login throttle
+# raised for the swarm: proxy.logins_per_address); a first short swarm run
+# makes the accounts and the bots' characters (all at the starter system's
+# origin); then the ships are split between the two systems (so each sol
+# hosts half) and scattered in a cube sized for about 10 ships within the
+# sols' interest radius (100 km) of each; the measured run: one phase per
+# dispatch strategy. Prints the swarm's report (BUILD/bench-swarm/swarm.json,
+# swarm.png) and the nodes' CPU and memory per connected bot.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+bots=${1:-1000} seconds=${2:-20} strategies=${3:-main_loop,pending_call} mix=${MIX:-move=1,ping=0.2}
+build=${BUILD:-build}
+shard=$build/bin/shard
+certs=$(realpath "$build/devcert")
+dir=$build/bench-swarm
+mkdir -p "$dir/logs"
+dir=$(realpath "$dir")
+port=${PORT:-26100} sol_port=${SOL_PORT:-26101}
+ramp=$(python3 -c "print(max(5, $bots * 0.05))")  # the proxy checks ~20 scrypt hashes a second per core
+
+bash ops/mariadb.sh start "$dir/mariadb" >/dev/null
+set -a
+# shellcheck source=/dev/null
+source "$dir/mariadb/client.env"
+set +a
+
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  bash ops/mariadb.sh stop "$dir/mariadb" >/dev/null || true
+}
+trap cleanup EXIT
+
+"$shard" python - <<'PY'
+import db, db_migrate
+db.connect()
+db_migrate.migrate()
+for system, name, security in ((30000001, "Bench-A", 0.9), (30000002, "Bench-B", 0.5)):
+    db.execute("INSERT IGNORE INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, ?, 0, 0, 0)",
+               system, name, security)
+db.close()
+PY
+
+cat >"$dir/prefs.ini" <<INI
+[node]
+log_level = warning
+io_threads = 1
+[cluster]
+heartbeat_interval = 1
+node_timeout = 30
+[sol]
+port = $sol_port
+[proxy]
+address = 127.0.0.1
+port = $port
+tls_cert = $certs/dev.crt
+tls_key = $certs/dev.key
+login_timeout = 60
+logins_per_address = 1000000
+failures_per_account = 1000000
+INI
+
+start_node() {  # ROLE NAME ARGS...
+  local role=$1 name=$2
+  shift 2
+  setsid "$shard" "$role" --config "$dir/prefs.ini" --node.name "$name" "$@" >"$dir/logs/$name.log" 2>&1 &
+  pids+=($!)
+  eval "pid_${name//-/_}=$!"
+}
+start_node sol sol-a --sol.address 127.0.0.2
+start_node sol sol-b --sol.address 127.0.0.3
+start_node proxy proxy-a
+for _ in $(seq 1 600); do
+  (($(grep -c "ping over the link to sol" "$dir/logs/proxy-a.log" 2>/dev/null || true) >= 2)) && break
+  sleep 0.1
+done
+grep -q "ping over the link to sol" "$dir/logs/proxy-a.log" || { echo "swarm_bench: the proxy never linked to the sols" >&2; exit 1; }
+
+swarm=(python tools/client/swarm.py --port "$port" --ca "$certs/dev.crt" --prefix benchbot --bots "$bots"
+       --password bench-password --ramp "$ramp" --timeout 60)
+echo "swarm_bench: accounts and characters for $bots bots (first run only: scrypt at ~50 ms each)" >&2
+"$shard" "${swarm[@]}" --create-accounts --create-parallel 4 --mix ping=0 --duration 0.1 --json /dev/null
+
+"$shard" python - "$bots" <<'PY'
+import sys, time, db
+db.connect()
+bots = int(sys.argv[1])
+# The sols save a ship's position when its session leaves: let the first run's sessions end first.
+end = time.monotonic() + 60
+while db.query("SELECT COUNT(*) FROM client_sessions")[0][0] and time.monotonic() < end:
+    time.sleep(0.2)
+time.sleep(2)
+# ~10 ships within 100 km of each: per system, bots/2 ships in a cube of side L, bots/2 * (4/3 pi r^3) / L^3 = 10.
+side = (bots / 2 * 4.18879e15 / 10) ** (1 / 3)
+db.execute("UPDATE ships s JOIN characters c ON c.id = s.owner_id JOIN accounts a ON a.id = c.account_id"
+           " SET s.system_id = IF(s.id % 2, 30000002, 30000001), s.x = (RAND() - 0.5) * ?,"
+           " s.y = (RAND() - 0.5) * ?, s.z = (RAND() - 0.5) * ? WHERE a.name LIKE 'benchbot%'", side, side, side)
+print("swarm_bench: ships split over two systems, scattered in a cube of %.0f km" % (side / 1000), file=sys.stderr)
+db.close()
+PY
+
+node_usage() {  # PID: "cpu_seconds rss_kib"
+  python3 - "$1" <<'PY'
+import os, sys
+pid = sys.argv[1]
+fields = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+rss = next(int(line.split()[1]) for line in open("/proc/%s/status" % pid) if line.startswith("VmRSS:"))
+print(cpu, rss)
+PY
+}
+declare -A before
+for name in proxy_a sol_a sol_b; do
+  pid_var=pid_$name
+  before[$name]=$(node_usage "${!pid_var}")
+done
+started=$(date +%s.%N)
+"$shard" "${swarm[@]}" --mix "$mix" --duration "$seconds" --strategies "$strategies" \
+  --json "$dir/swarm.json" --png "$dir/swarm.png"
+elapsed=$(python3 -c "print($(date +%s.%N) - $started)")
+usage=""
+for name in proxy_a sol_a sol_b; do
+  pid_var=pid_$name
+  usage="$usage $name ${before[$name]} $(node_usage "${!pid_var}")"
+done
+
+python3 - "$dir/swarm.json" "$elapsed" $usage <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+elapsed = float(sys.argv[2])
+connected = max(1, report["connected"])
+nodes = {}
+args = sys.argv[3:]
+for i in range(0, len(args), 5):
+    name, cpu0, rss0, cpu1, rss1 = args[i:i + 5]
+    nodes[name] = {"cpu_s": round(float(cpu1) - float(cpu0), 2), "rss_mib": round(int(rss1) / 1024, 1),
+                   "cpu_ms_per_bot_s": round(1000 * (float(cpu1) - float(cpu0)) / elapsed / connected, 4),
+                   "rss_kib_per_bot": round(int(rss1) / connected, 1)}
+summary = {"bots": report["bots"], "connected": report["connected"], "mix": report["mix"],
+           "run_s": round(elapsed, 1), "nodes": nodes,
+           "swarm": {"max_rss_mib": round(report["max_rss_kib"] / 1024, 1), "rss_kib_per_bot": report["rss_kib_per_bot"]},
+           "login_ms": {k: report["setup"].get("login", {}).get(k) for k in ("count", "errors", "p50_ms", "p99_ms", "max_ms")},
+           "phases": []}
+for phase in report["phases"]:
+    row = {"strategy": phase["strategy"], "move_updates_per_s": phase["move_updates_per_s"],
+           "moves_sent_per_s": phase["moves_sent_per_s"], "swarm_cpu_ms_per_bot_s": phase["swarm_cpu_ms_per_bot_s"]}
+    for op in ("ping", "move_delivery", "chat", "trade"):
+        h = phase["ops"].get(op)
+        if h:
+            row[op] = {k: h[k] for k in ("count", "errors", "p50_ms", "p99_ms", "max_ms")}
+    summary["phases"].append(row)
+print(json.dumps(summary, indent=1))
+PY
+echo "swarm_bench: report $dir/swarm.json, plot $dir/swarm.png" >&2

@@ -31,6 +31,7 @@ OPS = ("move", "ping", "chat", "trade")
 MAX_POLL_S = 0.5          # a bot looks at the stop flag at least this often
 SERIES_CAP = 200_000      # ping samples kept per phase for the plot's time line
 STOP_GRACE_S = 20.0       # bots still running this long after the stop are killed
+LOGIN_ATTEMPTS = 4
 
 
 def parse_mix(text):
@@ -143,12 +144,10 @@ class Bot:
             self.client.close()
 
     def start(self):
-        o, swarm = self.swarm.options, self.swarm
-        time.sleep(self.rng.uniform(0, o.ramp))
+        swarm = self.swarm
+        time.sleep(self.rng.uniform(0, swarm.options.ramp))
         started = time.monotonic()
-        self.client = game_client.connect(o.host, o.port, ca_file=None if o.plain else o.ca, timeout=o.timeout,
-                                          on_notification=self.on_notification, on_move=self.on_move)
-        self.client.login(self.name, o.password)
+        self.log_in()
         characters = self.client.call("characters", "list")
         character = characters[0] if characters else self.client.call("characters", "create", self.name)
         attributes = self.client.call("characters", "select", character["character_id"])
@@ -157,6 +156,25 @@ class Bot:
         self.position = list(attributes.get("ship_position") or (0.0, 0.0, 0.0))
         self.velocity = self.heading()
         self.last_move = time.monotonic()
+
+    def log_in(self):
+        """Connects and logs in; a connection lost before the LoginReply is
+        tried again (a real client would), a refusal is not."""
+        o, swarm = self.swarm.options, self.swarm
+        for attempt in range(LOGIN_ATTEMPTS):
+            try:
+                self.client = game_client.connect(o.host, o.port, ca_file=None if o.plain else o.ca,
+                                                  timeout=o.timeout, on_notification=self.on_notification,
+                                                  on_move=self.on_move)
+                self.client.login(self.name, o.password)
+                return
+            except (game_client.Disconnected, game_client.CallTimeout) as e:
+                if self.client is not None:
+                    self.client.close()
+                if attempt + 1 == LOGIN_ATTEMPTS:
+                    raise
+                swarm.setup.histogram("login_retry").error(("%s: %s" % (type(e).__name__, e))[:200])
+                time.sleep(self.rng.uniform(0.5, 1.0) * 2 ** attempt)
 
     def heading(self):
         """A random direction at the swarm's speed."""
@@ -329,7 +347,7 @@ def drive(options, stackless):
         tasklets = [stackless.tasklet(bot.run)() for bot in swarm.bots]
         # Logins: wait until every bot started or gave up (bounded by the ramp and the timeouts).
         start_deadline = time.monotonic() + options.ramp + 3 * options.timeout + 30
-        while (swarm.connected + sum(h.errors for h in swarm.setup.ops.values()) < options.bots
+        while (swarm.connected + swarm.setup.histogram("login").errors < options.bots
                and time.monotonic() < start_deadline and not swarm.stopping):
             time.sleep(0.1)
         swarm.setup.end()

@@ -147,17 +147,17 @@ class Terminal:
             self.say("  %(character_id)d  %(name)s  system %(solar_system_id)s  ship %(ship_id)s" % c)
 
     def do_create(self, words):
-        """create NAME: a new character (a ship in a starter system, a starting balance)"""
-        if len(words) != 1:
+        """create NAME: a new character (a ship in a starter system, a starting balance); NAME may have spaces"""
+        if not words:
             raise UsageError("create NAME")
-        c = self.call("characters", "create", words[0])
+        c = self.call("characters", "create", " ".join(words))
         self.say("created character %(character_id)d %(name)s in system %(solar_system_id)s, ship %(ship_id)s" % c)
 
     def do_select(self, words):
         """select ID|NAME: play that character (its ship enters its system's space)"""
-        if len(words) != 1:
+        if not words:
             raise UsageError("select ID|NAME")
-        character_id = self.character_id(words[0])
+        character_id = self.character_id(" ".join(words))
         self.show_attributes(self.call("characters", "select", character_id), "playing")
 
     def character_id(self, word):

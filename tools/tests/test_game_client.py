@@ -37,6 +37,7 @@ PYTHON = "/usr/bin/python3.11"
 TERMINAL = os.path.join(ROOT, "tools", "client", "terminal.py")
 SWARM = os.path.join(ROOT, "tools", "client", "swarm.py")
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002
+GATE, OTHER_GATE = 50000001, 50000002  # at the origins of SYSTEM and OTHER_SYSTEM, each other's destination
 USERS = ("alice", "bob", "carol")
 
 # The swarm's five logins, the tests' and the terminal's come from one address.
@@ -49,6 +50,8 @@ def setUpModule():
     for system in (SYSTEM, OTHER_SYSTEM):
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)"
                    " ON DUPLICATE KEY UPDATE id = id", system, "S-%d" % system)
+    db.execute("INSERT INTO gates (id, system_id, destination_gate_id, x, y, z) VALUES (?, ?, ?, 0, 0, 0),"
+               " (?, ?, ?, 0, 0, 0)", GATE, SYSTEM, OTHER_GATE, OTHER_GATE, OTHER_SYSTEM, GATE)
     for i, name in enumerate(USERS):
         how, account = run_in_tasklet(accounts.create, name, name + "-pw")
         assert how == "ok", account
@@ -77,7 +80,7 @@ class Terminal:
         self.proc.stdin.flush()
 
     def expect(self, marker):
-        """The output up to the end of the line that holds `marker` (read within WAIT_S)."""
+        """The line that holds `marker` (read within WAIT_S); the output before it is skipped."""
         end = time.monotonic() + WAIT_S
         while marker not in self.data or b"\n" not in self.data[self.data.index(marker):]:
             left = end - time.monotonic()
@@ -86,8 +89,9 @@ class Terminal:
                                         % (marker, self.data))
             if select.select([self.proc.stdout], [], [], min(left, 0.5))[0]:
                 self.data += os.read(self.proc.stdout.fileno(), 4096)
-        cut = self.data.index(b"\n", self.data.index(marker)) + 1
-        out, self.data = self.data[:cut], self.data[cut:]
+        at = self.data.index(marker)
+        start, cut = self.data.rfind(b"\n", 0, at) + 1, self.data.index(b"\n", at) + 1
+        out, self.data = self.data[start:cut], self.data[cut:]
         return out.decode()
 
     def command(self, line, marker):
@@ -174,8 +178,9 @@ class GameClientTest(StacklessTestCase):
         bob = self.play("bob")
         terminal = Terminal(self, "--port", str(self.port), "--ca", CA)
         alice_ship, bob_ship = _ships["alice"][1], _ships["bob"][1]
-        self.assertIn("connected to 127.0.0.1:%d (TLS)" % self.port, terminal.command("login alice alice-pw",
-                                                                                      b"logged in as alice"))
+        terminal.write("login alice alice-pw")
+        self.assertEqual(terminal.expect(b"connected to"), "connected to 127.0.0.1:%d (TLS)\n" % self.port)
+        terminal.expect(b"logged in as alice")
         self.assertIn("  %d  alice  system %d  ship %d" % (_ships["alice"][0], SYSTEM, alice_ship),
                       terminal.command("chars", b"ship %d" % alice_ship))
         self.assertIn("ship %d" % alice_ship, terminal.command("select alice", b"playing character"))
@@ -187,6 +192,42 @@ class GameClientTest(StacklessTestCase):
         bob.move(bob_ship, (101.0, 0.0, 0.0), (1.0, 0.0, 0.0))  # printed as it arrives, between commands
         self.assertEqual(terminal.expect(b"[move] ship %d" % bob_ship),
                          "[move] ship %d at (101.0, 0.0, 0.0) v (1.0, 0.0, 0.0) seq 1\n" % bob_ship)
+        terminal.write("quit")
+        self.assertEqual(terminal.proc.wait(WAIT_S), 0)
+
+    def test_the_terminal_creates_a_character_chats_docks_and_jumps_to_the_other_sol(self):
+        bob = self.play("bob")
+        terminal = Terminal(self, "--port", str(self.port), "--ca", CA)
+        terminal.command("login carol carol-pw", b"logged in as carol")
+        created = terminal.command("create Carol Pilot", b"created character")
+        self.assertRegex(created, r"created character \d+ Carol Pilot in system %d, ship \d+" % SYSTEM)
+        self.assertIn("system %d" % SYSTEM, terminal.command("select 'Carol Pilot'", b"playing character"))
+        self.assertRegex(terminal.command("info", b"security"),
+                         r"system S-%d \(%d\), security 0\.5, \d+ pilots, in space" % (SYSTEM, SYSTEM))
+        self.assertIn("gate %d -> S-%d (%d) at (0, 0, 0)" % (GATE, OTHER_SYSTEM, OTHER_SYSTEM),
+                      terminal.expect(b"gate %d" % GATE))
+
+        bob.call("chat", "send", "local", "hello carol")  # printed as it arrives
+        self.assertEqual(terminal.expect(b"[chat local] bob"), "[chat local] bob: hello carol\n")
+        terminal.write("chat hi all")
+        note = bob.wait_notification("chat", "message", timeout=WAIT_S)
+        if note.args[2] == "bob":  # the sender gets its own line too
+            note = bob.wait_notification("chat", "message", timeout=WAIT_S)
+        self.assertEqual([note.args[0], note.args[2], note.args[3]], ["local", "Carol Pilot", "hi all"])
+        terminal.command("join ops-room", b"joined ops-room")
+        terminal.write("say ops-room in the room")
+        self.assertEqual(terminal.expect(b"[chat ops-room]"), "[chat ops-room] Carol Pilot: in the room\n")
+        self.assertEqual(terminal.command("channels", b"channels:"), "channels: local, ops-room\n")
+        self.assertIn("docked:", terminal.command("leave", b"system"))
+        self.assertIn("error: APPLICATION ValueError: the ship is docked", terminal.command("chat nobody hears",
+                                                                                           b"error:"))
+        self.assertIn("in space:", terminal.command("enter", b"system"))
+
+        before = terminal.command("ping", b"pong from")
+        jumped = terminal.command("jump %d" % GATE, b"jumped:")
+        self.assertIn("system %d" % OTHER_SYSTEM, jumped)
+        after = terminal.command("ping", b"pong from")
+        self.assertNotEqual(before.split("(node")[0], after.split("(node")[0])  # the other sol answers
         terminal.write("quit")
         self.assertEqual(terminal.proc.wait(WAIT_S), 0)
 
@@ -202,7 +243,7 @@ class GameClientTest(StacklessTestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         with open(os.path.join(out, "swarm.json"), encoding="utf-8") as f:
             report = json.load(f)
-        self.assertEqual((report["bots"], report["connected"]), (5, 5), done.stderr)
+        self.assertEqual((report["bots"], report["connected"]), (5, 5), done.stderr + CLUSTER.post_mortem())
         self.assertEqual([p["strategy"] for p in report["phases"]], ["main_loop", "pending_call"])
         for phase in report["phases"]:
             ping = phase["ops"]["ping"]

@@ -58,7 +58,7 @@ PY
 
 cat >"$dir/prefs.ini" <<INI
 [node]
-log_level = warning
+log_level = info
 io_threads = 1
 [cluster]
 heartbeat_interval = 1

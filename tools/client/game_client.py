@@ -139,11 +139,13 @@ class GameClient:
     timeout: the default bound of each call, the connection and the handshake (s).
     compression: codecs offered, a tuple of "zlib", "snappy" (pure Python: slow).
     on_notification(Notification), on_move(Move): callbacks instead of the deques.
+    source_address: the local address to connect from (a swarm spreads its
+        bots over 127.x.y.z: a proxy takes at most 256 connections per address).
     """
 
     def __init__(self, host, port, *, ca_file=None, ssl_context=None, timeout=DEFAULT_TIMEOUT_S,
                  compression=("zlib",), on_notification=None, on_move=None, keep=KEEP, protos=None,
-                 software="shard game_client.py"):
+                 source_address=None, software="shard game_client.py"):
         load_protos(protos)
         self.host, self.port, self.timeout = host, port, timeout
         self.on_notification, self.on_move = on_notification, on_move
@@ -165,7 +167,8 @@ class GameClient:
         if ssl_context is None and ca_file is not None:
             ssl_context = ssl.create_default_context(cafile=ca_file)
             ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=None if source_address is None else (source_address, 0))
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(ssl_context, compression, software)

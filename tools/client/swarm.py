@@ -165,7 +165,7 @@ class Bot:
             try:
                 self.client = game_client.connect(o.host, o.port, ca_file=None if o.plain else o.ca,
                                                   timeout=o.timeout, on_notification=self.on_notification,
-                                                  on_move=self.on_move)
+                                                  on_move=self.on_move, source_address=self.source_address())
                 self.client.login(self.name, o.password)
                 return
             except (game_client.Disconnected, game_client.CallTimeout) as e:
@@ -175,6 +175,14 @@ class Bot:
                     raise
                 swarm.setup.histogram("login_retry").error(("%s: %s" % (type(e).__name__, e))[:200])
                 time.sleep(self.rng.uniform(0.5, 1.0) * 2 ** attempt)
+
+    def source_address(self):
+        """None (the system's choice), or with --sources N, one of N loopback addresses 127.1.x.y."""
+        sources = self.swarm.options.sources
+        if sources <= 1:
+            return None
+        k = self.index % sources
+        return "127.1.%d.%d" % (k // 250, k % 250 + 1)
 
     def heading(self):
         """A random direction at the swarm's speed."""
@@ -337,9 +345,8 @@ def drive(options, stackless):
     swarm = Swarm(options)
     interrupted = []
 
-    def on_sigint(signum, frame):
+    def on_sigint(signum, frame):  # the phase ends; the bots are stopped after it is measured
         interrupted.append(signum)
-        swarm.stopping = True
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -348,7 +355,7 @@ def drive(options, stackless):
         # Logins: wait until every bot started or gave up (bounded by the ramp and the timeouts).
         start_deadline = time.monotonic() + options.ramp + 3 * options.timeout + 30
         while (swarm.connected + swarm.setup.histogram("login").errors < options.bots
-               and time.monotonic() < start_deadline and not swarm.stopping):
+               and time.monotonic() < start_deadline and not interrupted):
             time.sleep(0.1)
         swarm.setup.end()
         login = swarm.setup.ops.get("login")
@@ -359,7 +366,7 @@ def drive(options, stackless):
         strategies = options.strategies or [None]
         wait_s = 2 * settings_interval() + 0.5 if options.strategies else 0
         for strategy in strategies:
-            if swarm.stopping:
+            if interrupted:
                 break
             if strategy is not None:
                 set_strategy(strategy, wait_s)
@@ -367,8 +374,12 @@ def drive(options, stackless):
             swarm.phases.append(phase)
             swarm.phase = phase
             end = None if options.duration == 0 else time.monotonic() + options.duration
-            while not swarm.stopping and (end is None or time.monotonic() < end):
+            next_progress = time.monotonic() + options.progress if options.progress else None
+            while not interrupted and (end is None or time.monotonic() < end):
                 time.sleep(0.1 if end is None else min(0.1, max(0.0, end - time.monotonic())))
+                if next_progress is not None and time.monotonic() >= next_progress:
+                    next_progress += options.progress
+                    progress(swarm, phase)
             phase.end()
             swarm.phase = None
             print("swarm: phase %s done" % phase.strategy, file=sys.stderr, flush=True)
@@ -383,6 +394,21 @@ def drive(options, stackless):
     finally:
         signal.signal(signal.SIGINT, previous)
     return report(options, swarm, connected)
+
+
+def progress(swarm, phase):
+    """One line on stderr: where the phase stands."""
+    seconds = max(1e-9, time.monotonic() - phase.started)
+    ops = []
+    for op in ("ping", "chat", "trade", "move_delivery"):
+        h = phase.ops.get(op)
+        if h is not None:
+            ops.append("%s n=%d errors=%d p50 %s ms p99 %s ms" % (
+                op, h.count, h.errors, *("%.1f" % (1000 * v) if v is not None else "-"
+                                         for v in (h.percentile(50), h.percentile(99)))))
+    print("swarm: %s, %.0f s: %d bots connected; %s; moves sent %.0f/s, updates %.0f/s" % (
+        phase.strategy, seconds, swarm.connected, "; ".join(ops) or "no calls yet",
+        phase.counts["moves_sent"] / seconds, phase.counts["move_updates"] / seconds), file=sys.stderr, flush=True)
 
 
 def report(options, swarm, connected):
@@ -417,15 +443,24 @@ def parse_args(argv):
                         help="one phase per dispatch strategy, each set on every node through the live setting "
                         "dispatch_strategy (database of SHARD_DB_*), e.g. main_loop,pending_call")
     parser.add_argument("--ramp", type=float, default=None, help="seconds over which bots log in (default bots/100)")
+    parser.add_argument("--sources", type=int, default=None,
+                        help="connect from this many loopback addresses 127.1.x.y, round robin (a proxy takes at most "
+                        "256 connections per address); default: bots/200 rounded up for a 127.* host, else 1")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call and per connection")
     parser.add_argument("--speed", type=float, default=20.0, help="the bots' ship speed in m/s (default 20)")
     parser.add_argument("--trade-type", type=int, default=34, help="the item type the bots trade (default 34)")
     parser.add_argument("--trade-price", type=int, default=500, help="around this price, hundredths of ISK")
+    parser.add_argument("--progress", type=float, default=10.0,
+                        help="seconds between progress lines on stderr (0: none; default 10)")
     parser.add_argument("--json", help="write the report here (default: standard output)")
     parser.add_argument("--png", help="write the plot here (python3-matplotlib)")
     options = parser.parse_args(argv)
     if options.ramp is None:
         options.ramp = options.bots / 100.0
+    if options.sources is None:
+        options.sources = -(-options.bots // 200) if options.host.startswith("127.") else 1
+    if not 1 <= options.sources <= 250 * 250:
+        parser.error("--sources must be in [1, 62500]")
     if options.bots < 1:
         parser.error("--bots must be at least 1")
     if options.duration == 0 and options.strategies and len(options.strategies) > 1:

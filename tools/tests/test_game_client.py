@@ -15,6 +15,7 @@ Every wait is bounded."""
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -66,12 +67,12 @@ def tearDownModule():
     CLUSTER.tear_down()
 
 
-class Terminal:
-    """terminal.py under /usr/bin/python3.11, its stdin and stdout on pipes."""
+class Child:
+    """A child process whose output (stdout and stderr, on one pipe) is read line by line."""
 
-    def __init__(self, test, *args):
-        self.proc = subprocess.Popen([PYTHON, TERMINAL] + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+    def __init__(self, test, command, **options):
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     **options)
         test.addCleanup(self.close)
         self.data = b""
 
@@ -94,9 +95,9 @@ class Terminal:
         out, self.data = self.data[start:cut], self.data[cut:]
         return out.decode()
 
-    def command(self, line, marker):
-        self.write(line)
-        return self.expect(marker)
+    def rest(self):
+        """What the child wrote and was not read yet (after it exited)."""
+        return (self.data + self.proc.stdout.read()).decode(errors="replace")
 
     def close(self):
         if self.proc.poll() is None:
@@ -104,6 +105,17 @@ class Terminal:
         self.proc.wait(WAIT_S)
         self.proc.stdin.close()
         self.proc.stdout.close()
+
+
+class Terminal(Child):
+    """terminal.py under /usr/bin/python3.11, its stdin and stdout on pipes."""
+
+    def __init__(self, test, *args):
+        super().__init__(test, [PYTHON, TERMINAL] + list(args))
+
+    def command(self, line, marker):
+        self.write(line)
+        return self.expect(marker)
 
 
 class GameClientTest(StacklessTestCase):
@@ -231,10 +243,30 @@ class GameClientTest(StacklessTestCase):
         terminal.write("quit")
         self.assertEqual(terminal.proc.wait(WAIT_S), 0)
 
-    def test_a_swarm_of_five_bots_reports_json_and_a_png(self):
-        out = CLUSTER.dir.name
+    def swarm_env(self):
         env = dict(os.environ, **cluster_support.client_env())
         env["SHARD_DB_DATABASE"] = CLUSTER.database
+        return env
+
+    def test_a_swarm_without_a_duration_runs_until_ctrl_c(self):
+        report = os.path.join(CLUSTER.dir.name, "until-ctrl-c.json")
+        swarm = Child(self, [SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "2",
+                             "--prefix", "idlebot", "--create-accounts", "--duration", "0", "--mix", "ping=5",
+                             "--progress", "0.2", "--json", report], env=self.swarm_env())
+        self.assertEqual(swarm.expect(b"bots connected"), "swarm: 2 of 2 bots connected\n")
+        while "ping n=0 " in swarm.expect(b"ping n="):  # progress lines until pings were answered
+            pass
+        swarm.proc.send_signal(signal.SIGINT)
+        self.assertEqual(swarm.proc.wait(WAIT_S), 0, swarm.rest())
+        with open(report, encoding="utf-8") as f:
+            phases = json.load(f)["phases"]
+        self.assertEqual([p["strategy"] for p in phases], ["as configured"])
+        self.assertGreater(phases[0]["ops"]["ping"]["count"], 0)
+        self.assertEqual(phases[0]["ops"]["ping"]["errors"], 0)
+
+    def test_a_swarm_of_five_bots_reports_json_and_a_png(self):
+        out = CLUSTER.dir.name
+        env = self.swarm_env()
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "5",
                                "--prefix", "swarmbot", "--create-accounts", "--duration", "2",
                                "--mix", "move=2,ping=2,chat=0,trade=0", "--strategies", "main_loop,pending_call",

@@ -49,14 +49,39 @@ def parse_mix(text):
     return mix
 
 
-class Phase:
-    """What the bots measured while one dispatch strategy was in force."""
+def process_usage(pid):
+    """(CPU seconds, RSS KiB) of a process on this machine, from /proc; None if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/%d/status" % pid, encoding="ascii") as f:
+            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), rss
 
-    def __init__(self, strategy):
+
+def parse_watch(text):
+    watch = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, pid = item.partition("=")
+        if not pid.isdigit():
+            raise argparse.ArgumentTypeError("--watch takes NAME=PID,... (got %r)" % item)
+        watch.append((name, int(pid)))
+    return watch
+
+
+class Phase:
+    """What the bots measured while one dispatch strategy was in force, and
+    what the watched processes (the nodes, on this machine) spent meanwhile."""
+
+    def __init__(self, strategy, watch=()):
         self.strategy = strategy
+        self.watch = {name: (pid, process_usage(pid)) for name, pid in watch}
         self.started = time.monotonic()
         self.cpu_started = _cpu_s()
         self.ended = self.cpu_ended = None
+        self.watched = {}
         self.ops = {}
         self.counts = {"moves_sent": 0, "move_updates": 0, "chat_deliveries": 0, "trade_notifications": 0}
         self.ping_series = []
@@ -69,6 +94,10 @@ class Phase:
 
     def end(self):
         self.ended, self.cpu_ended = time.monotonic(), _cpu_s()
+        for name, (pid, start) in self.watch.items():
+            end = process_usage(pid)
+            if start is not None and end is not None:
+                self.watched[name] = {"cpu_s": round(end[0] - start[0], 3), "rss_kib": end[1]}
 
     def to_json(self, connected):
         seconds = max(1e-9, (self.ended or time.monotonic()) - self.started)
@@ -78,6 +107,9 @@ class Phase:
                 "swarm_cpu_s": round(cpu, 3),
                 "swarm_cpu_ms_per_bot_s": round(1000.0 * cpu / seconds / connected, 4) if connected else None,
                 "ops": {op: h.to_json() for op, h in sorted(self.ops.items())},
+                "processes": {name: dict(usage, cpu_ms_per_bot_s=round(1000.0 * usage["cpu_s"] / seconds / connected, 4)
+                                         if connected else None, rss_kib_per_bot=round(usage["rss_kib"] / connected, 1)
+                                         if connected else None) for name, usage in self.watched.items()},
                 "ping_series": self.ping_series}
 
 
@@ -370,7 +402,7 @@ def drive(options, stackless):
                 break
             if strategy is not None:
                 set_strategy(strategy, wait_s)
-            phase = Phase(strategy or "as configured")
+            phase = Phase(strategy or "as configured", options.watch)
             swarm.phases.append(phase)
             swarm.phase = phase
             end = None if options.duration == 0 else time.monotonic() + options.duration
@@ -450,6 +482,9 @@ def parse_args(argv):
     parser.add_argument("--speed", type=float, default=20.0, help="the bots' ship speed in m/s (default 20)")
     parser.add_argument("--trade-type", type=int, default=34, help="the item type the bots trade (default 34)")
     parser.add_argument("--trade-price", type=int, default=500, help="around this price, hundredths of ISK")
+    parser.add_argument("--watch", type=parse_watch, default=[],
+                        help="NAME=PID,...: processes on this machine (the nodes) whose CPU time and memory each phase "
+                        "reports")
     parser.add_argument("--progress", type=float, default=10.0,
                         help="seconds between progress lines on stderr (0: none; default 10)")
     parser.add_argument("--json", help="write the report here (default: standard output)")

@@ -13,6 +13,7 @@ import uthread
 import client_sessions
 import cluster_membership
 import login_server
+import proxy_service
 import rpc_services
 import sol_links
 
@@ -25,6 +26,7 @@ class ProxyNode:
         self.prefs = prefs
         self.member = None
         self.services = rpc_services.Services()  # what the proxy serves to the sols
+        proxy_service.register(self.services, self)
         self.sols = sol_links.SolLinks(prefs["proxy.connect_timeout"], self.services)
         rpc_services.set_router(self.sols.route)
         self.sessions = None

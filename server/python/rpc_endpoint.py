@@ -14,7 +14,11 @@ no other call. The caller's rights are the connection's `role` (a node link:
 Hostile input: a payload that does not parse, or a message kind that has no
 place on an RPC link, is logged and closes the connection; bad values inside
 a well-formed call are answered with BAD_ARGUMENTS. At most MAX_SERVING calls
-run at once per connection; more are answered UNAVAILABLE. A link that
+run at once per connection. When that many run, the reader waits for one to
+finish (it stops reading: TCP holds the peer back) and yields to them
+meanwhile, so a burst of calls queued on the connection is served, not
+dropped; a call still without a slot after FULL_WAIT seconds (every slot
+held by calls that wait themselves) is answered UNAVAILABLE. A link that
 carries more than RPC (a sol's end of a proxy link: SessionChange) names a
 handler per extra kind; a method that raises an RpcError itself (a relay of
 another call) is answered with that error's kind.
@@ -38,6 +42,7 @@ log = logging.getLogger("shard.rpc")
 
 DEFAULT_TIMEOUT = 10.0
 MAX_SERVING = 1000
+FULL_WAIT = 1.0  # seconds the reader waits for a free slot before refusing a call
 MAX_TEXT = 16384  # an error's message and traceback are cut to this
 _Kind = rpc_pb2.RpcError
 
@@ -67,7 +72,7 @@ class Endpoint:
         self.on_notification = on_notification
         self.pending = {}
         self.ids = itertools.count(1)
-        self.serving = 0
+        self.slots = uthread.Semaphore(MAX_SERVING)  # calls this end may serve at once
         self.closed = None  # why, once closed
 
     # --- the caller's side ----------------------------------------------------
@@ -142,11 +147,10 @@ class Endpoint:
     def _dispatch(self, kind, payload):
         if kind == kinds_pb2.RPC_CALL:
             call = _parse(rpc_pb2.RpcCall, payload)
-            if self.serving >= MAX_SERVING:
-                self._answer_error(call.call_id, _Kind.UNAVAILABLE, "", "too many calls in flight on this link")
-            else:
-                self.serving += 1
+            if self.slots.acquire(timeout=FULL_WAIT):
                 uthread.new(self._serve, call)
+            else:
+                self._answer_error(call.call_id, _Kind.UNAVAILABLE, "", "too many calls in flight on this link")
         elif kind == kinds_pb2.RPC_REPLY:
             reply = _parse(rpc_pb2.RpcReply, payload)
             pending = self.pending.get(reply.call_id)
@@ -209,7 +213,7 @@ class Endpoint:
             if call.call_id:
                 self._answer(reply, kinds_pb2.RPC_REPLY, call)
         finally:
-            self.serving -= 1
+            self.slots.release()
 
     def _answer_error(self, call_id, kind, type_name, message, tb=None):
         if not call_id:

@@ -17,11 +17,12 @@ import cluster_membership
 import node_link
 import rpc_endpoint
 import rpc_services
+import sol_notify
 import sol_sessions
 import system_assignment
 
 # The game services (scripts/) a sol serves to the nodes linked to it.
-SERVICE_MODULES = ("ping",)
+SERVICE_MODULES = ("ping", "solarsystem", "chat")
 
 log = logging.getLogger("shard.sol")
 
@@ -36,14 +37,20 @@ class SolNode:
         self.services = rpc_services.Services()
         self.sessions = sol_sessions.SolSessions(self.services, lambda: self.member.node_id)
         self.services.register(self.sessions)
+        # What game services notify clients through (docs/services.md).
+        self.notifier = sol_notify.Notifier(self.sessions)
 
     def serve_link(self, connection, what):
         """A proxy's link: RPC, the proxy calling with the node role, and the
-        SessionChanges of its sessions (sol_sessions.py)."""
+        SessionChanges of its sessions (sol_sessions.py); the sol's
+        notifications to the proxy's clients go back on it (sol_notify.py)."""
+        endpoint = rpc_endpoint.Endpoint(connection, self.services, "node", what,
+                                         handlers=self.sessions.handlers(connection, what))
+        uthread.new(self.notifier.introduce, endpoint)
         try:
-            return rpc_endpoint.Endpoint(connection, self.services, "node", what,
-                                         handlers=self.sessions.handlers(connection, what)).run()
+            return endpoint.run()
         finally:
+            self.notifier.link_closed(endpoint)
             self.sessions.link_closed(connection)
 
     def start(self):

@@ -9,15 +9,19 @@ A session whose `sol_node` is another node, or that `ended`, leaves the
 table. A session with a ship (`ship_id`) in a solar system has that ship
 registered with the native movement system (`_movement.add_entity`), moved
 through the link of the proxy that holds the client: its moves and its
-neighbours' updates then never go through Python.
+neighbours' updates then never go through Python. When the session leaves
+the sol (or docks: solarsystem.leave), the ship's position goes to the
+`ships` table.
 """
 
 import contextvars
 import logging
 
 import _movement
+import db
 import google.protobuf.message
 import kinds_pb2
+import uthread
 
 import rpc_endpoint
 import rpc_errors
@@ -37,12 +41,26 @@ SYSTEM_EXTENT = 1e13   # metres either side of a system's centre that ships may 
 
 
 class SolSession:
+    """In space: its ship is registered with _movement (`entity`) and it is
+    in its system's local chat. Docked (solarsystem.leave): neither."""
+
     __slots__ = ("session_id", "attributes", "proxy_node", "link", "entity")
 
     def __init__(self, session_id, proxy_node, link):
         self.session_id, self.proxy_node, self.link = session_id, proxy_node, link
         self.attributes = {}
         self.entity = None  # the ship registered with _movement, while one is
+
+    @property
+    def in_space(self):
+        return self.entity is not None
+
+    def position(self):
+        """Where its ship is now (the movement system knows), else where it entered."""
+        state = _movement.entity(self.entity) if self.entity is not None else None
+        if state is not None:
+            return [float(v) for v in state["position"]]
+        return [float(v) for v in (self.attributes.get("ship_position") or [0.0, 0.0, 0.0])[:3]]
 
 
 def current():
@@ -90,10 +108,24 @@ class SolSessions:
         session.attributes.update(changed)
         for name in change.removed:
             session.attributes.pop(name, None)
-        self._place(session)
+        self.place(session)
 
-    def _place(self, session):
-        """(Re)registers the session's ship where the session now is."""
+    def in_system(self, system_id):
+        """The sessions in space in `system_id` (its local chat's members)."""
+        return [s for s in self.by_id.values() if s.entity is not None
+                and s.attributes.get("solar_system_id") == system_id]
+
+    def dock(self, session):
+        """Takes the session's ship out of space; returns where it was."""
+        position = session.position()
+        if session.entity is not None:
+            _movement.remove_entity(session.entity)
+            session.entity = None
+        session.attributes["ship_position"] = position
+        return position
+
+    def place(self, session):
+        """(Re)registers the session's ship where the session now is: in space."""
         ship, system = session.attributes.get("ship_id"), session.attributes.get("solar_system_id")
         if session.entity is not None:
             _movement.remove_entity(session.entity)
@@ -112,9 +144,13 @@ class SolSessions:
         session.entity = ship
 
     def _drop(self, session, why):
+        """The session leaves; its ship's position goes to the ships table."""
         del self.by_id[session.session_id]
         if session.entity is not None:
-            _movement.remove_entity(session.entity)
+            position = self.dock(session)
+            # A tasklet of its own: the link's reader must not wait on the database.
+            uthread.new(save_position, session.attributes.get("ship_id"), session.attributes.get("solar_system_id"),
+                        position)
         log.info("session %d left this sol: %s", session.session_id, why)
 
     def link_closed(self, connection):
@@ -145,3 +181,13 @@ class SolSessions:
             raise rpc_errors.ApplicationError(str(e), type(e).__name__) from None
         finally:
             _current.reset(token)
+
+
+def save_position(ship_id, system_id, position):
+    """The ship's position to the ships table, if the ship is still in
+    `system_id` (a jump may have moved it on since); never raises."""
+    try:
+        db.execute("UPDATE ships SET x = ?, y = ?, z = ? WHERE id = ? AND system_id = ?",
+                   *position, ship_id, system_id)
+    except (db.Error, TimeoutError) as e:
+        log.warning("ship %s: cannot save its position %r: %s", ship_id, position, e)

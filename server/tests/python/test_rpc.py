@@ -41,6 +41,7 @@ class Echo:
     def __init__(self):
         self.gate = uthread.Event()
         self.started = uthread.Event()
+        self.entered = 0  # gated calls started
 
     @exposed(role=("player", "node"))
     def echo(self, *args, **kwargs):
@@ -49,6 +50,7 @@ class Echo:
     @exposed(role="node")
     def gated(self, value):
         """Answers once the test opens the gate."""
+        self.entered += 1
         self.started.set()
         self.gate.wait()
         return value
@@ -109,6 +111,20 @@ class CallTest(RpcTestCase):
         self.assertEqual(got, [])
         echo.gate.set()
         wait_until(lambda: got == ["slow"], what="the slow call answered")
+
+    def test_a_burst_past_the_serving_limit_waits_for_slots_instead_of_being_refused(self):
+        caller, echo, _ = self.pair()
+        self.addCleanup(setattr, rpc_endpoint, "FULL_WAIT", rpc_endpoint.FULL_WAIT)
+        rpc_endpoint.FULL_WAIT = 60  # however loaded the machine, the gate opens before the reader gives up
+        extra = 50
+        calls = [lambda i=i: caller.call("echo", "gated", (i,), timeout=30)
+                 for i in range(rpc_endpoint.MAX_SERVING + extra)]
+        results = []
+        uthread.new(lambda: results.extend(uthread.parallel(calls, timeout=60)))
+        wait_until(lambda: echo.entered == rpc_endpoint.MAX_SERVING, what="every serving slot taken")
+        echo.gate.set()
+        wait_until(lambda: len(results) == len(calls), timeout=60, what="every call answered")
+        self.assertEqual(results, list(range(len(calls))))
 
     def test_concurrent_calls_are_matched_by_call_id(self):
         caller, _, _ = self.pair()

@@ -96,7 +96,7 @@ class SessionsTest(StacklessTestCase):
         self.assertEqual(error.kind, rpc_pb2.RpcError.UNAVAILABLE)
         self.assertIn("select a character first", error.message)
 
-        attributes, error = client.call("session", "select_character", character)
+        attributes, error = client.call("characters", "select", character)
         self.assertIsNone(error)
         self.assertEqual((attributes["character_id"], attributes["ship_id"], attributes["solar_system_id"]),
                          (character, ship, SYSTEM))
@@ -109,7 +109,7 @@ class SessionsTest(StacklessTestCase):
         self.assertEqual(error.kind, rpc_pb2.RpcError.NO_SUCH_METHOD)  # the sol's answer, relayed with its kind
         _, error = client.call("sessions", "call", reply.session_id, "ping", "ping", [], {})
         self.assertEqual(error.kind, rpc_pb2.RpcError.NOT_ALLOWED)  # a player is no node
-        _, error = client.call("session", "select_character", _state["bob"][0])
+        _, error = client.call("characters", "select", _state["bob"][0])
         self.assertEqual((error.kind, error.type), (rpc_pb2.RpcError.APPLICATION, "LookupError"))
 
         client.close()
@@ -117,10 +117,10 @@ class SessionsTest(StacklessTestCase):
 
     def test_another_character_in_a_system_on_another_sol_moves_the_session_there(self):
         client, reply = self.client("alice")
-        _, error = client.call("session", "select_character", _state["alice"][0])
+        _, error = client.call("characters", "select", _state["alice"][0])
         self.assertIsNone(error)
         self.assertEqual(client.call("ping", "ping")[0]["node_id"], self.sol_id)
-        attributes, error = client.call("session", "select_character", _state["alice2"][0])
+        attributes, error = client.call("characters", "select", _state["alice2"][0])
         self.assertIsNone(error)
         self.assertEqual(attributes["solar_system_id"], OTHER_SYSTEM)
         self.sol.wait_log(r"session %d left this sol: moved to sol %d" % (reply.session_id, self.other_sol_id))
@@ -134,7 +134,7 @@ class SessionsTest(StacklessTestCase):
         clients = {}
         for name in USERS:
             client, reply = self.client(name)
-            _, error = client.call("session", "select_character", _state[name][0])
+            _, error = client.call("characters", "select", _state[name][0])
             self.assertIsNone(error)
             self.sol.wait_log(r"session %d arrived from proxy" % reply.session_id)
             clients[name] = client
@@ -156,7 +156,7 @@ class SessionsTest(StacklessTestCase):
 class ChangeTest(StacklessTestCase):
 
     def test_a_session_that_ended_while_its_change_was_read_is_not_routed(self):
-        # select_character waits on the database: the session may end meanwhile.
+        # characters.select waits on the database: the session may end meanwhile.
         sessions = client_sessions.ClientSessions(1, None)
         session = client_sessions.Session(7, 1, "alice", "127.0.0.1", None)
         session.ended = "connection closed"

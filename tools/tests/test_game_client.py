@@ -162,6 +162,9 @@ class GameClientTest(StacklessTestCase):
         client.call("characters", "select", _ships["alice"][0])
         answer = client.call("ping", "ping", {"hello": [1, 2.5, None, b"x"]})
         self.assertEqual(answer["echo"], {"hello": [1, 2.5, None, b"x"]})
+        big = "compressible " * 1000  # past the handshake's threshold: zlib both ways
+        self.assertEqual(client.negotiated.compression, 2)
+        self.assertEqual(client.call("ping", "ping", big)["echo"], big)
         with self.assertRaises(game_client.RpcError) as caught:
             client.call("ping", "no_such_method")
         self.assertEqual(caught.exception.kind, "NO_SUCH_METHOD")

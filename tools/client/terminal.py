@@ -275,7 +275,11 @@ class Terminal:
             raise UsageError("%s TYPE QUANTITY PRICE" % side)
         r = self.call("market", "place", side, int(words[0]), int(words[1]), parse_isk(words[2]), uuid.uuid4().hex)
         trades = ", ".join("%d @ %s" % (t["quantity"], isk(t["price"])) for t in r["trades"]) or "none"
-        self.say("order %s: filled %d, remaining %d; trades: %s" % (r["order_id"], r["filled"], r["remaining"], trades))
+        if r["order_id"] is not None:
+            what = "order %d rests" % r["order_id"]
+        else:  # filled at once, or more left than one request may take (the market's bound): not placed
+            what = "no order rests" + (" (the rest was not placed: place it again)" if r["remaining"] else "")
+        self.say("%s: filled %d, remaining %d; trades: %s" % (what, r["filled"], r["remaining"], trades))
 
     def do_cancel(self, words):
         """cancel ORDER_ID: cancel what is left of an order"""

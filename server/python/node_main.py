@@ -27,6 +27,7 @@ import uthread
 
 import cluster_directory
 import cluster_membership
+import console_node
 import proxy_node
 import sol_node
 
@@ -77,7 +78,9 @@ def main():
                                        run_budget=prefs["loop.run_budget"], log_level=prefs["node.log_level"].upper())
             live_settings.start()
             node.start()
-        except (OSError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
+            if prefs["console.port"] >= 0:
+                console_node.start_from_prefs(prefs, role, node.member.node_id)
+        except (OSError, ValueError, db.Error, TimeoutError, db_migrate.SchemaTooNew, cluster_directory.NameTaken) as e:
             log.error("cannot start the %s node: %s", role, e)
             failed.append(e)
             gameloop.stop()

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "console_module.h"
 #include "movement_module.h"
 #include "net_module.h"
 #include "node_command.h"
@@ -32,6 +33,9 @@ void usage(std::ostream& out) {
          "  sol [--config prefs.ini] [--KEY VALUE...]\n"
          "                     a sol node: hosts the solar systems the directory assigns it\n"
          "                     (shard proxy|sol --help lists the keys; docs/cluster.md)\n"
+         "  console [--node HOST:PORT] [--json] COMMAND [ARGS...]\n"
+         "                     a node's admin console: stats, strategy, fps, budget, tasklets, kill,\n"
+         "                     profile, exec, logs, audit (shard console --help; docs/console.md)\n"
          "  help               this text\n";
 }
 
@@ -60,13 +64,14 @@ bool started_as_python(const char* argv0) {
 int main(int argc, char** argv) {
   // The modules of the layers above the engine, built in like _engine.
   if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0 ||
-      PyImport_AppendInittab("_movement", PyInit__movement) < 0) {
+      PyImport_AppendInittab("_movement", PyInit__movement) < 0 ||
+      PyImport_AppendInittab("_console", PyInit__console) < 0) {
     return 1;
   }
   const shard::engine::InterpreterOptions interpreter{argv[0], python_executable(), scripts_dir(),
                                                       SHARD_ENGINE_PYTHON_DIR,
                                                       {SHARD_DB_PYTHON_DIR, SHARD_SERVER_PYTHON_DIR,
-                                                       SHARD_NETPROTO_PYTHON_DIR}};
+                                                       SHARD_NETPROTO_PYTHON_DIR, SHARD_CONSOLE_PYTHON_DIR}};
   if (started_as_python(argv[0])) return shard::engine::run_python_main(interpreter, argc - 1, argv + 1);
   if (argc < 2) {
     usage(std::cerr);
@@ -77,6 +82,12 @@ int main(int argc, char** argv) {
   if (command == "run") {
     // `shard run ...` is `shard python -m shard_run ...`.
     std::vector<char*> args = {const_cast<char*>("-m"), const_cast<char*>("shard_run")};
+    args.insert(args.end(), argv + 2, argv + argc);
+    return shard::engine::run_python_main(interpreter, static_cast<int>(args.size()), args.data());
+  }
+  if (command == "console") {
+    // `shard console ...` is `shard python -P -m console_cli ...` (-P: no stray module from the current directory).
+    std::vector<char*> args = {const_cast<char*>("-P"), const_cast<char*>("-m"), const_cast<char*>("console_cli")};
     args.insert(args.end(), argv + 2, argv + argc);
     return shard::engine::run_python_main(interpreter, static_cast<int>(args.size()), args.data());
   }

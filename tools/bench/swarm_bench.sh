@@ -6,6 +6,9 @@
 #
 #   bash tools/bench/swarm_bench.sh [BOTS [SECONDS [STRATEGIES]]]
 #   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2 by default)
+#   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
+#   range of each, trading and chatting (MIX=move=1,ping=0.2,chat=0.05,trade=0.01
+#   by default), its sol saturated; the pings measure it.
 #
 # Steps: migrate; two solar systems; the nodes (the proxy's login throttle
 # raised for the swarm: proxy.logins_per_address); a first short swarm run
@@ -18,7 +21,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-bots=${1:-1000} seconds=${2:-20} strategies=${3:-main_loop,pending_call} mix=${MIX:-move=1,ping=0.2}
+bots=${1:-1000} seconds=${2:-20} strategies=${3:-main_loop,pending_call} scenario=${SCENARIO:-spread}
+case $scenario in
+  spread) mix=${MIX:-move=1,ping=0.2} ;;
+  hub) mix=${MIX:-move=1,ping=0.2,chat=0.05,trade=0.01} ;;
+  *) echo "swarm_bench: SCENARIO is spread or hub, not '$scenario'" >&2; exit 2 ;;
+esac
 build=${BUILD:-build}
 shard=$build/bin/shard
 certs=$(realpath "$build/devcert")
@@ -96,21 +104,24 @@ swarm=(python tools/client/swarm.py --port "$port" --ca "$certs/dev.crt" --prefi
 echo "swarm_bench: accounts and characters for $bots bots (first run only: scrypt at ~50 ms each)" >&2
 "$shard" "${swarm[@]}" --create-accounts --create-parallel 4 --mix ping=0 --duration 0.1 --json /dev/null
 
-"$shard" python - "$bots" <<'PY'
+"$shard" python - "$bots" "$scenario" <<'PY'
 import sys, time, db
 db.connect()
-bots = int(sys.argv[1])
+bots, hub = int(sys.argv[1]), sys.argv[2] == "hub"
 # The sols save a ship's position when its session leaves: let the first run's sessions end first.
 end = time.monotonic() + 60
 while db.query("SELECT COUNT(*) FROM client_sessions")[0][0] and time.monotonic() < end:
     time.sleep(0.2)
 time.sleep(2)
-# ~10 ships within 100 km of each: per system, bots/2 ships in a cube of side L, bots/2 * (4/3 pi r^3) / L^3 = 10.
-side = (bots / 2 * 4.18879e15 / 10) ** (1 / 3)
+# K ships within 100 km of each: n ships in a cube of side L, n * (4/3 pi r^3) / L^3 = K. Spread: half the
+# ships in each system (one per sol), K = 10; the hub: every ship in one system, K = 50.
+per_system, near = (bots, 50) if hub else (bots / 2, 10)
+side = (per_system * 4.18879e15 / near) ** (1 / 3)
 db.execute("UPDATE ships s JOIN characters c ON c.id = s.owner_id JOIN accounts a ON a.id = c.account_id"
-           " SET s.system_id = IF(s.id % 2, 30000002, 30000001), s.x = (RAND() - 0.5) * ?,"
-           " s.y = (RAND() - 0.5) * ?, s.z = (RAND() - 0.5) * ? WHERE a.name LIKE 'benchbot%'", side, side, side)
-print("swarm_bench: ships split over two systems, scattered in a cube of %.0f km" % (side / 1000), file=sys.stderr)
+           " SET s.system_id = IF(s.id % 2 AND NOT ?, 30000002, 30000001), s.x = (RAND() - 0.5) * ?,"
+           " s.y = (RAND() - 0.5) * ?, s.z = (RAND() - 0.5) * ? WHERE a.name LIKE 'benchbot%'", hub, side, side, side)
+print("swarm_bench: ships in %s, scattered in a cube of %.0f km" % ("one system (the hub)" if hub else "two systems",
+                                                                    side / 1000), file=sys.stderr)
 db.close()
 PY
 

@@ -14,7 +14,9 @@ A session located in a solar system is routed to the sol that hosts it
 (change()): that sol gets a SessionChange (kind 5) over the proxy's link, the
 proxy relays the session's calls there (session_calls.py) and forwards its
 ship's movement frames there natively (_movement.route_entity). A change of
-sol, and the session's end, are announced the same way.
+sol, and the session's end, are announced the same way. When the routes
+change under a session (its sol gone, its system moved), follow_routes()
+moves it to the system's new sol.
 """
 
 import logging
@@ -51,6 +53,12 @@ class Session:
         self.ended = None  # why, once it ended
         self.last_active = time.monotonic()  # the last call from the client (or the login)
         self.sol_node = None  # the sol its solar system is on, once it is in one
+        # The link to that sol it was announced over (a new link has not heard
+        # of it). Held while the ship is routed over it: _movement holds the
+        # link weakly and refuses a move whose link was freed, closing the
+        # client; a closed link still held drops the move instead, until
+        # follow_routes() moves the session.
+        self.sol_link = None
 
     def touch(self):
         self.last_active = time.monotonic()
@@ -116,8 +124,30 @@ class ClientSessions:
         ship = attributes.get("ship_id")
         if link is not None and ship is not None:
             _movement.route_entity(session.connection, ship, link.connection, sol_node)
-        session.attributes, session.sol_node = attributes, sol_node
+        session.attributes, session.sol_node, session.sol_link = attributes, sol_node, link
         log.info("%r is in solar system %s on sol %s", session, system, sol_node)
+
+    def follow_routes(self):
+        """After the proxy read the routes: moves each session whose solar
+        system is now served by another sol (its sol gone, the systems
+        rebalanced), or whose sol's link was made anew (a sol forgets the
+        sessions of a link that closed), to the sol that serves it now,
+        with change(). A session whose system has no live linked sol yet
+        stays as it is: its calls get Unavailable until one has."""
+        for session in list(self.by_id.values()):
+            system = session.attributes["solar_system_id"]
+            if system is None or session.ended is not None:
+                continue
+            sol_node = self.sols.routes.get(system)
+            link = None if sol_node is None else self.sols.links.get(sol_node)
+            if link is None or link is session.sol_link:
+                continue
+            log.info("%r: solar system %d is on sol %d now (was %s): moving the session there", session, system,
+                     sol_node, session.sol_node)
+            try:
+                self.change(session, {})
+            except rpc_errors.Unavailable as e:  # the new link broke meanwhile: the next refresh tries again
+                log.warning("%r: cannot move it to sol %d: %s", session, sol_node, e)
 
     def _announce(self, endpoint, session, sol_node, attributes, ended=False):
         change = session_pb2.SessionChange(session_id=session.session_id, proxy_node=self.node_id,
@@ -159,7 +189,7 @@ class ClientSessions:
     def _leave_sol(self, session):
         _movement.unroute(session.connection)
         endpoint = self.sol_endpoint(session)
-        session.sol_node = None
+        session.sol_node = session.sol_link = None
         if endpoint is not None:
             try:
                 self._announce(endpoint, session, 0, {}, ended=True)

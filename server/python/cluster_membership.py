@@ -8,9 +8,10 @@ others, leave.
     member.leave()                 # after the loop: marked gone at once
 
 Every `interval` seconds run() records a heartbeat, marks gone every node
-(any role) late by more than `timeout`, then calls on_beat(expired). If this
-node finds itself marked gone (it was stalled past the timeout: the cluster
-moved its work elsewhere), it must not go on as if it still held anything:
+(any role) late by more than `timeout` (releasing a gone proxy's client
+sessions), then calls on_beat(expired). If this node finds itself marked
+gone (it was stalled past the timeout: the cluster moved its work
+elsewhere), it must not go on as if it still held anything:
 run() records why in `lost` and stops the game loop. A failing database only
 logs: the next beat tries again, and past the timeout the others mark this
 node gone.
@@ -47,13 +48,15 @@ class Membership:
         self.lost = None  # why this node was dropped from the cluster, if it was
 
     def join(self):
-        for node in cluster_directory.expire_late(self.timeout):
-            log.warning("%s node %d (%s) is gone: no heartbeat for %.1f s", node["role"], node["id"], node["name"],
-                        self.timeout)
+        self._gone(cluster_directory.expire_late(self.timeout))
         self.node_id = cluster_directory.register(self.role, self.name, self.address, self.port, self.host,
                                                   self.pid, self.timeout)
         log.info("registered as %s node %d (%s) at %s:%d", self.role, self.node_id, self.name, self.address,
                  self.port)
+        # Registering may have marked this name's dead predecessor gone
+        # ("process gone": a proxy restarted by its supervisor before the
+        # timeout), and an earlier release may have failed: any gone proxy's rows.
+        self._release_sessions()
         return self.node_id
 
     def run(self):
@@ -77,11 +80,27 @@ class Membership:
         # given up on this node by then.
         cluster_directory.heartbeat(self.node_id, timeout=self.timeout)
         expired = cluster_directory.expire_late(self.timeout, statement_timeout=self.timeout)
+        self._gone(expired)
+        if self.on_beat is not None:
+            self.on_beat(expired)
+
+    def _gone(self, expired):
+        """The nodes this node just marked gone: logged; if a proxy is among
+        them, its client sessions released."""
         for node in expired:
             log.warning("%s node %d (%s) is gone: no heartbeat for %.1f s", node["role"], node["id"], node["name"],
                         self.timeout)
-        if self.on_beat is not None:
-            self.on_beat(expired)
+        if any(node["role"] == "proxy" for node in expired):
+            self._release_sessions()
+
+    def _release_sessions(self):
+        """Deletes the client_sessions rows of gone proxies: their clients are
+        disconnected, and the rows would otherwise say those accounts are
+        logged in until each logs in again."""
+        released = db.execute("DELETE s FROM client_sessions s JOIN cluster_nodes n ON n.id = s.proxy_node_id"
+                              " WHERE n.gone_at IS NOT NULL", timeout=self.timeout).rowcount
+        if released:
+            log.info("released %d client sessions of gone proxies", released)
 
     def leave(self):
         """Marks this node gone now (a clean stop), unless it already was."""

@@ -36,6 +36,12 @@ LOGIN_REPLY_KIND = 4          # docs/protocol.md, "Message kinds"
 MAX_LOGIN_BYTES = 4096        # a LoginRequest is a name and a password: far less
 MAX_CLIENT_PACKET = 1 << 16   # what the client port accepts at all (until RPC brings bigger ones)
 MAX_FIELD_CHARS = 64          # language, client_version
+# Calls one client may have served at once (more wait: the proxy stops reading
+# it). Their answers come back over the proxy's link to the sol: 64 of the
+# largest a client can ask for (a 60 KB echo) stay far under the link's
+# 16 MiB send bound, which a client with 1000 could fill, making the sol cut
+# the link of every session on this proxy.
+CLIENT_MAX_CALLS = 64
 
 
 class Refused(Exception):
@@ -169,7 +175,7 @@ class LoginServer:
         timeout is the proxy's sweep (ClientSessions.end_idle), which closes
         the connection: this reader then ends too."""
         endpoint = rpc_endpoint.Endpoint(session.connection, session_calls.SessionServices(session, self.sessions),
-                                         session.attributes["role"], repr(session))
+                                         session.attributes["role"], repr(session), max_serving=CLIENT_MAX_CALLS)
         return "connection closed: %s" % endpoint.run()
 
     def close(self):

@@ -54,6 +54,7 @@ class ProxyNode:
                 self.sols.refresh(timeout=self.member.timeout)
             except (db.Error, TimeoutError) as e:
                 log.warning("cannot read the routes: %s (keeping the last ones)", e)
+            self.sessions.follow_routes()  # sessions in a system that moved go with it
             try:
                 self.sessions.check()  # one session per account: logins elsewhere end ours
             except (db.Error, TimeoutError) as e:

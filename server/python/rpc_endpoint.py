@@ -13,8 +13,9 @@ no other call. The caller's rights are the connection's `role` (a node link:
 
 Hostile input: a payload that does not parse, or a message kind that has no
 place on an RPC link, is logged and closes the connection; bad values inside
-a well-formed call are answered with BAD_ARGUMENTS. At most MAX_SERVING calls
-run at once per connection. When that many run, the reader waits for one to
+a well-formed call are answered with BAD_ARGUMENTS. At most `max_serving`
+calls (MAX_SERVING unless the connection says fewer: a client's) run at once
+per connection. When that many run, the reader waits for one to
 finish (it stops reading: TCP holds the peer back) and yields to them
 meanwhile, so a burst of calls queued on the connection is served, not
 dropped; a call still without a slot after FULL_WAIT seconds (every slot
@@ -65,14 +66,15 @@ class Endpoint:
     in the reader in arrival order (so they must not block); a handler
     raises ProtocolViolation for a payload it refuses."""
 
-    def __init__(self, connection, services, role, what, on_notification=None, handlers=None):
+    def __init__(self, connection, services, role, what, on_notification=None, handlers=None,
+                 max_serving=MAX_SERVING):
         self.connection, self.services, self.what = connection, services, what
         self.handlers = handlers or {}
         self.roles = rpc_services.caller_roles(role)
         self.on_notification = on_notification
         self.pending = {}
         self.ids = itertools.count(1)
-        self.slots = uthread.Semaphore(MAX_SERVING)  # calls this end may serve at once
+        self.slots = uthread.Semaphore(max_serving)  # calls this end may serve at once
         self.closed = None  # why, once closed
 
     # --- the caller's side ----------------------------------------------------

@@ -37,6 +37,11 @@ class SessionServices:
 
     def relay(self, service, method, args, kwargs):
         endpoint = self.sessions.sol_endpoint(self.session)
+        if endpoint is None and self.session.sol_node is not None:  # its sol died: follow_routes() moves it soon
+            raise rpc_errors.Unavailable("%s.%s: sol %d, which hosts solar system %s, is unreachable; the session "
+                                         "moves to the system's new sol within seconds: retry"
+                                         % (service, method, self.session.sol_node,
+                                            self.session.attributes["solar_system_id"]))
         if endpoint is None:
             raise rpc_errors.Unavailable("%s.%s: the session is in no solar system a sol serves now "
                                          "(select a character first)" % (service, method))

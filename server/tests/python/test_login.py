@@ -196,6 +196,14 @@ class ManyProxies(LoginTestCase):
         self.assertTrue(reply.ok, reply.reason)
         self.assertIsNone(connection.negotiated["tls"])
 
+    def test_a_proxy_whose_key_is_not_a_key_exits_1_saying_why(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARD_DB_")}
+        done = subprocess.run([SHARD_BINARY, "proxy", "--config", cluster.prefs_path, "--node.name", "proxy-badkey",
+                               "--proxy.tls_key", cluster.prefs_path], capture_output=True, text=True, env=env,
+                              timeout=WAIT_S)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("cannot start the proxy node: tls_key %s" % cluster.prefs_path, done.stderr)
+
     def test_a_login_on_another_proxy_ends_the_session_on_the_first(self):
         a, b = self.proxy("proxy-a"), self.proxy("proxy-b")
         first, one = login(a, "alice", "alice-pw")

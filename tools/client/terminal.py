@@ -130,7 +130,7 @@ class Terminal:
     def do_login(self, words):
         """login NAME [PASSWORD]: connect and log in (asks for the password when not given)"""
         if len(words) not in (1, 2):
-            raise UsageError("login NAME [PASSWORD]")
+            raise UsageError("usage: login NAME [PASSWORD]")
         password = words[1] if len(words) == 2 else getpass.getpass("password for %s: " % words[0])
         if self.client is not None:
             self.client.close()
@@ -149,14 +149,14 @@ class Terminal:
     def do_create(self, words):
         """create NAME: a new character (a ship in a starter system, a starting balance); NAME may have spaces"""
         if not words:
-            raise UsageError("create NAME")
+            raise UsageError("usage: create NAME")
         c = self.call("characters", "create", " ".join(words))
         self.say("created character %(character_id)d %(name)s in system %(solar_system_id)s, ship %(ship_id)s" % c)
 
     def do_select(self, words):
         """select ID|NAME: play that character (its ship enters its system's space)"""
         if not words:
-            raise UsageError("select ID|NAME")
+            raise UsageError("usage: select ID|NAME")
         character_id = self.character_id(" ".join(words))
         self.show_attributes(self.call("characters", "select", character_id), "playing")
 
@@ -197,13 +197,13 @@ class Terminal:
     def do_jump(self, words):
         """jump GATE_ID: through a gate of this system (info lists them)"""
         if len(words) != 1:
-            raise UsageError("jump GATE_ID")
+            raise UsageError("usage: jump GATE_ID")
         self.show_attributes(self.call("solarsystem", "jump", int(words[0])), "jumped:")
 
     def do_move(self, words):
         """move X Y Z [VX VY VZ]: your ship to that position (m) with that velocity (m/s); a leap past the speed limit closes the connection"""
         if len(words) not in (3, 6):
-            raise UsageError("move X Y Z [VX VY VZ]")
+            raise UsageError("usage: move X Y Z [VX VY VZ]")
         client = self.connected()
         ship = client.attributes.get("ship_id")
         if ship is None:
@@ -216,7 +216,7 @@ class Terminal:
     def do_moves(self, words):
         """moves on|off: print nearby ships' movement updates or not"""
         if words not in (["on"], ["off"]):
-            raise UsageError("moves on|off")
+            raise UsageError("usage: moves on|off")
         self.show_moves = words[0] == "on"
 
     def do_ping(self, words):
@@ -229,26 +229,26 @@ class Terminal:
     def do_chat(self, words):
         """chat TEXT: say TEXT in your system's local channel"""
         if not words:
-            raise UsageError("chat TEXT")
+            raise UsageError("usage: chat TEXT")
         self.call("chat", "send", "local", " ".join(words))
 
     def do_say(self, words):
         """say CHANNEL TEXT: say TEXT in a channel you joined"""
         if len(words) < 2:
-            raise UsageError("say CHANNEL TEXT")
+            raise UsageError("usage: say CHANNEL TEXT")
         self.call("chat", "send", words[0], " ".join(words[1:]))
 
     def do_join(self, words):
         """join CHANNEL: join a named chat channel"""
         if len(words) != 1:
-            raise UsageError("join CHANNEL")
+            raise UsageError("usage: join CHANNEL")
         self.call("chat", "join", words[0])
         self.say("joined %s" % words[0])
 
     def do_leavechannel(self, words):
         """leavechannel CHANNEL: leave a chat channel (also: part)"""
         if len(words) != 1:
-            raise UsageError("leavechannel CHANNEL")
+            raise UsageError("usage: leavechannel CHANNEL")
         self.call("chat", "leave", words[0])
         self.say("left %s" % words[0])
 
@@ -259,7 +259,7 @@ class Terminal:
     def do_members(self, words):
         """members CHANNEL: who is in a channel"""
         if len(words) != 1:
-            raise UsageError("members CHANNEL")
+            raise UsageError("usage: members CHANNEL")
         self.say("%s: %s" % (words[0], ", ".join(self.call("chat", "members", words[0]))))
 
     def do_buy(self, words):
@@ -272,7 +272,7 @@ class Terminal:
 
     def place(self, side, words):
         if len(words) != 3:
-            raise UsageError("%s TYPE QUANTITY PRICE" % side)
+            raise UsageError("usage: %s TYPE QUANTITY PRICE" % side)
         r = self.call("market", "place", side, int(words[0]), int(words[1]), parse_isk(words[2]), uuid.uuid4().hex)
         trades = ", ".join("%d @ %s" % (t["quantity"], isk(t["price"])) for t in r["trades"]) or "none"
         if r["order_id"] is not None:
@@ -284,14 +284,14 @@ class Terminal:
     def do_cancel(self, words):
         """cancel ORDER_ID: cancel what is left of an order"""
         if len(words) != 1:
-            raise UsageError("cancel ORDER_ID")
+            raise UsageError("usage: cancel ORDER_ID")
         r = self.call("market", "cancel", int(words[0]), uuid.uuid4().hex)
         self.say("order %s: cancelled %d" % (r["order_id"], r["cancelled"]))
 
     def do_book(self, words):
         """book TYPE: the region's order book for a type"""
         if len(words) != 1:
-            raise UsageError("book TYPE")
+            raise UsageError("usage: book TYPE")
         book = self.call("market", "book", int(words[0]))
         for side in ("sell", "buy"):
             self.say("%s:" % side)
@@ -318,14 +318,14 @@ class Terminal:
     def do_call(self, words):
         """call SERVICE METHOD [JSON ...]: any call, each argument a JSON value"""
         if len(words) < 2:
-            raise UsageError("call SERVICE METHOD [JSON ...]")
+            raise UsageError("usage: call SERVICE METHOD [JSON ...]")
         args = [json.loads(w) for w in words[2:]]
         self.say(json.dumps(self.call(words[0], words[1], *args), sort_keys=True, default=repr))
 
     def do_wait(self, words):
         """wait SECONDS: show what arrives for that long (for scripts; also: sleep)"""
         if len(words) != 1:
-            raise UsageError("wait SECONDS")
+            raise UsageError("usage: wait SECONDS")
         end = time.monotonic() + float(words[0])
         while self.client is not None and not self.client.closed and time.monotonic() < end:
             try:

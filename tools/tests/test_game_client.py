@@ -201,6 +201,7 @@ class GameClientTest(StacklessTestCase):
         self.assertIn("ship %d" % alice_ship, terminal.command("select alice", b"playing character"))
         self.assertIn("echo 'hi'", terminal.command("ping hi", b"pong from"))
         self.assertIn("error: NO_SUCH_METHOD", terminal.command("call ping nope", b"error:"))
+        self.assertEqual(terminal.command("move 1 2", b"error:"), "error: usage: move X Y Z [VX VY VZ]\n")
         terminal.command("move 2 0 0 1 0 0", b"moved ship")
         seen = bob.wait_move(alice_ship, timeout=WAIT_S)
         self.assertEqual(seen.position, (2.0, 0.0, 0.0))

@@ -293,8 +293,8 @@ class RunBudgetTest(LoopTestCase):
                 ran = by_frame[n]
                 if len(ran) >= 2:
                     self.assertLess(ran[-2][4] - ran[0][3], s["run_budget_ms"] / 1000, "phase 4 went on after its budget")
-                # Scheduling noise aside, that is the budget plus one slice.
-                self.assertLess(s["run_ms"], (budget_s + self.SLICE_S) * 1000 + 50)
+                # (Its wall time, the budget plus about one slice, is not
+                # asserted: a descheduled process stretches it at will.)
                 self.assertGreater(self.stats[n + 1]["switches"], 0, "the rest did not continue next frame")
 
     def test_a_tasklet_longer_than_the_budget_is_not_interrupted(self):

@@ -66,7 +66,7 @@ class FakeServer:
 
 
 def read_frame(sock):
-    data = b""
+    """The client's next frame (the client sends one at a time and waits: nothing of a second is lost)."""
     decoder = wire.Decoder()
     while True:
         chunk = sock.recv(65536)

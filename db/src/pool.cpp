@@ -45,6 +45,7 @@ struct Pool::Worker {
   // flight; the worker takes it to let go of its job, so a KILL can only
   // ever stop the statement of the job it was sent for.
   std::mutex kill_guard;
+  std::condition_variable wake;       // a job for it (shared or pinned), or stop()
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> pinned;  // its transaction's jobs
   uint64_t tx = 0;                    // the transaction pinning it (0: none)
   bool tx_lost = false;               // its connection was lost inside the transaction
@@ -83,8 +84,9 @@ void Pool::stop() {
     if (stopping_) return;
     stopping_ = true;
     left.swap(shared_);
+    idle_.clear();
   }
-  wake_.notify_all();
+  for (auto& worker : workers_) worker->wake.notify_one();
   kill_wake_.notify_all();
   if (killer_ != nullptr && killer_->thread.joinable()) killer_->thread.join();
   for (auto& worker : workers_) {
@@ -102,25 +104,28 @@ void Pool::deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch) 
 
 void Pool::submit(std::shared_ptr<Job> job) {
   bool stopped;
+  bool queued = false;
+  Worker* wake = nullptr;  // notified after the mutex is let go: it wakes to take it
   {
     std::lock_guard lock(mutex_);
     stopped = stopping_;
     if (!stopped) {
       if (job->tx == 0) {
         shared_.emplace_back(std::move(job), now_ns());
-        // All: notify_one may pick a pinned thread, which sleeps on, and the
-        // job would wait while other threads are free. The pool is small.
-        wake_.notify_all();
-        return;
-      }
-      auto found = transactions_.find(job->tx);
-      if (found != transactions_.end()) {
+        queued = true;
+        if (!idle_.empty()) {
+          wake = idle_.back();
+          idle_.pop_back();
+        }
+      } else if (auto found = transactions_.find(job->tx); found != transactions_.end()) {
         found->second->pinned.emplace_back(std::move(job), now_ns());
-        wake_.notify_all();  // one condition for all threads: the pinned one must wake
-        return;
+        queued = true;
+        wake = found->second;  // only the pinned thread may run it
       }
     }
   }
+  if (wake != nullptr) wake->wake.notify_one();
+  if (queued) return;
   if (stopped) return job->done(error_result(kErrPoolStopped, "the database pool is stopped"));
   job->done(error_result(kErrNoTransaction, "no such transaction (it was committed or rolled back)"));
 }
@@ -169,31 +174,42 @@ void Pool::abandon(const std::shared_ptr<Job>& job) {
   }
 }
 
+std::shared_ptr<Job> Pool::take(Worker& worker, int64_t& queued_ns) {
+  if (stopping_ || (worker.pinned.empty() && (worker.tx != 0 || shared_.empty()))) return nullptr;
+  auto& queue = !worker.pinned.empty() ? worker.pinned : shared_;
+  std::shared_ptr<Job> job;
+  std::tie(job, queued_ns) = std::move(queue.front());
+  queue.pop_front();
+  worker.busy = true;
+  worker.current = job;
+  return job;
+}
+
 void Pool::run_worker(Worker& worker) {
   driver()->threadInit();
+  std::shared_ptr<Job> job;  // the next job, when finish() took one
+  int64_t queued_ns = 0;
   for (;;) {
-    std::shared_ptr<Job> job;
-    int64_t queued_ns = 0;
-    {
+    if (job == nullptr) {
       std::unique_lock lock(mutex_);
-      while (!stopping_ && worker.pinned.empty() && (worker.tx != 0 || shared_.empty())) {
-        if (held_.empty()) {
-          wake_.wait(lock);
+      while (!stopping_ && (job = take(worker, queued_ns)) == nullptr) {
+        if (!held_.empty()) {
+          // Nothing to run here: the results held back go now, not after the next job.
+          std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+          batch.swap(held_);
+          lock.unlock();
+          deliver(batch);
+          lock.lock();
           continue;
         }
-        // Nothing to run here: the results held back go now, not after the next job.
-        std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
-        batch.swap(held_);
-        lock.unlock();
-        deliver(batch);
-        lock.lock();
+        // A pinned thread waits for its transaction's jobs only: submit()
+        // wakes it by name, never as an idle one.
+        const bool for_shared = worker.tx == 0;
+        if (for_shared) idle_.push_back(&worker);
+        worker.wake.wait(lock);
+        if (for_shared) std::erase(idle_, &worker);  // still listed after a spurious wake
       }
-      if (stopping_) break;
-      auto& queue = !worker.pinned.empty() ? worker.pinned : shared_;
-      std::tie(job, queued_ns) = std::move(queue.front());
-      queue.pop_front();
-      worker.busy = true;
-      worker.current = job;
+      if (job == nullptr) break;  // stopping
     }
     bool skip;
     {
@@ -216,19 +232,25 @@ void Pool::run_worker(Worker& worker) {
       }
       if (is_connection_lost(result.error) && worker.tx != 0) worker.tx_lost = true;
     }
-    finish(worker, job, std::move(result), queued_ns);
+    int64_t next_queued_ns = 0;
+    job = finish(worker, job, std::move(result), queued_ns, next_queued_ns);
+    queued_ns = next_queued_ns;
   }
   worker.connection.disconnect();
   driver()->threadEnd();
 }
 
-void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns) {
+std::shared_ptr<Job> Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns,
+                                  int64_t& next_queued_ns) {
   // Outside a transaction and with a long queue, a query's result may wait
   // for a few others, to wake its caller's thread once for all of them. That
-  // is decided in the same hold of the pool's mutex as the bookkeeping: one
-  // lock of that contended mutex per job, not two.
+  // is decided, and the thread's next job taken, in the same hold of the
+  // pool's mutex as the bookkeeping: one lock of that contended mutex per
+  // job, not two (a thread preempted holding it stalls the others).
   const bool holdable = job->tx == 0 && (job->op == Op::kQuery || job->op == Op::kExecute);
   std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+  std::shared_ptr<Job> next;
+  bool held = false;
   {
     std::lock_guard guard(worker.kill_guard);  // a KILL in flight lands before the connection moves on
     std::lock_guard lock(mutex_);
@@ -257,11 +279,16 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
           job->delivered = true;
         }
         held_.emplace_back(job, std::move(result));
-        return;
+        held = true;
+      } else {
+        batch.swap(held_);
       }
-      batch.swap(held_);
     }
+    // A BEGIN's outcome decides what its connection does next (below, an
+    // orphaned transaction is rolled back on it): no next job with one.
+    if (job->op != Op::kBegin) next = take(worker, next_queued_ns);
   }
+  if (held) return next;
   bool orphaned = false;
   {
     std::lock_guard lock(job->state);
@@ -280,6 +307,7 @@ void Pool::finish(Worker& worker, const std::shared_ptr<Job>& job, Result result
   }
   deliver(batch);
   job->done(std::move(result));
+  return next;
 }
 
 Pool::Worker* Pool::running(const std::shared_ptr<Job>& job) {

@@ -129,6 +129,29 @@ TEST(Pool, StopFailsQueuedJobsExactlyOnce) {
   EXPECT_EQ(run(pool, late).error, kErrPoolStopped);
 }
 
+TEST(Pool, JobsQueuedTogetherWakeADifferentIdleThreadEach) {
+  // Each job wakes one sleeping thread: a second job must reach the second
+  // thread, not wait behind the first job on the thread already woken. (1 s
+  // each: a loaded machine may take long to wake the second thread.)
+  Pool pool(test_config(2));
+  pool.start();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::future<Result>> results;
+    for (int n = 0; n < 2; ++n) {
+      auto promise = std::make_shared<std::promise<Result>>();
+      results.push_back(promise->get_future());
+      auto job = make_job(Op::kQuery, "SELECT CONNECTION_ID(), SLEEP(1)");
+      job->done = [promise](Result r) { promise->set_value(std::move(r)); };
+      pool.submit(std::move(job));
+    }
+    Result first = results[0].get();
+    Result second = results[1].get();
+    ASSERT_EQ(first.error, 0) << first.message;
+    ASSERT_EQ(second.error, 0) << second.message;
+    EXPECT_NE(first.rows.at(0).at(0).u, second.rows.at(0).at(0).u) << "both jobs ran on one connection, one after the other";
+  }
+}
+
 TEST(Pool, ManyQueuedJobsEachGetTheirOwnResultThoughDeliveredInBatches) {
   Pool pool(test_config(2));
   pool.start();

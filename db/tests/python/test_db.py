@@ -136,6 +136,35 @@ class RoundTripTest(StacklessTestCase):
             db.query("SELECT ?, ?", 1, object())
 
 
+class QueryArgumentsTest(StacklessTestCase):
+    """db.query is the native _db.query: its arguments behave as the Python
+    signature query(sql, *params, timeout=DEFAULT_TIMEOUT, named=False) did."""
+
+    def test_parameters_then_timeout_and_named_by_keyword(self):
+        self.assertEqual(db.query("SELECT ? AS a, ? AS b", 1, "x", timeout=5, named=True), [{"a": 1, "b": "x"}])
+        self.assertEqual(db.query("SELECT 2", named=False, timeout=5.5), [(2,)])
+
+    def test_a_timeout_of_zero_means_none(self):
+        self.assertEqual(db.query("SELECT 3", timeout=0), [(3,)])
+
+    def test_a_timeout_keyword_still_stops_a_slow_query(self):
+        with self.assertRaises(TimeoutError):
+            db.query("SELECT SLEEP(2)", timeout=0.1)
+
+    def test_wrong_arguments_are_type_errors(self):
+        with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'nmed'"):
+            db.query("SELECT 1", nmed=True)
+        with self.assertRaisesRegex(TypeError, "'sql'"):
+            db.query()
+        with self.assertRaisesRegex(TypeError, "'sql' must be str"):
+            db.query(b"SELECT 1")
+        with self.assertRaises(TypeError):
+            db.query("SELECT 1", timeout="soon")
+
+    def test_the_default_timeout_is_the_modules(self):
+        self.assertEqual(db.DEFAULT_TIMEOUT, 30.0)
+
+
 class HostileStringTest(StacklessTestCase):
 
     HOSTILE = [

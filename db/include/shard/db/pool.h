@@ -112,17 +112,29 @@ class Pool final {
   struct Worker;
   struct Killer;
   void run_worker(Worker& worker);
+  // The next job `worker` may run now (under mutex_), marked as its current
+  // one; null when there is none.
+  std::shared_ptr<Job> take(Worker& worker, int64_t& queued_ns);
+  // Wakes one database thread asleep without work, if any (under mutex_).
+  void wake_one_idle();
   void run_killer();
   // Calls each job's done() with its result, outside the mutex; empties `batch`.
   static void deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch);
   // Worker running `job` (under mutex_), or null.
   Worker* running(const std::shared_ptr<Job>& job);
-  void finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns);
+  // Books the job's end and delivers its result (or holds it back); returns
+  // the worker's next job when one was ready, taken in the same hold of the
+  // pool's mutex, else null.
+  std::shared_ptr<Job> finish(Worker& worker, const std::shared_ptr<Job>& job, Result result, int64_t queued_ns,
+                              int64_t& next_queued_ns);
 
   const Config config_;
   std::mutex mutex_;
-  std::condition_variable wake_;
   bool stopping_ = false;
+  // Database threads asleep with nothing to run, last asleep last: a new job
+  // wakes exactly one of them (each sleeps on its own condition), the one
+  // whose caches are warmest, instead of every sleeping thread for one job.
+  std::vector<Worker*> idle_;
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> shared_;  // (job, queued at)
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unordered_map<uint64_t, Worker*> transactions_;

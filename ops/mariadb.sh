@@ -65,10 +65,13 @@ start() {
     echo "mariadb: running (pid $(cat "$pidfile"), port $(cat "$dir/port"))"
     return 0
   fi
-  mkdir -p "$dir"
+  # Its own temporary directory: /tmp is shared with every other server and
+  # test on the machine (a bootstrap once failed on a temporary table's file
+  # that vanished from /tmp under it).
+  mkdir -p "$dir/tmp"
   if [[ ! -d $data/mysql ]]; then
     rm -rf "$data"
-    mariadb-install-db --no-defaults --user="$user" --datadir="$data" \
+    mariadb-install-db --no-defaults --user="$user" --datadir="$data" --tmpdir="$dir/tmp" \
       --auth-root-authentication-method=socket --skip-test-db --skip-name-resolve >"$dir/install.log" 2>&1 ||
       { cat "$dir/install.log" >&2; echo "mariadb: mariadb-install-db failed" >&2; exit 1; }
   fi
@@ -77,7 +80,7 @@ start() {
   tls_files
   port=$(free_port)
   echo "$port" >"$dir/port"
-  mariadbd --no-defaults --user="$user" --datadir="$data" --bind-address=127.0.0.1 --port="$port" \
+  mariadbd --no-defaults --user="$user" --datadir="$data" --tmpdir="$dir/tmp" --bind-address=127.0.0.1 --port="$port" \
     --socket="$sock" --pid-file="$pidfile" --log-error="$log" --skip-log-bin --max-connections=200 \
     --ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server-cert.pem" --ssl-key="$dir/tls/server-key.pem" \
     </dev/null >/dev/null 2>&1 &

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 
+#include "read_poller.h"
 #include "shard/netproto/native_handlers.h"
 #include "shard/netproto/protocol_error.h"
 
@@ -27,6 +28,57 @@ std::string_view to_string(CloseReason reason) noexcept {
   return "unknown";
 }
 
+template <class T>
+class Connection::WritePostAllocator {
+ public:
+  using value_type = T;
+  explicit WritePostAllocator(Connection* owner) noexcept : owner_(owner) {}
+  template <class U>
+  WritePostAllocator(const WritePostAllocator<U>& other) noexcept : owner_(other.owner_) {}
+
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes <= sizeof(owner_->write_post_bytes_) && alignof(T) <= alignof(std::max_align_t) &&
+        !owner_->write_post_used_.exchange(true, std::memory_order_acquire)) {
+      return reinterpret_cast<T*>(owner_->write_post_bytes_);
+    }
+    return static_cast<T*>(::operator new(bytes));  // bigger, or (never expected) a second post
+  }
+  void deallocate(T* p, std::size_t) noexcept {
+    if (reinterpret_cast<unsigned char*>(p) == owner_->write_post_bytes_) {
+      owner_->write_post_used_.store(false, std::memory_order_release);
+    } else {
+      ::operator delete(p);
+    }
+  }
+  template <class U>
+  bool operator==(const WritePostAllocator<U>& other) const noexcept {
+    return owner_ == other.owner_;
+  }
+  template <class U>
+  bool operator!=(const WritePostAllocator<U>& other) const noexcept {
+    return owner_ != other.owner_;
+  }
+
+ private:
+  template <class U>
+  friend class WritePostAllocator;
+  Connection* owner_;
+};
+
+// Asio frees the operation before it calls the handler (which holds the
+// connection), so the slot is free again by the time write_() runs.
+struct Connection::WritePost {
+  std::shared_ptr<Connection> self;
+  using allocator_type = WritePostAllocator<void>;
+  allocator_type get_allocator() const noexcept { return allocator_type(self.get()); }
+  void operator()() const { self->write_(); }
+};
+
+// Through the io_context's own executor: the socket's any_io_executor would
+// wrap the handler in one more heap object and ignore its allocator.
+void Connection::post_write_() { asio::post(context_.get_executor(), WritePost{shared_from_this()}); }
+
 std::shared_ptr<Connection> Connection::create(Stream stream, ConnectionConfig config,
                                                std::shared_ptr<const NativeHandlers> native) {
   return std::shared_ptr<Connection>(new Connection(std::move(stream), std::move(config), std::move(native)));
@@ -39,7 +91,8 @@ Connection::Connection(Stream stream, ConnectionConfig config, std::shared_ptr<c
       config_(std::move(config)),
       native_(std::move(native)),
       decoder_(config_.decoder),
-      encoder_(config_.encoder) {
+      encoder_(config_.encoder),
+      send_codec_(config_.encoder.codec) {
   boost::system::error_code error;
   auto remote = socket_.socket().remote_endpoint(error);
   if (!error) {
@@ -48,6 +101,8 @@ Connection::Connection(Stream stream, ConnectionConfig config, std::shared_ptr<c
   }
   // One frame per write is the worst case; small frames should not wait for Nagle.
   socket_.socket().set_option(asio::ip::tcp::no_delay(true), error);
+  // write_() tries a write at once; it must not block (TlsSocket sets it too).
+  socket_.socket().non_blocking(true, error);
   instances_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -84,9 +139,14 @@ Connection::SendResult Connection::send(const FrameHeader& header,
   std::size_t size = 0;
   for (auto part : parts) size += part.size();
   if (size > max_payload()) return SendResult::kTooLarge;
-  Outgoing frame{header, {}};
-  frame.payload.reserve(size);  // outside the lock: the copy is the caller's work
-  for (auto part : parts) frame.payload.insert(frame.payload.end(), part.begin(), part.end());
+  // Framed here as it goes on the wire, plain; the IO thread re-encodes only
+  // a frame its codec would compress (FrameEncoder's rule).
+  const bool compress = size >= config_.encoder.compress_threshold &&
+                        send_codec_.load(std::memory_order_relaxed) != Codec::kNone;
+  FrameHeader plain = header;
+  plain.codec = Codec::kNone;
+  std::uint8_t prefix[kPrefixBytes];
+  write_prefix(prefix, plain, static_cast<std::uint32_t>(size));
 
   std::vector<Notify> due;
   SendResult result = SendResult::kQueued;
@@ -101,8 +161,13 @@ Connection::SendResult Connection::send(const FrameHeader& header,
                     due);
       result = SendResult::kBackpressure;
     } else {
+      // The copy is under the lock so that the queue stays one buffer (no
+      // allocation per frame); the IO thread holds the lock only to swap it.
+      if (compress) queued_compress_.push_back(queued_.size());
+      queued_.insert(queued_.end(), prefix, prefix + kPrefixBytes);
+      for (auto part : parts) queued_.insert(queued_.end(), part.begin(), part.end());
+      ++queued_frames_;
       send_bytes_ += size;
-      sending_.push_back(std::move(frame));
       if (seq != nullptr) *seq = next_seq_;
       ++next_seq_;
       post = !write_posted_;
@@ -114,7 +179,7 @@ Connection::SendResult Connection::send(const FrameHeader& header,
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->shutdown_(); });
     return result;
   }
-  if (post) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_(); });
+  if (post) post_write_();
   return result;
 }
 
@@ -194,6 +259,7 @@ std::uint64_t Connection::written_seq() const {
 }
 
 void Connection::set_codec(Codec send, std::uint8_t accepted) {
+  send_codec_.store(send, std::memory_order_relaxed);
   asio::post(socket_.get_executor(), [self = shared_from_this(), send, accepted] {
     self->encoder_.set_codec(send);
     self->decoder_.set_allowed_codecs(accepted);
@@ -223,7 +289,9 @@ void Connection::close_locked_(CloseReason reason, const std::string& detail, st
   reason_ = reason;
   detail_ = std::string(to_string(reason));
   if (!detail.empty()) detail_ += ": " + detail;
-  sending_.clear();
+  queued_.clear();
+  queued_compress_.clear();
+  queued_frames_ = 0;
   take_due_(due);
   // The owner knows why; a peer's orderly close is no news.
   if (reason == CloseReason::kLocal || reason == CloseReason::kPeerClosed) return;
@@ -238,7 +306,15 @@ void Connection::close_locked_(CloseReason reason, const std::string& detail, st
 // --- the IO thread ------------------------------------------------------------
 
 void Connection::read_() {
-  if (shut_) return;
+  if (shut_ || poller_ != nullptr) return;  // in the read set: it reads when there are bytes
+  if (config_.poll_reads && !socket_.tls()) {
+    ReadPoller& poller = asio::use_service<ReadPoller>(context_);
+    if (const std::error_code error = poller.add(socket_.socket().native_handle(), shared_from_this())) {
+      return close(CloseReason::kIoError, "cannot watch the socket: " + error.message());
+    }
+    poller_ = &poller;
+    return;
+  }
   std::span<std::uint8_t> room;
   try {
     room = decoder_.prepare(config_.read_size);
@@ -251,8 +327,31 @@ void Connection::read_() {
                           });
 }
 
+void Connection::on_readable_() {
+  if (shut_ || poller_ == nullptr) return;
+  std::span<std::uint8_t> room;
+  try {
+    room = decoder_.prepare(config_.read_size);
+  } catch (const std::exception& e) {
+    stop_polling_();
+    return close(CloseReason::kIoError, std::string("no read buffer: ") + e.what());
+  }
+  boost::system::error_code error;
+  const std::size_t n = socket_.socket().read_some(asio::buffer(room.data(), room.size()), error);
+  if (error == asio::error::would_block) return;  // nothing after all: wait for the next report
+  on_read_(error, n);
+}
+
+void Connection::stop_polling_() {
+  if (poller_ == nullptr) return;
+  ReadPoller* poller = poller_;
+  poller_ = nullptr;
+  poller->remove(socket_.socket().native_handle(), this);  // may drop the set's reference: last
+}
+
 void Connection::on_read_(const boost::system::error_code& error, std::size_t n) {
   if (error == asio::error::operation_aborted || shut_) return;
+  if (error) stop_polling_();  // the end, or a failed socket: nothing more to read
   if (error == asio::error::eof) {
     try {
       decoder_.finish();
@@ -264,7 +363,10 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
   if (error) return close(CloseReason::kIoError, error.message());
   last_read_ = std::chrono::steady_clock::now();
   bool paused;
-  if (!drain_frames_(n, paused) || paused) return;
+  if (!drain_frames_(n, paused)) return stop_polling_();
+  // A full receive queue takes the socket out of the read set; try_receive()
+  // puts it back (read_()).
+  if (paused) return stop_polling_();
   read_();
 }
 
@@ -317,51 +419,107 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
 }
 
 void Connection::write_() {
-  if (shut_) return;
+  // A producer that keeps the queue full gets this many writes in a row, then
+  // the other handlers on this IO thread get their turn.
+  constexpr int kWritesInARow = 4;
+  for (int round = 0; round < kWritesInARow; ++round) {
+    if (shut_ || !take_queued_()) return;
+    std::span<const std::uint8_t> wire;
+    try {
+      wire = encode_taken_();
+    } catch (const std::exception& e) {
+      return close(CloseReason::kProtocolError, std::string("cannot encode a queued frame: ") + e.what());
+    }
+    std::size_t n = 0;
+    if (!socket_.tls()) {
+      // Asio's async_write would make the same send() at once, then finish
+      // through the reactor and a posted handler; done here, a write the
+      // kernel takes whole costs one system call and nothing else.
+      boost::system::error_code error;
+      n = socket_.socket().write_some(asio::buffer(wire.data(), wire.size()), error);
+      if (error == asio::error::would_block) {
+        n = 0;
+      } else if (error) {
+        return close(CloseReason::kIoError, error.message());
+      }
+      if (n == wire.size()) {
+        if (written_()) continue;
+        return;
+      }
+    }
+    wire = wire.subspan(n);
+    asio::async_write(socket_, asio::buffer(wire.data(), wire.size()),
+                      [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                        self->on_written_(error);
+                      });
+    return;
+  }
+  post_write_();
+}
+
+bool Connection::take_queued_() {
+  std::lock_guard lock(mutex_);
+  if (queued_frames_ == 0) {
+    write_posted_ = false;
+    return false;
+  }
+  // taken_ is empty with its capacity kept: the queue keeps growing into it.
+  taken_.swap(queued_);
+  taken_compress_.swap(queued_compress_);
+  taken_frames_ = queued_frames_;
+  queued_frames_ = 0;
+  return true;
+}
+
+std::span<const std::uint8_t> Connection::encode_taken_() {
+  taken_payload_ = taken_.size() - taken_frames_ * kPrefixBytes;
+  if (taken_compress_.empty()) return taken_;
+  // Copy the plain runs, compress the marked frames (each one stays plain
+  // when compression would not shrink it, or the codec is none by now).
+  out_.clear();
+  std::size_t at = 0;
+  for (const std::size_t frame : taken_compress_) {
+    out_.insert(out_.end(), taken_.begin() + static_cast<std::ptrdiff_t>(at),
+                taken_.begin() + static_cast<std::ptrdiff_t>(frame));
+    const std::uint8_t* prefix = taken_.data() + frame;
+    const std::uint32_t length = load_u32le(prefix);
+    encoder_.append(out_, parse_header(prefix + kLengthBytes), {prefix + kPrefixBytes, length - kHeaderBytes});
+    at = frame + kLengthBytes + length;
+  }
+  out_.insert(out_.end(), taken_.begin() + static_cast<std::ptrdiff_t>(at), taken_.end());
+  return out_;
+}
+
+bool Connection::written_() {
+  const std::size_t wire_bytes = taken_compress_.empty() ? taken_.size() : out_.size();
+  std::vector<Notify> due;
+  bool more;
   {
     std::lock_guard lock(mutex_);
-    writing_.assign(std::make_move_iterator(sending_.begin()), std::make_move_iterator(sending_.end()));
-    sending_.clear();
-    if (writing_.empty()) {
-      write_posted_ = false;
-      return;
-    }
+    written_seq_ += taken_frames_;
+    send_bytes_ -= taken_payload_;
+    stats_.packets_out += taken_frames_;
+    stats_.bytes_out += wire_bytes;
+    ++stats_.writes;
+    take_due_(due);
+    more = queued_frames_ != 0;
+    if (!more) write_posted_ = false;
   }
+  taken_.clear();
+  taken_compress_.clear();
   out_.clear();
-  try {
-    for (const Outgoing& frame : writing_) encoder_.append(out_, frame.header, frame.payload);
-  } catch (const std::exception& e) {
-    return close(CloseReason::kProtocolError, std::string("cannot encode a queued frame: ") + e.what());
-  }
-  asio::async_write(socket_, asio::buffer(out_),
-                    [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
-                      self->on_written_(error);
-                    });
+  // A burst's big buffers are not kept by an idle connection.
+  const std::size_t keep = config_.decoder.retain_buffer_bytes;
+  if (taken_.capacity() > keep) std::vector<std::uint8_t>().swap(taken_);
+  if (out_.capacity() > keep) std::vector<std::uint8_t>().swap(out_);
+  NotifyList::run_all(due);
+  return more;
 }
 
 void Connection::on_written_(const boost::system::error_code& error) {
   if (error == asio::error::operation_aborted || shut_) return;
   if (error) return close(CloseReason::kIoError, error.message());
-  std::size_t bytes = 0;
-  for (const Outgoing& frame : writing_) bytes += frame.payload.size();
-  std::vector<Notify> due;
-  bool more;
-  {
-    std::lock_guard lock(mutex_);
-    written_seq_ += writing_.size();
-    send_bytes_ -= bytes;
-    stats_.packets_out += writing_.size();
-    stats_.bytes_out += out_.size();
-    ++stats_.writes;
-    take_due_(due);
-    more = !sending_.empty();
-    if (!more) write_posted_ = false;
-  }
-  writing_.clear();
-  // A burst's big batch is not kept by an idle connection.
-  if (out_.capacity() > config_.decoder.retain_buffer_bytes) std::vector<std::uint8_t>().swap(out_);
-  NotifyList::run_all(due);
-  if (more) write_();
+  if (written_()) write_();
 }
 
 void Connection::arm_idle_timer_() {
@@ -380,6 +538,8 @@ void Connection::arm_idle_timer_() {
 void Connection::shutdown_() {
   if (shut_) return;
   shut_ = true;
+  auto keep = shared_from_this();  // the read set may hold the last reference
+  stop_polling_();
   socket_.close();
   idle_timer_.cancel();
   if (on_close_) {

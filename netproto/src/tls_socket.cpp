@@ -1,10 +1,47 @@
 #include "shard/netproto/tls_socket.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
 #include <stdexcept>
 
 namespace shard::netproto {
 
 namespace {
+// The write end under the buffer BIO: OpenSSL's socket BIO writes with
+// write(), which raises SIGPIPE once the peer has gone, and that signal ends
+// any process that does not ignore it (CPython does; a C++ embedder, a test or
+// a benchmark may not). send() with MSG_NOSIGNAL makes it an EPIPE for this
+// connection alone. The fd is the BIO's data; it never closes it.
+int send_nosignal(BIO* bio, const char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(bio)));
+  const ssize_t n = ::send(fd, data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+long socket_ctrl(BIO*, int command, long, void*) {
+  // Flushing a socket is a no-op that succeeds; the buffer BIO above asks.
+  return command == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+BIO* new_send_bio(int fd) {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "send, no SIGPIPE");
+    if (m == nullptr || BIO_meth_set_write(m, send_nosignal) != 1 || BIO_meth_set_ctrl(m, socket_ctrl) != 1) {
+      throw std::runtime_error("cannot make the TLS send BIO method");
+    }
+    return m;
+  }();
+  BIO* bio = BIO_new(method);
+  if (bio == nullptr) return nullptr;
+  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+  BIO_set_init(bio, 1);
+  return bio;
+}
+
 // Four 16 KiB records per recv(): fewer system calls, and a burst is
 // decrypted in one async_read_some. Kept while the connection lives (no
 // SSL_MODE_RELEASE_BUFFERS: freeing and remaking it per read costs more).
@@ -21,7 +58,7 @@ TlsSocket::TlsSocket(Socket socket, SSL_CTX* context, bool server)
   if (SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle())) != 1) {
     throw std::runtime_error("SSL_set_fd failed");
   }
-  BIO* socket_bio = BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
+  BIO* socket_bio = new_send_bio(static_cast<int>(socket_.native_handle()));
   write_buffer_ = BIO_new(BIO_f_buffer());
   if (socket_bio == nullptr || write_buffer_ == nullptr || BIO_set_write_buffer_size(write_buffer_, kWriteBuffer) != 1) {
     BIO_free(socket_bio);

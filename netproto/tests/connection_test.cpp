@@ -4,6 +4,7 @@
 // the per-address limit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -15,6 +16,7 @@
 #include "shard/netproto/connection.h"
 #include "shard/netproto/listener.h"
 #include "shard/netproto/native_handlers.h"
+#include "alloc_counter.h"
 #include "test_frames.h"
 
 namespace shard::netproto {
@@ -157,6 +159,156 @@ TEST_F(LoopbackTest, GatheredPartsTravelAsOnePayload) {
   std::optional<Packet> p;
   ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); }));
   EXPECT_EQ(text_of(*p), "abcde");
+}
+
+// Runs `f` on the IO thread (the loop's context) and waits for it.
+template <class F>
+void on_io_thread(asio::io_context& context, F f) {
+  std::promise<void> done;
+  asio::post(context, [&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().get();
+}
+
+TEST_F(LoopbackTest, QueuedSendsAllocateNothingPerFrameOnceTheQueueHasGrown) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  const std::string payload(64, 'x');
+  constexpr int kFrames = 1000;
+  std::size_t allocations = 0;
+  // The first two bursts grow the queue's two buffers; the third reuses them.
+  for (int burst = 1; burst <= 3; ++burst) {
+    on_io_thread(context_, [&] {
+      const std::size_t before = shard::testing::allocations();
+      for (int i = 0; i < kFrames; ++i) ASSERT_EQ(c->send(notification(), bytes_of(payload)), Connection::SendResult::kQueued);
+      allocations = shard::testing::allocations() - before;
+    });
+    ASSERT_TRUE(eventually([&] { return c->written_seq() == std::uint64_t{kFrames} * burst; }));
+  }
+  EXPECT_LT(allocations, 10u) << "allocations for " << kFrames << " queued frames";
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 3 * kFrames; }));
+  for (int i = 0; i < 3 * kFrames; ++i) EXPECT_EQ(text_of(*s->try_receive()), payload);
+}
+
+TEST_F(LoopbackTest, SendsFromAnotherThreadAllocateNothingEvenWhenEachOneIsPosted) {
+  listen();
+  auto reader = raw_client();  // reads at the end: the socket buffer holds it all
+  auto server = accepted();
+  const std::string payload(64, 'y');
+  // Each send finds the queue idle, so each one posts the IO thread's write.
+  auto send_one = [&](std::uint64_t seq) {
+    ASSERT_EQ(server->send(notification(), bytes_of(payload)), Connection::SendResult::kQueued);
+    ASSERT_TRUE(eventually([&] { return server->written_seq() == seq; }));
+  };
+  for (std::uint64_t seq = 1; seq <= 10; ++seq) send_one(seq);  // the queue's buffers grow
+  const std::size_t before = shard::testing::allocations();
+  for (std::uint64_t seq = 11; seq <= 110; ++seq) send_one(seq);
+  EXPECT_LT(shard::testing::allocations() - before, 10u) << "allocations for 100 sends, each posted";
+  std::vector<std::uint8_t> wire(110 * (kPrefixBytes + payload.size()));
+  asio::read(reader, asio::buffer(wire));
+  FrameDecoder decoder;
+  decoder.feed(wire);
+  for (int i = 0; i < 110; ++i) {
+    auto frame = decoder.next();
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(std::string(frame->payload.begin(), frame->payload.end()), payload);
+  }
+}
+
+TEST_F(LoopbackTest, ABatchTheKernelTakesOnlyPartOfArrivesWholeAndInOrder) {
+  listen();
+  auto reader = raw_client();  // reads only once everything is queued
+  auto server = accepted();
+  constexpr int kFrames = 16;
+  std::vector<std::vector<std::uint8_t>> payloads;
+  for (int i = 0; i < kFrames; ++i) payloads.push_back(testing::incompressible(512 << 10, 10 + i));
+  // One batch of 8 MiB: the write made at once takes what the socket buffers
+  // hold, Asio's async_write the rest.
+  on_io_thread(context_, [&] {
+    for (auto& p : payloads) ASSERT_EQ(server->send(notification(), p), Connection::SendResult::kQueued);
+  });
+  FrameDecoder decoder(testing::accept_all());
+  int got = 0;
+  while (got < kFrames) {
+    auto room = decoder.prepare(64 << 10);
+    decoder.commit(reader.read_some(asio::buffer(room.data(), room.size())));
+    while (auto frame = decoder.next()) {
+      ASSERT_LT(got, kFrames);
+      EXPECT_TRUE(std::equal(frame->payload.begin(), frame->payload.end(), payloads[got].begin(), payloads[got].end()))
+          << "frame " << got;
+      ++got;
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return server->written_seq() == kFrames; }));
+  EXPECT_EQ(server->stats().send_queued_bytes, 0u);
+  EXPECT_FALSE(server->closed());
+}
+
+TEST_F(LoopbackTest, CompressedAndPlainFramesQueuedTogetherKeepTheirOrder) {
+  config_.connection.decoder = testing::accept_all();
+  listen();
+  auto c = client();
+  auto s = accepted();
+  c->set_codec(Codec::kSnappy, codec_bit(Codec::kNone) | codec_bit(Codec::kSnappy));
+  std::vector<std::vector<std::uint8_t>> payloads;
+  std::size_t raw = 0;
+  for (int i = 0; i < 9; ++i) {
+    // small (plain), big compressible, big incompressible (sent plain), ...
+    payloads.push_back(i % 3 == 0 ? std::vector<std::uint8_t>(10, static_cast<std::uint8_t>(i))
+                       : i % 3 == 1 ? testing::compressible(100'000, i)
+                                    : testing::incompressible(3'000, i));
+    raw += payloads.back().size();
+  }
+  on_io_thread(context_, [&] {  // one batch
+    for (auto& p : payloads) ASSERT_EQ(c->send(notification(), p), Connection::SendResult::kQueued);
+  });
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    std::optional<Packet> p;
+    ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); })) << "frame " << i;
+    EXPECT_EQ(p->payload, payloads[i]) << "frame " << i;
+  }
+  EXPECT_LT(c->stats().bytes_out, raw * 3 / 4);  // the compressible ones travelled compressed
+  EXPECT_EQ(c->stats().packets_out, payloads.size());
+}
+
+TEST_F(LoopbackTest, PlainReadsWithoutTheReadSetArriveInOrderToo) {
+  config_.connection.poll_reads = false;  // each read through Asio's async_read_some
+  listen();
+  auto c = client();
+  auto s = accepted();
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(c->send(notification(), bytes_of(std::to_string(i))), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 100; }));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(text_of(*s->try_receive()), std::to_string(i));
+}
+
+TEST(ReadSetTest, AnIoThreadWhoseConnectionsAllClosedRunsOutOfWork) {
+  asio::io_context context;
+  tcp::acceptor acceptor(context, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp::socket peer(context);
+  peer.connect(acceptor.local_endpoint());
+  auto c = Connection::create(acceptor.accept(), ConnectionConfig{});
+  c->start();  // in the read set: the set's wait is the context's only work
+  std::thread io([&] { context.run(); });
+  FrameEncoder encoder;
+  std::vector<std::uint8_t> frame;
+  encoder.append(frame, notification(), bytes_of("in the set"));
+  asio::write(peer, asio::buffer(frame));
+  ASSERT_TRUE(eventually([&] { return c->stats().recv_queued == 1; }));  // read through the set
+  c->close();
+  c.reset();
+  // Gone: shut down and out of the set (the peer stays open, so no end of
+  // stream wakes the set by chance).
+  ASSERT_TRUE(eventually([&] { return Connection::instances() == 0; }));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!context.stopped() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  const bool ran_out = context.stopped();
+  if (!ran_out) context.stop();  // fail, not hang
+  io.join();
+  peer.close();
+  EXPECT_TRUE(ran_out) << "suspected hang: the empty read set still waits";
 }
 
 TEST_F(LoopbackTest, ANotificationRunsWhenAPacketArrivesAndCancelRunsItOnce) {

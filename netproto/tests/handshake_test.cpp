@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <future>
 #include <mutex>
 #include <string>
@@ -260,6 +261,37 @@ TEST_F(HandshakeTest, TlsWithTheDevelopmentCertificateCarriesFramesBothWays) {
   c->close();
   ASSERT_TRUE(eventually([&] { return s->closed(); }));
   EXPECT_EQ(s->close_reason(), CloseReason::kPeerClosed) << s->close_detail();
+}
+
+TEST_F(HandshakeTest, WritingTlsToAPeerThatHasGoneIsAnErrorForThatConnectionNotASigpipe) {
+  std::signal(SIGPIPE, SIG_DFL);  // as in a C++ process that does not ignore it: the signal would end this test
+  server_->tls = server_tls(kCerts);
+  listen();
+  ClientHandshake offer;
+  offer.tls = client_tls(kCerts + "/dev.crt");
+  offer.tls_required = true;
+  offer.server_name = "127.0.0.1";
+  Handshaken result = dial(offer);
+  ASSERT_TRUE(result.stream.has_value()) << result.error;
+  ConnectionConfig config;
+  configure(config, result.negotiated);
+  config.max_recv_packets = 1;  // the client stops reading at once: only its writes can find the peer gone
+  auto c = Connection::create(std::move(*result.stream), std::move(config));
+  c->start();
+  connections_.push_back(c);
+  auto s = accepted();
+  ASSERT_TRUE(s);
+  FrameHeader header;
+  header.kind = MessageKind::kNotification;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(s->send(header, std::vector<std::uint8_t>{1, 2, 3}), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return c->stats().recv_queued >= 1; }));  // read once, then paused
+  s->close();  // the server's socket goes away; the client writes on
+  const auto payload = testing::incompressible(64 << 10);
+  ASSERT_TRUE(eventually([&] {
+    c->send(header, payload);
+    return c->closed();
+  }));
+  EXPECT_EQ(c->close_reason(), CloseReason::kIoError) << c->close_detail();
 }
 
 TEST_F(HandshakeTest, APlainClientIsRefusedByATlsListenerAndTold) {

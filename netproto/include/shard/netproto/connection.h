@@ -2,9 +2,15 @@
 // One peer's connection on an Asio io_context (an IO thread's): the IO thread
 // reads ahead, frames and decompresses whatever arrives (FrameDecoder) and
 // queues complete packets for the consumer; the consumer (any thread: the
-// shard's main thread) queues sends raw and returns at once, and the IO thread
-// batches every queued frame into one buffer (FrameEncoder, compressed per the
-// codec) and one write. No Python here, and no engine: whoever waits for a
+// shard's main thread) queues sends and returns at once, and the IO thread
+// writes every queued frame in one write. The send queue is one byte buffer
+// holding the frames as they go on the wire (the consumer's copy is the only
+// one): the IO thread swaps it for its own empty one and writes it as it is,
+// so a send allocates nothing once both buffers have grown; only frames big
+// enough to compress, on a connection with a codec, are re-encoded
+// (FrameEncoder) into a second buffer on the IO thread. A plain TCP write is
+// first tried at once (the socket is non-blocking), and what the kernel did
+// not take goes to Asio's async_write. No Python here, and no engine: whoever waits for a
 // packet registers a one-shot notification (notify_readable) and waits for it
 // its own way.
 //
@@ -20,8 +26,10 @@
 //
 // The stream is plain TCP or TLS over it (stream.h), chosen by the handshake
 // (handshake.h) that ran on the socket before the Connection was made; only
-// read_() (one async_read_some) and write_() (one async_write) touch it, so
-// both run the same code and TLS records are sealed and opened on the IO thread.
+// the reads and write_() touch it, and TLS records are sealed and opened on
+// the IO thread. A TLS stream reads with async_read_some; a plain one waits in
+// its IO thread's level-triggered read set (read_poller.h: no recv() that
+// finds nothing) unless config.poll_reads is off.
 //
 // Thread-safe: every public member may be called from any thread.
 
@@ -31,6 +39,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -52,6 +61,7 @@
 namespace shard::netproto {
 
 class NativeHandlers;
+class ReadPoller;
 
 // Why a connection closed (first reason wins).
 enum class CloseReason : std::uint8_t {
@@ -75,6 +85,7 @@ struct ConnectionConfig {
   std::size_t max_send_bytes = 16u << 20;     // queued payload bytes before the peer is cut off
   std::chrono::milliseconds idle_timeout{0};  // 0: none
   std::size_t read_size = 64u << 10;          // bytes asked of one read
+  bool poll_reads = true;                     // plain TCP: read through the IO thread's read set
   // Where close reasons go (one line each); default: stderr.
   std::function<void(const std::string&)> log;
   // What the handshake agreed (configure() in handshake.h sets it with the
@@ -169,16 +180,26 @@ class Connection final : public std::enable_shared_from_this<Connection> {
  private:
   static inline std::atomic<std::size_t> instances_{0};
   Connection(Stream stream, ConnectionConfig config, std::shared_ptr<const NativeHandlers> native);
-  struct Outgoing {
-    FrameHeader header;
-    std::vector<std::uint8_t> payload;
-  };
+
+  friend class ReadPoller;  // calls on_readable_()
+  // The post of write_(), at most one in flight (write_posted_): Asio makes
+  // its operation in write_post_bytes_ instead of on the heap (a send from
+  // the main thread would malloc there and free on the IO thread each time).
+  template <class T>
+  class WritePostAllocator;  // connection.cpp
+  struct WritePost;
+  void post_write_();
 
   // IO thread only.
   void read_();
+  void on_readable_();  // the read set says the socket has bytes
+  void stop_polling_();
   void on_read_(const boost::system::error_code& error, std::size_t n);
   bool drain_frames_(std::size_t n, bool& paused);  // commits n read bytes  // false: failed and closed; paused: the queue is full
   void write_();
+  bool take_queued_();                        // false: nothing queued (write_posted_ cleared)
+  std::span<const std::uint8_t> encode_taken_();  // the bytes to write (taken_, or out_ if compressed)
+  bool written_();                            // after a whole write; true: more is queued
   void on_written_(const boost::system::error_code& error);
   void arm_idle_timer_();
   void shutdown_();  // closes the socket and timer, runs on_close
@@ -197,10 +218,14 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::uint16_t remote_port_ = 0;
 
   // IO thread only.
+  ReadPoller* poller_ = nullptr;  // the read set, while the socket is in it
   FrameDecoder decoder_;
   FrameEncoder encoder_;
-  std::vector<std::uint8_t> out_;  // the batch being written
-  std::vector<Outgoing> writing_;  // its frames
+  std::vector<std::uint8_t> taken_;            // the queue's frames being written (swapped with queued_)
+  std::vector<std::size_t> taken_compress_;    // their offsets in taken_ of frames to compress
+  std::size_t taken_frames_ = 0, taken_payload_ = 0;
+  std::vector<std::uint8_t> out_;              // taken_ re-encoded, when some frame compresses
+  std::atomic<Codec> send_codec_;              // what set_codec() last chose (read by send())
   static constexpr std::size_t kKeptFramed = 64;  // framed_'s capacity kept between reads
   std::vector<Packet> framed_;     // one read's packets, on their way to received_
   std::chrono::steady_clock::time_point last_read_;
@@ -210,9 +235,13 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   mutable std::mutex mutex_;  // what follows
   std::deque<Packet> received_;
   std::size_t received_bytes_ = 0;  // their payloads
-  std::deque<Outgoing> sending_;
-  std::size_t send_bytes_ = 0;  // queued + being written
+  std::vector<std::uint8_t> queued_;          // queued frames, framed as plain (codec none)
+  std::vector<std::size_t> queued_compress_;  // offsets in queued_ of frames the IO thread compresses
+  std::size_t queued_frames_ = 0;
+  std::size_t send_bytes_ = 0;  // payload bytes queued + being written
   bool write_posted_ = false;   // a write_() is posted or in flight
+  alignas(std::max_align_t) unsigned char write_post_bytes_[128];
+  std::atomic<bool> write_post_used_{false};
   bool read_paused_ = false;    // the receive queue was full
   std::uint64_t next_seq_ = 1, written_seq_ = 0;
   NotifyList waiters_;  // key 0: readable; else sent up to that sequence number

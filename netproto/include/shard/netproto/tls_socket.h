@@ -1,7 +1,8 @@
 #pragma once
 // TLS on a connected TCP socket, OpenSSL reading and writing the socket
-// itself: the socket is non-blocking, OpenSSL's socket BIO does the system
-// calls, and an operation that would block waits for readiness through Asio
+// itself: the socket is non-blocking, OpenSSL's socket BIO does the reads and
+// a BIO of ours the writes (send() with MSG_NOSIGNAL: a peer that has gone is
+// an error for that connection, never a SIGPIPE for the process), and an operation that would block waits for readiness through Asio
 // (async_wait) and is retried. Reads use OpenSSL's read-ahead with a 128 KiB
 // buffer: one recv() brings several records, decrypted straight into the
 // caller's buffer, and one async_read_some returns as many records as fit.

@@ -1,0 +1,53 @@
+#pragma once
+// One IO thread's plain TCP connections waiting to read, in a level-triggered
+// epoll set of their own that Asio watches as one descriptor.
+//
+// Why: Asio 1.74's reactor starts every async_read_some with an immediate
+// recv(); re-armed right after a packet of a request/response peer, it finds
+// nothing (EAGAIN): one wasted system call per packet (docs/benchmarks.md,
+// "Framed echo"). Its only other way to wait, async_wait, costs an epoll_ctl
+// per wait. Here a socket is read only once epoll says it has bytes, and the
+// set costs one epoll_wait and one re-arm per batch of ready sockets, however
+// many are in it.
+//
+// IO thread only (the io_context this service belongs to, run by one thread).
+// A registered connection is kept alive by the set until removed.
+
+#include <utility>  // before Asio: Boost 1.74's Asio with GCC 12 in C++20 needs it
+
+#include <boost/asio.hpp>
+
+#include <memory>
+#include <system_error>
+#include <unordered_map>
+
+namespace shard::netproto {
+
+class Connection;
+
+class ReadPoller final : public boost::asio::execution_context::service {
+ public:
+  using key_type = ReadPoller;
+  static inline boost::asio::execution_context::id id;
+
+  explicit ReadPoller(boost::asio::execution_context& context);
+  ~ReadPoller() override;
+
+  // Watches `fd` until remove(); `connection->on_readable_()` runs on each
+  // batch in which the socket has bytes (or its end, or an error).
+  std::error_code add(int fd, std::shared_ptr<Connection> connection);
+  // Stops watching; a no-op for a connection that is not in the set.
+  void remove(int fd, Connection* connection);
+
+ private:
+  void shutdown() override;
+  void arm_();
+  void poll_();
+
+  int epoll_ = -1;
+  boost::asio::posix::stream_descriptor set_;  // epoll_, as Asio sees it
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> readers_;
+  bool waiting_ = false;
+};
+
+}  // namespace shard::netproto

@@ -22,7 +22,7 @@ import sol_sessions
 import system_assignment
 
 # The game services (scripts/) a sol serves to the nodes linked to it.
-SERVICE_MODULES = ("ping", "solarsystem", "chat")
+SERVICE_MODULES = ("ping", "solarsystem", "chat", "market")
 
 log = logging.getLogger("shard.sol")
 

@@ -38,6 +38,9 @@ PYTHON = "/usr/bin/python3.11"
 TERMINAL = os.path.join(ROOT, "tools", "client", "terminal.py")
 SWARM = os.path.join(ROOT, "tools", "client", "swarm.py")
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002
+REGION = 10000001  # both systems: one market
+TRITANIUM = 34
+SWARM_TYPE = 900  # the swarm's orders stay out of the terminal's market
 GATE, OTHER_GATE = 50000001, 50000002  # at the origins of SYSTEM and OTHER_SYSTEM, each other's destination
 USERS = ("alice", "bob", "carol")
 
@@ -51,6 +54,8 @@ def setUpModule():
     for system in (SYSTEM, OTHER_SYSTEM):
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)"
                    " ON DUPLICATE KEY UPDATE id = id", system, "S-%d" % system)
+    db.execute("INSERT INTO regions (id, name) VALUES (?, 'Test Region')", REGION)
+    db.execute("UPDATE solar_systems SET region_id = ? WHERE id IN (?, ?)", REGION, SYSTEM, OTHER_SYSTEM)
     db.execute("INSERT INTO gates (id, system_id, destination_gate_id, x, y, z) VALUES (?, ?, ?, 0, 0, 0),"
                " (?, ?, ?, 0, 0, 0)", GATE, SYSTEM, OTHER_GATE, OTHER_GATE, OTHER_SYSTEM, GATE)
     for i, name in enumerate(USERS):
@@ -201,7 +206,6 @@ class GameClientTest(StacklessTestCase):
         self.assertIn("ship %d" % alice_ship, terminal.command("select alice", b"playing character"))
         self.assertIn("echo 'hi'", terminal.command("ping hi", b"pong from"))
         self.assertIn("error: NO_SUCH_METHOD", terminal.command("call ping nope", b"error:"))
-        self.assertEqual(terminal.command("move 1 2", b"error:"), "error: usage: move X Y Z [VX VY VZ]\n")
         terminal.command("move 2 0 0 1 0 0", b"moved ship")
         seen = bob.wait_move(alice_ship, timeout=WAIT_S)
         self.assertEqual(seen.position, (2.0, 0.0, 0.0))
@@ -211,7 +215,7 @@ class GameClientTest(StacklessTestCase):
         terminal.write("quit")
         self.assertEqual(terminal.proc.wait(WAIT_S), 0)
 
-    def test_the_terminal_creates_a_character_chats_docks_and_jumps_to_the_other_sol(self):
+    def test_the_terminal_creates_a_character_chats_trades_docks_and_jumps_to_the_other_sol(self):
         bob = self.play("bob")
         terminal = Terminal(self, "--port", str(self.port), "--ca", CA)
         terminal.command("login carol carol-pw", b"logged in as carol")
@@ -238,6 +242,23 @@ class GameClientTest(StacklessTestCase):
         self.assertIn("error: APPLICATION ValueError: the ship is docked", terminal.command("chat nobody hears",
                                                                                            b"error:"))
         self.assertIn("in space:", terminal.command("enter", b"system"))
+
+        # A trade: bob's sell order rests, the terminal's buy takes it at bob's price; bob is told.
+        placed = bob.call("market", "place", "sell", TRITANIUM, 5, 400, "bob-sell-1")
+        self.assertEqual((placed["filled"], placed["remaining"]), (0, 5))
+        self.assertIn("5 @ 4.00 ISK", terminal.command("book %d" % TRITANIUM, b"@ 4.00 ISK"))
+        self.assertEqual(terminal.command("buy %d 5 4.50" % TRITANIUM, b"order"),
+                         "no order rests: filled 5, remaining 0; trades: 5 @ 4.00 ISK\n")
+        self.assertRegex(terminal.command("sell %d 2 7.25" % TRITANIUM, b"order"),
+                         r"^order \d+ rests: filled 0, remaining 2; trades: none\n$")
+        self.assertRegex(terminal.command("orders", b"quantity"), r'"price": 725, "quantity": 2, .*"side": "sell"')
+        trade = bob.wait_notification("market", "trade", timeout=WAIT_S)
+        self.assertEqual(trade.args, [placed["order_id"], TRITANIUM, 5, 400])
+        self.assertEqual(terminal.command("balance", b"balance:"), "balance: 999980.00 ISK\n")
+        # The rollback case: an order the wallet cannot pay changes nothing.
+        self.assertIn("error: APPLICATION InsufficientFunds: not enough ISK",
+                      terminal.command("buy %d 1 99999999.99" % (TRITANIUM + 1), b"error:"))
+        self.assertEqual(terminal.command("balance", b"balance:"), "balance: 999980.00 ISK\n")
 
         before = terminal.command("ping", b"pong from")
         jumped = terminal.command("jump %d" % GATE, b"jumped:")
@@ -273,7 +294,7 @@ class GameClientTest(StacklessTestCase):
         env = self.swarm_env()
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "5",
                                "--prefix", "swarmbot", "--create-accounts", "--duration", "2",
-                               "--mix", "move=2,ping=2,chat=0,trade=0", "--strategies", "main_loop,pending_call",
+                               "--mix", "move=2,ping=2,chat=1,trade=1", "--trade-type", str(SWARM_TYPE), "--strategies", "main_loop,pending_call",
                                "--json", os.path.join(out, "swarm.json"), "--png", os.path.join(out, "swarm.png")],
                               env=env, capture_output=True, text=True, timeout=180)
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -282,12 +303,14 @@ class GameClientTest(StacklessTestCase):
         self.assertEqual((report["bots"], report["connected"]), (5, 5), done.stderr + CLUSTER.post_mortem())
         self.assertEqual([p["strategy"] for p in report["phases"]], ["main_loop", "pending_call"])
         for phase in report["phases"]:
-            ping = phase["ops"]["ping"]
-            self.assertGreater(ping["count"], 0, phase)
-            self.assertEqual(ping["errors"], 0, phase)
-            self.assertLessEqual(ping["p50_ms"], ping["p99_ms"])
-            self.assertLessEqual(ping["p99_ms"], ping["max_ms"])
+            for op in ("ping", "chat", "trade"):
+                h = phase["ops"][op]
+                self.assertGreater(h["count"], 0, phase)
+                self.assertEqual(h["errors"], 0, phase)
+                self.assertLessEqual(h["p50_ms"], h["p99_ms"])
+                self.assertLessEqual(h["p99_ms"], h["max_ms"])
             self.assertGreater(phase["moves_sent"], 0)
+            self.assertGreater(phase["chat_deliveries"], 0)
         with open(os.path.join(out, "swarm.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         # The strategy the run found is back in force.

@@ -3,7 +3,7 @@ budget, kill, profile, console input), with who, from where and when.
 
 Written to the `shard.audit` logger always, kept in memory (the last
 entries, for the page), and in the database's `console_audit` table
-(0010_admin_roles.sql) when the node has a database. An entry is written
+(0009_admin_roles.sql) when the node has a database. An entry is written
 before the change is made, with its outcome after: a change that crashes the
 node is still on record."""
 

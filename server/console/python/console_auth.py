@@ -1,6 +1,6 @@
 """Who may use the console: admin accounts, sessions, CSRF, throttling.
 
-Accounts: the database's `accounts` with a `console_role` (0010_admin_roles.sql:
+Accounts: the database's `accounts` with a `console_role` (0009_admin_roles.sql:
 viewer, operator or admin; NULL: no console access), checked by accounts.check()
 (the slow scrypt hash on a worker thread). A node without a database (`shard run`
 without --db) reads a password file instead: `name:role:<accounts.hash_password()>`
@@ -96,7 +96,7 @@ def _token_hash(token):
 
 class SharedSessions:
     """Sessions in the database's console_sessions: every node's console
-    knows a session made on any of them (0010_admin_roles.sql)."""
+    knows a session made on any of them (0009_admin_roles.sql)."""
 
     def __init__(self, idle_s):
         self.idle_s = idle_s

@@ -1,5 +1,5 @@
 """The console across the cluster: each node's console registers where it
-listens in its cluster_nodes row (0010_admin_roles.sql), and a change "for
+listens in its cluster_nodes row (0009_admin_roles.sql), and a change "for
 every node of a role" is sent by the console that got it to each live node
 of that role, with the operator's own session (sessions are shared through
 the database, console_auth.SharedSessions): each node validates, applies and

@@ -15,20 +15,15 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "..", "db", "tests", "py
 import accounts  # noqa: E402
 import cluster_support  # noqa: E402
 import db  # noqa: E402
-import db_migrate  # noqa: E402
 import support  # noqa: E402
 from console_support import Client  # noqa: E402
 
-MIGRATION = os.path.join(HERE, "..", "..", "schema", "0010_admin_roles.sql")
 cluster = cluster_support.Cluster("shard_test_console_cluster", {"console": {"port": 0}})
 
 
 def setUpModule():
     global nodes
     cluster.set_up()
-    if not db.query("SHOW COLUMNS FROM accounts LIKE 'console_role'"):  # until it is in db/schema
-        for statement in db_migrate.statements(MIGRATION):
-            db.execute(statement)
     how, value = support.run_in_tasklet(accounts.create, "boss", "pw-boss")
     assert how != "raised", value
     db.execute("UPDATE accounts SET console_role = 'operator' WHERE name = 'boss'")

@@ -1,5 +1,5 @@
 """The console on a node with a database (the private MariaDB): console
-accounts are the `accounts` with a console_role (0010_admin_roles.sql), a
+accounts are the `accounts` with a console_role (0009_admin_roles.sql), a
 player account without one is refused, and every change is a row of
 console_audit with who and when."""
 
@@ -18,7 +18,6 @@ from console_support import Client, Node  # noqa: E402
 from dbsupport import client_env, connect  # noqa: E402
 
 DATABASE = "shard_test_console"
-MIGRATION = os.path.join(HERE, "..", "..", "schema", "0010_admin_roles.sql")
 
 
 def in_tasklet(func, *args):
@@ -37,9 +36,6 @@ def setUpModule():
     db.close()
     connect(pool_size=2, database=DATABASE)
     db_migrate.migrate()
-    if not db.query("SHOW COLUMNS FROM accounts LIKE 'console_role'"):  # until it is in db/schema
-        for statement in db_migrate.statements(MIGRATION):
-            db.execute(statement)
     in_tasklet(accounts.create, "boss", "pw-boss")
     in_tasklet(accounts.create, "player", "pw-player")
     db.execute("UPDATE accounts SET console_role = 'operator' WHERE name = 'boss'")

@@ -1,6 +1,3 @@
--- PENDING: moves to db/schema/ as soon as 0008 and 0009 are there (db_migrate refuses a gap in
--- the versions; 0010 is the console's number). Until then the console's tests apply it by hand.
---
 -- The admin console (docs/console.md): which accounts may use it, the audit
 -- log of every change made from it, the sessions every node's console
 -- shares (log in once, use any node; a change for every node of a role is

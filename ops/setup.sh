@@ -16,6 +16,7 @@ packages=(
   python3-mysqldb python3-aiomysql    # peers tools/bench/db_bench.py measures beside the pool
   openssl                             # the openssl CLI: certificates (tasklet-socket TLS tests, ops/devcert.sh, ops/mariadb.sh), net_bench.sh's ceiling
   libboost-program-options-dev        # server/: prefs.ini and the command line of shard proxy|sol
+  python3-matplotlib                  # tools/client/swarm.py: the latency plot (PNG)
   python3-prometheus-client           # server/console: its /metrics test reads them with the reference parser
   chromium chromium-driver python3-selenium   # server/console: the browser test of the console page
 )

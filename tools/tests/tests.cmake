@@ -1,0 +1,6 @@
+# tools/: the game client (tools/client) against real nodes on the private
+# MariaDB (the `mariadb` fixture of db/tests/tests.cmake), and without one
+# against hostile servers.
+shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/test_game_client.py)
+set_tests_properties(py_test_game_client PROPERTIES TIMEOUT 400)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_game_client_hostile.py)

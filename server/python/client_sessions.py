@@ -79,8 +79,10 @@ class ClientSessions:
         """A new session for a verified account; the account's previous one
         (on any proxy) is ended: one session per account."""
         session_id = secrets.randbits(SESSION_ID_BITS) | 1  # never 0 ("none" on the wire)
+        # One statement: the upsert locks the account's row alone (a locking
+        # read of an absent row first took a gap lock, and two logins of
+        # different accounts deadlocked on it).
         with db.transaction() as t:
-            t.query("SELECT session_id FROM client_sessions WHERE account_id = ? FOR UPDATE", account_id)
             t.execute("INSERT INTO client_sessions (account_id, session_id, proxy_node_id, address)"
                       " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE session_id = VALUES(session_id),"
                       " proxy_node_id = VALUES(proxy_node_id), address = VALUES(address), started_at = NOW(6)",

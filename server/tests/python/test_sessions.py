@@ -22,6 +22,7 @@ import rpc_pb2  # noqa: E402
 import rpc_services  # noqa: E402
 import sol_sessions  # noqa: E402
 from cluster_support import Client, Cluster  # noqa: E402
+from dbsupport import run_tasklets  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
@@ -164,6 +165,28 @@ class ChangeTest(StacklessTestCase):
             sessions.change(session, {"solar_system_id": SYSTEM})
         self.assertIsNone(session.sol_node)
         self.assertIsNone(session.attributes["solar_system_id"])
+
+
+class SessionRowTest(StacklessTestCase):
+
+    def test_concurrent_logins_of_different_accounts_do_not_deadlock(self):
+        # Two logins' transactions interleave on the pool's connections; a
+        # locking read of an absent row (a gap lock) before the insert made
+        # them deadlock (MariaDB error 1213, seen with swarms of bots).
+        node_id = db.execute("INSERT INTO cluster_nodes (name, role, address, pid) VALUES ('row-test', 'proxy',"
+                             " '127.0.0.1', 1)").lastrowid
+        accounts_ = [db.execute("INSERT INTO accounts (name, password_hash) VALUES (?, 'x')",
+                                "rowtest%d" % i).lastrowid for i in range(8)]
+
+        def clean_up():
+            db.execute("DELETE FROM client_sessions WHERE proxy_node_id = ?", node_id)
+            db.execute("DELETE FROM accounts WHERE name LIKE 'rowtest%'")
+            db.execute("DELETE FROM cluster_nodes WHERE id = ?", node_id)
+        self.addCleanup(clean_up)
+        sessions = client_sessions.ClientSessions(node_id, None)
+        results = run_tasklets(*[lambda a=a: sessions.begin(a, "rowtest", "127.0.0.1", None) for a in accounts_])
+        self.assertEqual([r for r in results if isinstance(r, BaseException)], [])
+        self.assertEqual(db.query("SELECT COUNT(*) FROM client_sessions WHERE proxy_node_id = ?", node_id), [(8,)])
 
 
 class Whoami:

@@ -14,6 +14,7 @@
 #include "node_command.h"
 #include "shard/db/python_module.h"
 #include "shard/engine/interpreter.h"
+#include "shard/engine/terminate_handler.h"
 
 namespace {
 
@@ -62,6 +63,8 @@ bool started_as_python(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread exists: an abort then says where and why.
+  shard::engine::install_terminate_handler();
   // The modules of the layers above the engine, built in like _engine.
   if (PyImport_AppendInittab("_net", PyInit__net) < 0 || PyImport_AppendInittab("_db", PyInit__db) < 0 ||
       PyImport_AppendInittab("_movement", PyInit__movement) < 0 ||

@@ -1,5 +1,7 @@
 #include "dispatch/worker_gil.h"
 
+#include <unistd.h>
+
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -38,10 +40,16 @@ thread_local std::atomic<uint64_t>* acquisition_counter = nullptr;
 
 void count_lock_acquisitions_on_this_thread(std::atomic<uint64_t>* counter) { acquisition_counter = counter; }
 
+void park_thread_for_good() noexcept {
+  for (;;) ::pause();
+}
+
 WorkerGil::WorkerGil() {
   if (acquisition_counter != nullptr) acquisition_counter->fetch_add(1, std::memory_order_relaxed);
-  persistent.ensure();
-  state_ = PyGILState_Ensure();
+  run_or_park_at_exit([this] {
+    persistent.ensure();
+    state_ = PyGILState_Ensure();
+  });
 }
 
 WorkerGil::~WorkerGil() { PyGILState_Release(state_); }

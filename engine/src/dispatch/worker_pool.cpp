@@ -97,8 +97,12 @@ void WorkerPool::execute(Request& request) noexcept {
     return;
   }
   WorkerGil gil;
-  request.result = PyObject_Call(request.callable, request.args, nullptr);
-  if (request.result == nullptr) request.error = take_exception();
+  // The callable may let go of the lock (a sleep, hashlib.scrypt) and take it
+  // back after the interpreter began to finalize.
+  run_or_park_at_exit([&request] {
+    request.result = PyObject_Call(request.callable, request.args, nullptr);
+    if (request.result == nullptr) request.error = take_exception();
+  });
 }
 
 }  // namespace shard::engine

@@ -395,6 +395,53 @@ class TimeoutTest(LoopTestCase):
         self.assertEqual(got, [("result", 7)])
 
 
+class WorkerAtInterpreterExitTest(StacklessTestCase):
+    """A worker that takes the interpreter lock while the interpreter finalizes.
+
+    CPython 3.11 ends such a thread with pthread_exit; its forced unwind
+    reached the worker's noexcept frames and std::terminate aborted the node
+    ("terminate called without an active exception", a proxy stopping with
+    timed-out scrypt logins still on its workers). The child's request times
+    out, the worker's work outlives the script, and a finalizer collected
+    during finalization keeps the interpreter finalizing until the work ends.
+    """
+
+    CHILD = textwrap.dedent("""
+        import os, sys, time, gameloop, _engine
+        class SlowTeardown:
+            def __del__(self, sleep=time.sleep, write=os.write):
+                write(1, b"finalizing\\n")
+                sleep(0.4)  # the worker's work ends meanwhile and wants the lock
+        cycle = SlowTeardown()
+        cycle.me = cycle  # collected by the finalization's last collection
+        sys.modules["slow_teardown"] = cycle
+        del cycle
+        gameloop.set_dispatch_strategy(STRATEGY)
+        try:
+            if PYTHON:
+                _engine.call_in_thread(time.sleep, 0.1, timeout=0.01)
+            else:
+                _engine.sleep_in_worker(0.1, timeout=0.01)
+        except TimeoutError:
+            print("timed out", flush=True)
+    """)
+
+    def run_child_with(self, python, strategy):
+        child = "PYTHON = %r\nSTRATEGY = %r\n" % (python, strategy) + self.CHILD
+        return run_child([sys.executable, "-X", "faulthandler", "-c", child])
+
+    def assert_exits_cleanly(self, result):
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.splitlines(), ["timed out", "finalizing"])
+        self.assertNotIn("terminate", result.stderr)
+
+    def test_a_python_callable_that_outlives_the_interpreter_does_not_abort_the_process(self):
+        self.assert_exits_cleanly(self.run_child_with(True, "main_loop"))
+
+    def test_a_worker_taking_the_lock_to_dispatch_at_exit_does_not_abort_the_process(self):
+        self.assert_exits_cleanly(self.run_child_with(False, "worker_acquires_gil"))
+
+
 # ---------------------------------------------------------------- switching strategies
 
 class StrategySwitchTest(LoopTestCase):

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/cxx_boundary.h"
 #include "core/fiber_switch.h"
+#include "core/park_at_exit.h"
 #include "core/python_errors.h"
 #include "core/switch_hooks.h"
 #include "core/switch_checks.h"
@@ -48,7 +49,9 @@ void tasklet_entry(FiberTransfer from) noexcept {
   Scheduler* sched = tasklet->sched_;  // a started tasklet never changes thread
   sanitizer_finish_switch(nullptr);
   sched->after_switch(from.fctx);
-  sched->run_body(tasklet);
+  // Not noexcept below: a tasklet of a thread other than the finalizing one
+  // may take the interpreter lock at exit (core/park_at_exit.h).
+  run_or_park_at_exit([&] { sched->run_body(tasklet); });
 }
 }  // namespace
 
@@ -167,7 +170,7 @@ void Scheduler::report_unstartable() noexcept {
 
 // ---------------------------------------------------------------- the tasklet body
 
-void Scheduler::run_body(Tasklet* self) noexcept {
+void Scheduler::run_body(Tasklet* self) {
   _PyCFrame base{};
   base.current_frame = nullptr;
   base.previous = nullptr;

@@ -1,7 +1,5 @@
 #include "dispatch/worker_gil.h"
 
-#include <unistd.h>
-
 #include "shard/engine/scheduler.h"
 
 namespace shard::engine {
@@ -39,10 +37,6 @@ thread_local std::atomic<uint64_t>* acquisition_counter = nullptr;
 }  // namespace
 
 void count_lock_acquisitions_on_this_thread(std::atomic<uint64_t>* counter) { acquisition_counter = counter; }
-
-void park_thread_for_good() noexcept {
-  for (;;) ::pause();
-}
 
 WorkerGil::WorkerGil() {
   if (acquisition_counter != nullptr) acquisition_counter->fetch_add(1, std::memory_order_relaxed);

@@ -2,13 +2,14 @@
 
 import gc
 import sys
+import textwrap
 import threading
 import time
 import unittest
 
 import _engine
 import stackless
-from support import StacklessTestCase, expect_leaked, join_or_fail, result_in_new_thread, start_thread, wait_until
+from support import StacklessTestCase, expect_leaked, join_or_fail, result_in_new_thread, run_child, start_thread, wait_until
 from support import setUpModule, tearDownModule  # noqa: F401 (the leak check around this module)
 
 
@@ -620,6 +621,40 @@ class BindDuringLastSwitchTest(StacklessTestCase):
         t.bind_thread()
         t.run()
         self.assertEqual(ran, [1])
+
+
+class DaemonThreadTaskletAtExitTest(StacklessTestCase):
+    """A daemon thread's tasklet (on its own fiber) that takes the interpreter
+    lock back while the interpreter finalizes: CPython 3.11's pthread_exit
+    unwound into the tasklet's noexcept body and std::terminate aborted the
+    process. The child's finalizer keeps the interpreter finalizing until the
+    tasklet's sleep ends."""
+
+    CHILD = textwrap.dedent("""
+        import os, sys, threading, time, stackless
+        class SlowTeardown:
+            def __del__(self, sleep=time.sleep, write=os.write):
+                write(1, b"finalizing\\n")
+                sleep(0.4)
+        cycle = SlowTeardown()
+        cycle.me = cycle  # collected by the finalization's last collection
+        sys.modules["slow_teardown"] = cycle
+        del cycle
+        started = threading.Event()
+        def in_thread():
+            stackless.tasklet(lambda: (started.set(), time.sleep(0.1)))()
+            stackless.run()
+        threading.Thread(target=in_thread, daemon=True).start()
+        started.wait()
+        print("leaving", flush=True)
+    """)
+
+    def test_a_daemon_threads_tasklet_outliving_the_interpreter_does_not_abort_the_process(self):
+        result = run_child([sys.executable, "-X", "faulthandler", "-c", self.CHILD])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.splitlines(), ["leaving", "finalizing"])
+        self.assertNotIn("terminate", result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

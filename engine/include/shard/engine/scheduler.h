@@ -147,7 +147,9 @@ class Scheduler final {
   void after_switch(boost::context::detail::fcontext_t from);
   // A fiber's body: runs the tasklet's callable, then switches to the next
   // tasklet for good (which gives the finished fiber's stack back).
-  [[noreturn]] void run_body(Tasklet* self) noexcept;
+  // Not noexcept: at interpreter exit, CPython's pthread_exit unwinds it to
+  // the fiber entry, which parks the thread (core/park_at_exit.h).
+  [[noreturn]] void run_body(Tasklet* self);
 
   // Kills every tasklet of this thread that has C state (interpreter exit), so
   // their finally blocks run and no stack is left behind.
@@ -207,7 +209,7 @@ class Scheduler final {
   // innermost run(). Runs Python code; keeps the caller's pending error.
   void report_unstartable() noexcept;
   // error_sink_(t, error), with no C++ exception escaping (it runs inside
-  // noexcept run_body too).
+  // run_body too).
   void call_error_sink(Tasklet* t, PyObject* error) noexcept;
   // Where an error escaping a tasklet goes without a game loop: the innermost
   // run(), else the main tasklet.

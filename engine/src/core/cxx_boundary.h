@@ -24,6 +24,8 @@
 #include <exception>
 #include <type_traits>
 
+#include "core/park_at_exit.h"
+
 namespace shard::engine {
 
 // Inside a catch block: copies the current exception's kind and text into a
@@ -53,6 +55,10 @@ struct Guard<F> {
     } else {
       try {
         return F(args...);
+      } catch (abi::__forced_unwind&) {
+        // Not an error: CPython 3.11 ending a thread that took the lock at
+        // exit; swallowed, it aborts the process (core/park_at_exit.h).
+        park_thread_for_good();
       } catch (...) {
         capture_current_exception();
       }

@@ -640,20 +640,33 @@ class DaemonThreadTaskletAtExitTest(StacklessTestCase):
         cycle.me = cycle  # collected by the finalization's last collection
         sys.modules["slow_teardown"] = cycle
         del cycle
+        import _engine
         started = threading.Event()
-        def in_thread():
+        def in_tasklet():
             stackless.tasklet(lambda: (started.set(), time.sleep(0.1)))()
             stackless.run()
-        threading.Thread(target=in_thread, daemon=True).start()
+        def in_engine_wait():
+            started.set()
+            _engine.sleep_in_worker(0.1)  # the main tasklet waits inside the engine's C++
+        threading.Thread(target=in_engine_wait if ENGINE_WAIT else in_tasklet, daemon=True).start()
         started.wait()
         print("leaving", flush=True)
     """)
 
-    def test_a_daemon_threads_tasklet_outliving_the_interpreter_does_not_abort_the_process(self):
-        result = run_child([sys.executable, "-X", "faulthandler", "-c", self.CHILD])
+    def assert_exits_cleanly(self, engine_wait):
+        child = "ENGINE_WAIT = %r\n" % engine_wait + self.CHILD
+        result = run_child([sys.executable, "-X", "faulthandler", "-c", child])
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stdout.splitlines(), ["leaving", "finalizing"])
         self.assertNotIn("terminate", result.stderr)
+
+    def test_a_daemon_threads_tasklet_outliving_the_interpreter_does_not_abort_the_process(self):
+        self.assert_exits_cleanly(False)
+
+    def test_a_daemon_thread_waiting_in_the_engine_at_exit_does_not_abort_the_process(self):
+        # The unwind went through the C++/Python boundary's catch (...), which
+        # swallowed it: "FATAL: exception not rethrown".
+        self.assert_exits_cleanly(True)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,39 @@ class Node:
             self.proc.wait(WAIT_S)
 
 
+class SolsAndProxy:
+    """Two sols (sol-a, sol-b) that host every solar system of the database
+    between them (both of them some; `placed(hosts)`, when given, must hold
+    too), then a proxy linked to both, its client port as `.port`. `hosts`:
+    {system: sol node id}."""
+
+    def __init__(self, cluster, proxy_name, placed=None):
+        cluster.reset_directory()
+        self.sols = [cluster.start("sol", "sol-a"), cluster.start("sol", "sol-b")]
+        self.ids = [sol.registered()["id"] for sol in self.sols]
+        systems = {row[0] for row in db.query("SELECT id FROM solar_systems")}
+
+        def spread():
+            hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
+            ok = set(hosts) == systems and set(hosts.values()) == set(self.ids) and (placed is None or placed(hosts))
+            return hosts if ok else None
+        self.hosts = cluster.poll(spread, "the solar systems hosted by both sols")
+        self.proxy = cluster.start("proxy", proxy_name)
+        self.port = self.proxy.registered()["port"]
+        for node_id in self.ids:
+            self.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+
+    def host(self, system):
+        """(the sol Node hosting `system`, its node id)."""
+        node_id = self.hosts[system]
+        return self.sols[self.ids.index(node_id)], node_id
+
+    def stop(self):
+        self.proxy.stop()
+        for sol in self.sols:
+            sol.stop()
+
+
 def frame(kind, payload, flags=0x18, dest_kind=0, target_id=0):
     """A wire frame: length, the 12-byte routing header, the payload (uncompressed)."""
     return (struct.pack("<IBBBBH", 12 + len(payload), 1, kind, flags, dest_kind, 0)

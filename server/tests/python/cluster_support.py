@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 
+import accounts
 import db
 import db_migrate
 import movement_pb2
@@ -26,7 +27,7 @@ import rpc_values
 import session_pb2
 import support
 from dbsupport import client_env, connect
-from support import SHARD_BINARY, SuspectedDeadlock
+from support import SHARD_BINARY, SuspectedDeadlock, run_in_tasklet
 
 WAIT_S = 45.0  # a bound on each wait, never a pause: waits end as soon as their condition holds
 CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")  # ops/devcert.sh, run by the build
@@ -129,6 +130,17 @@ class Cluster:
         nodes = db.query("SELECT id, name, pid, heartbeat_at, gone_at, gone_reason FROM cluster_nodes")
         assigned = db.query("SELECT system_id, node_id FROM system_assignments ORDER BY 1")
         return "directory: %r\nassigned: %r%s" % (nodes, assigned, logs)
+
+
+def add_pilot(name, system, x=0.0):
+    """An account NAME (password NAME-pw) with a character NAME whose ship
+    is in `system` at (x, 0, 0): (character id, ship id)."""
+    how, account = run_in_tasklet(accounts.create, name, name + "-pw")
+    assert how == "ok", account
+    character = db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name).lastrowid
+    ship = db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
+                      character, system, x).lastrowid
+    return character, ship
 
 
 class Node:

@@ -15,7 +15,7 @@ missing (ops/setup.sh) and builds (ops/build.sh), starts a private MariaDB
 demo1..demo3 with a character each), then starts one proxy on 127.0.0.1 (TLS
 on its client port, build/devcert) and two sols on 127.0.0.2 and 127.0.0.3,
 separate processes with ops/demo/prefs.ini, and connects the bots
-(tools/client/swarm.py, when the checkout has it). It prints
+(tools/client/swarm.py). It prints
 "ready", the demo accounts and how to connect the terminal client, and runs
 until Ctrl-C (SIGINT) or SIGTERM: then it stops the bots (SIGINT: they write
 their report, DIR/swarm.json), the nodes (SIGTERM: each leaves the cluster
@@ -162,19 +162,17 @@ for _ in $(seq 1 600); do  # a few seconds; a minute on a loaded machine
 done
 ready || { echo "run: the cluster was not ready within 60 s (logs in $dir/logs)" >&2; status=1; exit 1; }
 
-# The bots: tools/client/swarm.py (issue 11, item 6; its README), until
+# The bots: tools/client/swarm.py (its README), until
 # Ctrl-C, as accounts bot0..bot(N-1) with the demo password (created on first
 # use). Not part of the cluster: a swarm that stops is reported, the shard
 # goes on.
 swarm=""
-if ((bots)) && [[ -f tools/client/swarm.py ]]; then
+if ((bots)); then
   setsid "$shard" python tools/client/swarm.py --host 127.0.0.1 --port "$port" --ca "$certs/dev.crt" \
     --bots "$bots" --prefix bot --password "$password" --create-accounts --duration 0 \
     --json "$dir/swarm.json" >"$dir/logs/swarm.log" 2>&1 &
   swarm=$!
   echo "run: started $bots bots (pid $swarm, log $dir/logs/swarm.log)"
-elif ((bots)); then
-  echo "run: no bots: tools/client/swarm.py is not in this checkout"
 fi
 
 cat <<READY

@@ -1,6 +1,6 @@
 """`ops/run.sh` end to end (without its install and build: --no-setup): its
 own MariaDB in a temporary directory, the demo loaded, one proxy and two sols
-as separate processes, two bots when the checkout has the swarm; a demo
+as separate processes, two bots (tools/client/swarm.py); a demo
 account logs in through the proxy's TLS client port; then Ctrl-C (SIGINT to
 the script's process group, as a terminal sends it) stops the bots, every
 node and the database, and the script exits 0. Every wait is bounded."""
@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,12 +99,8 @@ class RunShTest(StacklessTestCase):
                       % (self.port, BUILD), out)
         nodes = {name: int(pid) for name, pid in re.findall(r"run: started (\S+) \(pid (\d+)", out)}
         self.assertEqual(sorted(nodes), ["proxy-1", "sol-1", "sol-2"])
-        # The bots, when the checkout has the swarm (tools/client/swarm.py).
         bots = [int(pid) for pid in re.findall(r"run: started 2 bots \(pid (\d+)", out)]
-        if os.path.exists(os.path.join(REPO, "tools", "client", "swarm.py")):
-            self.assertEqual(len(bots), 1, out)
-        else:
-            self.assertIn("run: no bots: tools/client/swarm.py is not in this checkout", out)
+        self.assertEqual(len(bots), 1, out)
         mariadb = int(re.search(r"mariadb: started \(pid (\d+)", out).group(1))
 
         reply = self.login("demo1", PASSWORD)

@@ -27,12 +27,11 @@ sys.path.insert(0, os.path.join(ROOT, "server", "tests", "python"))
 sys.path.insert(0, os.path.join(ROOT, "db", "tests", "python"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "client"))
 
-import accounts  # noqa: E402
 import cluster_support  # noqa: E402
 import db  # noqa: E402
 import game_client  # noqa: E402
 from cluster_support import CA, WAIT_S  # noqa: E402
-from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock, run_in_tasklet  # noqa: E402
+from support import SHARD_BINARY, StacklessTestCase, SuspectedDeadlock  # noqa: E402
 
 PYTHON = "/usr/bin/python3.11"
 TERMINAL = os.path.join(ROOT, "tools", "client", "terminal.py")
@@ -59,13 +58,7 @@ def setUpModule():
     db.execute("INSERT INTO gates (id, system_id, destination_gate_id, x, y, z) VALUES (?, ?, ?, 0, 0, 0),"
                " (?, ?, ?, 0, 0, 0)", GATE, SYSTEM, OTHER_GATE, OTHER_GATE, OTHER_SYSTEM, GATE)
     for i, name in enumerate(USERS):
-        how, account = run_in_tasklet(accounts.create, name, name + "-pw")
-        assert how == "ok", account
-        db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name)
-        character = db.query("SELECT id FROM characters WHERE name = ?", name)[0][0]
-        db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
-                   character, SYSTEM, 100.0 * i)
-        _ships[name] = (character, db.query("SELECT id FROM ships WHERE owner_id = ?", character)[0][0])
+        _ships[name] = cluster_support.add_pilot(name, SYSTEM, 100.0 * i)
 
 
 def tearDownModule():

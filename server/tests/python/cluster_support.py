@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 
+import accounts
 import db
 import db_migrate
 import movement_pb2
@@ -26,7 +27,7 @@ import rpc_values
 import session_pb2
 import support
 from dbsupport import client_env, connect
-from support import SHARD_BINARY, SuspectedDeadlock
+from support import SHARD_BINARY, SuspectedDeadlock, run_in_tasklet
 
 WAIT_S = 45.0  # a bound on each wait, never a pause: waits end as soon as their condition holds
 CERTS = os.path.join(os.path.dirname(os.path.dirname(SHARD_BINARY)), "devcert")  # ops/devcert.sh, run by the build
@@ -131,6 +132,17 @@ class Cluster:
         return "directory: %r\nassigned: %r%s" % (nodes, assigned, logs)
 
 
+def add_pilot(name, system, x=0.0):
+    """An account NAME (password NAME-pw) with a character NAME whose ship
+    is in `system` at (x, 0, 0): (character id, ship id)."""
+    how, account = run_in_tasklet(accounts.create, name, name + "-pw")
+    assert how == "ok", account
+    character = db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name).lastrowid
+    ship = db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
+                      character, system, x).lastrowid
+    return character, ship
+
+
 class Node:
     """A `shard ROLE` process with the cluster's prefs.ini (and `args` over
     it); its log in a file. The database settings come from the prefs only."""
@@ -188,6 +200,39 @@ class Node:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(WAIT_S)
+
+
+class SolsAndProxy:
+    """Two sols (sol-a, sol-b) that host every solar system of the database
+    between them (both of them some; `placed(hosts)`, when given, must hold
+    too), then a proxy linked to both, its client port as `.port`. `hosts`:
+    {system: sol node id}."""
+
+    def __init__(self, cluster, proxy_name, placed=None):
+        cluster.reset_directory()
+        self.sols = [cluster.start("sol", "sol-a"), cluster.start("sol", "sol-b")]
+        self.ids = [sol.registered()["id"] for sol in self.sols]
+        systems = {row[0] for row in db.query("SELECT id FROM solar_systems")}
+
+        def spread():
+            hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
+            ok = set(hosts) == systems and set(hosts.values()) == set(self.ids) and (placed is None or placed(hosts))
+            return hosts if ok else None
+        self.hosts = cluster.poll(spread, "the solar systems hosted by both sols")
+        self.proxy = cluster.start("proxy", proxy_name)
+        self.port = self.proxy.registered()["port"]
+        for node_id in self.ids:
+            self.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+
+    def host(self, system):
+        """(the sol Node hosting `system`, its node id)."""
+        node_id = self.hosts[system]
+        return self.sols[self.ids.index(node_id)], node_id
+
+    def stop(self):
+        self.proxy.stop()
+        for sol in self.sols:
+            sol.stop()
 
 
 def frame(kind, payload, flags=0x18, dest_kind=0, target_id=0):

@@ -24,11 +24,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "engine", "tests", "python"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python"))
 
-import accounts  # noqa: E402
 import db  # noqa: E402
 import rpc_pb2  # noqa: E402
-from cluster_support import RPC_CALL, Client, Cluster, frame  # noqa: E402
-from support import StacklessTestCase, run_in_tasklet  # noqa: E402
+from cluster_support import RPC_CALL, Client, Cluster, add_pilot, frame  # noqa: E402
+from support import StacklessTestCase  # noqa: E402
 
 SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 USERS = ("alice", "bob", "carol", "dave")
@@ -44,14 +43,7 @@ def setUpModule():
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)",
                    system, "S-%d" % system)
     for i, name in enumerate(USERS):
-        how, account = run_in_tasklet(accounts.create, name, name + "-pw")
-        assert how == "ok", account
-        db.execute("INSERT INTO characters (account_id, name) VALUES (?, ?)", account, name)
-        character = db.query("SELECT id FROM characters WHERE name = ?", name)[0][0]
-        db.execute("INSERT INTO ships (owner_id, type_id, system_id, x, y, z) VALUES (?, 1, ?, ?, 0, 0)",
-                   character, SYSTEM, 1000.0 * i)
-        _characters[name] = character
-        _ships[name] = db.query("SELECT id FROM ships WHERE owner_id = ?", character)[0][0]
+        _characters[name], _ships[name] = add_pilot(name, SYSTEM, 1000.0 * i)
 
 
 def tearDownModule():

@@ -25,7 +25,7 @@ import market_support  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_values  # noqa: E402
 import stackless  # noqa: E402
-from cluster_support import Client, Cluster  # noqa: E402
+from cluster_support import Client, Cluster, SolsAndProxy  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
 REGION, OTHER_REGION = 10000001, 10000002
@@ -64,11 +64,6 @@ def setUpModule():
 
 def tearDownModule():
     cluster.tear_down()
-
-
-def _assigned(ids):
-    hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
-    return hosts if len(hosts) == 2 and set(hosts.values()) == set(ids) else None
 
 
 class Trader:
@@ -133,20 +128,13 @@ class MarketClusterTest(StacklessTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cluster.reset_directory()
-        cls.sols = [cluster.start("sol", "sol-a"), cluster.start("sol", "sol-b")]
-        cls.ids = [sol.registered()["id"] for sol in cls.sols]
-        cls.hosts = cluster.poll(lambda: _assigned(cls.ids), "one system on each sol")
-        cls.proxy = cluster.start("proxy", "proxy-m")
-        cls.port = cls.proxy.registered()["port"]
-        for node_id in cls.ids:
-            cls.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+        cls.nodes = SolsAndProxy(cluster, "proxy-m")
+        cls.sols, cls.ids, cls.hosts = cls.nodes.sols, cls.nodes.ids, cls.nodes.hosts
+        cls.proxy, cls.port = cls.nodes.proxy, cls.nodes.port
 
     @classmethod
     def tearDownClass(cls):
-        cls.proxy.stop()
-        for sol in cls.sols:
-            sol.stop()
+        cls.nodes.stop()
 
     def client(self, name):
         client = Client(self.port)

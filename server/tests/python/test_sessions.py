@@ -21,7 +21,7 @@ import rpc_errors  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_services  # noqa: E402
 import sol_sessions  # noqa: E402
-from cluster_support import Client, Cluster  # noqa: E402
+from cluster_support import Client, Cluster, SolsAndProxy  # noqa: E402
 from dbsupport import run_tasklets  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
@@ -56,33 +56,19 @@ def tearDownModule():
     cluster.tear_down()
 
 
-def _split(ids):
-    """{system: node} once the two systems are on two different live sols."""
-    hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
-    return hosts if set(hosts.values()) == set(ids) and len(hosts) == 2 else None
-
-
 class SessionsTest(StacklessTestCase):
     deadline_s = 180
 
     @classmethod
     def setUpClass(cls):
-        cluster.reset_directory()
-        cls.sols = [cluster.start("sol", "sol-a"), cluster.start("sol", "sol-b")]
-        ids = [sol.registered()["id"] for sol in cls.sols]
-        hosts = cluster.poll(lambda: _split(ids), "one system on each sol")
-        cls.sol, cls.sol_id = cls.sols[ids.index(hosts[SYSTEM])], hosts[SYSTEM]
-        cls.other_sol, cls.other_sol_id = cls.sols[ids.index(hosts[OTHER_SYSTEM])], hosts[OTHER_SYSTEM]
-        cls.proxy = cluster.start("proxy", "proxy-s")
-        cls.port = cls.proxy.registered()["port"]
-        for node_id in ids:
-            cls.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+        cls.nodes = SolsAndProxy(cluster, "proxy-s")
+        cls.sols, cls.proxy, cls.port = cls.nodes.sols, cls.nodes.proxy, cls.nodes.port
+        cls.sol, cls.sol_id = cls.nodes.host(SYSTEM)
+        cls.other_sol, cls.other_sol_id = cls.nodes.host(OTHER_SYSTEM)
 
     @classmethod
     def tearDownClass(cls):
-        cls.proxy.stop()
-        for sol in cls.sols:
-            sol.stop()
+        cls.nodes.stop()
 
     def client(self, name):
         client = Client(self.port)

@@ -28,7 +28,7 @@ import rpc_values  # noqa: E402
 import sol_node  # noqa: E402
 import sol_notify  # noqa: E402
 import sol_sessions  # noqa: E402
-from cluster_support import RPC_CALL, RPC_ERROR, RPC_REPLY, Client, Cluster, frame  # noqa: E402
+from cluster_support import RPC_CALL, RPC_ERROR, RPC_REPLY, Client, Cluster, SolsAndProxy, frame  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
 # HOME has the lowest id: the starter system. The assignment rule (system_assignment.plan) keeps the
@@ -68,13 +68,6 @@ def tearDownModule():
     cluster.tear_down()
 
 
-def _split(ids):
-    """{system: node} once HOME and THIRD are on one live sol, NEIGHBOUR on the other."""
-    hosts = dict(db.query("SELECT system_id, node_id FROM system_assignments"))
-    ok = len(hosts) == 3 and {hosts[HOME], hosts[NEIGHBOUR]} == set(ids) and hosts[THIRD] == hosts[HOME]
-    return hosts if ok else None
-
-
 def _chat(note):
     """A chat Notification's args, checked for its service and event."""
     assert (note.service, note.event) == ("chat", "message"), note
@@ -86,22 +79,15 @@ class WorldTest(StacklessTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cluster.reset_directory()
-        cls.sols = [cluster.start("sol", "sol-a"), cluster.start("sol", "sol-b")]
-        ids = [sol.registered()["id"] for sol in cls.sols]
-        hosts = cluster.poll(lambda: _split(ids), "one system on each sol")
-        cls.home_sol, cls.home_id = cls.sols[ids.index(hosts[HOME])], hosts[HOME]
-        cls.neighbour_sol, cls.neighbour_id = cls.sols[ids.index(hosts[NEIGHBOUR])], hosts[NEIGHBOUR]
-        cls.proxy = cluster.start("proxy", "proxy-w")
-        cls.port = cls.proxy.registered()["port"]
-        for node_id in ids:
-            cls.proxy.wait_log(r"ping over the link to sol %d" % node_id)
+        # HOME and THIRD on one sol, NEIGHBOUR on the other.
+        cls.nodes = SolsAndProxy(cluster, "proxy-w", placed=lambda hosts: hosts[THIRD] == hosts[HOME])
+        cls.sols, cls.proxy, cls.port = cls.nodes.sols, cls.nodes.proxy, cls.nodes.port
+        cls.home_sol, cls.home_id = cls.nodes.host(HOME)
+        cls.neighbour_sol, cls.neighbour_id = cls.nodes.host(NEIGHBOUR)
 
     @classmethod
     def tearDownClass(cls):
-        cls.proxy.stop()
-        for sol in cls.sols:
-            sol.stop()
+        cls.nodes.stop()
 
     def client(self, name):
         client = Client(self.port)

@@ -63,8 +63,10 @@ def main():
     log.info("%s node: game loop at %g fps, dispatch strategy %s, %d IO threads", role, gameloop.fps(),
              gameloop.dispatch_strategy(), _engine.io_stats()["threads"])
     # `kill -USR1 <pid>`: the running tasklet's Python stack on stderr (a
-    # node that spins shows where).
+    # node that spins shows where); a fatal signal (an abort included, after
+    # the C++ report of shard's terminate handler) dumps every thread's too.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    faulthandler.enable(all_threads=True)
     node = ROLES[role](prefs)
     failed = []
 

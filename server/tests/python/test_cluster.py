@@ -166,6 +166,14 @@ class GoneTest(ClusterTestCase):
         self.assertEqual(self.poll(lambda: split_over(row_again["id"]), "the systems on the new incarnation"),
                          {row_again["id"]: SYSTEMS})
 
+    def test_a_node_that_aborts_leaves_its_python_stacks_in_its_log(self):
+        a = self.sol("sol-a", "127.0.0.2")
+        a.registered()
+        a.signal(signal.SIGABRT)
+        self.assertEqual(a.wait_exit(), -signal.SIGABRT)
+        self.assertIn("Fatal Python error: Aborted", a.log())
+        self.assertRegex(a.log(), r"(Current thread|Thread) 0x[0-9a-f]+ \(most recent call first\)")
+
     def test_sigterm_marks_a_node_gone_at_once(self):
         a, b, proxy, (row_a, row_b) = self.two_sols_and_a_proxy()
         b.signal(signal.SIGTERM)

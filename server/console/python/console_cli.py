@@ -109,6 +109,16 @@ def _print_stats(s):
 def _print(command, result):
     if command == "stats":
         _print_stats(result)
+    elif command == "cluster":
+        for role, answers in sorted(result.items()):
+            for node, s in sorted(answers.items()):
+                if "error" in s:
+                    print("%-5s %-16s %s" % (role, node, s["error"]))
+                    continue
+                f = s["frame"]
+                print("%-5s %-16s %-20s fps %5.1f/%-4g frame %7.3f ms  overruns %-6d tasklets %-7d switches %d"
+                      % (role, node, s["strategy"], f["fps"], s["fps_target"], f["frame_ms"], f["overruns"],
+                         f["alive"], f["switches"]))
     elif command in ("strategy", "fps", "budget"):
         if isinstance(result, dict) and "nodes" in result:
             for node, answer in sorted(result["nodes"].items()):
@@ -140,6 +150,8 @@ def _print(command, result):
 def run(client, command, args):
     if command == "stats":
         return client.call("GET", "/api/stats")
+    if command == "cluster":
+        return client.call("GET", "/api/cluster")
     if command == "strategy":
         return _setting(client, "dispatch_strategy", args.value, args.role_scope)
     if command == "fps":
@@ -179,7 +191,7 @@ def main(argv):
     parser.add_argument("--tls-ca", metavar="PEM", help="TLS, verified against this CA file (e.g. the dev certificate)")
     parser.add_argument("--role", dest="role_scope", choices=("sol", "proxy"),
                         help="strategy/fps/budget: set it on every live node of this role (the cluster directory)")
-    parser.add_argument("command", choices=("stats", "strategy", "fps", "budget", "tasklets", "kill", "profile",
+    parser.add_argument("command", choices=("stats", "cluster", "strategy", "fps", "budget", "tasklets", "kill", "profile",
                                             "exec", "logs", "audit", "passwd"))
     parser.add_argument("value", nargs="?")
     parser.add_argument("role", nargs="?", help="passwd: the console role (%s)" % ", ".join(ROLES))

@@ -81,6 +81,7 @@ class Console:
         add("GET", "/api/tasklets", "viewer", lambda r: self.commands.tasklets())
         add("GET", "/api/logs", "viewer", lambda r: self.commands.recent_logs(r.arg("count", 100)))
         add("GET", "/api/audit", "viewer", lambda r: list(self.audit.recent))
+        add("GET", "/api/cluster", "viewer", self.api_cluster)
         add("GET", "/ws", "viewer", self.websocket, websocket=True)
         add("POST", "/api/setting", "operator", self.api_set_setting, change=True)
         add("POST", "/api/kill", "operator", self.api_kill, change=True)
@@ -226,6 +227,13 @@ class Console:
             return {"role": role, "nodes": self.post_to_role(request, role, name, value)}
         return self._audited(request, "set %s (%s)" % (str(name)[:20], str(role)[:8]),
                              "%s = %r on every %s" % (name, value, role), run)
+
+    def api_cluster(self, request):
+        """Every live node's statistics, asked with this session (the cluster view)."""
+        if not self.cluster:
+            raise HttpError(400, "this node is in no cluster")
+        return console_cluster.cluster_stats("%s=%s" % (console_auth.COOKIE, request.cookies[console_auth.COOKIE]),
+                                             self.tls_cert)
 
     def post_to_role(self, request, role, name, value):
         try:

@@ -128,6 +128,31 @@ async function loadSettings() {
   showStats(s);
 }
 
+// Every live node of the directory, asked by this node with this session;
+// refreshed every 2 s while the page is open (a node alone has no cluster).
+async function loadCluster() {
+  const body = $("cluster").querySelector("tbody");
+  let cluster;
+  try { cluster = await api("GET", "/api/cluster"); } catch (e) {
+    body.innerHTML = "";
+    body.insertRow().insertCell().textContent = e.message;
+    return;
+  }
+  body.innerHTML = "";
+  for (const [role, nodes] of Object.entries(cluster)) {
+    for (const [name, s] of Object.entries(nodes)) {
+      const row = body.insertRow();
+      if (s.error) { for (const text of [role, name, s.error]) row.insertCell().textContent = text; continue; }
+      const f = s.frame;
+      const p99 = (s.dispatch[s.strategy] || {}).dispatch_latency || {};
+      for (const text of [role, name, s.strategy, `${(f.fps || 0).toFixed(1)} (${s.fps_target})`,
+        (f.frame_ms || 0).toFixed(2), f.overruns, f.alive, f.switches, (p99.p99_us || 0).toFixed(0)]) {
+        row.insertCell().textContent = text;
+      }
+    }
+  }
+}
+
 async function loadTasklets() {
   const body = $("tasklets").querySelector("tbody");
   body.innerHTML = "";
@@ -188,6 +213,7 @@ async function setupConsole() {
   connectPush();
   $("apply").onclick = applySettings;
   $("refresh_tasklets").onclick = loadTasklets;
+  $("refresh_cluster").onclick = loadCluster;
   $("profile").onclick = runProfile;
   $("run_code").onclick = runCode;
   $("refresh_logs").onclick = loadLogs;
@@ -195,6 +221,8 @@ async function setupConsole() {
   document.querySelectorAll("#profile_rows th[data-key]").forEach((th) => { th.onclick = () => showProfile(th.dataset.key); });
   loadTasklets();
   loadLogs();
+  loadCluster();
+  setInterval(loadCluster, 2000);
 }
 
 setupConsole();

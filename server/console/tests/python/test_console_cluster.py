@@ -73,6 +73,17 @@ class Cluster(unittest.TestCase):
         for name in nodes:
             self.assertEqual(self.on(name).get("/api/session").json()["name"], "boss")
 
+    def test_the_cluster_view_has_every_live_nodes_statistics(self):
+        answer = self.on("proxy-a").get("/api/cluster")
+        self.assertEqual(answer.status, 200, answer.body)
+        view = answer.json()
+        self.assertEqual({role: sorted(nodes) for role, nodes in view.items()},
+                         {"sol": ["sol-a", "sol-b"], "proxy": ["proxy-a"]})
+        for role, stats in view.items():
+            for name, s in stats.items():
+                self.assertEqual((s["node"], s["role"]), (name, role), s)
+                self.assertIn("frame_ms", s["frame"])
+
     def test_a_strategy_set_for_a_role_reaches_every_node_of_it_and_no_other(self):
         answer = self.client.post("/api/setting", {"name": "dispatch_strategy", "value": "on_block", "role": "sol"})
         self.assertEqual(answer.status, 200, answer.body)
@@ -102,6 +113,17 @@ class Cluster(unittest.TestCase):
         self.assertEqual(result.stdout.strip(), "proxy-a: 30.0 -> 25.0")
         self.assertEqual(self.on("proxy-a").get("/api/stats").json()["fps_target"], 25.0)
         self.assertEqual(self.on("sol-a").get("/api/stats").json()["fps_target"], 30.0)
+
+    def test_the_cli_shows_the_cluster_a_line_per_node(self):
+        with open(os.path.join(cluster.dir.name, "boss-password"), "w", encoding="utf-8") as f:
+            f.write("pw-boss\n")
+        result = subprocess.run([support.SHARD_BINARY, "console", "--node", "127.0.0.1:%d" % console_port("sol-a"),
+                                 "--user", "boss", "--password-file", os.path.join(cluster.dir.name, "boss-password"),
+                                 "cluster"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        lines = result.stdout.splitlines()
+        self.assertEqual([line.split()[:2] for line in lines], [["proxy", "proxy-a"], ["sol", "sol-a"], ["sol", "sol-b"]])
+        self.assertTrue(all(" fps " in line and " frame " in line for line in lines), result.stdout)
 
     def test_a_logout_on_one_node_ends_the_session_on_the_others(self):
         other = Client(console_port("sol-a"))

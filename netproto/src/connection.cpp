@@ -189,24 +189,42 @@ Connection::SendResult Connection::send(const FrameHeader& header,
 }
 
 std::optional<Packet> Connection::try_receive() {
-  bool resume = false;
   std::optional<Packet> packet;
+  receive([&](const FrameHeader& header, std::span<const std::uint8_t> payload) {
+    packet.emplace(Packet{header, {payload.begin(), payload.end()}});
+  });
+  return packet;
+}
+
+const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std::mutex>&) {
+  bool resume = false;
+  const PacketBuffer::Entry* entry;
   {
     std::lock_guard lock(mutex_);
-    if (received_.empty()) return std::nullopt;
-    packet.emplace(std::move(received_.front()));
-    received_.pop_front();
-    received_bytes_ -= packet->payload.size();
+    if (taking_next_ == taking_.packets()) {
+      taking_.clear();
+      taking_next_ = 0;
+      if (received_.empty()) {
+        // Idle: a burst's buffers are not kept (this side keeps one pair).
+        taking_.trim(config_.decoder.retain_buffer_bytes, kKeptPackets);
+        return nullptr;
+      }
+      // The emptied buffers go back for the IO thread to fill.
+      taking_.swap(received_);
+    }
+    entry = &taking_.entry(taking_next_++);
+    --received_packets_;
+    received_bytes_ -= entry->size;
     // Reading resumes at half the bounds, so a full queue does not cost one
     // read per packet taken.
-    if (read_paused_ && received_.size() <= config_.max_recv_packets / 2 &&
+    if (read_paused_ && received_packets_ <= config_.max_recv_packets / 2 &&
         received_bytes_ <= config_.max_recv_bytes / 2 && reason_ == CloseReason::kOpen) {
       read_paused_ = false;
       resume = true;
     }
   }
   if (resume) asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_(); });
-  return packet;
+  return entry;
 }
 
 std::uint64_t Connection::notify_readable(Notify notify) { return notify_sent(0, std::move(notify)); }
@@ -274,7 +292,7 @@ void Connection::set_codec(Codec send, std::uint8_t accepted) {
 Connection::Stats Connection::stats() const {
   std::lock_guard lock(mutex_);
   Stats s = stats_;
-  s.recv_queued = received_.size();
+  s.recv_queued = received_packets_;
   s.send_queued_bytes = send_bytes_;
   return s;
 }
@@ -286,7 +304,7 @@ void Connection::take_due_(std::vector<Notify>& due) {
 }
 
 bool Connection::due_locked_(std::uint64_t seq) const {
-  return reason_ != CloseReason::kOpen || (seq == 0 ? !received_.empty() : written_seq_ >= seq);
+  return reason_ != CloseReason::kOpen || (seq == 0 ? received_packets_ != 0 : written_seq_ >= seq);
 }
 
 void Connection::close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due) {
@@ -377,7 +395,7 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
 
 bool Connection::drain_frames_(std::size_t n, bool& paused) {
   paused = false;
-  std::vector<Packet>& batch = framed_;  // kept: one read's frames allocate no list
+  PacketBuffer& batch = framed_;  // kept: one read's frames allocate nothing once it has grown
   batch.clear();
   std::uint64_t native = 0;
   try {
@@ -391,7 +409,7 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
           continue;
         }
       }
-      batch.push_back({frame->header, {frame->payload.begin(), frame->payload.end()}});
+      batch.append(frame->header, frame->payload);
     }
   } catch (const ProtocolError& e) {
     const bool too_large = e.code() == ErrorCode::kOversized || e.code() == ErrorCode::kDecompressedTooLarge;
@@ -406,21 +424,26 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     std::lock_guard lock(mutex_);
     stats_.bytes_in += n;
     stats_.native_packets += native;
-    stats_.packets_in += batch.size();
+    stats_.packets_in += batch.packets();
     total_bytes_in_.fetch_add(n, std::memory_order_relaxed);
-    total_packets_in_.fetch_add(batch.size() + native, std::memory_order_relaxed);  // native ones too
-    for (Packet& p : batch) {
-      received_bytes_ += p.payload.size();
-      received_.push_back(std::move(p));
+    total_packets_in_.fetch_add(batch.packets() + native, std::memory_order_relaxed);  // native ones too
+    received_packets_ += batch.packets();
+    received_bytes_ += batch.bytes();
+    // The consumers usually took the queue's last buffer over: then this
+    // read's buffer becomes the queue, no copy.
+    if (received_.empty()) {
+      received_.swap(batch);
+    } else {
+      received_.append(batch);
     }
     take_due_(due);
-    if (received_.size() >= config_.max_recv_packets || received_bytes_ >= config_.max_recv_bytes) {
+    if (received_packets_ >= config_.max_recv_packets || received_bytes_ >= config_.max_recv_bytes) {
       paused = read_paused_ = true;
     }
   }
-  // A burst's long list is not kept by every connection.
+  // A burst's big buffers are not kept by every connection.
   batch.clear();
-  if (batch.capacity() > kKeptFramed) std::vector<Packet>().swap(batch);
+  batch.trim(config_.decoder.retain_buffer_bytes, kKeptPackets);
   NotifyList::run_all(due);
   return true;
 }

@@ -156,12 +156,17 @@ PyObject* receive(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, Py
   const int64_t deadline = deadline_of(timeout);
   auto conn = self->connection;
   for (;;) {
-    if (std::optional<netproto::Packet> packet = conn->try_receive()) {
-      const char* data = reinterpret_cast<const char*>(packet->payload.data());
-      const auto size = static_cast<Py_ssize_t>(packet->payload.size());
-      PyObject* payload = PyBytes_FromStringAndSize(data, size);
+    // The bytes are made straight from the receive queue's buffer (no copy
+    // in between, nothing allocated but them).
+    PyObject* payload = nullptr;
+    int kind = 0;
+    const bool taken = conn->receive([&](const FrameHeader& header, std::span<const std::uint8_t> data) {
+      payload = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data.data()), static_cast<Py_ssize_t>(data.size()));
+      kind = static_cast<int>(header.kind);
+    });
+    if (taken) {
       if (!with_kind || payload == nullptr) return payload;
-      return Py_BuildValue("(iN)", static_cast<int>(packet->header.kind), payload);  // N: steals payload
+      return Py_BuildValue("(iN)", kind, payload);  // N: steals payload
     }
     if (conn->closed()) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;

@@ -14,6 +14,11 @@
 // packet registers a one-shot notification (notify_readable) and waits for it
 // its own way.
 //
+// The receive queue mirrors it: the IO thread appends a read's packets to one
+// byte buffer (packet_buffer.h), handed over whole; the consumer swaps the
+// queue's buffer for its own emptied one and takes packets from it in order
+// (receive()), so a received packet allocates nothing either.
+//
 // Bounds: the receive queue holds at most max_recv_packets and
 // max_recv_bytes, give or take one read's frames (reading pauses while it is
 // full: TCP's window then slows the peer); the send queue holds at
@@ -41,7 +46,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -56,6 +60,7 @@
 #include "shard/netproto/frame_header.h"
 #include "shard/netproto/negotiated.h"
 #include "shard/netproto/notify_list.h"
+#include "shard/netproto/packet_buffer.h"
 #include "shard/netproto/stream.h"
 
 namespace shard::netproto {
@@ -133,8 +138,22 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // The largest payload send() takes: what the peer's limits accept plain.
   std::size_t max_payload() const noexcept;
 
-  // The oldest queued packet, if any (never waits).
+  // The oldest queued packet, if any (never waits), copied out.
   std::optional<Packet> try_receive();
+  // The same without a copy: `take(const FrameHeader&, std::span<const
+  // std::uint8_t> payload)` runs on the calling thread with the oldest queued
+  // packet, which is then gone (even if `take` throws); the span is valid
+  // only during the call. Consumers are served one at a time (take runs under
+  // a lock the IO thread never takes, so it may copy a big payload without
+  // stalling reads). False: none queued.
+  template <class Take>
+  bool receive(Take&& take) {
+    std::lock_guard lock(take_mutex_);
+    const PacketBuffer::Entry* entry = next_received_(lock);
+    if (entry == nullptr) return false;
+    take(entry->header, taking_.payload(*entry));
+    return true;
+  }
 
   // One-shot: `notify` runs (on some thread, without this connection's lock)
   // once a packet is queued or the connection closes; at once, on the calling
@@ -200,6 +219,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   struct WritePost;
   void post_write_();
 
+  // The consumer's next packet, in taking_ (null: none); under take_mutex_.
+  const PacketBuffer::Entry* next_received_(const std::lock_guard<std::mutex>& taking);
+
   // IO thread only.
   void read_();
   void on_readable_();  // the read set says the socket has bytes
@@ -236,15 +258,21 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::size_t taken_frames_ = 0, taken_payload_ = 0;
   std::vector<std::uint8_t> out_;              // taken_ re-encoded, when some frame compresses
   std::atomic<Codec> send_codec_;              // what set_codec() last chose (read by send())
-  static constexpr std::size_t kKeptFramed = 64;  // framed_'s capacity kept between reads
-  std::vector<Packet> framed_;     // one read's packets, on their way to received_
+  static constexpr std::size_t kKeptPackets = 1024;  // a packet buffer's table kept between bursts
+  PacketBuffer framed_;  // one read's packets, on their way to received_ (swapped in when it is empty)
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;
   bool shut_ = false;
 
+  // The consumers' side of the receive queue (taken before mutex_, never by
+  // the IO thread).
+  std::mutex take_mutex_;
+  PacketBuffer taking_;          // the queue's packets the consumers took over
+  std::size_t taking_next_ = 0;  // the first of them not taken yet
+
   mutable std::mutex mutex_;  // what follows
-  std::deque<Packet> received_;
-  std::size_t received_bytes_ = 0;  // their payloads
+  PacketBuffer received_;           // queued packets the consumers have not taken over
+  std::size_t received_packets_ = 0, received_bytes_ = 0;  // queued in all (taking_'s not yet taken too)
   std::vector<std::uint8_t> queued_;          // queued frames, framed as plain (codec none)
   std::vector<std::size_t> queued_compress_;  // offsets in queued_ of frames the IO thread compresses
   std::size_t queued_frames_ = 0;

@@ -419,7 +419,7 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     close(CloseReason::kIoError, std::string("while framing: ") + e.what());
     return false;
   }
-  std::vector<Notify> due;
+  std::vector<Notify>& due = io_due_;  // kept: a wake allocates no list
   {
     std::lock_guard lock(mutex_);
     stats_.bytes_in += n;
@@ -522,7 +522,7 @@ std::span<const std::uint8_t> Connection::encode_taken_() {
 
 bool Connection::written_() {
   const std::size_t wire_bytes = taken_compress_.empty() ? taken_.size() : out_.size();
-  std::vector<Notify> due;
+  std::vector<Notify>& due = io_due_;
   bool more;
   {
     std::lock_guard lock(mutex_);

@@ -8,12 +8,12 @@
 
 #include "bindings/arguments.h"
 #include "core/clock.h"
+#include "connection_waiter.h"
 #include "net_types.h"
 #include "shard/engine/await_completion.h"
 #include "shard/engine/io_pool.h"
 #include "shard/engine/scheduler.h"
 #include "shard/engine/waiters.h"
-#include "wait_notify.h"
 
 namespace shard::net {
 namespace {
@@ -87,9 +87,9 @@ PyObject* do_send(ConnectionObject* self, Buffers& buffers, MessageKind kind) {
       return raise_closed(connection);
   }
   if (!self->blockingsend) Py_RETURN_NONE;  // errors surface on the next call
-  std::error_code error = wait_on(
-      self->connection, [seq](Connection& c, Connection::Notify notify) { return c.notify_sent(seq, std::move(notify)); },
-      0);
+  std::error_code error = ConnectionWaiter::wait(
+      self->waiter, self->connection,
+      [seq](Connection& c, Connection::Notify notify) { return c.notify_sent(seq, std::move(notify)); }, 0);
   if (error) return engine::raise_wait_error(error, "send");
   if (connection.written_seq() < seq) return raise_closed(connection);
   Py_RETURN_NONE;
@@ -170,8 +170,9 @@ PyObject* receive(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, Py
     }
     if (conn->closed()) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
-    std::error_code error = wait_on(
-        conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); }, deadline);
+    std::error_code error = ConnectionWaiter::wait(
+        self->waiter, conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); },
+        deadline);
     if (error) return engine::raise_wait_error(error, name);
   }
 }
@@ -250,6 +251,7 @@ void dealloc(PyObject* py_self) {
   auto* self = reinterpret_cast<ConnectionObject*>(py_self);
   untrack(py_self);
   if (self->connection) self->connection->close();  // its IO thread lets it go
+  self->waiter.~shared_ptr();
   self->connection.~shared_ptr();
   self->context.~shared_ptr();
   Py_TYPE(py_self)->tp_free(py_self);
@@ -300,6 +302,7 @@ PyObject* wrap_connection(std::shared_ptr<boost::asio::io_context> context,
   }
   new (&self->context) std::shared_ptr<boost::asio::io_context>(std::move(context));
   new (&self->connection) std::shared_ptr<netproto::Connection>(std::move(connection));
+  new (&self->waiter) std::shared_ptr<ConnectionWaiter>();
   self->blockingsend = true;
   track(reinterpret_cast<PyObject*>(self));
   return reinterpret_cast<PyObject*>(self);

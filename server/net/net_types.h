@@ -16,6 +16,8 @@
 
 namespace shard::net {
 
+class ConnectionWaiter;
+
 // _net.error (an OSError) and its kinds; set by the module's init.
 struct Exceptions {
   PyObject* error = nullptr;
@@ -36,6 +38,7 @@ struct ConnectionObject {
   // The context first: the connection (its socket) is destroyed before it.
   std::shared_ptr<boost::asio::io_context> context;
   std::shared_ptr<netproto::Connection> connection;
+  std::shared_ptr<ConnectionWaiter> waiter;  // kept between waits (connection_waiter.h)
   bool blockingsend;
 };
 extern PyTypeObject ConnectionType;

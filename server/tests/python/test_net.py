@@ -186,6 +186,30 @@ class EchoTest(NetTestCase):
         client.sendpacket(b"later")
         self.assertEqual(server.recvpacket(timeout=5), b"later")
 
+    def test_tasklets_waiting_on_one_connection_at_once_each_get_a_packet_round_after_round(self):
+        # A connection keeps one waiter between waits and makes another while
+        # it is busy: several receivers and a blocking sender wait on one
+        # connection together, and the kept waiter is reused round after round.
+        client, server = self.pair()
+        got = []
+        for round_ in range(20):
+            receivers = [stackless.tasklet(lambda: got.append(server.recvpacket(timeout=5)))() for _ in range(3)]
+            for t in receivers:
+                t.run()  # each parks in recvpacket
+            sent = []
+            sender = stackless.tasklet(lambda: sent.append(server.sendpacket(b"reply %d" % round_)))()
+            for i in range(3):
+                client.sendpacket(b"%d.%d" % (round_, i))
+            deadline = time.monotonic() + 5
+            while any(t.alive for t in receivers + [sender]):
+                if time.monotonic() > deadline:
+                    self.fail("suspected deadlock: a waiter of round %d never woke" % round_)
+                stackless.run()
+                time.sleep(0.001)
+            self.assertEqual(client.recvpacket(timeout=5), b"reply %d" % round_)
+            self.assertEqual(sent, [None])
+        self.assertEqual(got, [b"%d.%d" % (r, i) for r in range(20) for i in range(3)])
+
 
 class ErrorTest(NetTestCase):
 

@@ -260,6 +260,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::atomic<Codec> send_codec_;              // what set_codec() last chose (read by send())
   static constexpr std::size_t kKeptPackets = 1024;  // a packet buffer's table kept between bursts
   PacketBuffer framed_;  // one read's packets, on their way to received_ (swapped in when it is empty)
+  std::vector<Notify> io_due_;  // the notifications a read or a write made due (run_all empties it)
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;
   bool shut_ = false;

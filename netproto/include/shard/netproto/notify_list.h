@@ -6,15 +6,55 @@
 // and runs what it took only after releasing it (run_all), so a notification
 // may call back into its owner.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace shard::netproto {
 
+// A notification that outlives one wait: a tasklet's waiter kept by its
+// connection object and registered again for each wait. Registering it copies
+// a shared_ptr; a std::function holding an owning capture is a heap object
+// made on the waiting thread and freed on the IO thread, per wait.
+class Waiter {
+ public:
+  virtual void notify() noexcept = 0;
+
+ protected:
+  ~Waiter() = default;
+};
+
+// One notification: a function, or a Waiter shared with its owner.
+class Notify final {
+ public:
+  Notify() = default;
+  Notify(std::nullptr_t) noexcept {}
+  Notify(std::shared_ptr<Waiter> waiter) noexcept : waiter_(std::move(waiter)) {}
+  template <class F, class = std::enable_if_t<std::is_invocable_v<F&> && !std::is_same_v<std::decay_t<F>, Notify> &&
+                                               !std::is_convertible_v<F, std::shared_ptr<Waiter>>>>
+  Notify(F&& function) : function_(std::forward<F>(function)) {}
+
+  void operator()() const {
+    if (waiter_) {
+      waiter_->notify();
+    } else {
+      function_();
+    }
+  }
+  explicit operator bool() const noexcept { return waiter_ != nullptr || function_ != nullptr; }
+
+ private:
+  std::function<void()> function_;
+  std::shared_ptr<Waiter> waiter_;
+};
+
 class NotifyList final {
  public:
-  using Notify = std::function<void()>;
+  using Notify = netproto::Notify;
 
   std::uint64_t next_token() noexcept { return next_token_++; }
   void add(std::uint64_t token, std::uint64_t key, Notify notify) {
@@ -47,8 +87,11 @@ class NotifyList final {
     }
     return nullptr;
   }
+  // Runs them and empties `due` (capacity kept), so no reference to a
+  // Waiter stays behind.
   static void run_all(std::vector<Notify>& due) noexcept {
     for (Notify& notify : due) notify();
+    due.clear();
   }
 
  private:

@@ -136,22 +136,24 @@ std::size_t Connection::max_payload() const noexcept {
 
 Connection::SendResult Connection::send(const FrameHeader& header,
                                         std::span<const std::span<const std::uint8_t>> parts, std::uint64_t* seq) {
-  try {
-    validate(header);
-  } catch (const ProtocolError&) {
-    return SendResult::kBadHeader;
-  }
   std::size_t size = 0;
   for (auto part : parts) size += part.size();
-  if (size > max_payload()) return SendResult::kTooLarge;
   // Framed here as it goes on the wire, plain; the IO thread re-encodes only
-  // a frame its codec would compress (FrameEncoder's rule).
-  const bool compress = size >= config_.encoder.compress_threshold &&
-                        send_codec_.load(std::memory_order_relaxed) != Codec::kNone;
+  // a frame its codec would compress (FrameEncoder's rule). write_prefix()
+  // validates the header (once per send: it showed in profiles), all but the
+  // codec it is given, which is checked here.
   FrameHeader plain = header;
   plain.codec = Codec::kNone;
   std::uint8_t prefix[kPrefixBytes];
-  write_prefix(prefix, plain, static_cast<std::uint32_t>(size));
+  try {
+    if (static_cast<unsigned>(header.codec) > static_cast<unsigned>(Codec::kZlib)) return SendResult::kBadHeader;
+    write_prefix(prefix, plain, static_cast<std::uint32_t>(std::min<std::size_t>(size, UINT32_MAX)));
+  } catch (const ProtocolError&) {
+    return SendResult::kBadHeader;
+  }
+  if (size > max_payload()) return SendResult::kTooLarge;
+  const bool compress = size >= config_.encoder.compress_threshold &&
+                        send_codec_.load(std::memory_order_relaxed) != Codec::kNone;
 
   std::vector<Notify> due;
   SendResult result = SendResult::kQueued;

@@ -405,6 +405,21 @@ TEST_F(LoopbackTest, TheListenerRefusesConnectionsOverThePerAddressLimit) {
   EXPECT_NE(accepted(), nullptr);
 }
 
+TEST_F(LoopbackTest, ASendWithABadHeaderFieldIsRefusedAndTheConnectionGoesOn) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  FrameHeader bad_kind = notification(), bad_codec = notification(), bad_target = notification();
+  bad_kind.kind = static_cast<MessageKind>(0);
+  bad_codec.codec = static_cast<Codec>(3);
+  bad_target.target_id = kMaxTargetId + 1;
+  for (const FrameHeader& h : {bad_kind, bad_codec, bad_target}) EXPECT_EQ(c->send(h, bytes_of("x")), Connection::SendResult::kBadHeader);
+  ASSERT_EQ(c->send(notification(), bytes_of("fine")), Connection::SendResult::kQueued);
+  std::optional<Packet> p;
+  ASSERT_TRUE(eventually([&] { return (p = s->try_receive()).has_value(); }));
+  EXPECT_EQ(text_of(*p), "fine");
+}
+
 TEST_F(LoopbackTest, ReadingPausesWhileTheReceiveQueueIsFullAndResumes) {
   config_.connection.max_recv_packets = 10;
   listen();

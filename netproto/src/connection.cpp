@@ -198,7 +198,7 @@ std::optional<Packet> Connection::try_receive() {
   return packet;
 }
 
-const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std::mutex>&) {
+const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std::mutex>&, bool* closed) {
   bool resume = false;
   const PacketBuffer::Entry* entry;
   {
@@ -207,6 +207,7 @@ const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std:
       taking_.clear();
       taking_next_ = 0;
       if (received_.empty()) {
+        if (closed != nullptr) *closed = reason_ != CloseReason::kOpen;
         // Idle: a burst's buffers are not kept (this side keeps one pair).
         taking_.trim(config_.decoder.retain_buffer_bytes, kKeptPackets);
         return nullptr;
@@ -386,7 +387,7 @@ void Connection::on_read_(const boost::system::error_code& error, std::size_t n)
     return close(CloseReason::kPeerClosed);
   }
   if (error) return close(CloseReason::kIoError, error.message());
-  last_read_ = std::chrono::steady_clock::now();
+  if (config_.idle_timeout.count() > 0) last_read_ = std::chrono::steady_clock::now();  // only the idle timer reads it
   bool paused;
   if (!drain_frames_(n, paused)) return stop_polling_();
   // A full receive queue takes the socket out of the read set; try_receive()

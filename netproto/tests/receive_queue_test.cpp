@@ -116,5 +116,24 @@ TEST_F(LoopbackTest, PacketsBiggerThanTheBuffersArriveWholeBetweenSmallOnes) {
   EXPECT_FALSE(s->closed()) << s->close_detail();
 }
 
+TEST_F(LoopbackTest, AnEmptyQueueSaysWhetherTheConnectionIsClosedAndQueuedPacketsStayReadable) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  auto ignore = [](const FrameHeader&, std::span<const std::uint8_t>) {};
+  bool closed = true;
+  EXPECT_FALSE(s->receive(ignore, &closed));
+  EXPECT_FALSE(closed);
+  ASSERT_EQ(c->send(notification(), bytes_of("last")), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == 1; }));
+  c->close();
+  ASSERT_TRUE(eventually([&] { return s->closed(); }));
+  std::string got;
+  EXPECT_TRUE(s->receive([&](const FrameHeader&, std::span<const std::uint8_t> p) { got = text_of(p); }, &closed));
+  EXPECT_EQ(got, "last");
+  EXPECT_FALSE(s->receive(ignore, &closed));
+  EXPECT_TRUE(closed);
+}
+
 }  // namespace
 }  // namespace shard::netproto

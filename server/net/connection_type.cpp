@@ -160,15 +160,19 @@ PyObject* receive(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, Py
     // in between, nothing allocated but them).
     PyObject* payload = nullptr;
     int kind = 0;
-    const bool taken = conn->receive([&](const FrameHeader& header, std::span<const std::uint8_t> data) {
-      payload = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data.data()), static_cast<Py_ssize_t>(data.size()));
-      kind = static_cast<int>(header.kind);
-    });
+    bool closed = false;
+    const bool taken = conn->receive(
+        [&](const FrameHeader& header, std::span<const std::uint8_t> data) {
+          payload =
+              PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data.data()), static_cast<Py_ssize_t>(data.size()));
+          kind = static_cast<int>(header.kind);
+        },
+        &closed);
     if (taken) {
       if (!with_kind || payload == nullptr) return payload;
       return Py_BuildValue("(iN)", kind, payload);  // N: steals payload
     }
-    if (conn->closed()) return raise_closed(*conn);
+    if (closed) return raise_closed(*conn);
     if (!enter_wait(args, nargs, kwnames)) return nullptr;
     std::error_code error = ConnectionWaiter::wait(
         self->waiter, conn, [](Connection& c, Connection::Notify notify) { return c.notify_readable(std::move(notify)); },

@@ -145,11 +145,12 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // packet, which is then gone (even if `take` throws); the span is valid
   // only during the call. Consumers are served one at a time (take runs under
   // a lock the IO thread never takes, so it may copy a big payload without
-  // stalling reads). False: none queued.
+  // stalling reads). False: none queued; then *closed (when given) says
+  // whether the connection is closed too, so none will come.
   template <class Take>
-  bool receive(Take&& take) {
+  bool receive(Take&& take, bool* closed = nullptr) {
     std::lock_guard lock(take_mutex_);
-    const PacketBuffer::Entry* entry = next_received_(lock);
+    const PacketBuffer::Entry* entry = next_received_(lock, closed);
     if (entry == nullptr) return false;
     take(entry->header, taking_.payload(*entry));
     return true;
@@ -220,7 +221,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void post_write_();
 
   // The consumer's next packet, in taking_ (null: none); under take_mutex_.
-  const PacketBuffer::Entry* next_received_(const std::lock_guard<std::mutex>& taking);
+  const PacketBuffer::Entry* next_received_(const std::lock_guard<std::mutex>& taking, bool* closed);
 
   // IO thread only.
   void read_();

@@ -131,6 +131,7 @@ def check(name, password):
     reason for the logs: 'unknown account', 'wrong password', 'banned').
     Only this tasklet waits: the database, then the hash on a worker thread.
     Busy when too many checks wait already (nothing was checked)."""
+    gate.admit()  # in a storm, refused before the database is asked
     rows = db.query("SELECT id, password_hash, banned FROM accounts WHERE name = ?", name) \
         if isinstance(name, str) and 1 <= len(name) <= MAX_NAME_CHARS else []
     account_id, stored, banned = rows[0] if rows else (None, _DUMMY, False)

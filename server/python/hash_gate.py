@@ -27,6 +27,9 @@ FIRST_GUESS_S = 0.05   # a check's duration before one was measured
 class Busy(Exception):
     """Too many hashes waiting: args (the message, seconds after which a retry may get through)."""
 
+    def __str__(self):
+        return self.args[0]
+
     @property
     def retry_after(self):
         return self.args[1]
@@ -56,15 +59,18 @@ class HashGate:
         self.concurrent, self.queue = concurrent, queue
         self.slots = uthread.Semaphore(concurrent)
 
+    def admit(self):
+        """Busy if a hash would be refused now: a caller skips the work that
+        would come before it (a login's database read) in a storm."""
+        if self.slots.value == 0:
+            self._refuse_if_full(self.slots)
+
     def run(self, fn, *args):
         """fn(*args) on a worker thread once a turn is free; only the calling
         tasklet waits. Busy when `queue` hashes wait already."""
         slots = self.slots  # configure() may replace it meanwhile: give back what was taken
         if not slots.acquire(blocking=False):
-            if slots.waiting >= self.queue:
-                wait = self.retry_after(slots.waiting)
-                raise Busy("%d password checks waiting (at most %d), retry in %d s" % (slots.waiting, self.queue, wait),
-                           wait)
+            self._refuse_if_full(slots)
             if not slots.acquire(timeout=HASH_TIMEOUT_S):
                 raise Busy("no turn for a password check within %g s" % HASH_TIMEOUT_S,
                            self.retry_after(slots.waiting))
@@ -79,6 +85,12 @@ class HashGate:
             self.mean_s += (time.monotonic() - start - self.mean_s) / 8
             self.running -= 1
             slots.release()
+
+    def _refuse_if_full(self, slots):
+        if slots.waiting >= self.queue:
+            wait = self.retry_after(slots.waiting)
+            raise Busy("%d password checks waiting (at most %d), retry in %d s" % (slots.waiting, self.queue, wait),
+                       wait)
 
     def retry_after(self, waiting):
         """Whole seconds until `waiting` queued hashes are done (at least 1)."""

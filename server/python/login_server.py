@@ -168,7 +168,7 @@ class LoginServer:
             account_id, why = accounts.check(name, password)
         except accounts.Busy as e:  # a login storm: not this account's failure
             raise Refused("the server is busy with other logins; retry in %d s" % e.retry_after,
-                          "busy: %s" % e.args[0]) from None
+                          "busy: %s" % e) from None
         if account_id is None:
             self.by_account.record(name)
             # The client is not told whether the name exists; the log is.

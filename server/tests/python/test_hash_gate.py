@@ -76,10 +76,25 @@ class HashGate(StacklessTestCase):
         for how, error in outcomes[3:]:
             self.assertEqual(how, "raised")
             self.assertIsInstance(error, hash_gate.Busy)
-            self.assertRegex(str(error.args[0]), r"^2 password checks waiting \(at most 2\), retry in \d+ s$")
+            self.assertRegex(str(error), r"^2 password checks waiting \(at most 2\), retry in \d+ s$")
             self.assertGreaterEqual(error.retry_after, 1)
         self.assertEqual(work.order, [0, 1, 2])  # the refused never reached a worker
         self.assertLess(time.monotonic() - started, 30)
+
+    def test_admit_refuses_only_when_a_hash_would_be(self):
+        gate = hash_gate.HashGate(concurrent=1, queue=1)
+        gate.admit()  # a free turn
+        work = Workers(seconds=0.2)
+        first = uthread.new(lambda: gate.run(work, 0))
+        second = uthread.new(lambda: gate.run(work, 1))
+        self.addCleanup(first.kill)
+        self.addCleanup(second.kill)
+        uthread.Yield()  # both in: one running, one waiting
+        with self.assertRaisesRegex(hash_gate.Busy, r"^1 password checks waiting \(at most 1\)"):
+            gate.admit()
+        while gate.running or gate.slots.waiting:
+            uthread.Sleep(0.01)
+        gate.admit()
 
     def test_the_default_leaves_half_the_cpus_to_the_rest(self):
         cpus = len(os.sched_getaffinity(0))

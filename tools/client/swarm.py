@@ -20,7 +20,9 @@ import random
 import re
 import resource
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -34,6 +36,8 @@ SERIES_CAP = 200_000      # ping samples kept per phase for the plot's time line
 STOP_GRACE_S = 20.0       # bots still running this long after the stop are killed
 LOGIN_ATTEMPTS = 4
 BUSY = re.compile(r"busy with other logins; retry in (\d+) s")  # the proxy's refusal in a login storm
+# The Python that draws the PNG: Debian's, where python3-matplotlib is (SWARM_PLOT_PYTHON overrides).
+PLOT_PYTHON = os.environ.get("SWARM_PLOT_PYTHON", "/usr/bin/python3.11")
 
 
 def parse_mix(text):
@@ -462,6 +466,21 @@ def report(options, swarm, connected):
             "phases": [p.to_json(connected) for p in swarm.phases]}
 
 
+def plot_in_child(report_json, png):
+    """The PNG, drawn by swarm_plot.py in a plain Python process: matplotlib
+    and numpy (~40 MiB, their own threads, and module state they never free
+    at exit) stay out of the bots' process."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
+        f.write(report_json)
+        f.flush()
+        done = subprocess.run([PLOT_PYTHON, os.path.join(here, "swarm_plot.py"), f.name, png],
+                              capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise SystemExit("swarm: plotting %s with %s failed (exit %d): %s"
+                         % (png, PLOT_PYTHON, done.returncode, done.stderr.strip()))
+
+
 def parse_args(argv):
     here = os.path.dirname(os.path.abspath(__file__))
     parser = argparse.ArgumentParser(description="N game-client bots as tasklets, a behaviour mix, latency "
@@ -524,8 +543,7 @@ def main(argv=None):
     else:
         print(text)
     if options.png:
-        import swarm_plot
-        swarm_plot.plot(result, options.png)
+        plot_in_child(text, options.png)
     summary = {p["strategy"]: {op: {k: h[k] for k in ("count", "errors", "p50_ms", "p99_ms", "max_ms")}
                                for op, h in p["ops"].items()} for p in result["phases"]}
     print("swarm: %d bots connected; %s" % (result["connected"], json.dumps(summary)), file=sys.stderr, flush=True)

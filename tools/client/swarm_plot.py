@@ -4,7 +4,8 @@ DISPATCH STRATEGY in every panel (the way EVE showed Jita's pings):
 - ping latency over the phase (per second: the worst ping of that second),
 - for each operation, its latency by percentile (50 .. 99.9, then the max).
 
-swarm.py calls plot() itself; it runs stand-alone too, with any Python that
+swarm.py runs it in a child process (matplotlib stays out of the bots' process);
+it runs stand-alone too, with any Python that
 has Debian's python3-matplotlib:
 
     /usr/bin/python3.11 tools/client/swarm_plot.py swarm.json swarm.png

@@ -27,7 +27,6 @@ sys.path.insert(0, os.path.join(ROOT, "server", "tests", "python"))
 sys.path.insert(0, os.path.join(ROOT, "db", "tests", "python"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "client"))
 
-import _engine  # noqa: E402
 import cluster_support  # noqa: E402
 import db  # noqa: E402
 import game_client  # noqa: E402
@@ -286,11 +285,6 @@ class GameClientTest(StacklessTestCase):
     def test_a_swarm_of_five_bots_reports_json_and_a_png(self):
         out = CLUSTER.dir.name
         env = self.swarm_env()
-        if _engine.SANITIZED:
-            # LeakSanitizer reports Python objects still alive when this swarm
-            # (bots, matplotlib) exits, and fails its exit status; what it
-            # holds at exit is not what this test checks (noted to look into).
-            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "5",
                                "--prefix", "swarmbot", "--create-accounts", "--duration", "2",
                                "--mix", "move=2,ping=2,chat=1,trade=1", "--trade-type", str(SWARM_TYPE), "--strategies", "main_loop,pending_call",

@@ -44,8 +44,7 @@ def default_concurrency():
 class HashGate:
 
     def __init__(self, concurrent=None, queue=200):
-        self.running = 0
-        self.peak_running = 0        # the most hashes ever run at once (tests, stats)
+        self.running = 0             # hashes on the workers now
         self.mean_s = FIRST_GUESS_S  # a moving average of the hashes' durations
         self.configure(concurrent, queue)
 
@@ -75,7 +74,6 @@ class HashGate:
                 raise Busy("no turn for a password check within %g s" % HASH_TIMEOUT_S,
                            self.retry_after(slots.waiting))
         self.running += 1
-        self.peak_running = max(self.peak_running, self.running)
         start = time.monotonic()
         try:
             # A timeout here gives the turn back while the worker still

@@ -10,9 +10,11 @@ scrypt (RFC 7914, OpenSSL's, through hashlib) with n=2**14, r=8, p=1 takes
 16 MiB and some tens of milliseconds per hash: cheap for one login, ruinous
 for a guesser with a stolen table. The salt is 16 random bytes, the hash 32.
 hash_password() and verify_password() are plain blocking functions;
-create() and check() run them on a worker thread (gameloop.call_in_thread:
-hashlib releases the interpreter lock while OpenSSL works), so a login never
-stalls the game loop.
+create(), set_password() and check() run them on a worker thread through
+`gate` (hash_gate.py: a few at once, the rest queued, hash_gate.Busy past
+the queue's bound; hashlib releases the interpreter lock while OpenSSL
+works), so a login never stalls the game loop and a login storm never takes
+every core.
 """
 
 import base64
@@ -21,7 +23,10 @@ import hmac
 import os
 
 import db
-import gameloop
+
+import hash_gate
+
+Busy = hash_gate.Busy  # what create(), set_password() and check() raise when too many hashes wait
 
 SCHEME = "scrypt"
 N, R, P = 1 << 14, 8, 1   # the cost of new hashes; raise N as machines get faster
@@ -29,7 +34,10 @@ SALT_BYTES, HASH_BYTES = 16, 32
 MAX_N = 1 << 20           # a stored hash never makes a check cost more than this
 MAX_PASSWORD_BYTES = 1024
 MAX_NAME_CHARS = 64       # the column's size
-HASH_TIMEOUT_S = 30.0
+
+# Every hash of this process goes through it; a proxy sizes it from its
+# prefs (proxy.password_checks, proxy.login_queue).
+gate = hash_gate.HashGate()
 
 
 class AccountError(ValueError):
@@ -105,7 +113,7 @@ def create(name, password):
     """A new account; returns its id. AccountError for a bad or taken name
     (db.Error for the database's own failures)."""
     check_name(name)
-    stored = gameloop.call_in_thread(hash_password, password, timeout=HASH_TIMEOUT_S)
+    stored = gate.run(hash_password, password)
     if db.query("SELECT 1 FROM accounts WHERE name = ?", name):
         raise AccountError("the account name %r is taken" % name)
     return db.execute("INSERT INTO accounts (name, password_hash) VALUES (?, ?)", name, stored).lastrowid
@@ -113,7 +121,7 @@ def create(name, password):
 
 def set_password(name, password):
     """Replaces an account's password; AccountError when there is no such account."""
-    stored = gameloop.call_in_thread(hash_password, password, timeout=HASH_TIMEOUT_S)
+    stored = gate.run(hash_password, password)
     if db.execute("UPDATE accounts SET password_hash = ? WHERE name = ?", stored, name).rowcount != 1:
         raise AccountError("no account named %r" % name)
 
@@ -121,12 +129,14 @@ def set_password(name, password):
 def check(name, password):
     """(account id, None) when `password` is the account's, else (None, the
     reason for the logs: 'unknown account', 'wrong password', 'banned').
-    Only this tasklet waits: the database, then the hash on a worker thread."""
+    Only this tasklet waits: the database, then the hash on a worker thread.
+    Busy when too many checks wait already (nothing was checked)."""
+    gate.admit()  # in a storm, refused before the database is asked
     rows = db.query("SELECT id, password_hash, banned FROM accounts WHERE name = ?", name) \
         if isinstance(name, str) and 1 <= len(name) <= MAX_NAME_CHARS else []
     account_id, stored, banned = rows[0] if rows else (None, _DUMMY, False)
     try:
-        ok = gameloop.call_in_thread(verify_password, password, stored, timeout=HASH_TIMEOUT_S)
+        ok = gate.run(verify_password, password, stored)
     except ValueError as e:  # a row no hash_password() wrote
         return None, "unusable password hash (%s)" % e
     if account_id is None:

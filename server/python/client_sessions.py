@@ -79,6 +79,13 @@ class ClientSessions:
         """A new session for a verified account; the account's previous one
         (on any proxy) is ended: one session per account."""
         session_id = secrets.randbits(SESSION_ID_BITS) | 1  # never 0 ("none" on the wire)
+        previous = self.by_account.get(account_id)
+        if previous is not None:
+            # Before the row names the new session: the sweep (check()) that
+            # read it in between would end this one as "logged in again
+            # elsewhere". If the write below fails, its row names an ended
+            # session until the account's next login, as after a crash.
+            self.end(previous, "logged in again from %s" % address, release=False)
         # One statement: the upsert locks the account's row alone (a locking
         # read of an absent row first took a gap lock, and two logins of
         # different accounts deadlocked on it).
@@ -87,9 +94,6 @@ class ClientSessions:
                       " VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE session_id = VALUES(session_id),"
                       " proxy_node_id = VALUES(proxy_node_id), address = VALUES(address), started_at = NOW(6)",
                       account_id, session_id, self.node_id, address)
-        previous = self.by_account.get(account_id)
-        if previous is not None:
-            self.end(previous, "logged in again from %s" % address, release=False)
         session = Session(session_id, account_id, user_name, address, connection)
         self.by_id[session_id] = session
         self.by_account[account_id] = session

@@ -4,8 +4,10 @@ then holds its session (docs/sessions.md).
 
 The login: the client's first packet is a LoginRequest (session.proto), sent
 within proxy.login_timeout seconds; the proxy checks the throttles, then the
-password (accounts.check(): the slow hash on a worker thread), and answers a
-LoginReply: ok with the session id, or a refusal with its reason. A refused
+password (accounts.check(): the slow hash on a worker thread, a few at once:
+a storm of logins queues, and past proxy.login_queue waiting ones is refused
+with a retry time), and answers a LoginReply: ok with the session id, or a
+refusal with its reason. A refused
 client is closed after the reply. Every byte is hostile: a packet that is not
 a well-formed, bounded LoginRequest closes that client only, with a logged
 reason. After the login the client speaks RPC with its session's role
@@ -77,6 +79,7 @@ class LoginServer:
         window = prefs["proxy.login_window"]
         self.by_address = login_throttle.Throttle(prefs["proxy.logins_per_address"], window)
         self.by_account = login_throttle.Throttle(prefs["proxy.failures_per_account"], window)
+        accounts.gate.configure(prefs["proxy.password_checks"], prefs["proxy.login_queue"])
         self.listener = None
         self.clients = set()
 
@@ -161,7 +164,11 @@ class LoginServer:
         if self.by_account.blocked(name):
             told = "too many failed logins for this account; retry in %.0f s" % self.by_account.retry_after(name)
             raise Refused(told, "throttled: " + told)
-        account_id, why = accounts.check(name, password)
+        try:
+            account_id, why = accounts.check(name, password)
+        except accounts.Busy as e:  # a login storm: not this account's failure
+            raise Refused("the server is busy with other logins; retry in %d s" % e.retry_after,
+                          "busy: %s" % e) from None
         if account_id is None:
             self.by_account.record(name)
             # The client is not told whether the name exists; the log is.

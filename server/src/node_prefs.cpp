@@ -114,6 +114,11 @@ const std::vector<KeySpec>& key_specs() {
        kProxyOnly, 1, 1000000},
       {"proxy.failures_per_account", Kind::kInteger, "5", "failed logins one account may take per window",
        kProxyOnly, 1, 1000000},
+      {"proxy.password_checks", Kind::kInteger, "0",
+       "password checks (scrypt, ~50 ms of a core each) run at once; 0: half the CPUs (at least 1)", kProxyOnly, 0,
+       256},
+      {"proxy.login_queue", Kind::kInteger, "200",
+       "logins that may wait for a password check; more are refused with a retry time", kProxyOnly, 0, 100000},
   };
   return specs;
 }

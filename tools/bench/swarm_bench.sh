@@ -70,7 +70,6 @@ log_level = info
 io_threads = 1
 [cluster]
 heartbeat_interval = 1
-node_timeout = 120
 [sol]
 port = $sol_port
 [proxy]

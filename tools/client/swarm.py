@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import signal
 import subprocess
@@ -34,6 +35,7 @@ MAX_POLL_S = 0.5          # a bot looks at the stop flag at least this often
 SERIES_CAP = 200_000      # ping samples kept per phase for the plot's time line
 STOP_GRACE_S = 20.0       # bots still running this long after the stop are killed
 LOGIN_ATTEMPTS = 4
+BUSY = re.compile(r"busy with other logins; retry in (\d+) s")  # the proxy's refusal in a login storm
 # The Python that draws the PNG: Debian's, where python3-matplotlib is (SWARM_PLOT_PYTHON overrides).
 PLOT_PYTHON = os.environ.get("SWARM_PLOT_PYTHON", "/usr/bin/python3.11")
 
@@ -195,7 +197,8 @@ class Bot:
 
     def log_in(self):
         """Connects and logs in; a connection lost before the LoginReply is
-        tried again (a real client would), a refusal is not."""
+        tried again (a real client would), and so is a proxy busy with other
+        logins, after the time it names; other refusals are not."""
         o, swarm = self.swarm.options, self.swarm
         for attempt in range(LOGIN_ATTEMPTS):
             try:
@@ -204,13 +207,17 @@ class Bot:
                                                   on_move=self.on_move, source_address=self.source_address())
                 self.client.login(self.name, o.password)
                 return
-            except (game_client.Disconnected, game_client.CallTimeout) as e:
+            except (game_client.Disconnected, game_client.CallTimeout, game_client.LoginFailed) as e:
+                busy = BUSY.search(e.reason) if isinstance(e, game_client.LoginFailed) else None
                 if self.client is not None:
                     self.client.close()
-                if attempt + 1 == LOGIN_ATTEMPTS:
+                if attempt + 1 == LOGIN_ATTEMPTS or (isinstance(e, game_client.LoginFailed) and busy is None):
                     raise
                 swarm.setup.histogram("login_retry").error(("%s: %s" % (type(e).__name__, e))[:200])
-                time.sleep(self.rng.uniform(0.5, 1.0) * 2 ** attempt)
+                if busy:
+                    time.sleep(int(busy.group(1)) * self.rng.uniform(1.0, 2.0))
+                else:
+                    time.sleep(self.rng.uniform(0.5, 1.0) * 2 ** attempt)
 
     def source_address(self):
         """None (the system's choice), or with --sources N, one of N loopback addresses 127.1.x.y."""
@@ -315,6 +322,9 @@ def create_accounts(options):
         rows = db.query("SELECT name FROM accounts WHERE name IN (%s)" % ",".join("?" * len(chunk)), *chunk)
         existing.update(name for (name,) in rows)
     missing = [name for name in names if name not in existing]
+    # This process's hashes are the swarm's own: as many at once as asked
+    # (accounts' gate would otherwise run half the CPUs' worth).
+    accounts.gate.configure(options.create_parallel, options.create_parallel)
     for start in range(0, len(missing), options.create_parallel):
         batch = missing[start:start + options.create_parallel]
         uthread.parallel([lambda name=name: accounts.create(name, options.password) for name in batch],

@@ -123,7 +123,7 @@ class GameClientTest(StacklessTestCase):
     def setUpClass(cls):
         CLUSTER.reset_directory()
         sols = [CLUSTER.start("sol", "sol-a"), CLUSTER.start("sol", "sol-b")]
-        ids = [sol.registered()["id"] for sol in sols]
+        cls.sol_ids = ids = [sol.registered()["id"] for sol in sols]
         cls.proxy = CLUSTER.start("proxy", "proxy-c")
         cls.port = cls.proxy.registered()["port"]
         for node_id in ids:
@@ -308,6 +308,30 @@ class GameClientTest(StacklessTestCase):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         # The strategy the run found is back in force.
         self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
+
+    def test_a_swarm_retries_the_logins_a_busy_proxy_refused(self):
+        # One password check at a time and two waiting: of a dozen bots
+        # logging in together, most are refused as busy at first.
+        busy = CLUSTER.start("proxy", "proxy-busy", "--proxy.password_checks", "1", "--proxy.login_queue", "2")
+        self.addCleanup(busy.stop)
+        port = busy.registered()["port"]
+        for node_id in self.sol_ids:
+            busy.wait_log(r"ping over the link to sol %d" % node_id)
+        path = os.path.join(CLUSTER.dir.name, "busy.json")
+        done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(port), "--ca", CA, "--bots", "12",
+                               "--prefix", "busybot", "--create-accounts", "--ramp", "0", "--duration", "0.5",
+                               "--mix", "ping=0", "--progress", "0", "--json", path],
+                              env=self.swarm_env(), capture_output=True, text=True, timeout=180)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        self.assertEqual(report["connected"], 12, done.stderr + busy.log())
+        retries = report["setup"].get("login_retry", {}).get("error_samples", {})
+        self.assertGreater(len(retries), 0, report["setup"])
+        for reason in retries:
+            self.assertRegex(reason, r"^LoginFailed: login refused: the server is busy with other logins; "
+                                     r"retry in \d+ s$")
+        busy.wait_log(r"login of 'busybot\d+' refused: busy: 2 password checks waiting \(at most 2\)")
 
 
 if __name__ == "__main__":

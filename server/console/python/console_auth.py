@@ -21,7 +21,6 @@ import time
 
 import accounts
 import db
-import gameloop
 import login_throttle
 
 from console_http import ROLES, HttpError
@@ -84,7 +83,7 @@ class FileAccounts:
 
     def check(self, name, password):
         role, stored = self.entries.get(name, (None, accounts._DUMMY))
-        ok = gameloop.call_in_thread(accounts.verify_password, password, stored, timeout=accounts.HASH_TIMEOUT_S)
+        ok = accounts.gate.run(accounts.verify_password, password, stored)
         if role is None:
             return None, "unknown account"
         return (role, None) if ok else (None, "wrong password")
@@ -140,7 +139,10 @@ class Auth:
         for throttle, key in ((self.by_address, address), (self.failures, name)):
             if throttle.blocked(key):
                 raise HttpError(429, "too many login attempts: retry in %d s" % (throttle.retry_after(key) + 1))
-        role, why = self.accounts.check(name, password)
+        try:
+            role, why = self.accounts.check(name, password)
+        except accounts.Busy as e:  # a storm of (player) logins on this node: not this account's failure
+            raise HttpError(503, "busy with other logins: retry in %d s" % e.retry_after) from None
         if role is None:
             # Failures count, per address and per account: an operator's
             # good logins never lock out the others on their machine.

@@ -17,15 +17,21 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "db", "tests", "python")
 
 import _net  # noqa: E402
 import accounts  # noqa: E402
+import client_sessions  # noqa: E402
+import cluster_directory  # noqa: E402
 import db  # noqa: E402
 import handshake_pb2  # noqa: E402
+import rpc_services  # noqa: E402
 import session_pb2  # noqa: E402
+import sol_links  # noqa: E402
+import stackless  # noqa: E402
 import support  # noqa: E402
+import uthread  # noqa: E402
 from cluster_support import CA, LOGIN, WAIT_S, Cluster  # noqa: E402
 from support import SHARD_BINARY, StacklessTestCase, run_in_tasklet  # noqa: E402
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
-         "gina": "gina-pw"}
+         "gina": "gina-pw", "hank": "hank-pw"}
 
 cluster = Cluster("shard_test_login", {"proxy": {"login_timeout": 2, "logins_per_address": 1000}})
 
@@ -163,6 +169,36 @@ class Login(LoginTestCase):
         # The proxy closes the client first and then deletes the session's row.
         support.wait_until(lambda: db.query("SELECT COUNT(*) FROM client_sessions WHERE account_id = ?",
                                             reply.user_id) == [(0,)], what="the idle session's row deleted")
+
+
+class SessionsOfOneProxy(StacklessTestCase):
+    """ClientSessions in this process, on the test database."""
+
+    def test_a_second_login_ends_the_first_before_its_row_changes(self):
+        # Else the proxy's sweep, reading the row in between, ended the first
+        # session as "logged in again elsewhere" (seen under load).
+        node_id = cluster_directory.register("proxy", "proxy-in-test", "127.0.0.1", 1, "test", os.getpid(), 5)
+        self.addCleanup(cluster_directory.mark_gone, node_id, cluster_directory.STOPPED)
+        sessions = client_sessions.ClientSessions(node_id, sol_links.SolLinks(1, rpc_services.Services()))
+        listener = _net.listen("127.0.0.1", 0)
+        self.addCleanup(listener.close)
+        servers = []
+        for _ in range(2):
+            client = _net.connect("127.0.0.1", listener.port, timeout=WAIT_S)
+            self.addCleanup(client.close)
+            servers.append(listener.accept(timeout=WAIT_S))
+        account = db.query("SELECT id FROM accounts WHERE name = 'hank'")[0][0]
+        how, first = run_in_tasklet(sessions.begin, account, "hank", "127.0.0.1", servers[0])
+        self.assertEqual(how, "ok", first)
+        second = []
+        login = uthread.new(lambda: second.append(sessions.begin(account, "hank", "127.0.0.2", servers[1])))
+        stackless.schedule()  # the second login runs until it waits (on the database)
+        self.assertEqual(first.ended, "logged in again from 127.0.0.2")
+        while login.alive:
+            uthread.Sleep(0.01)
+        self.addCleanup(run_in_tasklet, sessions.end, second[0], "test over")
+        self.assertEqual(db.query("SELECT session_id FROM client_sessions WHERE account_id = ?", account),
+                         [(second[0].session_id,)])
 
 
 class ManyProxies(LoginTestCase):

@@ -330,7 +330,8 @@ class ProxyNotifyTest(StacklessTestCase):
         server = listener.accept(timeout=5)
         self.addCleanup(server.close)
         node = proxy_node.ProxyNode({"proxy.connect_timeout": 1, "proxy.login_window": 60,
-                                     "proxy.logins_per_address": 10, "proxy.failures_per_account": 10})
+                                     "proxy.logins_per_address": 10, "proxy.failures_per_account": 10,
+                                     "proxy.password_checks": 0, "proxy.login_queue": 200})
         node.sessions = client_sessions.ClientSessions(1, node.sols)
         session = node.sessions.by_id[7] = client_sessions.Session(7, 1, "alice", "127.0.0.1", server)
         session.attributes["character_id"] = 70

@@ -21,7 +21,7 @@ void FrameDecoder::make_room(std::size_t n) {
     // happens only when the tail is full, and moves at most one frame.
     std::memmove(buffer_.data(), buffer_.data() + begin_, used);
   } else {
-    std::vector<std::uint8_t> bigger(std::max({used + n, 2 * buffer_.size(), std::size_t{4096}}));
+    Buffer bigger(std::max({used + n, 2 * buffer_.size(), std::size_t{4096}}), boost::container::default_init);
     if (used > 0) std::memcpy(bigger.data(), buffer_.data() + begin_, used);  // data() may be null
     buffer_.swap(bigger);
   }
@@ -72,7 +72,7 @@ std::optional<Frame> FrameDecoder::next() {
   const std::size_t avail = end_ - begin_;
   if (avail == 0) {
     begin_ = end_ = 0;
-    if (buffer_.size() > config_.retain_buffer_bytes) std::vector<std::uint8_t>().swap(buffer_);
+    if (buffer_.size() > config_.retain_buffer_bytes) Buffer().swap(buffer_);
     return std::nullopt;
   }
   if (avail < kLengthBytes) return std::nullopt;

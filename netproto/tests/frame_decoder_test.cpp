@@ -3,7 +3,12 @@
 // allocation), garbage, and no allocation per frame once warm.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
 #include <functional>
+#include <memory>
 
 #include "shard/netproto/protocol_error.h"
 #include "alloc_counter.h"
@@ -30,6 +35,14 @@ std::vector<std::uint8_t> stream_of(Codec codec, int frames) {
     encoder.append(wire, h, compressible(static_cast<std::size_t>(i * 70), i));
   }
   return wire;
+}
+
+// This process's resident memory, from /proc/self/statm.
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t total_pages = 0, resident_pages = 0;
+  statm >> total_pages >> resident_pages;
+  return resident_pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
 ErrorCode error_of(const std::function<void()>& f) {
@@ -192,6 +205,31 @@ TEST(FrameDecoder, SteadyStateAllocatesNothingPerFrame) {
     EXPECT_EQ(frames, 200u);
     EXPECT_EQ(shard::testing::allocations() - before, 0u) << "codec " << static_cast<int>(codec);
   }
+}
+
+// A connection prepares its read size (64 KiB) for every read, and an idle
+// client's decoder keeps that buffer: only the pages a read wrote may become
+// resident, or each client of a proxy costs 64 KiB for nothing.
+TEST(FrameDecoder, ALargePreparedReadBufferCostsOnlyThePagesWritten) {
+  constexpr std::size_t kDecoders = 512, kReadSize = 64 << 10;
+  const std::vector<std::uint8_t> wire = stream_of(Codec::kNone, 1);
+  std::vector<std::unique_ptr<FrameDecoder>> decoders;
+  decoders.reserve(kDecoders);
+  const std::size_t before = resident_bytes();
+  for (std::size_t i = 0; i < kDecoders; ++i) {
+    auto& d = decoders.emplace_back(std::make_unique<FrameDecoder>());
+    std::span<std::uint8_t> room = d->prepare(kReadSize);
+    std::memcpy(room.data(), wire.data(), wire.size());
+    d->commit(wire.size());
+    ASSERT_TRUE(d->next());
+    ASSERT_FALSE(d->next());
+    ASSERT_GE(d->capacity(), kReadSize);  // kept for the next read
+  }
+  const std::size_t grown = resident_bytes() - std::min(before, resident_bytes());
+  // Zero-filled buffers: 512 x 64 KiB = 32 MiB. Untouched pages: a page or two
+  // per decoder (more under ASan: its fill of the first 4 KiB and the shadow).
+  EXPECT_LT(grown, std::size_t{16} << 20) << "resident memory grew by " << (grown >> 10) << " KiB for "
+                                           << kDecoders << " decoders";
 }
 
 TEST(FrameDecoder, BigBufferIsReleasedOnceDrained) {

@@ -19,7 +19,7 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <vector>
+#include <boost/container/vector.hpp>
 
 #include "shard/netproto/codec_config.h"
 #include "shard/netproto/frame_header.h"
@@ -69,7 +69,12 @@ class FrameDecoder final {
   void make_room(std::size_t n);
 
   DecoderConfig config_;
-  std::vector<std::uint8_t> buffer_;
+  // Grown default-initialised (Boost.Container's default_init): a connection
+  // prepares read_size (64 KiB) for every read, but small packets write only
+  // its first page, so the rest stays untouched and costs no resident memory
+  // (a zero-filled std::vector made all 64 KiB resident for every client).
+  using Buffer = boost::container::vector<std::uint8_t>;
+  Buffer buffer_;
   std::size_t begin_ = 0;  // first unconsumed byte
   std::size_t end_ = 0;    // one past the last received byte
   bool failed_ = false;

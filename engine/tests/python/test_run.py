@@ -458,13 +458,16 @@ class TotalTimeoutTest(StacklessTestCase):
 
 # A timed run() with untimed runs nested inside it, in tasklets: the outer one
 # ends first (its totaltimeout passes) while the inner ones are still running.
+# The budget (0.2 s, the spinners run 5 s) leaves the nested runs time to start
+# before the outer one ends, even on a slow sanitized build under load (with
+# 1 ms the innermost one had not started yet in one such run).
 NESTED_RUNS_CHILD = """\
 import stackless, sys, time
 log = []
 def runner(n):
     if n:
         stackless.tasklet(runner)(n - 1)
-    stackless.run(1000, totaltimeout=True, ignore_nesting=True)
+    stackless.run(200000, totaltimeout=True, ignore_nesting=True)
     log.append(n)
     t1.kill(); t2.kill()
 def spin():

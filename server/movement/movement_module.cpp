@@ -107,15 +107,18 @@ PyObject* add_system(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObjec
   Py_RETURN_NONE;
 }
 
-// add_entity(entity_id, system_id, connection, position): `connection` (a
-// _net.Connection, or None for an entity nobody controls) is where its moves
-// come from and its neighbours' updates go.
+// add_entity(entity_id, system_id, connection, position, shared=False):
+// `connection` (a _net.Connection, or None for an entity nobody controls) is
+// where its moves come from and its neighbours' updates go; shared: it is a
+// proxy's link, which a refused move does not close.
 PyObject* add_entity(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  PyObject* p[4] = {};
-  if (!engine::parse_arguments("add_entity", args, nargs, kwnames, {"entity_id", "system_id", "connection", "position"},
-                               4, p)) {
+  PyObject* p[5] = {};
+  if (!engine::parse_arguments("add_entity", args, nargs, kwnames,
+                               {"entity_id", "system_id", "connection", "position", "shared"}, 4, p)) {
     return nullptr;
   }
+  const int shared = p[4] == nullptr ? 0 : PyObject_IsTrue(p[4]);
+  if (shared < 0) return nullptr;
   const unsigned long long id = PyLong_AsUnsignedLongLong(p[0]);
   if (PyErr_Occurred()) return nullptr;
   const unsigned long system_id = PyLong_AsUnsignedLong(p[1]);
@@ -132,10 +135,31 @@ PyObject* add_entity(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObjec
   if (!vec3_of(p[3], "position", &position)) return nullptr;
   std::string error;
   if (system_id > UINT32_MAX ||
-      !the_system().add_entity(id, static_cast<std::uint32_t>(system_id), std::move(connection), position, &error)) {
+      !the_system().add_entity(id, static_cast<std::uint32_t>(system_id), connection, position, &error)) {
     return PyErr_Format(PyExc_ValueError, "add_entity: %s", error.empty() ? "bad system id" : error.c_str());
   }
+  if (shared && connection != nullptr) the_system().add_shared_link(connection);
   Py_RETURN_NONE;
+}
+
+// take_offenders() -> [(entity_id, reason), ...]: the refused moves shared
+// links brought since the last call.
+PyObject* take_offenders(PyObject*, PyObject*) {
+  std::vector<MovementSystem::Offender> offenders = the_system().take_offenders();
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(offenders.size()));
+  if (list == nullptr) return nullptr;
+  for (std::size_t i = 0; i < offenders.size(); ++i) {
+    PyObject* item = Py_BuildValue("(KN)", static_cast<unsigned long long>(offenders[i].entity_id),
+                                   PyUnicode_DecodeUTF8(offenders[i].reason.data(),
+                                                        static_cast<Py_ssize_t>(offenders[i].reason.size()),
+                                                        "replace"));
+    if (item == nullptr) {
+      Py_DECREF(list);
+      return nullptr;
+    }
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+  }
+  return list;
 }
 
 PyObject* remove_entity(PyObject*, PyObject* id_obj) {
@@ -243,9 +267,13 @@ PyMethodDef methods[] = {
      "A solar system: bounds (min, max: (x, y, z) metres), the speed limit (m/s), who hears of a move "
      "(interest_radius, metres) and the interest grid's cell edge. Fixed once added."},
     {"add_entity", as_cfunction<add_entity>(), METH_FASTCALL | METH_KEYWORDS,
-     "add_entity(entity_id, system_id, connection, position)\n\n"
+     "add_entity(entity_id, system_id, connection, position, shared=False)\n\n"
      "An entity at position (x, y, z) in the system, moved through `connection` (a _net.Connection, whose "
-     "movement frames for this entity are applied at each tick; neighbours' updates go there), or None."},
+     "movement frames for this entity are applied at each tick; neighbours' updates go there), or None. "
+     "shared: the connection is a proxy's link; a move on it that fails a check is dropped and reported by "
+     "take_offenders() instead of closing it."},
+    {"take_offenders", as_cfunction<take_offenders>(), METH_NOARGS,
+     "take_offenders() -> [(entity_id, reason), ...]: moves refused on shared links since the last call"},
     {"remove_entity", as_cfunction<remove_entity>(), METH_O, "remove_entity(entity_id) -> bool"},
     {"entity", as_cfunction<entity>(), METH_O,
      "entity(entity_id) -> {system_id, position, velocity, heading, sequence} or None"},

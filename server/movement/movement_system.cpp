@@ -78,20 +78,48 @@ void MovementSystem::reject(np::Connection& from, const std::string& reason) {
   from.close(np::CloseReason::kProtocolError, "movement: " + reason);
 }
 
+void MovementSystem::add_shared_link(const std::shared_ptr<np::Connection>& connection) {
+  std::lock_guard lock(inbox_mutex_);
+  std::erase_if(shared_links_, [](const auto& entry) { return entry.second.expired(); });
+  shared_links_[connection.get()] = connection;
+}
+
+std::vector<MovementSystem::Offender> MovementSystem::take_offenders() {
+  std::vector<Offender> taken;
+  std::lock_guard lock(inbox_mutex_);
+  taken.swap(offenders_);
+  return taken;
+}
+
+void MovementSystem::refuse(np::Connection& from, std::uint64_t entity_id, const std::string& reason) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    auto link = shared_links_.find(&from);
+    if (link != shared_links_.end() && link->second.lock().get() == &from) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      if (entity_id != 0 && offenders_.size() < kMaxOffenders) offenders_.push_back({entity_id, reason});
+      return;
+    }
+  }
+  reject(from, reason);
+}
+
 // IO thread: the frame is still in the decoder's buffer. Only what the frame
 // alone can tell is checked here; the entity's state is the loop's.
 void MovementSystem::on_frame(np::Connection& connection, const np::Frame& frame) {
   packets_in_.fetch_add(1, std::memory_order_relaxed);
   if (connection.closed()) return;  // the rest of a batch after a rejection
   Incoming in;
+  const std::uint64_t target = frame.header.target_id;
   if (!in.move.ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size()))) {
-    return reject(connection, "payload of " + std::to_string(frame.payload.size()) + " bytes is not a Movement");
+    return refuse(connection, target,
+                  "payload of " + std::to_string(frame.payload.size()) + " bytes is not a Movement");
   }
-  if (in.move.entity_id() != frame.header.target_id) {
-    return reject(connection, "entity " + std::to_string(in.move.entity_id()) + " in a frame for target " +
-                                  std::to_string(frame.header.target_id));
+  if (in.move.entity_id() != target) {
+    return refuse(connection, target,
+                  "entity " + std::to_string(in.move.entity_id()) + " in a frame for target " + std::to_string(target));
   }
-  if (!finite(in.move)) return reject(connection, "non-finite coordinate for entity " + std::to_string(in.move.entity_id()));
+  if (!finite(in.move)) return refuse(connection, target, "non-finite coordinate for entity " + std::to_string(target));
   in.from = connection.shared_from_this();
   std::lock_guard lock(inbox_mutex_);
   inbox_.push_back(std::move(in));
@@ -135,7 +163,9 @@ void MovementSystem::tick(double dt) {
     }
     Entity& e = it->second;
     if (e.connection != in.from) {
-      reject(*in.from, "entity " + std::to_string(id) + " is not moved through this connection");
+      // On a shared link the entity is not the sender's (a route the proxy
+      // had not updated yet): dropped, and its owner is not blamed.
+      refuse(*in.from, 0, "entity " + std::to_string(id) + " is not moved through this connection");
       continue;
     }
     if (e.state.has_sequence && in.move.sequence() <= e.state.sequence) {
@@ -144,7 +174,7 @@ void MovementSystem::tick(double dt) {
     }
     System& system = systems_.at(e.state.system_id);
     if (std::string why = validate(e, system, in.move); !why.empty()) {
-      reject(*in.from, "entity " + std::to_string(id) + ": " + why);
+      refuse(*in.from, id, "entity " + std::to_string(id) + ": " + why);
       continue;
     }
     const Vec3 to{in.move.x(), in.move.y(), in.move.z()};

@@ -62,6 +62,21 @@ class MovementSystem final {
   bool add_entity(std::uint64_t entity_id, std::uint32_t system_id,
                   std::shared_ptr<netproto::Connection> connection, const Vec3& position, std::string* error);
   bool remove_entity(std::uint64_t entity_id);
+  // `connection` carries many sessions (a proxy's link): a move it brings that
+  // fails a check is dropped and its entity reported (take_offenders()), and
+  // the link stays open, for one client's bad move must not cut every session
+  // of that proxy. A move from any other connection that fails a check closes
+  // it. Game loop thread.
+  void add_shared_link(const std::shared_ptr<netproto::Connection>& connection);
+  struct Offender {
+    std::uint64_t entity_id;  // the frame's target (its entity)
+    std::string reason;
+  };
+  // The entities whose moves a shared link brought and a check refused, since
+  // the last call, oldest first (at most kMaxOffenders are kept between calls;
+  // every refusal is counted in stats().rejected).
+  std::vector<Offender> take_offenders();
+  static constexpr std::size_t kMaxOffenders = 256;
 
   // The native handler for MessageKind::kMovement.
   void install(netproto::NativeHandlers& handlers);
@@ -92,6 +107,10 @@ class MovementSystem final {
   // Closes `from` as a protocol error with the reason (logged by the
   // connection, with its peer), counted.
   void reject(netproto::Connection& from, const std::string& reason);
+  // A check failed for a move of `entity_id` that came on `from`: on a shared
+  // link the move is dropped and the entity reported (0: nobody), else
+  // reject(). Any thread.
+  void refuse(netproto::Connection& from, std::uint64_t entity_id, const std::string& reason);
   // Empty when the move is valid.
   std::string validate(const Entity& entity, const System& system, const wire::Movement& move) const;
   void send_updates(std::uint64_t mover, const std::vector<std::uint8_t>& payload);
@@ -99,6 +118,10 @@ class MovementSystem final {
   mutable std::mutex inbox_mutex_;
   std::vector<Incoming> inbox_;  // guarded by inbox_mutex_
   std::vector<Incoming> draining_;  // the loop thread's: swapped with inbox_ each tick
+  // Shared links by address; an expired entry is a link that closed (its
+  // address may be a new connection's now). Guarded by inbox_mutex_.
+  std::unordered_map<const netproto::Connection*, std::weak_ptr<netproto::Connection>> shared_links_;
+  std::vector<Offender> offenders_;  // guarded by inbox_mutex_
 
   std::unordered_map<std::uint32_t, System> systems_;
   std::unordered_map<std::uint64_t, Entity> entities_;

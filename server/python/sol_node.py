@@ -70,6 +70,7 @@ class SolNode:
         gameloop.register_service(uthread.new(self.port.accept_forever))
 
     def on_beat(self, expired):
+        self.sessions.sanction_offenders()
         if expired or system_assignment.check_needed(self.known_sols, timeout=self.member.timeout):
             self.rebalance()
 

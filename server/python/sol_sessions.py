@@ -137,11 +137,28 @@ class SolSessions:
             self.systems.add(system)
         position = session.attributes.get("ship_position") or [0.0, 0.0, 0.0]
         try:
-            _movement.add_entity(ship, system, session.link, tuple(float(v) for v in position[:3]))
+            # shared: the link carries every session of its proxy; one client's
+            # bad move is dropped and reported (sanction_offenders), never
+            # a reason to close the link.
+            _movement.add_entity(ship, system, session.link, tuple(float(v) for v in position[:3]), shared=True)
         except (ValueError, TypeError) as e:
             log.warning("session %d: cannot register ship %r in system %d: %s", session.session_id, ship, system, e)
             return
         session.entity = ship
+
+    def sanction_offenders(self):
+        """The sessions whose client sent a move the movement system refused
+        (docs/movement.md): each one's ship leaves space (its later moves are
+        dropped as unknown) until its next session change; logged once per
+        refusal with the reason."""
+        for entity, reason in _movement.take_offenders():
+            session = next((s for s in self.by_id.values() if s.entity == entity), None)
+            if session is None:
+                log.warning("a move of entity %d was refused (%s); no session moves it here any more", entity, reason)
+                continue
+            log.warning("session %d (proxy %d): its move was refused (%s); its ship %d leaves space until its "
+                        "next session change", session.session_id, session.proxy_node, reason, entity)
+            self.dock(session)
 
     def _drop(self, session, why):
         """The session leaves; its ship's position goes to the ships table."""

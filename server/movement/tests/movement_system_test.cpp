@@ -172,6 +172,48 @@ TEST_F(MovementSystemTest, MovingAnotherConnectionsEntityClosesTheSender) {
   EXPECT_FALSE(servers_.at(2)->closed());
 }
 
+// A proxy's link carries every session of that proxy: one client's bad move
+// must cost only that move (and its entity is reported), never the link.
+TEST_F(MovementSystemTest, OnASharedLinkABadMoveIsDroppedAndReportedAndTheLinkStaysOpen) {
+  auto [proxy, link] = net_.pair();
+  std::string error;
+  ASSERT_TRUE(system_.add_entity(1, 1, link, {0, 0, 0}, &error)) << error;
+  ASSERT_TRUE(system_.add_entity(2, 1, link, {10, 0, 0}, &error)) << error;
+  system_.add_shared_link(link);
+  send(*proxy, move(1, 0, 0, 0, 1, 150));         // over the speed limit
+  send_raw(*proxy, 2, {0xff, 0xff, 0xff});        // not a Movement (refused on the IO thread)
+  send(*proxy, move(2, 12, 0, 0, 2));             // the other session's good move
+  wait_in(3);
+  system_.tick(0.1);
+  EXPECT_FALSE(link->closed()) << link->close_detail();
+  EXPECT_EQ(system_.entity(1)->position.x, 0);
+  EXPECT_EQ(system_.entity(2)->position.x, 12);
+  EXPECT_EQ(system_.stats().rejected, 2u);
+  EXPECT_EQ(system_.stats().applied, 1u);
+  std::vector<MovementSystem::Offender> offenders = system_.take_offenders();
+  ASSERT_EQ(offenders.size(), 2u);
+  std::map<std::uint64_t, std::string> by_entity;
+  for (auto& o : offenders) by_entity[o.entity_id] = o.reason;
+  EXPECT_NE(by_entity[1].find("over the limit"), std::string::npos) << by_entity[1];
+  EXPECT_NE(by_entity[2].find("is not a Movement"), std::string::npos) << by_entity[2];
+  EXPECT_TRUE(system_.take_offenders().empty());  // taken once
+}
+
+TEST_F(MovementSystemTest, OnASharedLinkAnotherConnectionsEntityIsDroppedWithoutBlamingItsOwner) {
+  auto [proxy, link] = net_.pair();
+  auto theirs = entity(2, {10, 0, 0});
+  std::string error;
+  ASSERT_TRUE(system_.add_entity(1, 1, link, {0, 0, 0}, &error)) << error;
+  system_.add_shared_link(link);
+  send(*proxy, move(2, 11, 0, 0, 1));
+  wait_in(1);
+  system_.tick(0.1);
+  EXPECT_FALSE(link->closed());
+  EXPECT_EQ(system_.entity(2)->position.x, 10);
+  EXPECT_EQ(system_.stats().rejected, 1u);
+  EXPECT_TRUE(system_.take_offenders().empty());
+}
+
 TEST_F(MovementSystemTest, MovesOfARemovedEntityAreDroppedWithoutClosingTheSender) {
   auto c = entity(1, {0, 0, 0});
   send(*c, move(1, 1, 0, 0, 1));

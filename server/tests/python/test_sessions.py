@@ -21,7 +21,8 @@ import rpc_errors  # noqa: E402
 import rpc_pb2  # noqa: E402
 import rpc_services  # noqa: E402
 import sol_sessions  # noqa: E402
-from cluster_support import Client, Cluster, SolsAndProxy  # noqa: E402
+import movement_pb2  # noqa: E402
+from cluster_support import DEST_ENTITY, MOVEMENT, NATIVE_HIGH, Client, Cluster, SolsAndProxy, frame  # noqa: E402
 from dbsupport import run_tasklets  # noqa: E402
 from support import StacklessTestCase, run_in_tasklet  # noqa: E402
 
@@ -138,6 +139,30 @@ class SessionsTest(StacklessTestCase):
         with self.assertRaises((EOFError, ConnectionError)):
             while True:
                 alice.recv()
+
+
+    def test_a_move_the_sol_refuses_costs_its_sender_the_move_not_everyone_the_proxys_link(self):
+        # Both sessions reach the sol on the proxy's one link. A client's move
+        # over the speed limit used to close that link (every session of the
+        # proxy cut); now the move is dropped and its ship leaves space.
+        clients, replies = {}, {}
+        for name in USERS:
+            clients[name], replies[name] = self.client(name)
+            _, error = clients[name].call("characters", "select", _state[name][0])
+            self.assertIsNone(error)
+            self.sol.wait_log(r"session %d arrived from proxy" % replies[name].session_id)
+        alice, bob = clients["alice"], clients["bob"]
+        alice_ship = _state["alice"][1]
+        too_fast = movement_pb2.Movement(entity_id=alice_ship, x=0.0, y=0.0, z=0.0, vx=1e7, sequence=1)
+        alice.sock.sendall(frame(MOVEMENT, too_fast.SerializeToString(), NATIVE_HIGH, DEST_ENTITY, alice_ship))
+        self.sol.wait_log(r"session %d \(proxy \d+\): its move was refused \(entity %d: speed [0-9.]+ m/s over "
+                          r"the limit" % (replies["alice"].session_id, alice_ship))
+        # The link is up: both sessions' calls still reach the sol over it.
+        for client in (alice, bob):
+            result, error = client.call("ping", "ping")
+            self.assertIsNone(error)
+            self.assertEqual(result["node_id"], self.sol_id)
+        self.assertNotIn("its proxy's link closed", self.sol.log())
 
 
 class ChangeTest(StacklessTestCase):

@@ -6,6 +6,9 @@ dialled to them (node role only).
 - change_session(session_id, changed): a sol moves one of this proxy's
   sessions (solarsystem.jump): ClientSessions.change with the solar system
   and the ship's position only; returns the session's new attributes.
+- end_session(session_id, reason): a sol ends one of this proxy's sessions
+  (a move it refused: docs/movement.md); the client gets a Close with the
+  reason and its connection is closed, as a direct client of the sol would.
 - notify(targets, payload): a notification for some of this proxy's
   sessions; `targets` is [[session_id, character_id], ...] (character 0:
   any), `payload` an encoded Notification that goes as is to each client
@@ -25,6 +28,7 @@ from rpc_services import exposed
 log = logging.getLogger("shard.proxy")
 
 MAX_TARGETS = 10000
+MAX_REASON = 400  # characters of a sol's reason that reach the client
 CHANGEABLE = frozenset(("solar_system_id", "ship_position"))  # what a sol may change of a session
 
 
@@ -49,6 +53,16 @@ class ProxyService:
                                           % ", ".join(sorted(CHANGEABLE)))
         self.node.sessions.change(session, changed)
         return dict(session.attributes)
+
+    @exposed(role="node")
+    def end_session(self, session_id, reason):
+        if not isinstance(reason, str):
+            raise rpc_errors.BadArguments("proxy.end_session: reason must be a string")
+        session = self.node.sessions.by_id.get(session_id) if self.node.sessions is not None else None
+        if session is None:
+            return False  # already gone: nothing to end
+        self.node.sessions.end(session, reason[:MAX_REASON])
+        return True
 
     @exposed(role="node")
     def notify(self, targets, payload):

@@ -16,6 +16,7 @@ import uthread
 import cluster_membership
 import node_link
 import rpc_endpoint
+import rpc_errors
 import rpc_services
 import sol_notify
 import sol_sessions
@@ -70,9 +71,22 @@ class SolNode:
         gameloop.register_service(uthread.new(self.port.accept_forever))
 
     def on_beat(self, expired):
-        self.sessions.sanction_offenders()
+        for session, reason in self.sessions.sanction_offenders():
+            uthread.new(self.end_at_proxy, session, reason)
         if expired or system_assignment.check_needed(self.known_sols, timeout=self.member.timeout):
             self.rebalance()
+
+    def end_at_proxy(self, session, reason):
+        """Asks the session's proxy to end it: a move of its client was refused
+        here (its proxy holds the client's connection)."""
+        proxy = self.notifier.proxies.get(session.proxy_node)
+        if proxy is None:
+            log.warning("session %d: no link to its proxy %d to end it", session.session_id, session.proxy_node)
+            return
+        try:
+            proxy.call("proxy", "end_session", (session.session_id, "movement refused: %s" % reason))
+        except rpc_errors.RpcError as e:
+            log.warning("session %d: its proxy %d did not end it: %s", session.session_id, session.proxy_node, e)
 
     def rebalance(self):
         moves, self.known_sols = system_assignment.rebalance()

@@ -148,17 +148,20 @@ class SolSessions:
 
     def sanction_offenders(self):
         """The sessions whose client sent a move the movement system refused
-        (docs/movement.md): each one's ship leaves space (its later moves are
-        dropped as unknown) until its next session change; logged once per
-        refusal with the reason."""
+        (docs/movement.md): each one's ship leaves space at once (its later
+        moves are dropped as unknown), logged with the reason; returns
+        [(session, reason), ...] for the node to ask their proxies to end them."""
+        sanctioned = []
         for entity, reason in _movement.take_offenders():
             session = next((s for s in self.by_id.values() if s.entity == entity), None)
             if session is None:
                 log.warning("a move of entity %d was refused (%s); no session moves it here any more", entity, reason)
                 continue
-            log.warning("session %d (proxy %d): its move was refused (%s); its ship %d leaves space until its "
-                        "next session change", session.session_id, session.proxy_node, reason, entity)
+            log.warning("session %d (proxy %d): its move was refused (%s); its ship %d leaves space and its proxy "
+                        "is asked to end it", session.session_id, session.proxy_node, reason, entity)
             self.dock(session)
+            sanctioned.append((session, reason))
+        return sanctioned
 
     def _drop(self, session, why):
         """The session leaves; its ship's position goes to the ships table."""

@@ -157,11 +157,16 @@ class SessionsTest(StacklessTestCase):
         alice.sock.sendall(frame(MOVEMENT, too_fast.SerializeToString(), NATIVE_HIGH, DEST_ENTITY, alice_ship))
         self.sol.wait_log(r"session %d \(proxy \d+\): its move was refused \(entity %d: speed [0-9.]+ m/s over "
                           r"the limit" % (replies["alice"].session_id, alice_ship))
-        # The link is up: both sessions' calls still reach the sol over it.
-        for client in (alice, bob):
-            result, error = client.call("ping", "ping")
-            self.assertIsNone(error)
-            self.assertEqual(result["node_id"], self.sol_id)
+        # The offender's session is ended by its proxy, with the reason, as a
+        # direct client of the sol would be closed.
+        self.proxy.wait_log(r"ended: movement refused: entity %d: speed" % alice_ship)
+        with self.assertRaises((EOFError, ConnectionError)):
+            while True:
+                alice.recv()
+        # The link is up: the other session's calls still reach the sol over it.
+        result, error = bob.call("ping", "ping")
+        self.assertIsNone(error)
+        self.assertEqual(result["node_id"], self.sol_id)
         self.assertNotIn("its proxy's link closed", self.sol.log())
 
 

@@ -56,8 +56,8 @@ class ProxyService:
 
     @exposed(role="node")
     def end_session(self, session_id, reason):
-        if not isinstance(reason, str):
-            raise rpc_errors.BadArguments("proxy.end_session: reason must be a string")
+        if not isinstance(session_id, int) or not isinstance(reason, str):
+            raise rpc_errors.BadArguments("proxy.end_session: session_id must be an int and reason a string")
         session = self.node.sessions.by_id.get(session_id) if self.node.sessions is not None else None
         if session is None:
             return False  # already gone: nothing to end

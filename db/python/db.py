@@ -74,16 +74,19 @@ def close():
 atexit.register(close)
 
 
-# query(sql, *params, timeout=DEFAULT_TIMEOUT, named=False): the rows, a list
-# of tuples, or of dicts by column name with named=True. The native function
+# query(sql, *params, timeout=DEFAULT_TIMEOUT, named=False, urgent=False): the
+# rows, a list of tuples, or of dicts by column name with named=True; urgent:
+# queued ahead of the calls waiting for a connection (the cluster directory's
+# heartbeat, which must not wait out a burst of client work). The native function
 # itself: every query's Python work runs on the tasklets' one thread, and a
 # wrapper's frame and argument tuple were a measurable part of it.
 query = _db.query
 
 
-def execute(sql, *params, timeout=DEFAULT_TIMEOUT):
-    """Executed(rowcount, lastrowid): lastrowid after an INSERT or REPLACE, else 0."""
-    return Executed(*_db.call(_EXECUTE, sql, params, 0, timeout, False))
+def execute(sql, *params, timeout=DEFAULT_TIMEOUT, urgent=False):
+    """Executed(rowcount, lastrowid): lastrowid after an INSERT or REPLACE, else 0.
+    urgent: queued ahead of the calls waiting for a connection (as query's)."""
+    return Executed(*_db.call(_EXECUTE, sql, params, 0, timeout, False, urgent))
 
 
 def stats():

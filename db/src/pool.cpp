@@ -111,7 +111,14 @@ void Pool::submit(std::shared_ptr<Job> job) {
     stopped = stopping_;
     if (!stopped) {
       if (job->tx == 0) {
-        shared_.emplace_back(std::move(job), now_ns());
+        if (job->urgent) {
+          // Behind the urgent jobs already waiting, ahead of the rest.
+          auto first_normal = std::find_if(shared_.begin(), shared_.end(),
+                                           [](const auto& queued) { return !queued.first->urgent; });
+          shared_.emplace(first_normal, std::move(job), now_ns());
+        } else {
+          shared_.emplace_back(std::move(job), now_ns());
+        }
         queued = true;
         if (!idle_.empty()) {
           wake = idle_.back();

@@ -273,7 +273,7 @@ struct TaskletJob final : Job {
 // Runs one job, parking the calling tasklet: the rows, (affected, insert
 // id), the transaction id or None, by `op`.
 PyObject* run_job(Op op, const char* sql, Py_ssize_t sql_size, PyObject* const* params, Py_ssize_t param_count,
-                  uint64_t tx, double timeout, bool named) {
+                  uint64_t tx, double timeout, bool named, bool urgent = false) {
   Pool* raw = pool_or_raise();
   if (raw == nullptr) return nullptr;
   std::shared_ptr<Pool> pool = g_pool;
@@ -282,6 +282,7 @@ PyObject* run_job(Op op, const char* sql, Py_ssize_t sql_size, PyObject* const* 
   job->sql.assign(sql, static_cast<size_t>(sql_size));
   job->tx = tx;
   job->column_names = named;
+  job->urgent = urgent;
   job->params.resize(static_cast<size_t>(param_count));
   for (Py_ssize_t n = 0; n < param_count; ++n) {
     if (!to_value(params[n], n, job->params[static_cast<size_t>(n)])) return nullptr;
@@ -316,7 +317,7 @@ PyObject* run_job(Op op, const char* sql, Py_ssize_t sql_size, PyObject* const* 
   Py_RETURN_NONE;
 }
 
-// call(op, sql, params, tx, timeout, named): runs one job, parking the tasklet.
+// call(op, sql, params, tx, timeout, named[, urgent]): runs one job, parking the tasklet.
 PyObject* db_call(PyObject*, PyObject* args) {
   int op = 0;
   const char* sql = nullptr;
@@ -325,16 +326,20 @@ PyObject* db_call(PyObject*, PyObject* args) {
   unsigned long long tx = 0;
   double timeout = 0;
   int named = 0;
-  if (!PyArg_ParseTuple(args, "is#O!Kdp", &op, &sql, &sql_size, &PyTuple_Type, &params, &tx, &timeout, &named)) return nullptr;
+  int urgent = 0;
+  if (!PyArg_ParseTuple(args, "is#O!Kdp|p", &op, &sql, &sql_size, &PyTuple_Type, &params, &tx, &timeout, &named,
+                        &urgent)) {
+    return nullptr;
+  }
   if (op < 0 || op > static_cast<int>(Op::kRollback)) {
     PyErr_Format(PyExc_ValueError, "unknown db operation %d", op);
     return nullptr;
   }
   return run_job(static_cast<Op>(op), sql, sql_size, &PyTuple_GET_ITEM(params, 0), PyTuple_GET_SIZE(params), tx, timeout,
-                 named != 0);
+                 named != 0, urgent != 0);
 }
 
-// query(sql, /, *params, timeout=30.0, named=False): db.query itself, without
+// query(sql, /, *params, timeout=30.0, named=False, urgent=False): db.query itself, without
 // a Python frame, an argument tuple and a keyword dict per call (the
 // tasklets' thread does every query's Python work: what it saves per query
 // is throughput when that thread gets a small share of a loaded machine).
@@ -346,6 +351,7 @@ PyObject* db_query(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*
   }
   double timeout = kDefaultTimeoutS;
   bool named = false;
+  bool urgent = false;
   const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   for (Py_ssize_t k = 0; k < keywords; ++k) {
     PyObject* name = PyTuple_GET_ITEM(kwnames, k);
@@ -357,6 +363,10 @@ PyObject* db_query(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*
       const int truth = PyObject_IsTrue(value);
       if (truth < 0) return nullptr;
       named = truth != 0;
+    } else if (PyUnicode_CompareWithASCIIString(name, "urgent") == 0) {
+      const int truth = PyObject_IsTrue(value);
+      if (truth < 0) return nullptr;
+      urgent = truth != 0;
     } else {
       PyErr_Format(PyExc_TypeError, "query() got an unexpected keyword argument '%U'", name);
       return nullptr;
@@ -365,7 +375,7 @@ PyObject* db_query(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject*
   Py_ssize_t sql_size = 0;
   const char* sql = PyUnicode_AsUTF8AndSize(args[0], &sql_size);
   if (sql == nullptr) return nullptr;
-  return run_job(Op::kQuery, sql, sql_size, args + 1, nargs - 1, 0, timeout, named);
+  return run_job(Op::kQuery, sql, sql_size, args + 1, nargs - 1, 0, timeout, named, urgent);
 }
 
 // rollback_nowait(tx): ends a transaction without waiting: safe in a tasklet
@@ -402,10 +412,11 @@ PyMethodDef kMethods[] = {
      "start(host, port, socket, user, password, database, pool_size, connect_timeout[, ssl_ca, ssl_cert, ssl_key]): start the pool"},
     {"stop", engine::as_cfunction<db_stop>(), METH_NOARGS, "stop(): stop the pool (queued calls fail)"},
     {"call", engine::as_cfunction<db_call>(), METH_VARARGS,
-     "call(op, sql, params, tx, timeout, named): run one job; only the calling tasklet waits"},
+     "call(op, sql, params, tx, timeout, named[, urgent]): run one job; only the calling tasklet waits"},
     {"query", engine::as_cfunction<db_query>(), METH_FASTCALL | METH_KEYWORDS,
-     "query($module, sql, /, *params, timeout=30.0, named=False)\n--\n\n"
-     "The rows: a list of tuples, or of dicts by column name with named=True. Only the calling tasklet waits."},
+     "query($module, sql, /, *params, timeout=30.0, named=False, urgent=False)\n--\n\n"
+     "The rows: a list of tuples, or of dicts by column name with named=True. Only the calling tasklet waits. "
+     "urgent: queued ahead of the calls waiting for a connection."},
     {"rollback_nowait", engine::as_cfunction<db_rollback_nowait>(), METH_O, "rollback_nowait(tx): queue a rollback"},
     {"stats", engine::as_cfunction<db_stats>(), METH_NOARGS, "stats() -> dict: the pool's statistics"},
     {nullptr, nullptr, 0, nullptr},

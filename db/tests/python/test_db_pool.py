@@ -121,6 +121,39 @@ class ExhaustionTest(StacklessTestCase):
         self.assertEqual(db.stats()["waiting"], 0)
 
 
+class UrgentTest(StacklessTestCase):
+
+    def test_urgent_calls_go_ahead_of_the_calls_waiting_for_a_connection_in_their_own_order(self):
+        # The order the statements ran in, by the server's AUTO_INCREMENT (the
+        # order results reach their tasklets is the delivery's, not the queue's).
+        db.execute("DROP TABLE IF EXISTS urgent_order")
+        db.execute("CREATE TABLE urgent_order (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(16) NOT NULL)")
+        self.addCleanup(db.execute, "DROP TABLE urgent_order")
+        insert = "INSERT INTO urgent_order (who) VALUES (?)"
+
+        def busy(seconds):
+            db.query("SELECT SLEEP(?)", seconds)
+
+        def normal(n):
+            db.execute(insert, "normal%d" % n)
+
+        def urgent(n):
+            if n == 0:
+                db.execute(insert, "urgent0", urgent=True)
+            else:  # the native query's keyword too
+                db.query(insert + " RETURNING id", "urgent%d" % n, urgent=True)
+
+        # Every connection busy, then callers queue: normal ones, then urgent
+        # ones. One connection frees first and serves the whole queue, one
+        # call after the other, before the others end.
+        busy_ones = [lambda: busy(0.5)] + [lambda: busy(3)] * (POOL_SIZE - 1)
+        funcs = busy_ones + [lambda n=n: normal(n) for n in range(3)] + [lambda n=n: urgent(n) for n in range(2)]
+        results = run_tasklets(*funcs)
+        self.assertEqual(results, [None] * len(funcs))
+        self.assertEqual([who for (who,) in db.query("SELECT who FROM urgent_order ORDER BY id")],
+                         ["urgent0", "urgent1", "normal0", "normal1", "normal2"])
+
+
 class RestartMidQueryTest(StacklessTestCase):
     deadline_s = 60
 

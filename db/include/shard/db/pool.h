@@ -62,6 +62,10 @@ struct Job {
   std::vector<Value> params;
   uint64_t tx = 0;  // 0: any connection; else the transaction's pinned one
   bool column_names = false;  // kQuery: fill Result::columns (named rows); skipped, they cost per query
+  // Queued ahead of every job waiting for a connection (behind the other
+  // urgent ones): the cluster directory's heartbeat must not wait out a
+  // burst of client work.
+  bool urgent = false;
   // Called once, on a database thread (or by stop()), with the outcome.
   std::function<void(Result)> done;
 

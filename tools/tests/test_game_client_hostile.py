@@ -77,14 +77,18 @@ def read_frame(sock):
             return frames[0]
 
 
+def send_then_wait_for_the_client_to_go(sock, replies):
+    for reply in replies:
+        sock.sendall(reply)
+    while sock.recv(65536):
+        pass
+
+
 def hello_then(*replies):
     """Reads the Hello, sends `replies` (bytes) one after another, then waits for the client to go."""
     def behave(sock):
         read_frame(sock)
-        for reply in replies:
-            sock.sendall(reply)
-        while sock.recv(65536):
-            pass
+        send_then_wait_for_the_client_to_go(sock, replies)
     return behave
 
 
@@ -94,10 +98,7 @@ def after_call(*replies):
         read_frame(sock)
         sock.sendall(ACCEPT)
         read_frame(sock)
-        for reply in replies:
-            sock.sendall(reply)
-        while sock.recv(65536):
-            pass
+        send_then_wait_for_the_client_to_go(sock, replies)
     return behave
 
 

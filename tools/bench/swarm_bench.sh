@@ -6,6 +6,8 @@
 #
 #   bash tools/bench/swarm_bench.sh [BOTS [SECONDS [STRATEGIES]]]
 #   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2 by default)
+#   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move and
+#   ping only; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
 #   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
 #   range of each, trading and chatting (MIX=move=1,ping=0.2,chat=0.05,trade=0.01
 #   by default), its sol saturated; the pings measure it.
@@ -13,7 +15,7 @@
 # Steps: migrate; two solar systems; the nodes (the proxy's login throttle
 # raised for the swarm: proxy.logins_per_address); a first short swarm run
 # makes the accounts and the bots' characters (all at the starter system's
-# origin); then the ships are split between the two systems (so each sol
+# origin; always the Python bots, whose account creation is swarm.py's anyway); then the ships are split between the two systems (so each sol
 # hosts half) and scattered in a cube sized for about 10 ships within the
 # sols' interest radius (100 km) of each; the measured run: one phase per
 # dispatch strategy. Prints the swarm's report (BUILD/bench-swarm/swarm.json,
@@ -27,6 +29,11 @@ case $scenario in
   hub) mix=${MIX:-move=1,ping=0.2,chat=0.05,trade=0.01} ;;
   *) echo "swarm_bench: SCENARIO is spread or hub, not '$scenario'" >&2; exit 2 ;;
 esac
+native=()
+if [[ ${NATIVE:-0} == 1 ]]; then
+  native=(--native "$build/bin/shard-bots" --native-threads "${NATIVE_THREADS:-1}")
+  [[ -x $build/bin/shard-bots ]] || { echo "swarm_bench: NATIVE=1 needs $build/bin/shard-bots (build it)" >&2; exit 2; }
+fi
 build=${BUILD:-build}
 shard=$build/bin/shard
 certs=$(realpath "$build/devcert")
@@ -124,7 +131,7 @@ print("swarm_bench: ships in %s, scattered in a cube of %.0f km" % ("one system 
 db.close()
 PY
 
-"$shard" "${swarm[@]}" --mix "$mix" --duration "$seconds" --strategies "$strategies" \
+"$shard" "${swarm[@]}" "${native[@]}" --mix "$mix" --duration "$seconds" --strategies "$strategies" \
   --watch "proxy=$pid_proxy_a,sol-a=$pid_sol_a,sol-b=$pid_sol_b" --json "$dir/swarm.json" --png "$dir/swarm.png"
 
 python3 - "$dir/swarm.json" <<'PY'

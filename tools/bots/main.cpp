@@ -121,7 +121,7 @@ class Driver {
         std::string line = pending.substr(0, eol);
         pending.erase(0, eol + 1);
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (!started && line != "quit") {  // the parent waits for "started"; a command before it waits too
+        if (!started) {  // the parent reads "started" first: a command (Ctrl-C's quit) before it says so now
           started = true;
           emit_started_();
         }

@@ -10,7 +10,9 @@ percentiles as JSON and a PNG with one line per dispatch strategy.
         --strategies main_loop,pending_call --json swarm.json --png swarm.png
 
 The CLI is documented in tools/client/README.md (ops/run.sh starts bots with
-`--duration 0`: until Ctrl-C).
+`--duration 0`: until Ctrl-C). With --native the bots (move and ping only)
+are shard-bots, a C++ child process (tools/bots, native_bots.py), and this
+process keeps the accounts, the strategies and the report.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import game_client  # noqa: E402
+import native_bots  # noqa: E402
 import swarm_stats  # noqa: E402
 
 OPS = ("move", "ping", "chat", "trade")
@@ -91,6 +94,16 @@ class Phase:
         self.ops = {}
         self.counts = {"moves_sent": 0, "move_updates": 0, "chat_deliveries": 0, "trade_notifications": 0}
         self.ping_series = []
+        self.native_cpu_s = None    # with --native: the bots' process's CPU time, not this one's
+
+    def take_native(self, event):
+        """What shard-bots measured in this phase (its "phase" event)."""
+        for op, raw in event["ops"].items():
+            if raw["count"] or raw["errors"]:
+                self.ops[op] = swarm_stats.Histogram.from_raw(raw)
+        self.counts.update(event["counts"])
+        self.ping_series = [tuple(sample) for sample in event["ping_series"]]
+        self.native_cpu_s = event["swarm_cpu_s"]
 
     def histogram(self, op):
         h = self.ops.get(op)
@@ -107,7 +120,7 @@ class Phase:
 
     def to_json(self, connected):
         seconds = max(1e-9, (self.ended or time.monotonic()) - self.started)
-        cpu = (self.cpu_ended or _cpu_s()) - self.cpu_started
+        cpu = self.native_cpu_s if self.native_cpu_s is not None else (self.cpu_ended or _cpu_s()) - self.cpu_started
         rates = {name + "_per_s": round(count / seconds, 2) for name, count in self.counts.items()}
         return {"strategy": self.strategy, "duration_s": round(seconds, 3), **self.counts, **rates,
                 "swarm_cpu_s": round(cpu, 3),
@@ -135,6 +148,7 @@ class Swarm:
         self.running = 0
         self.bots = []
         self.last_move = {}         # ship id -> (sequence, monotonic time) of its bot's last move
+        self.max_rss_kib = None     # with --native: the bots' process's
 
     def record(self, op, seconds):
         if self.phase is not None:
@@ -378,7 +392,7 @@ def run(options):
             print("swarm: %d accounts created, %d existed" % (made, options.bots - made), file=sys.stderr, flush=True)
         original = current_strategy() if options.strategies else None
         try:
-            return drive(options, stackless)
+            return drive_native(options) if options.native is not None else drive(options, stackless)
         finally:
             if options.strategies:
                 restore_strategy(original)
@@ -442,6 +456,79 @@ def drive(options, stackless):
     return report(options, swarm, connected)
 
 
+def drive_native(options):
+    """The run with shard-bots as the bots: the same phases and report, from its events."""
+    swarm = Swarm(options)
+    interrupted = []
+
+    def on_sigint(signum, frame):  # as drive(): the phase ends, then the bots stop (the child ignores SIGINT)
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bots = None
+    try:
+        bots = native_bots.NativeBots(options.native or native_bots.default_path(), options)
+        # Its "started" comes once every bot logged in or gave up; Ctrl-C meanwhile: quit, which says it at once.
+        started = bots.event("started", interrupted=interrupted)
+        if started is None:
+            bots.command("quit")
+            started = bots.event("started")
+        for op, raw in started["setup"].items():
+            if raw["count"] or raw["errors"]:
+                swarm.setup.ops[op] = swarm_stats.Histogram.from_raw(raw)
+        swarm.setup.end()
+        swarm.connected = started["connected"]
+        login = swarm.setup.ops.get("login")
+        print("swarm: %d of %d bots connected%s" % (swarm.connected, options.bots,
+                                                      "; failures: %s" % json.dumps(login.error_samples)
+                                                      if login and login.errors else ""),
+              file=sys.stderr, flush=True)
+        strategies = options.strategies or [None]
+        wait_s = 2 * settings_interval() + 0.5 if options.strategies else 0
+        for strategy in strategies:
+            if interrupted or bots.quit:
+                break
+            if strategy is not None:
+                set_strategy(strategy, wait_s)
+            phase = Phase(strategy or "as configured", options.watch)
+            swarm.phases.append(phase)
+            bots.command("phase " + phase.strategy)
+            end = None if options.duration == 0 else time.monotonic() + options.duration
+            next_progress = time.monotonic() + options.progress if options.progress else None
+            while not interrupted and (end is None or time.monotonic() < end):
+                time.sleep(0.1 if end is None else min(0.1, max(0.0, end - time.monotonic())))
+                if next_progress is not None and time.monotonic() >= next_progress:
+                    next_progress += options.progress
+                    bots.command("progress")
+                    native_progress(swarm, phase, bots.event("progress"))
+            bots.command("end")
+            phase.take_native(bots.event("phase"))
+            phase.end()
+            print("swarm: phase %s done" % phase.strategy, file=sys.stderr, flush=True)
+        if not bots.quit:
+            bots.command("progress")
+            swarm.connected = bots.event("progress")["connected"]
+    except native_bots.NativeBotsDied as e:
+        raise SystemExit("swarm: %s" % e) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        stopped = bots.close() if bots is not None else None
+    swarm.max_rss_kib = stopped["max_rss_kib"] if stopped else None
+    return report(options, swarm, swarm.connected)
+
+
+def native_progress(swarm, phase, event):
+    """progress()'s line, from shard-bots' progress event."""
+    seconds = max(1e-9, event["seconds"])
+    ops = ["%s n=%d errors=%d p50 %s ms p99 %s ms" % (
+        op, h["count"], h["errors"], *("%.1f" % v if v is not None else "-" for v in (h["p50_ms"], h["p99_ms"])))
+        for op, h in event["ops"].items() if h["count"] or h["errors"]]
+    print("swarm: %s, %.0f s: %d bots connected; %s; moves sent %.0f/s, updates %.0f/s" % (
+        phase.strategy, seconds, event["connected"], "; ".join(ops) or "no calls yet",
+        event["counts"]["moves_sent"] / seconds, event["counts"]["move_updates"] / seconds),
+        file=sys.stderr, flush=True)
+
+
 def progress(swarm, phase):
     """One line on stderr: where the phase stands."""
     seconds = max(1e-9, time.monotonic() - phase.started)
@@ -458,11 +545,11 @@ def progress(swarm, phase):
 
 
 def report(options, swarm, connected):
+    max_rss = swarm.max_rss_kib if swarm.max_rss_kib is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"bots": options.bots, "connected": connected, "mix": options.mix, "host": options.host,
             "port": options.port, "tls": not options.plain, "duration_s": options.duration,
             "setup": {op: h.to_json() for op, h in sorted(swarm.setup.ops.items())},
-            "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "rss_kib_per_bot": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / max(1, connected), 1),
+            "max_rss_kib": max_rss, "rss_kib_per_bot": round(max_rss / max(1, connected), 1),
             "phases": [p.to_json(connected) for p in swarm.phases]}
 
 
@@ -516,6 +603,10 @@ def parse_args(argv):
                         "reports")
     parser.add_argument("--progress", type=float, default=10.0,
                         help="seconds between progress lines on stderr (0: none; default 10)")
+    parser.add_argument("--native", nargs="?", const="", default=None, metavar="PATH",
+                        help="the bots are shard-bots (C++, move and ping only), a child process; PATH default: "
+                        "shard-bots next to the shard binary")
+    parser.add_argument("--native-threads", type=int, default=1, help="shard-bots' IO threads (default 1)")
     parser.add_argument("--json", help="write the report here (default: standard output)")
     parser.add_argument("--png", help="write the plot here (python3-matplotlib)")
     options = parser.parse_args(argv)
@@ -527,6 +618,10 @@ def parse_args(argv):
         parser.error("--sources must be in [1, 62500]")
     if options.bots < 1:
         parser.error("--bots must be at least 1")
+    if options.native is not None and any(options.mix.get(op) for op in ("chat", "trade")):
+        parser.error("--native bots do only move and ping: give --mix move=R,ping=R")
+    if not 1 <= options.native_threads <= 256:
+        parser.error("--native-threads must be in [1, 256]")
     if options.duration == 0 and options.strategies and len(options.strategies) > 1:
         parser.error("--duration 0 runs one phase: give at most one strategy")
     return options

@@ -1,7 +1,9 @@
 """Latency figures of the swarm: a log-bucketed histogram per operation (1 %
 wide buckets, so a million samples cost a few hundred integers), exact count,
 errors, mean and max, and the percentiles the report and the plot need.
-Plain Python, no server code: swarm_plot.py reads what to_json() writes."""
+Plain Python, no server code: swarm_plot.py reads what to_json() writes.
+The native bots (tools/bots, swarm.py --native) send the raw form, which
+from_raw() and merge_raw() read."""
 
 import math
 
@@ -19,6 +21,26 @@ class Histogram:
         self.total = 0.0
         self.max = 0.0
         self.error_samples = {}   # message -> count, at most 10 kinds
+
+    @classmethod
+    def from_raw(cls, raw):
+        """A histogram from the raw form shard-bots writes: {"buckets": {"INDEX": COUNT}, "count", "errors",
+        "total_s", "max_s", "error_samples": {message: count}} (the same buckets as add())."""
+        h = cls()
+        h.merge_raw(raw)
+        return h
+
+    def merge_raw(self, raw):
+        """Adds the samples and errors of a raw histogram (from_raw's form) to this one."""
+        for index, n in raw.get("buckets", {}).items():
+            self.buckets[int(index)] = self.buckets.get(int(index), 0) + int(n)
+        self.count += int(raw.get("count", 0))
+        self.total += float(raw.get("total_s", 0.0))
+        self.max = max(self.max, float(raw.get("max_s", 0.0)))
+        self.errors += int(raw.get("errors", 0))
+        for message, n in raw.get("error_samples", {}).items():
+            if message in self.error_samples or len(self.error_samples) < 10:
+                self.error_samples[message] = self.error_samples.get(message, 0) + int(n)
 
     def add(self, seconds):
         seconds = max(seconds, MIN_S)

@@ -8,7 +8,9 @@ private MariaDB (ctest's `mariadb` fixture, cluster_support.py).
   login, characters, select, ping, its move seen by a client here and that
   client's move printed by the terminal;
 - swarm.py (`shard python`): 5 bots for a few seconds, two dispatch
-  strategies, a JSON report and a PNG.
+  strategies, a JSON report and a PNG; the same with --native (shard-bots,
+  the C++ bots of tools/bots, as its child), and native bots whose password
+  is wrong reporting their refused logins.
 
 Every wait is bounded."""
 
@@ -42,6 +44,7 @@ TRITANIUM = 34
 SWARM_TYPE = 900  # the swarm's orders stay out of the terminal's market
 GATE, OTHER_GATE = 50000001, 50000002  # at the origins of SYSTEM and OTHER_SYSTEM, each other's destination
 USERS = ("alice", "bob", "carol")
+WRONG_PASSWORD_BOTS = 2  # accounts wrongpw0, wrongpw1 (password wrongpwN-pw), which the swarm gets wrong
 
 # The swarm's five logins, the tests' and the terminal's come from one address.
 CLUSTER = cluster_support.Cluster("shard_test_game_client", {"proxy": {"logins_per_address": 1000}})
@@ -59,6 +62,8 @@ def setUpModule():
                " (?, ?, ?, 0, 0, 0)", GATE, SYSTEM, OTHER_GATE, OTHER_GATE, OTHER_SYSTEM, GATE)
     for i, name in enumerate(USERS):
         _ships[name] = cluster_support.add_pilot(name, SYSTEM, 100.0 * i)
+    for i in range(WRONG_PASSWORD_BOTS):
+        cluster_support.add_pilot("wrongpw%d" % i, SYSTEM, 5000.0 + i)
 
 
 def tearDownModule():
@@ -308,6 +313,57 @@ class GameClientTest(StacklessTestCase):
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         # The strategy the run found is back in force.
         self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
+
+    def test_a_native_swarm_of_five_bots_moves_pings_and_reports_as_the_python_one(self):
+        out = CLUSTER.dir.name
+        path = os.path.join(out, "native.json")
+        done = subprocess.run([SHARD_BINARY, "python", SWARM, "--native", "--port", str(self.port), "--ca", CA,
+                               "--bots", "5", "--prefix", "nativebot", "--create-accounts", "--ramp", "0.5",
+                               "--duration", "2", "--mix", "move=2,ping=2", "--strategies", "main_loop,pending_call",
+                               "--progress", "1", "--json", path, "--png", os.path.join(out, "native.png")],
+                              env=self.swarm_env(), capture_output=True, text=True, timeout=180)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        self.assertEqual((report["bots"], report["connected"]), (5, 5), done.stderr + CLUSTER.post_mortem())
+        self.assertEqual(report["setup"]["login"]["count"], 5)
+        self.assertGreater(report["max_rss_kib"], 0)  # the child's
+        self.assertEqual([p["strategy"] for p in report["phases"]], ["main_loop", "pending_call"])
+        for phase in report["phases"]:
+            ping = phase["ops"]["ping"]
+            self.assertGreater(ping["count"], 0, phase)
+            self.assertEqual(ping["errors"], 0, phase)
+            self.assertIsNotNone(ping["p50_ms"])
+            self.assertLessEqual(ping["p50_ms"], ping["p99_ms"])
+            self.assertLessEqual(ping["p99_ms"], ping["max_ms"])
+            self.assertEqual(len(phase["ping_series"]), ping["count"])
+            self.assertGreater(phase["moves_sent"], 0)
+            self.assertGreater(phase["move_updates"], 0)  # the five ships are in sight of each other
+            self.assertGreater(phase["ops"]["move_delivery"]["count"], 0, phase)
+            self.assertNotIn("connection", phase["ops"])  # no bot lost its connection
+            self.assertGreater(phase["swarm_cpu_s"], 0)
+        self.assertRegex(done.stderr, r"swarm: main_loop, \d+ s: 5 bots connected; ping n=\d+ errors=0 p50 ")
+        with open(os.path.join(out, "native.png"), "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
+
+    def test_native_bots_with_a_wrong_password_report_their_refused_logins(self):
+        path = os.path.join(CLUSTER.dir.name, "wrong-password.json")
+        started = time.monotonic()
+        done = subprocess.run([SHARD_BINARY, "python", SWARM, "--native", "--port", str(self.port), "--ca", CA,
+                               "--bots", str(WRONG_PASSWORD_BOTS), "--prefix", "wrongpw", "--password", "not-it",
+                               "--ramp", "0", "--duration", "0.5", "--mix", "ping=1", "--timeout", "20",
+                               "--json", path], env=self.swarm_env(), capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 1, done.stderr)  # nobody connected
+        self.assertLess(time.monotonic() - started, 60)  # refused, not timed out
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+        self.assertEqual(report["connected"], 0)
+        login = report["setup"]["login"]
+        self.assertEqual((login["count"], login["errors"]), (0, WRONG_PASSWORD_BOTS), login)
+        for reason in login["error_samples"]:
+            self.assertRegex(reason, r"^LoginFailed: login refused: ")
+        self.assertIn("swarm: 0 of %d bots connected; failures: " % WRONG_PASSWORD_BOTS, done.stderr)
 
     def test_a_swarm_retries_the_logins_a_busy_proxy_refused(self):
         # One password check at a time and two waiting: of a dozen bots

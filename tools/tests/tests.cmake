@@ -4,3 +4,4 @@
 shard_db_pytest(${CMAKE_CURRENT_LIST_DIR}/test_game_client.py)
 set_tests_properties(py_test_game_client PROPERTIES TIMEOUT 400)
 shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_game_client_hostile.py)
+shard_pytest(${CMAKE_CURRENT_LIST_DIR}/test_swarm_stats.py)

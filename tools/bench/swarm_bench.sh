@@ -29,13 +29,13 @@ case $scenario in
   hub) mix=${MIX:-move=1,ping=0.2,chat=0.05,trade=0.01} ;;
   *) echo "swarm_bench: SCENARIO is spread or hub, not '$scenario'" >&2; exit 2 ;;
 esac
+build=${BUILD:-build}
+shard=$build/bin/shard
 native=()
 if [[ ${NATIVE:-0} == 1 ]]; then
   native=(--native "$build/bin/shard-bots" --native-threads "${NATIVE_THREADS:-1}")
   [[ -x $build/bin/shard-bots ]] || { echo "swarm_bench: NATIVE=1 needs $build/bin/shard-bots (build it)" >&2; exit 2; }
 fi
-build=${BUILD:-build}
-shard=$build/bin/shard
 certs=$(realpath "$build/devcert")
 dir=$build/bench-swarm
 mkdir -p "$dir/logs"

@@ -14,7 +14,9 @@ int LatencyHistogram::bucket_of(double seconds) {
 
 void LatencyHistogram::add(double seconds) {
   seconds = std::max(seconds, kMinSeconds);
-  ++buckets_[bucket_of(seconds)];
+  const auto index = static_cast<std::size_t>(bucket_of(seconds));
+  if (index >= buckets_.size()) buckets_.resize(index + 1);
+  ++buckets_[index];
   ++count_;
   total_ += seconds;
   max_ = std::max(max_, seconds);
@@ -31,7 +33,8 @@ void LatencyHistogram::error(const std::string& message) {
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) {
-  for (const auto& [index, n] : other.buckets_) buckets_[index] += n;
+  if (other.buckets_.size() > buckets_.size()) buckets_.resize(other.buckets_.size());
+  for (std::size_t i = 0; i < other.buckets_.size(); ++i) buckets_[i] += other.buckets_[i];
   count_ += other.count_;
   total_ += other.total_;
   max_ = std::max(max_, other.max_);
@@ -51,9 +54,9 @@ double LatencyHistogram::percentile(double p) const {
   if (p >= 100) return max_;
   const auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(count_ * p / 100.0)));
   std::uint64_t seen = 0;
-  for (const auto& [index, n] : buckets_) {
-    seen += n;
-    if (seen >= rank) return std::min(kMinSeconds * std::pow(kRatio, index + 1), max_);
+  for (std::size_t index = 0; index < buckets_.size(); ++index) {
+    seen += buckets_[index];
+    if (seen >= rank) return std::min(kMinSeconds * std::pow(kRatio, static_cast<double>(index + 1)), max_);
   }
   return max_;
 }
@@ -61,8 +64,9 @@ double LatencyHistogram::percentile(double p) const {
 std::string LatencyHistogram::to_json() const {
   std::string out = "{\"buckets\":{";
   bool first = true;
-  for (const auto& [index, n] : buckets_) {
-    out += (first ? "\"" : ",\"") + std::to_string(index) + "\":" + std::to_string(n);
+  for (std::size_t index = 0; index < buckets_.size(); ++index) {
+    if (buckets_[index] == 0) continue;
+    out += (first ? "\"" : ",\"") + std::to_string(index) + "\":" + std::to_string(buckets_[index]);
     first = false;
   }
   out += "},\"count\":" + std::to_string(count_) + ",\"errors\":" + std::to_string(errors_) +

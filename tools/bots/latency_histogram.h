@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace shard::bots {
 
@@ -31,7 +32,7 @@ class LatencyHistogram {
   std::string to_json() const;
 
  private:
-  std::map<int, std::uint64_t> buckets_;
+  std::vector<std::uint64_t> buckets_;  // by index (a flat array: add() is on every update's path)
   std::uint64_t count_ = 0, errors_ = 0;
   double total_ = 0, max_ = 0;
   std::map<std::string, std::uint64_t> error_samples_;

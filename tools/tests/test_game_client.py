@@ -365,6 +365,32 @@ class GameClientTest(StacklessTestCase):
             self.assertRegex(reason, r"^LoginFailed: login refused: ")
         self.assertIn("swarm: 0 of %d bots connected; failures: " % WRONG_PASSWORD_BOTS, done.stderr)
 
+    def test_a_native_swarm_without_a_duration_runs_until_ctrl_c(self):
+        report = os.path.join(CLUSTER.dir.name, "native-until-ctrl-c.json")
+        swarm = Child(self, [SHARD_BINARY, "python", SWARM, "--native", "--port", str(self.port), "--ca", CA,
+                             "--bots", "2", "--prefix", "idlenative", "--create-accounts", "--duration", "0",
+                             "--mix", "ping=5", "--progress", "0.2", "--json", report], env=self.swarm_env(),
+                      start_new_session=True)
+        self.assertEqual(swarm.expect(b"bots connected"), "swarm: 2 of 2 bots connected\n")
+        while "ping n=" not in swarm.expect(b"bots connected; "):  # progress lines until pings were answered
+            pass
+        # Ctrl-C in a terminal signals the whole process group: shard-bots too, which must outlive it.
+        os.killpg(swarm.proc.pid, signal.SIGINT)
+        self.assertEqual(swarm.proc.wait(WAIT_S), 0, swarm.rest())
+        with open(report, encoding="utf-8") as f:
+            phases = json.load(f)["phases"]
+        self.assertEqual([p["strategy"] for p in phases], ["as configured"])
+        self.assertGreater(phases[0]["ops"]["ping"]["count"], 0)
+        self.assertEqual(phases[0]["ops"]["ping"]["errors"], 0)
+
+    def test_a_native_child_that_dies_is_a_clear_error(self):
+        done = subprocess.run([SHARD_BINARY, "python", SWARM, "--native", "/bin/false", "--port", str(self.port),
+                               "--ca", CA, "--bots", "1", "--duration", "1", "--mix", "ping=1"],
+                              env=self.swarm_env(), capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("swarm: the native bots (/bin/false) exited with status 1 before its 'started' event",
+                      done.stderr)
+
     def test_a_swarm_retries_the_logins_a_busy_proxy_refused(self):
         # One password check at a time and two waiting: of a dozen bots
         # logging in together, most are refused as busy at first.

@@ -1,9 +1,9 @@
 #pragma once
 // A _net.Connection's reusable wait for its connection's notifications
 // (recvpacket's "a packet is queued", a blocking send's "written up to n"),
-// through the engine's one wait (await_completion), like wait_notify.h but
-// with one waiter object per connection object instead of a fresh shared
-// state and a heap-held std::function per wait: the waiter is registered with
+// through the engine's one wait (await_completion), like wait_notify.h and
+// with the same NotifiedWait state, but with one waiter object per connection
+// object instead of a fresh shared state and a heap-held std::function per wait: the waiter is registered with
 // the connection as a netproto::Waiter (a shared_ptr copy). It is reused once
 // nobody else holds it (its last notification ran and the IO thread let it
 // go); a wait that finds it busy (another tasklet waits on the same
@@ -14,11 +14,11 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <system_error>
 
+#include "notified_wait.h"
 #include "shard/engine/await_completion.h"
 #include "shard/netproto/connection.h"
 
@@ -34,18 +34,13 @@ class ConnectionWaiter final : public netproto::Waiter {
                               const std::shared_ptr<netproto::Connection>& connection, Subscribe subscribe,
                               int64_t deadline_ns);
 
-  void notify() noexcept override {
-    done_->operator()(gave_up_.load() ? std::make_error_code(std::errc::operation_canceled) : std::error_code{});
-  }
+  void notify() noexcept override { done_->operator()(state_.outcome()); }
 
  private:
   // The slot's waiter, reset, if nobody else holds it; else a new one.
   static std::shared_ptr<ConnectionWaiter> take(std::shared_ptr<ConnectionWaiter>& slot);
 
-  std::mutex mutex_;         // token_ and cancelled_, between start and cancel
-  std::uint64_t token_ = 0;  // 0: not subscribed yet
-  bool cancelled_ = false;
-  std::atomic<bool> gave_up_{false};      // read by the notification
+  NotifiedWait state_;
   std::optional<engine::Completer> done_;  // set before the notification is registered
 };
 
@@ -53,9 +48,7 @@ inline std::shared_ptr<ConnectionWaiter> ConnectionWaiter::take(std::shared_ptr<
   if (slot != nullptr && slot.use_count() == 1) {
     // The IO thread's last use of it happened before it dropped its reference.
     std::atomic_thread_fence(std::memory_order_acquire);
-    slot->token_ = 0;
-    slot->cancelled_ = false;
-    slot->gave_up_.store(false, std::memory_order_relaxed);
+    slot->state_.reset();
     slot->done_.reset();
     return slot;
   }
@@ -77,28 +70,15 @@ std::error_code ConnectionWaiter::wait(std::shared_ptr<ConnectionWaiter>& slot,
   netproto::Connection* source = connection.get();
   auto start = [&](engine::Completer done) {
     self->done_.emplace(std::move(done));
-    const std::uint64_t token = subscribe(*source, netproto::Notify(std::shared_ptr<netproto::Waiter>(waiter)));
-    bool cancelled;
-    {
-      std::lock_guard lock(self->mutex_);
-      self->token_ = token;
-      cancelled = self->cancelled_;
-    }
-    if (cancelled) source->cancel_notify_later(token);  // a cancel that came first
+    self->state_.subscribed(subscribe(*source, netproto::Notify(std::shared_ptr<netproto::Waiter>(waiter))),
+                            [source](std::uint64_t token) { source->cancel_notify_later(token); });
   };
   // Called from the waiting thread or IoPool::stop() (under its lock: the
   // withdrawal is posted), only while await_completion() runs, when both
   // the waiter and the connection are held by this frame: two pointers fit
   // in the std::function itself, which then allocates nothing.
   engine::CancelFn cancel = [self, source] {
-    self->gave_up_.store(true);
-    std::uint64_t token;
-    {
-      std::lock_guard lock(self->mutex_);
-      self->cancelled_ = true;
-      token = self->token_;
-    }
-    if (token != 0) source->cancel_notify_later(token);
+    if (const std::uint64_t token = self->state_.give_up(); token != 0) source->cancel_notify_later(token);
   };
   return engine::await_completion(start, cancel, deadline_ns);
 }

@@ -5,13 +5,11 @@
 // IO thread (unsubscribe posts there: cancel may run under IoPool's lock),
 // which runs it as cancelled. GIL held, in a tasklet.
 
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <system_error>
 
+#include "notified_wait.h"
 #include "shard/engine/await_completion.h"
 
 namespace shard::net {
@@ -19,38 +17,16 @@ namespace shard::net {
 // subscribe(notify) -> token; unsubscribe(token) runs notify if still pending.
 template <class Subscribe, class Unsubscribe>
 std::error_code wait_notified(Subscribe subscribe, Unsubscribe unsubscribe, int64_t deadline_ns) {
-  struct State {
-    std::mutex mutex;           // token and cancelled, between start and cancel
-    std::uint64_t token = 0;    // 0: not subscribed yet
-    bool cancelled = false;
-    std::atomic<bool> gave_up{false};  // read by the notification
-  };
-  auto state = std::make_shared<State>();
+  auto state = std::make_shared<NotifiedWait>();
   auto start = [&](engine::Completer done) {
-    const std::uint64_t token = subscribe([state, done] {
-      done(state->gave_up.load() ? std::make_error_code(std::errc::operation_canceled) : std::error_code{});
-    });
-    bool cancelled;
-    {
-      std::lock_guard lock(state->mutex);
-      state->token = token;
-      cancelled = state->cancelled;
-    }
-    if (cancelled) unsubscribe(token);  // a cancel that came first
+    state->subscribed(subscribe([state, done] { done(state->outcome()); }), unsubscribe);
   };
   // Called from the waiting thread or IoPool::stop(); never into the pool.
   // Only while await_completion() runs (the pool keeps a pointer to it, no
   // copy), so it may refer to this frame: two pointers fit in the
   // std::function itself, which then allocates nothing.
   engine::CancelFn cancel = [state = state.get(), &unsubscribe] {
-    state->gave_up.store(true);
-    std::uint64_t token;
-    {
-      std::lock_guard lock(state->mutex);
-      state->cancelled = true;
-      token = state->token;
-    }
-    if (token != 0) unsubscribe(token);
+    if (const std::uint64_t token = state->give_up(); token != 0) unsubscribe(token);
   };
   return engine::await_completion(start, cancel, deadline_ns);
 }

@@ -149,16 +149,25 @@ class SolSessions:
     def sanction_offenders(self):
         """The sessions whose client sent a move the movement system refused
         (docs/movement.md): each one's ship leaves space at once (its later
-        moves are dropped as unknown), logged with the reason; returns
+        moves are dropped as unknown), logged once with the first reason and
+        how many of its moves were refused since the last call; returns
         [(session, reason), ...] for the node to ask their proxies to end them."""
-        sanctioned = []
+        reports = {}  # entity -> [first reason, refused moves]: one sanction and one line per ship
         for entity, reason in _movement.take_offenders():
-            session = next((s for s in self.by_id.values() if s.entity == entity), None)
+            report = reports.setdefault(entity, [reason, 0])
+            report[1] += 1
+        if not reports:
+            return []
+        sessions = {s.entity: s for s in self.by_id.values() if s.entity in reports}
+        sanctioned = []
+        for entity, (reason, refused) in reports.items():
+            session = sessions.get(entity)
             if session is None:
-                log.warning("a move of entity %d was refused (%s); no session moves it here any more", entity, reason)
+                log.warning("%d move(s) of entity %d were refused (%s); no session moves it here any more",
+                            refused, entity, reason)
                 continue
-            log.warning("session %d (proxy %d): its move was refused (%s); its ship %d leaves space and its proxy "
-                        "is asked to end it", session.session_id, session.proxy_node, reason, entity)
+            log.warning("session %d (proxy %d): %d move(s) refused (%s); its ship %d leaves space and its proxy "
+                        "is asked to end it", session.session_id, session.proxy_node, refused, reason, entity)
             self.dock(session)
             sanctioned.append((session, reason))
         return sanctioned

@@ -247,8 +247,9 @@ PyObject* frame_stats(PyObject*, PyObject*) {
   auto ms = [](int64_t ns) { return ns / 1e6; };
   PyObject* longest = f.longest_slice_tasklet != nullptr ? f.longest_slice_tasklet : Py_None;
   return Py_BuildValue(
-      "{s:K,s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:O,s:i,s:i,s:i,s:n,s:K,s:d,s:O,s:K,s:d,s:d}", "frame",
-      static_cast<unsigned long long>(f.frame), "frame_ms", ms(f.frame_ns), "wait_ms", ms(f.wait_ns), "dispatch_ms",
+      "{s:K,s:d,s:d,s:d,s:i,s:d,s:d,s:d,s:d,s:d,s:O,s:i,s:i,s:i,s:n,s:K,s:d,s:O,s:K,s:d,s:d}", "frame",
+      static_cast<unsigned long long>(f.frame), "frame_ms", ms(f.frame_ns), "wait_ms", ms(f.wait_ns), "wait_run_ms",
+      ms(f.wait_run_ns), "wait_runs", f.wait_runs, "dispatch_ms",
       ms(f.dispatch_ns), "timers_ms", ms(f.timers_ns), "run_ms", ms(f.run_ns), "run_budget_ms", ms(f.run_budget_ns), "tick_ms", ms(f.tick_ns), "overrun",
       f.overrun ? Py_True : Py_False, "dispatched", f.dispatched, "woken", f.woken, "runnable", f.runnable, "alive",
       static_cast<Py_ssize_t>(f.alive), "switches", static_cast<unsigned long long>(f.switches), "longest_run_ms",

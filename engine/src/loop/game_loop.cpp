@@ -204,9 +204,9 @@ void GameLoop::frame(int64_t* deadline) {
   const int64_t start = now_ns();
   Dispatcher& dispatcher = Dispatcher::instance();
 
-  if (!wait_until(*deadline)) return;  // 1 (a signal handler raised: the loop ends)
+  if (!wait_until(*deadline, period, stats)) return;  // 1 (a signal handler raised: the loop ends)
   int64_t t = now_ns();
-  stats.wait_ns = t - start;
+  stats.wait_ns = t - start - stats.wait_run_ns;
   SliceClock::begin(t);  // the main tasklet's own "slice" starts now
 
   stats.dispatched = dispatcher.drain();  // 2
@@ -223,23 +223,10 @@ void GameLoop::frame(int64_t* deadline) {
                                      std::max<int64_t>(next_deadline - t3, 0));
   stats.run_budget_ns = budget;
   uint64_t switches = sched_->switches();
-  Scheduler::RunOptions options;
-  options.soft = true;
-  options.totaltimeout_us = std::max<int64_t>(budget / 1000, 1);
-  PyObject* result = sched_->run_watchdog(options);
-  if (result == nullptr) {
-    // An error passed to the main tasklet (SystemExit, KeyboardInterrupt) ends the loop.
-    if (!PyErr_ExceptionMatches(PyExc_SystemExit) && !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
-      PyObject* error = take_exception();
-      log_python(kLogError, "an error reached the game loop", error);
-      Py_XDECREF(error);
-    }
-  }
-  Py_XDECREF(result);
-  if (PyErr_Occurred()) return;  // SystemExit or KeyboardInterrupt: the loop ends now
+  if (!run_tasklets(budget)) return;  // SystemExit or KeyboardInterrupt: the loop ends now
   int64_t t4 = now_ns();
   stats.run_ns = t4 - t3;
-  stats.switches = sched_->switches() - switches;
+  stats.switches += sched_->switches() - switches;
   Scheduler::LongestSlice longest = sched_->take_longest_slice();
   stats.longest_slice_ns = longest.ns;
   stats.longest_slice_tasklet = longest.tasklet;
@@ -250,7 +237,7 @@ void GameLoop::frame(int64_t* deadline) {
   stats.frame_ns = end - start;
   stats.runnable = sched_->runcount();
   stats.alive = sched_->tasklets_alive();
-  busy_ns_ += end - t;
+  busy_ns_ += end - t + stats.wait_run_ns;
 
   if (end > next_deadline) {
     stats.overrun = true;
@@ -263,7 +250,41 @@ void GameLoop::frame(int64_t* deadline) {
   last_ = stats;
 }
 
-bool GameLoop::wait_until(int64_t deadline) {
+bool GameLoop::run_tasklets(int64_t budget_ns) {
+  Scheduler::RunOptions options;
+  options.soft = true;
+  options.totaltimeout_us = std::max<int64_t>(budget_ns / 1000, 1);
+  PyObject* result = sched_->run_watchdog(options);
+  if (result == nullptr) {
+    // An error passed to the main tasklet (SystemExit, KeyboardInterrupt) ends the loop.
+    if (!PyErr_ExceptionMatches(PyExc_SystemExit) && !PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+      PyObject* error = take_exception();
+      log_python(kLogError, "an error reached the game loop", error);
+      Py_XDECREF(error);
+    }
+  }
+  Py_XDECREF(result);
+  return !PyErr_Occurred();
+}
+
+bool GameLoop::run_woken_while_waiting(int64_t deadline, int64_t period, FrameStats& stats) {
+  if (sched_->runcount() <= 1) return true;  // only the loop's own tasklet: nothing was woken
+  const int64_t started = now_ns();
+  // The frame's own run budget, and never past the deadline: phases 2-5 start
+  // on time. What is left over runs in phase 4.
+  const int64_t budget = std::min<int64_t>(static_cast<int64_t>(period * run_budget_fraction_.load()),
+                                           deadline - started);
+  if (budget <= 0) return true;
+  SliceClock::begin(started);
+  const uint64_t switches = sched_->switches();
+  const bool go_on = run_tasklets(budget);
+  stats.switches += sched_->switches() - switches;
+  stats.wait_run_ns += now_ns() - started;
+  ++stats.wait_runs;
+  return go_on;
+}
+
+bool GameLoop::wait_until(int64_t deadline, int64_t period, FrameStats& stats) {
   Dispatcher& dispatcher = Dispatcher::instance();
   for (;;) {
     int64_t left = deadline - now_ns();
@@ -289,6 +310,13 @@ bool GameLoop::wait_until(int64_t deadline) {
       Strategy s = dispatcher.strategy();
       if (s == Strategy::kMainThreadCallback) dispatcher.drain();
       if (s == Strategy::kPendingCall && Py_MakePendingCalls() < 0) PyErr_Clear();
+      // These strategies exist to answer IO at once: the tasklets they woke
+      // run now, in the frame's idle time, not at the next frame boundary
+      // (a request through a node costs its work, not up to a frame).
+      if ((s == Strategy::kMainThreadCallback || s == Strategy::kPendingCall) &&
+          !run_woken_while_waiting(deadline, period, stats)) {
+        return false;
+      }
     }
   }
 }

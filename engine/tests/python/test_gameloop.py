@@ -206,7 +206,7 @@ class PhaseTest(LoopTestCase):
             s = self.stats[n]
             with self.subTest(frame=n):
                 self.assertEqual(s["frame"], base + n - 1)
-                phases = [s["wait_ms"], s["dispatch_ms"], s["timers_ms"], s["run_ms"], s["tick_ms"]]
+                phases = [s["wait_ms"], s["wait_run_ms"], s["dispatch_ms"], s["timers_ms"], s["run_ms"], s["tick_ms"]]
                 self.assertTrue(all(p >= 0 for p in phases), s)
                 self.assertAlmostEqual(sum(phases), s["frame_ms"], delta=0.01)
                 self.assertGreaterEqual(s["run_ms"], 2.0 if n > 1 else 0.0)
@@ -214,6 +214,46 @@ class PhaseTest(LoopTestCase):
                 if n > 1:
                     busy = s["busy_ms_total"] - self.stats[n - 1]["busy_ms_total"]
                     self.assertAlmostEqual(busy, s["frame_ms"] - s["wait_ms"], delta=0.01)
+
+
+class MidFrameRunTest(LoopTestCase):
+    """main_thread_callback and pending_call run what a completion wakes while
+    the loop idles in phase 1; main_loop and on_block leave it to phase 4."""
+
+    def completion_in_the_wait(self, strategy):
+        """When the tasklet woken ~50 ms into frame 2's 200 ms wait ran, and
+        when that frame's phase 2 began (both time.monotonic())."""
+        gameloop.set_fps(5)
+        gameloop.set_dispatch_strategy(strategy)
+        woke = []
+
+        def waiter():
+            _engine.sleep_in_worker(0.05)  # parked in frame 1's phase 4, done in frame 2's wait
+            woke.append(time.monotonic())
+
+        self.spawn(waiter)
+        self.run_frames(3)
+        s = self.stats[2]
+        # Frame 2's phase 1 began as frame 1's phase 5 ended (its tick hook ran just before).
+        phase_2_began = self.tick_times[1] + (s["wait_ms"] + s["wait_run_ms"]) / 1000.0
+        self.assertEqual(len(woke), 1)
+        return woke[0], phase_2_began, s
+
+    def test_pending_call_runs_the_woken_tasklet_in_phase_1(self):
+        woke, phase_2_began, s = self.completion_in_the_wait("pending_call")
+        self.assertLess(woke, phase_2_began - 0.05, s)
+        self.assertGreaterEqual(s["wait_runs"], 1, s)
+        self.assertGreater(s["wait_run_ms"], 0.0, s)
+
+    def test_main_thread_callback_runs_the_woken_tasklet_in_phase_1(self):
+        woke, phase_2_began, s = self.completion_in_the_wait("main_thread_callback")
+        self.assertLess(woke, phase_2_began - 0.05, s)
+        self.assertGreaterEqual(s["wait_runs"], 1, s)
+
+    def test_main_loop_runs_the_woken_tasklet_in_phase_4(self):
+        woke, phase_2_began, s = self.completion_in_the_wait("main_loop")
+        self.assertGreaterEqual(woke, phase_2_began, s)
+        self.assertEqual((s["wait_runs"], s["wait_run_ms"], s["dispatched"]), (0, 0.0, 1), s)
 
 
 # ---------------------------------------------------------------- frame rate

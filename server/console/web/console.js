@@ -20,7 +20,7 @@ async function api(method, path, body) {
 }
 
 const HISTORY = 120;  // samples kept on the charts (2 min at 1 Hz)
-const PHASES = ["wait_ms", "dispatch_ms", "timers_ms", "run_ms", "tick_ms"];
+const PHASES = ["wait_ms", "wait_run_ms", "dispatch_ms", "timers_ms", "run_ms", "tick_ms"];
 let frameChart, dispatchChart;
 
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"];

@@ -30,7 +30,11 @@ class Scheduler;
 struct FrameStats {
   uint64_t frame = 0;
   int64_t frame_ns = 0;     // start of phase 1 to end of phase 5
-  int64_t wait_ns = 0;      // phase 1 (idle time)
+  int64_t wait_ns = 0;      // phase 1's idle time
+  // Phase 1's time running the tasklets that main_thread_callback or
+  // pending_call woke while it waited (busy, not idle), and how many such runs.
+  int64_t wait_run_ns = 0;
+  int wait_runs = 0;
   int64_t dispatch_ns = 0;  // phase 2
   int64_t timers_ns = 0;    // phase 3
   int64_t run_ns = 0;       // phase 4
@@ -85,8 +89,15 @@ class GameLoop final {
   // Python error (run() undoes its set-up either way).
   void run_frames() noexcept;
   void frame(int64_t* deadline);
-  // Phase 1; false when a signal handler raised (the error is set).
-  bool wait_until(int64_t deadline);
+  // Phase 1; false when a signal handler raised or a woken tasklet ended the
+  // loop (the error is set).
+  bool wait_until(int64_t deadline, int64_t period, FrameStats& stats);
+  // Runs the tasklets a mid-frame dispatch woke during phase 1, within the
+  // frame's run budget and before `deadline`; false as run_tasklets.
+  bool run_woken_while_waiting(int64_t deadline, int64_t period, FrameStats& stats);
+  // The scheduler for at most `budget_ns` (soft); an error a tasklet passed
+  // to the loop is logged. False: SystemExit or KeyboardInterrupt (set).
+  bool run_tasklets(int64_t budget_ns);
   void run_ticks(FrameStats& stats, double dt);
   // Makes the tasklets parked in be_nice() runnable; returns how many were woken.
   int wake_yielders();
@@ -115,7 +126,7 @@ class GameLoop final {
   std::vector<std::pair<PyObject*, uint64_t>> yielders_;  // owned tasklets, wait tokens
   FrameStats last_;
   uint64_t overruns_ = 0;
-  int64_t busy_ns_ = 0;       // phases 2-5 summed over all frames
+  int64_t busy_ns_ = 0;       // phases 2-5 and phase 1's runs, summed over all frames
 };
 
 }  // namespace shard::engine

@@ -204,10 +204,14 @@ class ClientSessions:
 
     def check(self):
         """Ends this proxy's sessions whose account logged in again elsewhere
-        (their row names another session)."""
+        (their row names another session). Only the sessions that began
+        before the read: a login whose row was written while it ran is not
+        in what it read (seen in login storms: a fresh session ended as
+        replaced)."""
+        sessions = list(self.by_id.values())  # each one's row was written before it joined by_id
         rows = db.query("SELECT account_id, session_id FROM client_sessions WHERE proxy_node_id = ?", self.node_id)
         current = set(rows)
-        for session in list(self.by_id.values()):
+        for session in sessions:
             if (session.account_id, session.session_id) not in current:
                 self.end(session, REPLACED, release=False)
 

@@ -201,6 +201,35 @@ class SessionsOfOneProxy(StacklessTestCase):
                          [(second[0].session_id,)])
 
 
+    def test_a_login_written_while_the_sweep_reads_is_not_ended_as_replaced(self):
+        node_id = cluster_directory.register("proxy", "proxy-in-test", "127.0.0.1", 1, "test", os.getpid(), 5)
+        self.addCleanup(cluster_directory.mark_gone, node_id, cluster_directory.STOPPED)
+        sessions = client_sessions.ClientSessions(node_id, sol_links.SolLinks(1, rpc_services.Services()))
+        listener = _net.listen("127.0.0.1", 0)
+        self.addCleanup(listener.close)
+        client = _net.connect("127.0.0.1", listener.port, timeout=WAIT_S)
+        self.addCleanup(client.close)
+        server = listener.accept(timeout=WAIT_S)
+        account = db.query("SELECT id FROM accounts WHERE name = 'hank'")[0][0]
+        began = []
+        real_query = client_sessions.db.query
+
+        def sweep_read_then_login(*args):
+            rows = real_query(*args)  # what the sweep read; the login below commits after it
+            began.append(sessions.begin(account, "hank", "127.0.0.1", server))
+            return rows
+
+        client_sessions.db.query = sweep_read_then_login
+        try:
+            how, error = run_in_tasklet(sessions.check)
+        finally:
+            client_sessions.db.query = real_query
+        self.assertEqual(how, "ok", error)
+        self.addCleanup(run_in_tasklet, sessions.end, began[0], "test over")
+        self.assertIsNone(began[0].ended)
+        self.assertIs(sessions.by_id.get(began[0].session_id), began[0])
+
+
 class ManyProxies(LoginTestCase):
 
     def test_throttling_per_account_then_per_address(self):

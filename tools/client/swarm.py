@@ -274,7 +274,10 @@ class Bot:
                 self.client.poll(wait)
                 continue
             rate = mix[op]
-            due[op] += 1.0 / rate if op == "move" else self.rng.expovariate(rate)
+            if op == "move":
+                due[op] += 1.0 / rate
+            else:  # a bot that fell behind (its calls were slow) does not fire the missed calls in a burst
+                due[op] = max(due[op], time.monotonic()) + self.rng.expovariate(rate)
             self.act(op)
 
     def act(self, op):

@@ -290,12 +290,9 @@ class GameClientTest(StacklessTestCase):
     def test_a_swarm_of_five_bots_reports_json_and_a_png(self):
         out = CLUSTER.dir.name
         env = self.swarm_env()
-        # chat=0.5: chat takes at most 2 messages a second per session, 5 at once (scripts/chat.py); at
-        # chat=1 one call of the pending_call phase was refused so in every run since calls answer within
-        # the frame (game loop, 5582877).
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--port", str(self.port), "--ca", CA, "--bots", "5",
                                "--prefix", "swarmbot", "--create-accounts", "--duration", "2",
-                               "--mix", "move=2,ping=2,chat=0.5,trade=1", "--trade-type", str(SWARM_TYPE), "--strategies", "main_loop,pending_call",
+                               "--mix", "move=2,ping=2,chat=1,trade=1", "--trade-type", str(SWARM_TYPE), "--strategies", "main_loop,pending_call",
                                "--json", os.path.join(out, "swarm.json"), "--png", os.path.join(out, "swarm.png")],
                               env=env, capture_output=True, text=True, timeout=180)
         self.assertEqual(done.returncode, 0, done.stderr)

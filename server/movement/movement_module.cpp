@@ -168,6 +168,17 @@ PyObject* remove_entity(PyObject*, PyObject* id_obj) {
   return PyBool_FromLong(the_system().remove_entity(id));
 }
 
+PyObject* set_update_interval(PyObject*, PyObject* seconds_obj) {
+  double seconds;
+  if (!double_arg(seconds_obj, &seconds)) return nullptr;
+  if (!(seconds >= 0 && seconds <= 60)) {
+    PyErr_Format(PyExc_ValueError, "the update interval is in [0, 60] seconds, not %R", seconds_obj);
+    return nullptr;
+  }
+  the_system().set_update_interval(seconds);
+  Py_RETURN_NONE;
+}
+
 PyObject* entity(PyObject*, PyObject* id_obj) {
   const unsigned long long id = PyLong_AsUnsignedLongLong(id_obj);
   if (PyErr_Occurred()) return nullptr;
@@ -275,6 +286,9 @@ PyMethodDef methods[] = {
     {"take_offenders", as_cfunction<take_offenders>(), METH_NOARGS,
      "take_offenders() -> [(entity_id, reason), ...]: moves refused on shared links since the last call"},
     {"remove_entity", as_cfunction<remove_entity>(), METH_O, "remove_entity(entity_id) -> bool"},
+    {"set_update_interval", as_cfunction<set_update_interval>(), METH_O,
+     "set_update_interval(seconds): updates go out at most that often (0: at every tick), each moved entity "
+     "once with its latest state, each recipient's back to back (one write and TLS record at its proxy)"},
     {"entity", as_cfunction<entity>(), METH_O,
      "entity(entity_id) -> {system_id, position, velocity, heading, sequence} or None"},
     {"in_range", as_cfunction<in_range>(), METH_FASTCALL | METH_KEYWORDS,

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <algorithm>
+#include <span>
 
 namespace shard::movement {
 namespace {
@@ -150,7 +151,6 @@ void MovementSystem::tick(double dt) {
     std::lock_guard lock(inbox_mutex_);
     draining_.swap(inbox_);
   }
-  std::vector<std::uint64_t> moved;
   for (Incoming& in : draining_) {
     if (in.from->closed()) continue;  // rejected earlier this tick
     const std::uint64_t id = in.move.entity_id();
@@ -188,18 +188,25 @@ void MovementSystem::tick(double dt) {
     e.state.has_sequence = true;
     system.grid.place(id, to);
     ++applied_;
-    if (moved.empty() || moved.back() != id) moved.push_back(id);
+    moved_.push_back(id);
   }
   draining_.clear();
-  // Each moved entity once, with its final state of this tick.
-  std::sort(moved.begin(), moved.end());
-  moved.erase(std::unique(moved.begin(), moved.end()), moved.end());
-  std::vector<std::uint8_t> payload;
-  for (std::uint64_t id : moved) {
+  if (moved_.empty() || clock_s_ - last_update_s_ < update_interval_s_ - 1e-9) return;
+  last_update_s_ = clock_s_;
+  send_updates();
+}
+
+void MovementSystem::send_updates() {
+  // Each moved entity once, with its latest state.
+  std::sort(moved_.begin(), moved_.end());
+  moved_.erase(std::unique(moved_.begin(), moved_.end()), moved_.end());
+  payloads_.clear();
+  outgoing_.clear();
+  wire::Movement out;
+  for (std::uint64_t id : moved_) {
     auto it = entities_.find(id);
-    if (it == entities_.end()) continue;
+    if (it == entities_.end()) continue;  // removed since it moved
     const EntityState& s = it->second.state;
-    wire::Movement out;
     out.set_entity_id(id);
     out.set_x(s.position.x);
     out.set_y(s.position.y);
@@ -209,26 +216,27 @@ void MovementSystem::tick(double dt) {
     out.set_vz(static_cast<float>(s.velocity.z));
     out.set_heading(s.heading);
     out.set_sequence(s.sequence);
-    payload.resize(out.ByteSizeLong());
-    out.SerializeToArray(payload.data(), static_cast<int>(payload.size()));
-    send_updates(id, payload);
+    const auto offset = static_cast<std::uint32_t>(payloads_.size());
+    const auto size = static_cast<std::uint32_t>(out.ByteSizeLong());
+    payloads_.resize(offset + size);
+    out.SerializeWithCachedSizesToArray(payloads_.data() + offset);
+    const System& system = systems_.at(s.system_id);
+    near_.clear();
+    system.grid.in_range(id, system.config.interest_radius, near_);
+    for (std::uint64_t to : near_) outgoing_.push_back({to, offset, size});
   }
-}
-
-void MovementSystem::send_updates(std::uint64_t mover, const std::vector<std::uint8_t>& payload) {
-  const Entity& e = entities_.at(mover);
-  const System& system = systems_.at(e.state.system_id);
-  std::vector<std::uint64_t> near;
-  system.grid.in_range(mover, system.config.interest_radius, near);
-  for (std::uint64_t id : near) {
-    const Entity& to = entities_.at(id);
+  moved_.clear();
+  std::sort(outgoing_.begin(), outgoing_.end());
+  for (const Outgoing& o : outgoing_) {
+    const Entity& to = entities_.at(o.recipient);
     if (to.connection == nullptr || to.connection->closed()) continue;
     np::FrameHeader header;
     header.kind = np::MessageKind::kMovement;
     header.native = true;
     header.priority = np::Priority::kHigh;
     header.dest_kind = np::DestKind::kClient;
-    header.target_id = id;  // whose view this update is for
+    header.target_id = o.recipient;  // whose view this update is for
+    const std::span<const std::uint8_t> payload(payloads_.data() + o.offset, o.size);
     if (to.connection->send(header, payload) == np::Connection::SendResult::kQueued) ++updates_out_;
   }
 }

@@ -58,6 +58,7 @@ class SolNode:
         prefs = self.prefs
         self.services.load(SERVICE_MODULES, self)
         # The links' movement frames go to the native movement system (docs/movement.md).
+        _movement.set_update_interval(prefs["sol.movement_update_interval"])
         listener = _net.listen(prefs["sol.address"], prefs["sol.port"], native=_movement.handlers())
         self.port = node_link.Port(listener, "node link", self.serve_link)
         self.member = cluster_membership.Membership(

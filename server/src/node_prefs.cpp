@@ -92,6 +92,10 @@ const std::vector<KeySpec>& key_specs() {
       {"sol.advertise", Kind::kText, "",
        "numeric IP registered for other nodes to reach this one (empty: sol.address; needed when that is 0.0.0.0 or ::)",
        kSolOnly},
+      {"sol.movement_update_interval", Kind::kReal, "0.25",
+       "seconds between a client's movement updates: each neighbour's latest state, back to back in one write "
+       "(0: every tick)",
+       kSolOnly, 0, 60},
       {"proxy.address", Kind::kAddress, "127.0.0.1", "numeric IP the client port listens on", kProxyOnly},
       {"proxy.port", Kind::kInteger, "26000", "the client port; 0: any free port (the one taken is registered)",
        kProxyOnly, 0, 65535},

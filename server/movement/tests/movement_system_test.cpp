@@ -98,6 +98,50 @@ TEST_F(MovementSystemTest, UpdatesGoToEntitiesInRangeAndNotToFarOnes) {
   EXPECT_FALSE(mover->try_receive().has_value());  // not to itself
 }
 
+TEST_F(MovementSystemTest, WithAnUpdateIntervalEachMoverGoesOutOnceWithItsLatestState) {
+  system_.set_update_interval(0.25);
+  auto mover = entity(1, {0, 0, 0});
+  auto near = entity(2, {600, 0, 0});
+  send(*mover, move(1, 3, 0, 0, 1));
+  wait_in(1);
+  system_.tick(0.1);
+  send(*mover, move(1, 4, 0, 0, 2));
+  wait_in(2);
+  system_.tick(0.1);
+  EXPECT_EQ(system_.stats().updates_out, 0u);  // 0.2 s: not yet
+  system_.tick(0.1);
+  EXPECT_EQ(system_.stats().updates_out, 1u);
+  std::optional<np::Packet> got;
+  ASSERT_TRUE(eventually([&] { return (got = near->try_receive()).has_value(); }));
+  wire::Movement m;
+  ASSERT_TRUE(m.ParseFromArray(got->payload.data(), static_cast<int>(got->payload.size())));
+  EXPECT_EQ(m.sequence(), 2u);
+  EXPECT_EQ(m.x(), 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(near->try_receive().has_value());
+}
+
+TEST_F(MovementSystemTest, EachRecipientsUpdatesGoOutBackToBack) {
+  // Two observers on one link (a proxy's): each one's updates are contiguous
+  // on it, so the proxy relays them to its client in one write.
+  auto [link, link_server] = net_.pair();
+  std::string error;
+  ASSERT_TRUE(system_.add_entity(10, 1, link_server, {500, 0, 0}, &error)) << error;
+  ASSERT_TRUE(system_.add_entity(11, 1, link_server, {-500, 0, 0}, &error)) << error;
+  auto first = entity(1, {0, 100, 0});
+  auto second = entity(2, {0, -100, 0});
+  send(*first, move(1, 0, 101, 0, 1));
+  send(*second, move(2, 0, -101, 0, 1));
+  wait_in(2);
+  system_.tick(0.1);
+  std::vector<std::uint64_t> targets;
+  ASSERT_TRUE(eventually([&] {
+    while (auto p = link->try_receive()) targets.push_back(p->header.target_id);
+    return targets.size() >= 4;
+  }));
+  EXPECT_EQ(targets, (std::vector<std::uint64_t>{10, 10, 11, 11}));
+}
+
 TEST_F(MovementSystemTest, OlderSequencesAreDroppedNotApplied) {
   auto c = entity(1, {0, 0, 0});
   send(*c, move(1, 5, 0, 0, 10));

@@ -65,6 +65,7 @@ bool MovementSystem::remove_entity(std::uint64_t entity_id) {
   if (it == entities_.end()) return false;
   systems_.at(it->second.state.system_id).grid.remove(entity_id);
   entities_.erase(it);
+  pending_.erase(entity_id);
   return true;
 }
 
@@ -188,57 +189,70 @@ void MovementSystem::tick(double dt) {
     e.state.has_sequence = true;
     system.grid.place(id, to);
     ++applied_;
-    moved_.push_back(id);
-  }
-  draining_.clear();
-  if (moved_.empty() || clock_s_ - last_update_s_ < update_interval_s_ - 1e-9) return;
-  last_update_s_ = clock_s_;
-  send_updates();
-}
-
-void MovementSystem::send_updates() {
-  // Each moved entity once, with its latest state.
-  std::sort(moved_.begin(), moved_.end());
-  moved_.erase(std::unique(moved_.begin(), moved_.end()), moved_.end());
-  payloads_.clear();
-  outgoing_.clear();
-  wire::Movement out;
-  for (std::uint64_t id : moved_) {
-    auto it = entities_.find(id);
-    if (it == entities_.end()) continue;  // removed since it moved
-    const EntityState& s = it->second.state;
-    out.set_entity_id(id);
-    out.set_x(s.position.x);
-    out.set_y(s.position.y);
-    out.set_z(s.position.z);
-    out.set_vx(static_cast<float>(s.velocity.x));
-    out.set_vy(static_cast<float>(s.velocity.y));
-    out.set_vz(static_cast<float>(s.velocity.z));
-    out.set_heading(s.heading);
-    out.set_sequence(s.sequence);
-    const auto offset = static_cast<std::uint32_t>(payloads_.size());
-    const auto size = static_cast<std::uint32_t>(out.ByteSizeLong());
-    payloads_.resize(offset + size);
-    out.SerializeWithCachedSizesToArray(payloads_.data() + offset);
-    const System& system = systems_.at(s.system_id);
+    // Who hears of it: everyone in range now, at their next update.
     near_.clear();
     system.grid.in_range(id, system.config.interest_radius, near_);
-    for (std::uint64_t to : near_) outgoing_.push_back({to, offset, size});
+    for (std::uint64_t to_id : near_) pending_[to_id].push_back(id);
   }
-  moved_.clear();
-  std::sort(outgoing_.begin(), outgoing_.end());
-  for (const Outgoing& o : outgoing_) {
-    const Entity& to = entities_.at(o.recipient);
-    if (to.connection == nullptr || to.connection->closed()) continue;
-    np::FrameHeader header;
-    header.kind = np::MessageKind::kMovement;
-    header.native = true;
-    header.priority = np::Priority::kHigh;
-    header.dest_kind = np::DestKind::kClient;
-    header.target_id = o.recipient;  // whose view this update is for
-    const std::span<const std::uint8_t> payload(payloads_.data() + o.offset, o.size);
-    if (to.connection->send(header, payload) == np::Connection::SendResult::kQueued) ++updates_out_;
+  draining_.clear();
+  send_updates(dt);
+}
+
+void MovementSystem::send_updates(double dt) {
+  // Each recipient is updated every `groups` ticks, a different share of them
+  // at each tick (by id), so a sol's updates do not leave in one burst per
+  // interval that would hold up its proxies' IO threads (and every packet
+  // behind them) for that long.
+  const std::uint64_t groups =
+      update_interval_s_ > 0 && dt > 0 ? std::max<long long>(1, std::llround(update_interval_s_ / dt)) : 1;
+  const std::uint64_t group = ticks_ % groups;
+  payloads_.clear();
+  serialized_.clear();
+  for (auto& [recipient, movers] : pending_) {
+    if (movers.empty() || recipient % groups != group) continue;
+    std::sort(movers.begin(), movers.end());
+    movers.erase(std::unique(movers.begin(), movers.end()), movers.end());
+    const auto to = entities_.find(recipient);
+    np::Connection* connection = to != entities_.end() ? to->second.connection.get() : nullptr;
+    if (connection != nullptr && !connection->closed()) {
+      np::FrameHeader header;
+      header.kind = np::MessageKind::kMovement;
+      header.native = true;
+      header.priority = np::Priority::kHigh;
+      header.dest_kind = np::DestKind::kClient;
+      header.target_id = recipient;  // whose view this update is for
+      for (std::uint64_t mover : movers) {
+        const std::span<const std::uint8_t> payload = serialized(mover);
+        if (payload.empty()) continue;  // removed since it moved
+        if (connection->send(header, payload) == np::Connection::SendResult::kQueued) ++updates_out_;
+      }
+    }
+    movers.clear();  // keeps its capacity for the next interval
   }
+}
+
+std::span<const std::uint8_t> MovementSystem::serialized(std::uint64_t mover) {
+  auto [cached, fresh] = serialized_.try_emplace(mover);
+  if (!fresh) return {payloads_.data() + cached->second.first, cached->second.second};
+  const auto it = entities_.find(mover);
+  if (it == entities_.end()) return {};
+  const EntityState& s = it->second.state;
+  wire::Movement out;
+  out.set_entity_id(mover);
+  out.set_x(s.position.x);
+  out.set_y(s.position.y);
+  out.set_z(s.position.z);
+  out.set_vx(static_cast<float>(s.velocity.x));
+  out.set_vy(static_cast<float>(s.velocity.y));
+  out.set_vz(static_cast<float>(s.velocity.z));
+  out.set_heading(s.heading);
+  out.set_sequence(s.sequence);
+  const auto offset = static_cast<std::uint32_t>(payloads_.size());
+  const auto size = static_cast<std::uint32_t>(out.ByteSizeLong());
+  payloads_.resize(offset + size);
+  out.SerializeWithCachedSizesToArray(payloads_.data() + offset);
+  cached->second = {offset, size};
+  return {payloads_.data() + offset, size};
 }
 
 std::optional<EntityState> MovementSystem::entity(std::uint64_t entity_id) const {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -86,11 +87,12 @@ class MovementSystem final {
   // when the update interval has passed.
   void tick(double dt);
 
-  // Updates go out at most every `seconds` of ticks (0: at every tick), each
-  // moved entity once with its latest state, and each recipient's updates
-  // back to back: a proxy relays them to its client in one write and one TLS
-  // record (a client hears of ~10 neighbours' moves a second; one write each
-  // was most of a proxy's and a client's CPU). Game loop thread.
+  // Each recipient gets its updates every `seconds` of ticks (0: at every
+  // tick), each moved entity once with its latest state, back to back: a
+  // proxy relays them to its client in one write and one TLS record (a client
+  // hears of ~10 neighbours' moves a second; one write each was most of a
+  // proxy's and a client's CPU). The recipients take turns, a share per
+  // tick. Game loop thread.
   void set_update_interval(double seconds) { update_interval_s_ = seconds; }
   double update_interval() const { return update_interval_s_; }
 
@@ -122,8 +124,12 @@ class MovementSystem final {
   void refuse(netproto::Connection& from, std::uint64_t entity_id, const std::string& reason);
   // Empty when the move is valid.
   std::string validate(const Entity& entity, const System& system, const wire::Movement& move) const;
-  // The moved entities' updates to everyone in range of each, grouped by recipient.
-  void send_updates();
+  // The updates of the recipients whose turn this tick is (tick lasting `dt`),
+  // each one's back to back.
+  void send_updates(double dt);
+  // `mover`'s update with its latest state, serialised once per tick into
+  // payloads_; empty when it is gone.
+  std::span<const std::uint8_t> serialized(std::uint64_t mover);
 
   mutable std::mutex inbox_mutex_;
   std::vector<Incoming> inbox_;  // guarded by inbox_mutex_
@@ -137,17 +143,13 @@ class MovementSystem final {
   std::unordered_map<std::uint64_t, Entity> entities_;
   double clock_s_ = 0;  // sum of the ticks' dt
   double update_interval_s_ = 0;
-  double last_update_s_ = 0;           // clock_s_ when updates last went out
-  std::vector<std::uint64_t> moved_;  // entities moved since then (repeats allowed)
-  // send_updates()'s scratch, kept for its capacity.
+  // Recipient -> the entities in its range that moved since its last update
+  // (repeats allowed); an entry stays, emptied, while the recipient does.
+  std::unordered_map<std::uint64_t, std::vector<std::uint64_t>> pending_;
+  // Scratch kept for its capacity: a tick's serialised updates, by mover.
   std::vector<std::uint8_t> payloads_;
+  std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::uint32_t>> serialized_;
   std::vector<std::uint64_t> near_;
-  struct Outgoing {
-    std::uint64_t recipient;
-    std::uint32_t offset, size;  // the update in payloads_
-    bool operator<(const Outgoing& o) const { return recipient < o.recipient || (recipient == o.recipient && offset < o.offset); }
-  };
-  std::vector<Outgoing> outgoing_;
   std::atomic<std::uint64_t> packets_in_{0}, rejected_{0};
   std::uint64_t applied_ = 0, stale_ = 0, unknown_ = 0, updates_out_ = 0, ticks_ = 0;
 };

@@ -98,27 +98,36 @@ TEST_F(MovementSystemTest, UpdatesGoToEntitiesInRangeAndNotToFarOnes) {
   EXPECT_FALSE(mover->try_receive().has_value());  // not to itself
 }
 
-TEST_F(MovementSystemTest, WithAnUpdateIntervalEachMoverGoesOutOnceWithItsLatestState) {
-  system_.set_update_interval(0.25);
+TEST_F(MovementSystemTest, WithAnUpdateIntervalEachRecipientGetsEachMoverOnceAtItsTurn) {
+  system_.set_update_interval(0.3);  // 3 ticks of 0.1 s: the recipients take turns by id % 3
   auto mover = entity(1, {0, 0, 0});
-  auto near = entity(2, {600, 0, 0});
+  auto a = entity(3, {600, 0, 0});   // its turn: ticks 3, 6, ...
+  auto b = entity(5, {-600, 0, 0});  // its turn: ticks 2, 5, ...
   send(*mover, move(1, 3, 0, 0, 1));
   wait_in(1);
   system_.tick(0.1);
+  EXPECT_EQ(system_.stats().updates_out, 0u);
   send(*mover, move(1, 4, 0, 0, 2));
   wait_in(2);
   system_.tick(0.1);
-  EXPECT_EQ(system_.stats().updates_out, 0u);  // 0.2 s: not yet
+  EXPECT_EQ(system_.stats().updates_out, 1u);  // b's turn: both moves in one update
   system_.tick(0.1);
-  EXPECT_EQ(system_.stats().updates_out, 1u);
-  std::optional<np::Packet> got;
-  ASSERT_TRUE(eventually([&] { return (got = near->try_receive()).has_value(); }));
-  wire::Movement m;
-  ASSERT_TRUE(m.ParseFromArray(got->payload.data(), static_cast<int>(got->payload.size())));
-  EXPECT_EQ(m.sequence(), 2u);
-  EXPECT_EQ(m.x(), 4);
+  EXPECT_EQ(system_.stats().updates_out, 2u);  // a's
+  for (auto* observer : {&a, &b}) {
+    std::optional<np::Packet> got;
+    ASSERT_TRUE(eventually([&] { return (got = (*observer)->try_receive()).has_value(); }));
+    wire::Movement m;
+    ASSERT_TRUE(m.ParseFromArray(got->payload.data(), static_cast<int>(got->payload.size())));
+    EXPECT_EQ(m.sequence(), 2u);
+    EXPECT_EQ(m.x(), 4);
+  }
+  system_.tick(0.1);
+  system_.tick(0.1);
+  system_.tick(0.1);
+  EXPECT_EQ(system_.stats().updates_out, 2u);  // nobody moved since
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_FALSE(near->try_receive().has_value());
+  EXPECT_FALSE(a->try_receive().has_value());
+  EXPECT_FALSE(b->try_receive().has_value());
 }
 
 TEST_F(MovementSystemTest, EachRecipientsUpdatesGoOutBackToBack) {

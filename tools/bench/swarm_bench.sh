@@ -8,6 +8,8 @@
 #   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2 by default)
 #   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move and
 #   ping only; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
+#   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
+#   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 0.5, the nodes' own).
 #   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
 #   range of each, trading and chatting (MIX=move=1,ping=0.2,chat=0.05,trade=0.01
 #   by default), its sol saturated; the pings measure it.
@@ -96,9 +98,9 @@ start_node() {  # ROLE NAME ARGS...
   pids+=($!)
   eval "pid_${name//-/_}=$!"
 }
-start_node sol sol-a --sol.address 127.0.0.2
-start_node sol sol-b --sol.address 127.0.0.3
-start_node proxy proxy-a
+start_node sol sol-a --sol.address 127.0.0.2 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-0.5}"
+start_node sol sol-b --sol.address 127.0.0.3 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-0.5}"
+start_node proxy proxy-a --node.io_threads "${PROXY_IO_THREADS:-1}"
 for _ in $(seq 1 600); do
   (($(grep -c "ping over the link to sol" "$dir/logs/proxy-a.log" 2>/dev/null || true) >= 2)) && break
   sleep 0.1

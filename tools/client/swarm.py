@@ -421,13 +421,7 @@ def drive(options, stackless):
                and time.monotonic() < start_deadline and not interrupted):
             time.sleep(0.1)
         swarm.setup.end()
-        login = swarm.setup.ops.get("login")
-        print("swarm: %d of %d bots connected%s" % (swarm.connected, options.bots,
-                                                      "; failures: %s" % json.dumps(login.error_samples)
-                                                      if login and login.errors else ""),
-              file=sys.stderr, flush=True)
-        strategies = options.strategies or [None]
-        wait_s = 2 * settings_interval() + 0.5 if options.strategies else 0
+        strategies, wait_s = logged_in(swarm, options)
         for strategy in strategies:
             if interrupted:
                 break
@@ -481,13 +475,7 @@ def drive_native(options):
                 swarm.setup.ops[op] = swarm_stats.Histogram.from_raw(raw)
         swarm.setup.end()
         swarm.connected = started["connected"]
-        login = swarm.setup.ops.get("login")
-        print("swarm: %d of %d bots connected%s" % (swarm.connected, options.bots,
-                                                      "; failures: %s" % json.dumps(login.error_samples)
-                                                      if login and login.errors else ""),
-              file=sys.stderr, flush=True)
-        strategies = options.strategies or [None]
-        wait_s = 2 * settings_interval() + 0.5 if options.strategies else 0
+        strategies, wait_s = logged_in(swarm, options)
         for strategy in strategies:
             if interrupted or bots.quit:
                 break
@@ -530,6 +518,17 @@ def native_progress(swarm, phase, event):
         phase.strategy, seconds, event["connected"], "; ".join(ops) or "no calls yet",
         event["counts"]["moves_sent"] / seconds, event["counts"]["move_updates"] / seconds),
         file=sys.stderr, flush=True)
+
+
+def logged_in(swarm, options):
+    """Says how the logins went; the phases' strategies (None: as configured)
+    and the wait after switching each one."""
+    login = swarm.setup.ops.get("login")
+    print("swarm: %d of %d bots connected%s" % (swarm.connected, options.bots,
+                                                  "; failures: %s" % json.dumps(login.error_samples)
+                                                  if login and login.errors else ""),
+          file=sys.stderr, flush=True)
+    return options.strategies or [None], 2 * settings_interval() + 0.5 if options.strategies else 0
 
 
 def progress(swarm, phase):

@@ -174,19 +174,25 @@ class Login(LoginTestCase):
 class SessionsOfOneProxy(StacklessTestCase):
     """ClientSessions in this process, on the test database."""
 
-    def test_a_second_login_ends_the_first_before_its_row_changes(self):
-        # Else the proxy's sweep, reading the row in between, ended the first
-        # session as "logged in again elsewhere" (seen under load).
+    def proxy_sessions(self, connections):
+        """A registered proxy's ClientSessions and `connections` accepted
+        server ends of loopback connections, closed after the test."""
         node_id = cluster_directory.register("proxy", "proxy-in-test", "127.0.0.1", 1, "test", os.getpid(), 5)
         self.addCleanup(cluster_directory.mark_gone, node_id, cluster_directory.STOPPED)
         sessions = client_sessions.ClientSessions(node_id, sol_links.SolLinks(1, rpc_services.Services()))
         listener = _net.listen("127.0.0.1", 0)
         self.addCleanup(listener.close)
         servers = []
-        for _ in range(2):
+        for _ in range(connections):
             client = _net.connect("127.0.0.1", listener.port, timeout=WAIT_S)
             self.addCleanup(client.close)
             servers.append(listener.accept(timeout=WAIT_S))
+        return sessions, servers
+
+    def test_a_second_login_ends_the_first_before_its_row_changes(self):
+        # Else the proxy's sweep, reading the row in between, ended the first
+        # session as "logged in again elsewhere" (seen under load).
+        sessions, servers = self.proxy_sessions(2)
         account = db.query("SELECT id FROM accounts WHERE name = 'hank'")[0][0]
         how, first = run_in_tasklet(sessions.begin, account, "hank", "127.0.0.1", servers[0])
         self.assertEqual(how, "ok", first)
@@ -202,14 +208,7 @@ class SessionsOfOneProxy(StacklessTestCase):
 
 
     def test_a_login_written_while_the_sweep_reads_is_not_ended_as_replaced(self):
-        node_id = cluster_directory.register("proxy", "proxy-in-test", "127.0.0.1", 1, "test", os.getpid(), 5)
-        self.addCleanup(cluster_directory.mark_gone, node_id, cluster_directory.STOPPED)
-        sessions = client_sessions.ClientSessions(node_id, sol_links.SolLinks(1, rpc_services.Services()))
-        listener = _net.listen("127.0.0.1", 0)
-        self.addCleanup(listener.close)
-        client = _net.connect("127.0.0.1", listener.port, timeout=WAIT_S)
-        self.addCleanup(client.close)
-        server = listener.accept(timeout=WAIT_S)
+        sessions, (server,) = self.proxy_sessions(1)
         account = db.query("SELECT id FROM accounts WHERE name = 'hank'")[0][0]
         began = []
         real_query = client_sessions.db.query

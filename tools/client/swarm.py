@@ -430,13 +430,7 @@ def drive(options, stackless):
             phase = Phase(strategy or "as configured", options.watch)
             swarm.phases.append(phase)
             swarm.phase = phase
-            end = None if options.duration == 0 else time.monotonic() + options.duration
-            next_progress = time.monotonic() + options.progress if options.progress else None
-            while not interrupted and (end is None or time.monotonic() < end):
-                time.sleep(0.1 if end is None else min(0.1, max(0.0, end - time.monotonic())))
-                if next_progress is not None and time.monotonic() >= next_progress:
-                    next_progress += options.progress
-                    progress(swarm, phase)
+            run_phase(options, interrupted, lambda: progress(swarm, phase))
             phase.end()
             swarm.phase = None
             print("swarm: phase %s done" % phase.strategy, file=sys.stderr, flush=True)
@@ -484,14 +478,12 @@ def drive_native(options):
             phase = Phase(strategy or "as configured", options.watch)
             swarm.phases.append(phase)
             bots.command("phase " + phase.strategy)
-            end = None if options.duration == 0 else time.monotonic() + options.duration
-            next_progress = time.monotonic() + options.progress if options.progress else None
-            while not interrupted and (end is None or time.monotonic() < end):
-                time.sleep(0.1 if end is None else min(0.1, max(0.0, end - time.monotonic())))
-                if next_progress is not None and time.monotonic() >= next_progress:
-                    next_progress += options.progress
-                    bots.command("progress")
-                    native_progress(swarm, phase, bots.event("progress"))
+
+            def ask_progress():
+                bots.command("progress")
+                native_progress(swarm, phase, bots.event("progress"))
+
+            run_phase(options, interrupted, ask_progress)
             bots.command("end")
             phase.take_native(bots.event("phase"))
             phase.end()
@@ -518,6 +510,17 @@ def native_progress(swarm, phase, event):
         phase.strategy, seconds, event["connected"], "; ".join(ops) or "no calls yet",
         event["counts"]["moves_sent"] / seconds, event["counts"]["move_updates"] / seconds),
         file=sys.stderr, flush=True)
+
+
+def run_phase(options, interrupted, on_progress):
+    """Waits out one phase (--duration; 0: until Ctrl-C), calling on_progress every --progress seconds."""
+    end = None if options.duration == 0 else time.monotonic() + options.duration
+    next_progress = time.monotonic() + options.progress if options.progress else None
+    while not interrupted and (end is None or time.monotonic() < end):
+        time.sleep(0.1 if end is None else min(0.1, max(0.0, end - time.monotonic())))
+        if next_progress is not None and time.monotonic() >= next_progress:
+            next_progress += options.progress
+            on_progress()
 
 
 def logged_in(swarm, options):

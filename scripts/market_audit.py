@@ -306,8 +306,8 @@ def _integer(entry, field, line, none=False):
         raise ValueError("trade log line %d: no %r" % (line, field))
     value = entry[field]
     if type(value) is not int and not (none and value is None):
-        raise ValueError("trade log line %d: %r must be an integer%s, not %r" % (line, field, " or null" if none else "",
-                                                                               value))
+        raise ValueError("trade log line %d: %r must be an integer%s, not %r"
+                         % (line, field, " or null" if none else "", value))
     return value
 
 

@@ -25,6 +25,7 @@ import characters  # noqa: E402
 import db  # noqa: E402
 import market_audit  # noqa: E402
 import market_ledger  # noqa: E402
+import market_support  # noqa: E402
 from cluster_support import Cluster  # noqa: E402
 from dbsupport import client_env  # noqa: E402
 from market_wallets import InsufficientFunds  # noqa: E402
@@ -123,7 +124,7 @@ class AuditTest(StacklessTestCase):
         super().setUp()
         for table in ("market_trades", "wallet_transactions", "market_orders", "market_requests", "wallets"):
             db.execute("DELETE FROM " + table)
-        self.run_ = Run(self).trade()
+        self.market = Run(self).trade()
 
     def assertProblems(self, result, *expected):
         """The result's problems are exactly `expected`, each given as the fragments it contains."""
@@ -133,10 +134,14 @@ class AuditTest(StacklessTestCase):
                 self.assertIn(fragment, problem, "\n".join(result.problems))
 
     def name(self, request_id, who):
-        return "request %d (character %d, %r)" % (self.run_.rows[request_id], who, request_id)
+        return "request %d (character %d, %r)" % (self.market.rows[request_id], who, request_id)
+
+    def expected_money(self):
+        """The baseline's money and the new character's starting balance."""
+        return self.market.baseline["money"] + characters.STARTING_BALANCE
 
     def test_a_clean_run_of_real_trades_passes_and_is_counted(self):
-        result = self.run_.check()
+        result = self.market.check()
         self.assertEqual(result.problems, [])
         self.assertTrue(result.ok)
         counts = dict(result.counts)
@@ -146,78 +151,77 @@ class AuditTest(StacklessTestCase):
                          {"requests": 9, "trades": 5, "wallet_rows": 15, "answered": 6, "refused": 1,
                           "unknown": 2, "unknown_with_row": 1, "new_characters": 1, "open_orders": 1,
                           "log_lines": 10, "wallet_rows_outside_market": 0})
-        # The rows before the baseline are not the run's: a baseline taken now sees no request at all.
+        # Only what follows a baseline is checked: one taken now has no request after it.
         self.assertEqual(market_audit.check(market_audit.snapshot(), []).counts["requests"], 0)
 
     def test_a_wallet_row_deleted_is_a_lost_transaction(self):
         (row, amount), = db.query("SELECT id, amount FROM wallet_transactions WHERE market_request_id = ?"
-                                  " AND character_id = ?", self.run_.rows["b-1"], self.run_.b)
+                                  " AND character_id = ?", self.market.rows["b-1"], self.market.b)
         db.execute("DELETE FROM wallet_transactions WHERE id = ?", row)
-        self.assertProblems(self.run_.check(),
-                            ("character %d:" % self.run_.b, "from outside the market, expected 10000"),
-                            (self.name("b-1", self.run_.b), ": 1 wallet rows, expected 2"))
+        self.assertProblems(self.market.check(),
+                            ("character %d:" % self.market.b, "from outside the market, expected 10000"),
+                            (self.name("b-1", self.market.b), ": 1 wallet rows, expected 2"))
         self.assertEqual(amount, -30)
 
     def test_a_trade_duplicated_is_caught(self):
-        db.execute("INSERT INTO market_trades (market_request_id, region_id, type_id, price, quantity, resting_order_id,"
-                   " taker_is_buy, buyer_id, seller_id) SELECT market_request_id, region_id, type_id, price, quantity,"
-                   " resting_order_id, taker_is_buy, buyer_id, seller_id FROM market_trades WHERE market_request_id = ?",
-                   self.run_.rows["s-2"])
-        self.assertProblems(self.run_.check(),
-                            (self.name("s-2", self.run_.a), "its answer lists 1 trades, market_trades holds 2"))
+        columns = ("market_request_id, region_id, type_id, price, quantity, resting_order_id, taker_is_buy,"
+                   " buyer_id, seller_id")
+        db.execute("INSERT INTO market_trades (%s) SELECT %s FROM market_trades WHERE market_request_id = ?"
+                   % (columns, columns), self.market.rows["s-2"])
+        self.assertProblems(self.market.check(),
+                            (self.name("s-2", self.market.a), "its answer lists 1 trades, market_trades holds 2"))
 
     def test_a_trade_altered_is_caught(self):
-        db.execute("UPDATE market_trades SET quantity = quantity + 1 WHERE market_request_id = ?", self.run_.rows["s-2"])
-        self.assertProblems(self.run_.check(), (self.name("s-2", self.run_.a), "its answer lists trades",
+        db.execute("UPDATE market_trades SET quantity = quantity + 1 WHERE market_request_id = ?",
+                   self.market.rows["s-2"])
+        self.assertProblems(self.market.check(), (self.name("s-2", self.market.a), "its answer lists trades",
                                                 "'quantity': 2", "'quantity': 3"))
 
     def test_money_added_to_a_wallet_is_caught(self):
-        db.execute("UPDATE wallets SET balance = balance + 1000 WHERE character_id = ?", self.run_.c)
-        self.assertProblems(self.run_.check(),
-                            ("character %d:" % self.run_.c, ": 2000 from outside the market, expected 1000"),
+        db.execute("UPDATE wallets SET balance = balance + 1000 WHERE character_id = ?", self.market.c)
+        self.assertProblems(self.market.check(),
+                            ("character %d:" % self.market.c, ": 2000 from outside the market, expected 1000"),
                             ("money made or lost:", "expected %d" % self.expected_money()))
 
-    def expected_money(self):
-        return self.run_.baseline["money"] + characters.STARTING_BALANCE
-
     def test_an_escrow_changed_is_caught(self):
-        db.execute("UPDATE market_orders SET escrow = escrow + 5 WHERE id = ?", self.run_.buy_order)
-        self.assertProblems(self.run_.check(),
+        db.execute("UPDATE market_orders SET escrow = escrow + 5 WHERE id = ?", self.market.buy_order)
+        self.assertProblems(self.market.check(),
                             ("money made or lost:", "expected %d" % self.expected_money()),
-                            ("order %d (buy 1 at 9): escrow 14, expected 9" % self.run_.buy_order,))
+                            ("order %d (buy 1 at 9): escrow 14, expected 9" % self.market.buy_order,))
 
     def test_a_logged_answer_whose_request_is_missing_is_lost(self):
         # s-1 rested a sell: no wallet row or trade of its own, only its request row goes.
-        db.execute("DELETE FROM market_requests WHERE id = ?", self.run_.rows["s-1"])
-        self.assertProblems(self.run_.check(), ("request 's-1' of character %d: lost" % self.run_.a,
-                                                "order_id %d, filled 0, 0 trades" % self.run_.answers["s-1"]["order_id"]))
+        db.execute("DELETE FROM market_requests WHERE id = ?", self.market.rows["s-1"])
+        order = self.market.answers["s-1"]["order_id"]
+        self.assertProblems(self.market.check(), ("request 's-1' of character %d: lost" % self.market.a,
+                                                  "(order_id %d, filled 0, 0 trades)" % order))
 
     def test_a_logged_answer_that_differs_is_caught(self):
-        entry = next(e for e in self.run_.log if e["request_id"] == "b-1")
+        entry = next(e for e in self.market.log if e["request_id"] == "b-1")
         entry["filled"] = 2
-        self.assertProblems(self.run_.check(), (self.name("b-1", self.run_.b), "differs: the bot got order_id None,"
+        self.assertProblems(self.market.check(), (self.name("b-1", self.market.b), "differs: the bot got order_id None,"
                                                 " filled 2, 1 trades; stored order_id None, filled 3, 1 trades"))
 
     def test_a_refused_request_with_a_row_is_caught(self):
-        entry = next(e for e in self.run_.log if e["request_id"] == "s-2")
+        entry = next(e for e in self.market.log if e["request_id"] == "s-2")
         entry.clear()
-        entry.update(character_id=self.run_.a, request_id="s-2", outcome="refused")
-        self.assertProblems(self.run_.check(), (self.name("s-2", self.run_.a), "the bot was refused"))
+        entry.update(character_id=self.market.a, request_id="s-2", outcome="refused")
+        self.assertProblems(self.market.check(), (self.name("s-2", self.market.a), "the bot was refused"))
 
     def test_a_request_no_bot_made_is_caught(self):
-        self.run_.place(self.run_.a, "sell", 1, 50, "ghost", outcome=None)  # a's other requests are logged
-        self.assertProblems(self.run_.check(), (self.name("ghost", self.run_.a), "a request no bot made"))
+        self.market.place(self.market.a, "sell", 1, 50, "ghost", outcome=None)  # a's other requests are logged
+        self.assertProblems(self.market.check(), (self.name("ghost", self.market.a), "a request no bot made"))
 
     def test_a_request_of_an_unlogged_character_is_not_the_bots(self):
-        self.run_.place(self.run_.d, "sell", 1, 50, "d-3", outcome=None)
-        self.assertEqual(self.run_.check().problems, [])
+        self.market.place(self.market.d, "sell", 1, 50, "d-3", outcome=None)
+        self.assertEqual(self.market.check().problems, [])
 
     def test_a_retry_answered_after_an_answer_must_agree(self):
-        self.run_.log.append({"character_id": self.run_.b, "request_id": "b-4", "outcome": "answered",
+        self.market.log.append({"character_id": self.market.b, "request_id": "b-4", "outcome": "answered",
                               "order_id": 99, "filled": 1, "trades": 1})
-        self.assertProblems(self.run_.check(), ("request 'b-4' of character %d: answered twice, differently"
-                                                % self.run_.b,),
-                            (self.name("b-4", self.run_.b), "differs: the bot got order_id 99"))
+        self.assertProblems(self.market.check(), ("request 'b-4' of character %d: answered twice, differently"
+                                                % self.market.b,),
+                            (self.name("b-4", self.market.b), "differs: the bot got order_id 99"))
 
     def test_rows_of_a_request_that_does_not_exist_are_caught(self):
         # Only with the server's foreign key checks off (0008 has them): the audit does not rely on them.
@@ -225,35 +229,45 @@ class AuditTest(StacklessTestCase):
             tx.execute("SET foreign_key_checks = 0")
             try:
                 tx.execute("INSERT INTO wallet_transactions (character_id, amount, balance_after, reason,"
-                           " market_request_id) VALUES (?, 0, 0, 'forged', 999999)", self.run_.d)
+                           " market_request_id) VALUES (?, 0, 0, 'forged', 999999)", self.market.d)
                 tx.execute("INSERT INTO market_trades (market_request_id, region_id, type_id, price, quantity,"
                            " resting_order_id, taker_is_buy, buyer_id, seller_id) VALUES (999998, ?, ?, 1, 1, 1, 1,"
-                           " ?, ?)", REGION, TRITANIUM, self.run_.d, self.run_.d)
+                           " ?, ?)", REGION, TRITANIUM, self.market.d, self.market.d)
             finally:
                 tx.execute("SET foreign_key_checks = 1")  # the pool's connection goes back as it came
         (trade,), = db.query("SELECT MAX(id) FROM market_trades")
         (row,), = db.query("SELECT MAX(id) FROM wallet_transactions")
-        self.assertProblems(self.run_.check(), ("trade %d: its market request 999998 does not exist" % trade,),
+        self.assertProblems(self.market.check(), ("trade %d: its market request 999998 does not exist" % trade,),
                             ("wallet row %d: its market request 999999 does not exist" % row,))
 
     def test_rows_added_to_a_request_from_before_the_baseline_are_caught(self):
-        old = self.run_.baseline["last"]["market_requests"]
+        old = self.market.baseline["last"]["market_requests"]
         db.execute("INSERT INTO wallet_transactions (character_id, amount, balance_after, reason, market_request_id)"
-                   " VALUES (?, 0, 0, 'late', ?)", self.run_.d, old)
+                   " VALUES (?, 0, 0, 'late', ?)", self.market.d, old)
         (row,), = db.query("SELECT MAX(id) FROM wallet_transactions")
-        self.assertProblems(self.run_.check(), ("wallet row %d: its market request %d is from before the baseline"
+        self.assertProblems(self.market.check(), ("wallet row %d: its market request %d is from before the baseline"
                                                 % (row, old),))
 
     def test_a_new_character_with_money_from_nowhere_is_caught(self):
-        db.execute("UPDATE wallets SET balance = balance + 7 WHERE character_id = ?", self.run_.e)
-        self.assertProblems(self.run_.check(), ("character %d:" % self.run_.e,
+        db.execute("UPDATE wallets SET balance = balance + 7 WHERE character_id = ?", self.market.e)
+        self.assertProblems(self.market.check(), ("character %d:" % self.market.e,
                                                 "%d from outside the market, expected %d"
                                                 % (characters.STARTING_BALANCE + 7, characters.STARTING_BALANCE)))
 
+    def test_the_tests_audit_fails_them_with_every_problem(self):
+        m = self.market
+        funded = {m.a: 0, m.b: 10_000, m.c: 1_000, m.d: 500, m.e: characters.STARTING_BALANCE}
+        self.assertEqual(market_support.audit(self, funded), 11)  # the tests' baseline: an empty market
+        db.execute("UPDATE wallets SET balance = balance + 1 WHERE character_id = ?", m.a)
+        with self.assertRaisesRegex(AssertionError, r"do not balance \(2 problems\):\ncharacter %d: .*\nmoney made"
+                                    % m.a):
+            market_support.audit(self, funded)
+
     def test_a_malformed_trade_log_is_refused_with_its_line(self):
-        self.run_.log.insert(2, {"character_id": self.run_.a, "request_id": "x", "outcome": "answered", "filled": 1})
+        self.market.log.insert(2, {"character_id": self.market.a, "request_id": "x", "outcome": "answered",
+                                   "filled": 1})
         with self.assertRaisesRegex(ValueError, "trade log line 3: no 'order_id'"):
-            self.run_.check()
+            self.market.check()
 
     def test_the_cli_takes_a_baseline_and_checks_a_log(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -262,9 +276,9 @@ class AuditTest(StacklessTestCase):
             cli = [SHARD_BINARY, "python", os.path.join(ROOT, "tools", "bench", "market_audit.py")]
             done = subprocess.run(cli + ["snapshot", baseline], env=env, capture_output=True, text=True, timeout=60)
             self.assertEqual(done.returncode, 0, done.stderr)
-            first = self.run_.place(self.run_.a, "sell", 1, 20, "cli-1")
+            first = self.market.place(self.market.a, "sell", 1, 20, "cli-1")
             with open(log, "w", encoding="utf-8") as f:
-                f.write("".join(json.dumps(entry) + "\n" for entry in self.run_.log[-1:]))
+                f.write("".join(json.dumps(entry) + "\n" for entry in self.market.log[-1:]))
             done = subprocess.run(cli + ["check", baseline, "--trade-log", log, "--json", out], env=env,
                                   capture_output=True, text=True, timeout=60)
             self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
@@ -272,7 +286,7 @@ class AuditTest(StacklessTestCase):
             self.assertEqual((summary["requests"], summary["answered"], summary["problems"]), (1, 1, 0))
             self.assertIsNotNone(first)
 
-            db.execute("UPDATE wallets SET balance = balance + 1 WHERE character_id = ?", self.run_.a)
+            db.execute("UPDATE wallets SET balance = balance + 1 WHERE character_id = ?", self.market.a)
             done = subprocess.run(cli + ["check", baseline, "--trade-log", log, "--json", out], env=env,
                                   capture_output=True, text=True, timeout=60)
             self.assertEqual(done.returncode, 1, done.stdout + done.stderr)

@@ -1,5 +1,6 @@
 #include "bot.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <regex>
@@ -41,6 +42,7 @@ Bot::Bot(asio::io_context& context, Swarm& swarm, ThreadStats& stats, int slot)
       call_timer_(context),
       move_timer_(context),
       ping_timer_(context),
+      trade_timer_(context),
       heartbeat_timer_(context) {
   // Every kind: the ones a client receives go to their handler, the others
   // close the connection (an unhandled kind would sit in the receive queue).
@@ -66,7 +68,8 @@ Bot::Bot(asio::io_context& context, Swarm& swarm, ThreadStats& stats, int slot)
   // Parsed (a payload that does not parse is a violation) and otherwise ignored.
   handlers_->set(K::kNotification, [this](net::Connection& connection, const net::Frame& frame) {
     wire::Notification note;
-    if (&connection == connection_.get()) parse_(frame, note);
+    if (&connection != connection_.get() || !parse_(frame, note)) return;
+    if (stats_.recording && note.service() == "market" && note.event() == "trade") ++stats_.phase.trade_notifications;
   });
   handlers_->set(K::kSessionChange, [this](net::Connection& connection, const net::Frame& frame) {
     wire::SessionChange change;
@@ -182,10 +185,15 @@ void Bot::drop_connection_() {
 }
 
 void Bot::stop() {
-  if (state_ == State::kPlaying) swarm_.connected.fetch_sub(1, std::memory_order_relaxed);
+  if (state_ == State::kPlaying) {
+    swarm_.connected.fetch_sub(1, std::memory_order_relaxed);
+    if (call_id_ != 0 && step_ == Step::kTrade) trade_unanswered_("the run ended before the answer");
+  }
   state_ = State::kDone;
   move_timer_.cancel();
   ping_timer_.cancel();
+  trade_timer_.cancel();
+  waiting_.clear();
   drop_connection_();
 }
 
@@ -222,7 +230,7 @@ void Bot::on_login_reply_(const net::Frame& frame) {
     return give_up_(message);
   }
   state_ = State::kSetup;
-  call_(Step::kList, "characters", "list", nullptr);
+  call_(Step::kList, "characters", "list");
 }
 
 void Bot::on_rpc_reply_(const net::Frame& frame) {
@@ -237,7 +245,9 @@ void Bot::on_rpc_error_(const net::Frame& frame) {
   const std::string kind = wire::RpcError_Kind_IsValid(error.kind())
                                ? wire::RpcError_Kind_Name(error.kind())
                                : "KIND_" + std::to_string(error.kind());
-  call_failed_(step_, "RpcError: " + kind + (error.type().empty() ? "" : " " + error.type()) + ": " + error.message());
+  const bool retriable = error.kind() == wire::RpcError::TIMEOUT || error.kind() == wire::RpcError::UNAVAILABLE;
+  call_failed_(step_, "RpcError: " + kind + (error.type().empty() ? "" : " " + error.type()) + ": " + error.message(),
+               retriable);
 }
 
 void Bot::on_movement_(const net::Frame& frame) {
@@ -276,6 +286,7 @@ void Bot::lost_() {
     case State::kSetup:
       return give_up_(message);
     case State::kPlaying:
+      if (call_id_ != 0 && step_ == Step::kTrade) trade_unanswered_(message);
       stats_.error(&PhaseStats::connection, message.substr(0, 200));
       log_("lost its connection: " + message);
       stop();
@@ -292,11 +303,12 @@ std::string Bot::call_name_(Step step) const {
     case Step::kList: return "characters.list";
     case Step::kCreate: return "characters.create";
     case Step::kSelect: return "characters.select";
+    case Step::kTrade: return "market.place";
     default: return "ping.ping";
   }
 }
 
-void Bot::call_(Step step, const char* service, const char* method, const wire::Value* arg) {
+void Bot::call_(Step step, const char* service, const char* method, const std::vector<wire::Value>& args) {
   wire::RpcCall call;
   call_id_ = next_call_id_++;
   step_ = step;
@@ -304,7 +316,7 @@ void Bot::call_(Step step, const char* service, const char* method, const wire::
   call.set_service(service);
   call.set_method(method);
   call.set_timeout_ms(std::max<std::uint32_t>(1, static_cast<std::uint32_t>(swarm_.options.timeout * 1000)));
-  if (arg != nullptr) *call.add_args() = *arg;
+  for (const wire::Value& arg : args) *call.add_args() = arg;
   net::FrameHeader header;
   header.dest_kind = net::DestKind::kSol;
   call_sent_ = Clock::now();
@@ -312,8 +324,10 @@ void Bot::call_(Step step, const char* service, const char* method, const wire::
   call_timer_.expires_after(duration_of(swarm_.options.timeout));
   call_timer_.async_wait([this, id = call_id_](const boost::system::error_code& e) {
     if (e || id != call_id_) return;
-    call_failed_(step_, "CallTimeout: " + call_name_(step_) + ": no answer within " +
-                            seconds_text(swarm_.options.timeout) + " s");
+    call_failed_(step_,
+                 "CallTimeout: " + call_name_(step_) + ": no answer within " + seconds_text(swarm_.options.timeout) +
+                     " s",
+                 true);
   });
 }
 
@@ -325,9 +339,9 @@ void Bot::answered_(Step step, const wire::Value* result) {
       const auto first = first_item(*result);
       if (!first) return give_up_("ProtocolError: characters.list answered no list");
       if (*first == nullptr) {
-        wire::Value name;
-        set_string(name, name_);
-        return call_(Step::kCreate, "characters", "create", &name);
+        std::vector<wire::Value> name(1);
+        set_string(name[0], name_);
+        return call_(Step::kCreate, "characters", "create", name);
       }
       result = *first;
       [[fallthrough]];
@@ -335,34 +349,44 @@ void Bot::answered_(Step step, const wire::Value* result) {
     case Step::kCreate: {
       const auto id = as_int(field(*result, "character_id"));
       if (!id) return give_up_("ProtocolError: " + call_name_(step) + " answered no character_id");
-      wire::Value arg;
-      set_int(arg, *id);
-      return call_(Step::kSelect, "characters", "select", &arg);
+      character_ = *id;
+      std::vector<wire::Value> arg(1);
+      set_int(arg[0], *id);
+      return call_(Step::kSelect, "characters", "select", arg);
     }
     case Step::kSelect:
       return selected_(*result);
     case Step::kPing: {
       const auto now = Clock::now();
       stats_.record_ping(std::chrono::duration<double>(now - call_sent_).count(), now);
-      if (pings_waiting_ > 0) {
-        --pings_waiting_;
-        send_ping_();
-      }
-      return;
+      return next_waiting_();
     }
+    case Step::kTrade:
+      trade_answered_(*result);
+      return next_waiting_();
     case Step::kNone:
       return;
   }
 }
 
-void Bot::call_failed_(Step step, const std::string& message) {
+void Bot::call_failed_(Step step, const std::string& message, bool retriable) {
   call_id_ = 0;
   call_timer_.cancel();
-  if (step != Step::kPing) return give_up_(message);
-  stats_.error(&PhaseStats::ping, message.substr(0, 200));
-  if (pings_waiting_ > 0) {
-    --pings_waiting_;
-    send_ping_();
+  switch (step) {
+    case Step::kPing:
+      stats_.error(&PhaseStats::ping, message.substr(0, 200));
+      return next_waiting_();
+    case Step::kTrade:
+      if (retriable && trade_sends_ < kTradeAttempts) return send_trade_();  // the same request id
+      stats_.error(&PhaseStats::trade, message.substr(0, 200));
+      if (retriable) {
+        trade_unanswered_(message);
+      } else {
+        swarm_.trades.refused(trade_, message);
+      }
+      return next_waiting_();
+    default:
+      return give_up_(message);
   }
 }
 
@@ -401,13 +425,9 @@ void Bot::play_() {
       if (!e) move_();
     });
   }
-  if (o.ping_rate > 0) {
-    ping_at_ = now + duration_of(std::exponential_distribution<double>(o.ping_rate)(rng_));
-    ping_timer_.expires_at(ping_at_);
-    ping_timer_.async_wait([this](const boost::system::error_code& e) {
-      if (!e) ping_due_();
-    });
-  }
+  ping_at_ = trade_at_ = now;
+  if (o.ping_rate > 0) arm_(Step::kPing);
+  if (o.trade_rate > 0) arm_(Step::kTrade);
 }
 
 void Bot::move_() {
@@ -447,24 +467,80 @@ void Bot::move_() {
   if (stats_.recording) ++stats_.phase.moves_sent;
 }
 
-void Bot::ping_due_() {
-  if (state_ != State::kPlaying) return;
-  ping_at_ += duration_of(std::exponential_distribution<double>(swarm_.options.ping_rate)(rng_));
-  ping_timer_.expires_at(ping_at_);
-  ping_timer_.async_wait([this](const boost::system::error_code& e) {
-    if (!e) ping_due_();
+// The next arrival after the last one, or after now for a bot that fell
+// behind: the missed ones are not fired in a burst (swarm.py's behave()).
+void Bot::arm_(Step op) {
+  const bool ping = op == Step::kPing;
+  Clock::time_point& at = ping ? ping_at_ : trade_at_;
+  auto& timer = ping ? ping_timer_ : trade_timer_;
+  const double rate = ping ? swarm_.options.ping_rate : swarm_.options.trade_rate;
+  at = std::max(at, Clock::now()) + duration_of(std::exponential_distribution<double>(rate)(rng_));
+  timer.expires_at(at);
+  timer.async_wait([this, op](const boost::system::error_code& e) {
+    if (!e) due_(op);
   });
-  // One in flight, as the Python bot's blocking call: a due ping waits for the answer.
-  if (call_id_ != 0) {
-    ++pings_waiting_;
-  } else {
-    send_ping_();
-  }
 }
 
-void Bot::send_ping_() {
-  if (state_ == State::kPlaying) call_(Step::kPing, "ping", "ping", nullptr);
+void Bot::due_(Step op) {
+  if (state_ != State::kPlaying) return;
+  arm_(op);
+  // One call in flight, as the Python bot's blocking calls: a due op waits
+  // for the answer, and one already waiting is not doubled.
+  if (call_id_ == 0) return send_(op);
+  if (std::find(waiting_.begin(), waiting_.end(), op) == waiting_.end()) waiting_.push_back(op);
 }
+
+void Bot::next_waiting_() {
+  if (waiting_.empty() || state_ != State::kPlaying) return;
+  const Step op = waiting_.front();
+  waiting_.pop_front();
+  send_(op);
+}
+
+void Bot::send_(Step op) {
+  if (op == Step::kPing) return call_(Step::kPing, "ping", "ping");
+  // A new request: a side, a quantity of 1-5 and a price within 10% of the
+  // options', as swarm.py's Bot.trade, and an id no other request has.
+  const BotOptions& o = swarm_.options;
+  const std::int64_t spread = o.trade_price / 10;
+  char id[33];
+  std::snprintf(id, sizeof id, "%016llx%08x%08x", static_cast<unsigned long long>(swarm_.run_id),
+                static_cast<unsigned>(o.first + slot_), ++trades_started_);
+  trade_ = TradeRequest{character_, id, std::uniform_int_distribution<int>(0, 1)(rng_) == 0, o.trade_type,
+                        std::uniform_int_distribution<std::int64_t>(1, 5)(rng_),
+                        std::max<std::int64_t>(1, o.trade_price +
+                                                      std::uniform_int_distribution<std::int64_t>(-spread, spread)(rng_))};
+  trade_sends_ = 0;
+  trade_started_ = Clock::now();
+  send_trade_();
+}
+
+void Bot::send_trade_() {
+  ++trade_sends_;
+  std::vector<wire::Value> args(5);
+  set_string(args[0], trade_.buy ? "buy" : "sell");
+  set_int(args[1], trade_.type_id);
+  set_int(args[2], trade_.quantity);
+  set_int(args[3], trade_.price);
+  set_string(args[4], trade_.request_id);
+  call_(Step::kTrade, "market", "place", args);
+}
+
+void Bot::trade_answered_(const wire::Value& result) {
+  const auto filled = as_int(field(result, "filled"));
+  const wire::Value* order = field(result, "order_id");
+  const wire::Value* trades = field(result, "trades");
+  if (!filled || order == nullptr || (!order->has_null_value() && !as_int(order)) || trades == nullptr ||
+      !trades->has_list_value()) {
+    // Logged as unanswered: the audit then accepts either a row or none.
+    stats_.error(&PhaseStats::trade, "ProtocolError: market.place answered no order_id, filled and trades");
+    return trade_unanswered_("an answer without order_id, filled and trades");
+  }
+  swarm_.trades.answered(trade_, TradeAnswer{as_int(order), *filled, trades->list_value().items_size()});
+  if (stats_.recording) stats_.phase.trade.add(std::chrono::duration<double>(Clock::now() - trade_started_).count());
+}
+
+void Bot::trade_unanswered_(const std::string& message) { swarm_.trades.unknown(trade_, message); }
 
 void Bot::heartbeat_due_() {
   if (!connection_) return;

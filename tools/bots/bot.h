@@ -1,10 +1,14 @@
 #pragma once
-// One bot: swarm.py's Bot for move and ping (tools/client/swarm.py), as a
-// state machine on its IO thread's io_context. It connects (from its source
-// address), runs the handshake (TLS verified against the CA), logs in with
-// swarm.py's retries, lists, creates if need be and selects its character,
-// then moves at a fixed period and pings as Poisson arrivals, one ping in
-// flight. Every frame from the server arrives through the connection's
+// One bot: swarm.py's Bot for move, ping and trade (tools/client/swarm.py),
+// as a state machine on its IO thread's io_context. It connects (from its
+// source address), runs the handshake (TLS verified against the CA), logs in
+// with swarm.py's retries, lists, creates if need be and selects its
+// character, then moves at a fixed period and pings and trades as Poisson
+// arrivals, one call in flight: an op that falls due meanwhile waits its turn
+// (at most one of each kind, as the Python bot's loop). A trade carries its
+// own request id and is sent again with it when no answer came (timeout,
+// UNAVAILABLE), as a client must for the market's idempotency; its outcome
+// goes to the trade log for the market audit. Every frame from the server arrives through the connection's
 // native handlers on this same thread, so nothing here takes a lock; what it
 // measures goes to its thread's ThreadStats. A payload that does not parse,
 // or a kind a client never receives, closes its connection with a logged
@@ -18,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -30,16 +35,20 @@
 #include "shard/netproto/native_handlers.h"
 #include "shard/wire/value.pb.h"
 #include "thread_stats.h"
+#include "trade_log.h"
 
 namespace shard::bots {
 
 inline constexpr int kLoginAttempts = 4;  // swarm.py's LOGIN_ATTEMPTS
+inline constexpr int kTradeAttempts = 3;  // swarm.py's TRADE_ATTEMPTS: sends of one request id
 
 // What every bot shares: read-only once the bots run, besides the atomics and the table.
 struct Swarm {
   const BotOptions& options;
   std::shared_ptr<const netproto::ClientHandshake> handshake;
   MoveTable& moves;
+  TradeLog& trades;
+  std::uint64_t run_id;  // random per run: the trades' request ids never meet an earlier run's
   std::atomic<int> connected{0};  // logged in, character selected, still playing
   std::atomic<int> settled{0};    // logged in or gave up
 };
@@ -60,7 +69,7 @@ class Bot {
 
  private:
   enum class State { kIdle, kConnecting, kLoggingIn, kSetup, kPlaying, kDone };
-  enum class Step { kNone, kList, kCreate, kSelect, kPing };
+  enum class Step { kNone, kList, kCreate, kSelect, kPing, kTrade };
 
   // Login: one attempt, its failure (retried as swarm.py's Bot.log_in), giving up.
   void connect_();
@@ -85,17 +94,24 @@ class Bot {
   template <class Message>
   bool parse_(const netproto::Frame& frame, Message& message);
 
-  // Calls: one in flight (the setup's, then one ping at a time).
-  void call_(Step step, const char* service, const char* method, const wire::Value* arg);
+  // Calls: one in flight (the setup's, then one ping or trade at a time).
+  // `retriable`: no answer says whether it ran (a timeout, UNAVAILABLE).
+  void call_(Step step, const char* service, const char* method, const std::vector<wire::Value>& args = {});
   void answered_(Step step, const wire::Value* result);
-  void call_failed_(Step step, const std::string& message);
+  void call_failed_(Step step, const std::string& message, bool retriable);
   void selected_(const wire::Value& attributes);
 
   // Playing.
   void play_();
   void move_();
-  void ping_due_();
-  void send_ping_();
+  // A Poisson op (ping or trade) fell due: sent now, or waits its turn.
+  void due_(Step op);
+  void arm_(Step op);
+  void next_waiting_();
+  void send_(Step op);
+  void send_trade_();
+  void trade_answered_(const wire::Value& result);
+  void trade_unanswered_(const std::string& message);
   void heartbeat_due_();
   std::array<double, 3> heading_();
 
@@ -125,17 +141,23 @@ class Bot {
 
   // Calls.
   std::uint64_t next_call_id_ = 1, call_id_ = 0;  // call_id_: the one in flight, 0: none
+  std::deque<Step> waiting_;                      // ops due while a call was in flight
   Step step_ = Step::kNone;
   Clock::time_point call_sent_;
   boost::asio::steady_timer call_timer_;
 
   // Playing.
+  std::int64_t character_ = 0;
   std::uint64_t ship_ = 0;
   std::array<double, 3> position_{}, velocity_{};
   std::uint32_t sequence_ = 0;
-  Clock::time_point last_move_, move_at_, ping_at_, last_send_;
-  int pings_waiting_ = 0;  // due while one was in flight
-  boost::asio::steady_timer move_timer_, ping_timer_, heartbeat_timer_;
+  Clock::time_point last_move_, move_at_, ping_at_, trade_at_, last_send_;
+  boost::asio::steady_timer move_timer_, ping_timer_, trade_timer_, heartbeat_timer_;
+  // The trade in flight (its sends, and when the first went).
+  TradeRequest trade_;
+  int trade_sends_ = 0;
+  std::uint32_t trades_started_ = 0;
+  Clock::time_point trade_started_;
   std::uint64_t nonce_ = 0;
   std::vector<std::uint8_t> out_;  // a message's bytes, reused
 };

@@ -9,7 +9,7 @@ namespace shard::bots {
 namespace po = boost::program_options;
 
 bool parse_mix(const std::string& text, BotOptions& options, std::string* error) {
-  options.move_rate = options.ping_rate = 0;
+  options.move_rate = options.ping_rate = options.trade_rate = 0;
   std::istringstream items(text);
   std::string item;
   while (std::getline(items, item, ',')) {
@@ -17,8 +17,12 @@ bool parse_mix(const std::string& text, BotOptions& options, std::string* error)
     const std::size_t eq = item.find('=');
     const std::string op = item.substr(0, eq);
     const std::string rate_text = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (op != "move" && op != "ping") {
-      *error = "--mix " + op + ": the native bots do only move and ping (chat and trade: swarm.py without --native)";
+    double* target = op == "move" ? &options.move_rate
+                     : op == "ping" ? &options.ping_rate
+                     : op == "trade" ? &options.trade_rate
+                                     : nullptr;
+    if (target == nullptr) {
+      *error = "--mix " + op + ": the native bots move, ping and trade (chat: swarm.py without --native)";
       return false;
     }
     double rate;
@@ -36,7 +40,7 @@ bool parse_mix(const std::string& text, BotOptions& options, std::string* error)
       *error = "--mix " + op + ": a rate per bot per second in [0, 100]";
       return false;
     }
-    (op == "move" ? options.move_rate : options.ping_rate) = rate;
+    *target = rate;
   }
   return true;
 }
@@ -58,7 +62,11 @@ std::optional<BotOptions> parse_options(const std::vector<std::string>& args, st
       ("password", po::value(&o.password)->default_value(o.password), "the bots' password")
       ("ramp", po::value(&o.ramp)->default_value(o.ramp), "each bot starts at uniform[0, RAMP) s")
       ("sources", po::value(&o.sources)->default_value(o.sources), "loopback source addresses 127.1.x.y")
-      ("mix", po::value(&mix)->default_value(mix), "move=R,ping=R per bot per second")
+      ("mix", po::value(&mix)->default_value(mix), "move=R,ping=R,trade=R per bot per second")
+      ("trade-type", po::value(&o.trade_type)->default_value(o.trade_type), "the item type the bots trade")
+      ("trade-price", po::value(&o.trade_price)->default_value(o.trade_price),
+       "around this price (+-10%), hundredths of ISK")
+      ("trade-log", po::value(&o.trade_log), "append each trade's outcome to this file (JSON lines, trade_log.h)")
       ("speed", po::value(&o.speed)->default_value(o.speed), "ship speed, m/s")
       ("timeout", po::value(&o.timeout)->default_value(o.timeout), "seconds per call and per connection")
       ("threads", po::value(&o.threads)->default_value(o.threads), "IO threads");
@@ -88,6 +96,8 @@ std::optional<BotOptions> parse_options(const std::vector<std::string>& args, st
   else if (!(o.timeout > 0)) *error = "--timeout must be positive";
   else if (!(o.ramp >= 0)) *error = "--ramp must not be negative";
   else if (!(o.speed >= 0)) *error = "--speed must not be negative";
+  else if (o.trade_type < 1) *error = "--trade-type must be positive";
+  else if (o.trade_price < 1) *error = "--trade-price must be positive";
   else if (!o.plain && o.ca.empty()) *error = "give --ca FILE (TLS) or --plain";
   if (!error->empty()) return std::nullopt;
   o.port = static_cast<std::uint16_t>(port);

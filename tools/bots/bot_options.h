@@ -20,17 +20,18 @@ struct BotOptions {
   std::string password = "bot-password";
   double ramp = 0;  // each bot starts at uniform[0, ramp) s
   int sources = 1;  // loopback source addresses 127.1.x.y
-  double move_rate = 0, ping_rate = 0;  // per bot per second
+  double move_rate = 0, ping_rate = 0, trade_rate = 0;  // per bot per second
+  std::int64_t trade_type = 34, trade_price = 500;  // the item traded, around that price (hundredths of ISK)
+  std::string trade_log;  // where the trades' outcomes go (trade_log.h); "" for nowhere
   double speed = 20;
   double timeout = 30;  // per call and per connection, s
   int threads = 1;
 };
 
-// The options, or nullopt with *error set ("--mix chat: only move and ping
-// ..."); *help set (and nullopt) for --help, with the usage in *error.
+// The options, or nullopt with *error set ("--mix chat: ..."); *help set (and nullopt) for --help, with the usage in *error.
 std::optional<BotOptions> parse_options(const std::vector<std::string>& args, std::string* error, bool* help);
 
-// "move=1,ping=0.2" into the rates; false with *error for anything else.
+// "move=1,ping=0.2,trade=0.01" into the rates; false with *error for anything else.
 bool parse_mix(const std::string& text, BotOptions& options, std::string* error);
 
 // Bot `index`'s source address ("" for the system's choice), as swarm.py's.

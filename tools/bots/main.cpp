@@ -8,11 +8,12 @@
 //   (at start)  {"event":"started","connected":N,"setup":{"login":HIST,"login_retry":HIST}}
 //   phase NAME  recording starts (nothing is recorded outside a phase)
 //   end         {"event":"phase","strategy":NAME,"duration_s":..,"swarm_cpu_s":..,"counts":{..},
-//                "ops":{"ping":HIST,"move_delivery":HIST,"connection":HIST},"ping_series":[[t_s,ms],..]}
+//                "ops":{"ping":HIST,"trade":HIST,"move_delivery":HIST,"connection":HIST},"ping_series":[[t_s,ms],..]}
 //   progress    {"event":"progress","connected":N,"seconds":..,"counts":{..},"ops":{OP:{count,errors,p50_ms,p99_ms}}}
 //   quit / EOF  every bot stopped, {"event":"stopped","max_rss_kib":..}, exit 0
 //
-// HIST is swarm_stats.Histogram's raw form (latency_histogram.h).
+// HIST is swarm_stats.Histogram's raw form (latency_histogram.h). With
+// --trade-log, each trade's outcome is appended there (trade_log.h).
 
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <random>
 #include <cstdio>
 #include <future>
 #include <memory>
@@ -81,13 +83,16 @@ std::string ms_or_null(double seconds) { return seconds < 0 ? "null" : bots::jso
 
 std::string counts_json(const bots::PhaseStats& p) {
   return "{\"moves_sent\":" + std::to_string(p.moves_sent) + ",\"move_updates\":" + std::to_string(p.move_updates) +
-         "}";
+         ",\"trade_notifications\":" + std::to_string(p.trade_notifications) + "}";
 }
 
 class Driver {
  public:
   Driver(const bots::BotOptions& options, std::shared_ptr<const net::ClientHandshake> handshake)
-      : options_(options), moves_(options.bots), swarm_{options, std::move(handshake), moves_} {
+      : options_(options),
+        moves_(options.bots),
+        trades_(options.trade_log),
+        swarm_{options, std::move(handshake), moves_, trades_, run_id()} {
     for (int t = 0; t < options.threads; ++t) threads_.push_back(std::make_unique<IoThread>());
     for (int i = 0; i < options.bots; ++i) {
       IoThread& io = *threads_[i % options.threads];
@@ -158,13 +163,16 @@ class Driver {
       emit("{\"event\":\"phase\",\"strategy\":" + bots::json_string(phase_name_) +
            ",\"duration_s\":" + bots::json_number(seconds) +
            ",\"swarm_cpu_s\":" + bots::json_number(cpu_seconds() - phase_cpu_) + ",\"counts\":" + counts_json(p) +
-           ",\"ops\":{\"ping\":" + p.ping.to_json() + ",\"move_delivery\":" + p.move_delivery.to_json() +
+           ",\"ops\":{\"ping\":" + p.ping.to_json() + ",\"trade\":" + p.trade.to_json() +
+           ",\"move_delivery\":" + p.move_delivery.to_json() +
            ",\"connection\":" + p.connection.to_json() + "},\"ping_series\":" + series + "]}");
     } else if (line == "progress") {
       const bots::PhaseStats p = collect_(false);
       std::string ops;
       for (const auto& [name, h] : {std::pair<const char*, const bots::LatencyHistogram*>{"ping", &p.ping},
-                                    {"move_delivery", &p.move_delivery}, {"connection", &p.connection}}) {
+                                    {"trade", &p.trade},
+                                    {"move_delivery", &p.move_delivery},
+                                    {"connection", &p.connection}}) {
         ops += std::string(ops.empty() ? "" : ",") + "\"" + name + "\":{\"count\":" + std::to_string(h->count()) +
                ",\"errors\":" + std::to_string(h->errors()) + ",\"p50_ms\":" + ms_or_null(h->percentile(50)) +
                ",\"p99_ms\":" + ms_or_null(h->percentile(99)) + "}";
@@ -224,8 +232,14 @@ class Driver {
     emit("{\"event\":\"stopped\",\"max_rss_kib\":" + std::to_string(usage.ru_maxrss) + "}");
   }
 
+  static std::uint64_t run_id() {
+    std::random_device entropy;
+    return (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
+  }
+
   const bots::BotOptions& options_;
   bots::MoveTable moves_;
+  bots::TradeLog trades_;
   bots::Swarm swarm_;
   std::vector<std::unique_ptr<IoThread>> threads_;
   Clock::time_point start_deadline_, phase_started_ = Clock::now();
@@ -259,7 +273,12 @@ int main(int argc, char** argv) {
     handshake->tls_required = true;
     handshake->server_name = options->host;
   }
-  Driver driver(*options, std::move(handshake));
-  driver.run();
+  try {
+    Driver driver(*options, std::move(handshake));
+    driver.run();
+  } catch (const std::runtime_error& e) {  // the trade log cannot be opened
+    std::fprintf(stderr, "shard-bots: %s\n", e.what());
+    return 2;
+  }
   return 0;
 }

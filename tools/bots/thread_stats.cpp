@@ -6,10 +6,12 @@ namespace shard::bots {
 
 void PhaseStats::merge(const PhaseStats& other) {
   ping.merge(other.ping);
+  trade.merge(other.trade);
   move_delivery.merge(other.move_delivery);
   connection.merge(other.connection);
   moves_sent += other.moves_sent;
   move_updates += other.move_updates;
+  trade_notifications += other.trade_notifications;
   ping_series.insert(ping_series.end(), other.ping_series.begin(), other.ping_series.end());
   // The earliest samples, as one process appending in time order would keep.
   std::sort(ping_series.begin(), ping_series.end());

@@ -1,5 +1,5 @@
 """The child process of `swarm.py --native`: shard-bots (tools/bots), the
-swarm's move and ping bots in C++. This side starts it with the swarm's
+swarm's move, ping and trade bots in C++. This side starts it with the swarm's
 options, writes its commands (phase NAME, end, progress, quit) and reads its
 events, one JSON object per line on its stdout (its logs go to our stderr).
 The child is always reaped: `close` says quit, waits, then kills it."""
@@ -24,12 +24,15 @@ def default_path():
 
 
 def command_line(path, options):
-    """shard-bots with the swarm's options (only move and ping: parse_args checked)."""
-    mix = "move=%r,ping=%r" % (options.mix.get("move", 0.0), options.mix.get("ping", 0.0))
+    """shard-bots with the swarm's options (no chat: parse_args checked)."""
+    mix = ",".join("%s=%r" % (op, options.mix.get(op, 0.0)) for op in ("move", "ping", "trade"))
     args = [path, "--host", options.host, "--port", str(options.port), "--prefix", options.prefix,
             "--bots", str(options.bots), "--password", options.password, "--ramp", repr(options.ramp),
             "--sources", str(options.sources), "--mix", mix, "--speed", repr(options.speed),
-            "--timeout", repr(options.timeout), "--threads", str(options.native_threads)]
+            "--timeout", repr(options.timeout), "--threads", str(options.native_threads),
+            "--trade-type", str(options.trade_type), "--trade-price", str(options.trade_price)]
+    if options.trade_log:
+        args += ["--trade-log", options.trade_log]
     return args + (["--plain"] if options.plain else ["--ca", options.ca])
 
 

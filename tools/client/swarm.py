@@ -10,9 +10,11 @@ percentiles as JSON and a PNG with one line per dispatch strategy.
         --strategies main_loop,pending_call --json swarm.json --png swarm.png
 
 The CLI is documented in tools/client/README.md (ops/run.sh starts bots with
-`--duration 0`: until Ctrl-C). With --native the bots (move and ping only)
-are shard-bots, a C++ child process (tools/bots, native_bots.py), and this
-process keeps the accounts, the strategies and the report.
+`--duration 0`: until Ctrl-C). With --native the bots (move, ping and
+trade) are shard-bots, a C++ child process (tools/bots, native_bots.py), and
+this process keeps the accounts, the strategies and the report. With
+--trade-log FILE either kind of bot appends each trade's outcome there, for
+the market audit (tools/bench/market_audit.py) to hold against the database.
 """
 
 import argparse
@@ -38,6 +40,8 @@ MAX_POLL_S = 0.5          # a bot looks at the stop flag at least this often
 SERIES_CAP = 200_000      # ping samples kept per phase for the plot's time line
 STOP_GRACE_S = 20.0       # bots still running this long after the stop are killed
 LOGIN_ATTEMPTS = 4
+TRADE_ATTEMPTS = 3        # sends of one trade's request id while no answer comes
+RETRIED = ("TIMEOUT", "UNAVAILABLE")  # RpcError kinds that do not say whether the call ran
 BUSY = re.compile(r"busy with other logins; retry in (\d+) s")  # the proxy's refusal in a login storm
 # The Python that draws the PNG: Debian's, where python3-matplotlib is (SWARM_PLOT_PYTHON overrides).
 PLOT_PYTHON = os.environ.get("SWARM_PLOT_PYTHON", "/usr/bin/python3.11")
@@ -148,6 +152,7 @@ class Swarm:
         self.running = 0
         self.bots = []
         self.last_move = {}         # ship id -> (sequence, monotonic time) of its bot's last move
+        self.trade_log = open(options.trade_log, "a", encoding="utf-8") if options.trade_log else None
         self.max_rss_kib = None     # with --native: the bots' process's
 
     def record(self, op, seconds):
@@ -165,6 +170,12 @@ class Swarm:
     def count(self, name, n=1):
         if self.phase is not None:
             self.phase.counts[name] += n
+
+    def log_trade(self, request, outcome, **fields):
+        """One line of the trade log (tools/bots/trade_log.h has the format)."""
+        if self.trade_log is not None:
+            self.trade_log.write(json.dumps(dict(request, outcome=outcome, **fields)) + "\n")
+            self.trade_log.flush()
 
 
 class Bot:
@@ -202,7 +213,8 @@ class Bot:
         self.log_in()
         characters = self.client.call("characters", "list")
         character = characters[0] if characters else self.client.call("characters", "create", self.name)
-        attributes = self.client.call("characters", "select", character["character_id"])
+        self.character = character["character_id"]
+        attributes = self.client.call("characters", "select", self.character)
         swarm.setup.histogram("login").add(time.monotonic() - started)
         self.ship = attributes.get("ship_id")
         self.position = list(attributes.get("ship_position") or (0.0, 0.0, 0.0))
@@ -316,10 +328,30 @@ class Bot:
         self.swarm.count("moves_sent")
 
     def trade(self):
+        """A market order with an id of its own, sent again with that id while
+        no answer says whether it ran (the market's idempotency makes that
+        safe); its outcome goes to the trade log."""
         o = self.swarm.options
-        side = self.rng.choice(("buy", "sell"))
-        price = max(1, o.trade_price + self.rng.randint(-o.trade_price // 10, o.trade_price // 10))
-        self.client.call("market", "place", side, o.trade_type, self.rng.randint(1, 5), price, uuid.uuid4().hex)
+        request = {"character_id": self.character, "request_id": uuid.uuid4().hex,
+                   "side": self.rng.choice(("buy", "sell")), "type_id": o.trade_type,
+                   "quantity": self.rng.randint(1, 5),
+                   "price": max(1, o.trade_price + self.rng.randint(-o.trade_price // 10, o.trade_price // 10))}
+        for attempt in range(TRADE_ATTEMPTS):
+            try:
+                answer = self.client.call("market", "place", request["side"], request["type_id"],
+                                          request["quantity"], request["price"], request["request_id"])
+                break
+            except (game_client.CallTimeout, game_client.RpcError) as e:
+                retried = isinstance(e, game_client.CallTimeout) or e.kind in RETRIED
+                if retried and attempt + 1 < TRADE_ATTEMPTS:
+                    continue
+                self.swarm.log_trade(request, "unknown" if retried else "refused", error=str(e)[:200])
+                raise
+            except game_client.ClientError as e:  # the connection is gone: the answer with it
+                self.swarm.log_trade(request, "unknown", error=str(e)[:200])
+                raise
+        self.swarm.log_trade(request, "answered", order_id=answer["order_id"], filled=answer["filled"],
+                             trades=len(answer["trades"]))
 
 
 # --- accounts and strategies: the database (the swarm is an operator's tool) -------
@@ -603,13 +635,15 @@ def parse_args(argv):
     parser.add_argument("--speed", type=float, default=20.0, help="the bots' ship speed in m/s (default 20)")
     parser.add_argument("--trade-type", type=int, default=34, help="the item type the bots trade (default 34)")
     parser.add_argument("--trade-price", type=int, default=500, help="around this price, hundredths of ISK")
+    parser.add_argument("--trade-log", metavar="FILE",
+                        help="append each trade's outcome here, one JSON object per line (for market_audit.py)")
     parser.add_argument("--watch", type=parse_watch, default=[],
                         help="NAME=PID,...: processes on this machine (the nodes) whose CPU time and memory each phase "
                         "reports")
     parser.add_argument("--progress", type=float, default=10.0,
                         help="seconds between progress lines on stderr (0: none; default 10)")
     parser.add_argument("--native", nargs="?", const="", default=None, metavar="PATH",
-                        help="the bots are shard-bots (C++, move and ping only), a child process; PATH default: "
+                        help="the bots are shard-bots (C++: move, ping and trade), a child process; PATH default: "
                         "shard-bots next to the shard binary")
     parser.add_argument("--native-threads", type=int, default=1, help="shard-bots' IO threads (default 1)")
     parser.add_argument("--json", help="write the report here (default: standard output)")
@@ -623,8 +657,8 @@ def parse_args(argv):
         parser.error("--sources must be in [1, 62500]")
     if options.bots < 1:
         parser.error("--bots must be at least 1")
-    if options.native is not None and any(options.mix.get(op) for op in ("chat", "trade")):
-        parser.error("--native bots do only move and ping: give --mix move=R,ping=R")
+    if options.native is not None and options.mix.get("chat"):
+        parser.error("--native bots move, ping and trade, they do not chat: give --mix move=R,ping=R,trade=R")
     if not 1 <= options.native_threads <= 256:
         parser.error("--native-threads must be in [1, 256]")
     if options.duration == 0 and options.strategies and len(options.strategies) > 1:

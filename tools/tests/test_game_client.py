@@ -317,12 +317,13 @@ class GameClientTest(StacklessTestCase):
         # The strategy the run found is back in force.
         self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
 
-    def test_a_native_swarm_of_five_bots_moves_pings_and_reports_as_the_python_one(self):
+    def test_a_native_swarm_of_five_bots_moves_pings_trades_and_reports_as_the_python_one(self):
         out = CLUSTER.dir.name
-        path = os.path.join(out, "native.json")
+        path, trade_log = os.path.join(out, "native.json"), os.path.join(out, "native-trades.jsonl")
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--native", "--port", str(self.port), "--ca", CA,
                                "--bots", "5", "--prefix", "nativebot", "--create-accounts", "--ramp", "0.5",
-                               "--duration", "2", "--mix", "move=2,ping=2", "--strategies", "main_loop,pending_call",
+                               "--duration", "2", "--mix", "move=2,ping=2,trade=2", "--trade-type", str(SWARM_TYPE),
+                               "--trade-log", trade_log, "--strategies", "main_loop,pending_call",
                                "--progress", "1", "--json", path, "--png", os.path.join(out, "native.png")],
                               env=self.swarm_env(), capture_output=True, text=True, timeout=180)
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -345,7 +346,21 @@ class GameClientTest(StacklessTestCase):
             self.assertGreater(phase["ops"]["move_delivery"]["count"], 0, phase)
             self.assertNotIn("connection", phase["ops"])  # no bot lost its connection
             self.assertGreater(phase["swarm_cpu_s"], 0)
+            trade = phase["ops"]["trade"]
+            self.assertGreater(trade["count"], 0, phase)
+            self.assertEqual(trade["errors"], 0, phase)
         self.assertRegex(done.stderr, r"swarm: main_loop, \d+ s: 5 bots connected; ping n=\d+ errors=0 p50 ")
+        # Every trade logged, answered and stored as answered (bots trade between phases too).
+        with open(trade_log, encoding="utf-8") as f:
+            trades = [json.loads(line) for line in f]
+        self.assertGreaterEqual(len(trades), sum(p["ops"]["trade"]["count"] for p in report["phases"]))
+        for trade in trades:
+            self.assertEqual(trade["outcome"], "answered", trade)
+            (answer,), = db.query("SELECT answer FROM market_requests WHERE character_id = ? AND request_id = ?",
+                                  trade["character_id"], trade["request_id"])
+            answer = json.loads(answer)
+            self.assertEqual((answer["order_id"], answer["filled"], len(answer["trades"])),
+                             (trade["order_id"], trade["filled"], trade["trades"]), trade)
         with open(os.path.join(out, "native.png"), "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])

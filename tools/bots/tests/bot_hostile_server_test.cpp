@@ -62,7 +62,8 @@ std::string login_errors_against(Answer answer) {
   auto client = std::make_shared<net::ClientHandshake>();
   client->codecs = {net::Codec::kZlib};
   MoveTable moves(1);
-  Swarm swarm{options, client, moves};
+  TradeLog trades("");
+  Swarm swarm{options, client, moves, trades, 1};
   ThreadStats stats;
   auto bot = std::make_unique<Bot>(context, swarm, stats, 0);
   asio::post(context, [&] { bot->start(); });

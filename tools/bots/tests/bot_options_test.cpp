@@ -16,7 +16,8 @@ TEST(BotOptions, SwarmsNamesAreParsed) {
   std::string error;
   const auto o = parse({"--host", "127.0.0.5", "--port", "26100", "--ca", "/tmp/ca.crt", "--bots", "5000", "--first",
                         "10", "--prefix", "benchbot", "--password", "pw", "--ramp", "50", "--sources", "25", "--mix",
-                        "move=1,ping=0.2", "--speed", "30", "--timeout", "60", "--threads", "2"},
+                        "move=1,ping=0.2,trade=0.01", "--speed", "30", "--timeout", "60", "--threads", "2", "--trade-type",
+                        "35", "--trade-price", "700", "--trade-log", "/tmp/trades.jsonl"},
                        &error);
   ASSERT_TRUE(o) << error;
   EXPECT_EQ(o->host, "127.0.0.5");
@@ -25,6 +26,10 @@ TEST(BotOptions, SwarmsNamesAreParsed) {
   EXPECT_EQ(o->first, 10);
   EXPECT_DOUBLE_EQ(o->move_rate, 1.0);
   EXPECT_DOUBLE_EQ(o->ping_rate, 0.2);
+  EXPECT_DOUBLE_EQ(o->trade_rate, 0.01);
+  EXPECT_EQ(o->trade_type, 35);
+  EXPECT_EQ(o->trade_price, 700);
+  EXPECT_EQ(o->trade_log, "/tmp/trades.jsonl");
   EXPECT_EQ(o->threads, 2);
   EXPECT_EQ(source_address(*o, 0), "127.1.0.1");
   EXPECT_EQ(source_address(*o, 24), "127.1.0.25");
@@ -38,10 +43,10 @@ TEST(BotOptions, SourcesSpreadAsSwarmPyDoes) {
   EXPECT_EQ(source_address(o, 251), "127.1.1.2");
 }
 
-TEST(BotOptions, ChatAndTradeAreRefusedClearly) {
+TEST(BotOptions, ChatIsRefusedClearly) {
   std::string error;
   EXPECT_FALSE(parse({"--plain", "--mix", "move=1,chat=0.05"}, &error));
-  EXPECT_EQ(error, "--mix chat: the native bots do only move and ping (chat and trade: swarm.py without --native)");
+  EXPECT_EQ(error, "--mix chat: the native bots move, ping and trade (chat: swarm.py without --native)");
 }
 
 TEST(BotOptions, BadValuesAreRefusedWithTheirReason) {
@@ -50,6 +55,8 @@ TEST(BotOptions, BadValuesAreRefusedWithTheirReason) {
   EXPECT_EQ(error, "--mix ping: the rate 'fast' is not a number");
   EXPECT_FALSE(parse({"--plain", "--mix", "ping=101"}, &error));
   EXPECT_EQ(error, "--mix ping: a rate per bot per second in [0, 100]");
+  EXPECT_FALSE(parse({"--plain", "--trade-price", "0"}, &error));
+  EXPECT_EQ(error, "--trade-price must be positive");
   EXPECT_FALSE(parse({"--plain", "--bots", "0"}, &error));
   EXPECT_EQ(error, "--bots must be at least 1");
   EXPECT_FALSE(parse({"--plain", "--threads", "0"}, &error));

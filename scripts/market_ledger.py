@@ -13,6 +13,9 @@ with a duplicate key once the first commits (or goes ahead if the first
 rolled back). A request that failed (insufficient funds, a bad order id)
 left no row: its retry runs again.
 
+A place takes its book's turn in this process first (market_turns): the
+requests for one book wait as tasklets, not each on a database connection.
+
 Deadlocks (1213) and lock wait timeouts (1205) end the transaction on the
 server; the whole request then runs again, at most ATTEMPTS times in all
 (the idempotency row makes that safe).
@@ -27,6 +30,7 @@ import db
 import uthread
 
 import market_matching
+import market_turns
 from market_wallets import lock_balance, move
 
 log = logging.getLogger("shard.market")
@@ -92,7 +96,9 @@ def place(character_id, region_id, system_id, side, type_id, quantity, price, re
     is_buy, type_id, quantity, price = check_order(side, type_id, quantity, price)
     request_id = _request_id(request_id)
     request = json.dumps(["place", side, type_id, quantity, price])
-    return _run(_place, character_id, region_id, system_id, is_buy, type_id, quantity, price, request_id, request)
+    with market_turns.turn(region_id, type_id):
+        return _run(_place, character_id, region_id, system_id, is_buy, type_id, quantity, price, request_id,
+                    request)
 
 
 def cancel(character_id, order_id, request_id):

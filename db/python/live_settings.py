@@ -221,8 +221,9 @@ class Watcher:
 
     def poll(self):
         """One read of both tables (blocks the calling tasklet only)."""
-        rows = db.query(SETTINGS_SQL, timeout=self.query_timeout)
-        versions = db.query(VERSIONS_SQL, timeout=self.query_timeout)
+        # Urgent: an operator's change must not wait out the client work queued for a connection.
+        rows = db.query(SETTINGS_SQL, timeout=self.query_timeout, urgent=True)
+        versions = db.query(VERSIONS_SQL, timeout=self.query_timeout, urgent=True)
         self.registry.update(rows)
         self.registry.update_versions(versions)
 

@@ -24,9 +24,14 @@ constexpr int kKillerIoTimeoutS = 5;
 // Results held back to be delivered together (one wake of the waiters'
 // thread for many): at most this many, and only while the queue holds at
 // least kHoldWhileQueuedPerThread jobs per database thread, so the threads
-// stay busy meanwhile and a result waits at most for a few others.
+// stay busy meanwhile and a result waits at most for a few others. Whatever
+// job finishes next delivers them, and the killer thread does after
+// kMaxHoldNs: the other threads may all be pinned by transactions waiting
+// for a lock, or running a long statement, and a held result must not wait
+// on them (a sol's heartbeat did, for seconds, under a market's lock queue).
 constexpr size_t kMaxHeld = 16;
 constexpr size_t kHoldWhileQueuedPerThread = 2;
+constexpr int64_t kMaxHoldNs = 1'000'000;
 
 Result error_result(int code, std::string message) {
   Result result;
@@ -279,17 +284,20 @@ std::shared_ptr<Job> Pool::finish(Worker& worker, const std::shared_ptr<Job>& jo
       worker.tx = 0;
       worker.tx_lost = false;
     }
-    if (holdable) {
-      if (!stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() && held_.size() + 1 < kMaxHeld) {
-        {
-          std::lock_guard state(job->state);  // before another thread may deliver it
-          job->delivered = true;
-        }
-        held_.emplace_back(job, std::move(result));
-        held = true;
-      } else {
-        batch.swap(held_);
+    if (holdable && !stopping_ && shared_.size() >= kHoldWhileQueuedPerThread * workers_.size() &&
+        held_.size() + 1 < kMaxHeld) {
+      {
+        std::lock_guard state(job->state);  // before another thread may deliver it
+        job->delivered = true;
       }
+      if (held_.empty()) {
+        held_since_ns_ = now_ns();
+        kill_wake_.notify_one();  // the killer delivers them if no job finishes in time
+      }
+      held_.emplace_back(job, std::move(result));
+      held = true;
+    } else {
+      batch.swap(held_);
     }
     // A BEGIN's outcome decides what its connection does next (below, an
     // orphaned transaction is rolled back on it): no next job with one.
@@ -328,10 +336,18 @@ void Pool::run_killer() {
   driver()->threadInit();
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    const int64_t now = now_ns();
+    if (!held_.empty() && now >= held_since_ns_ + kMaxHoldNs) {
+      std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+      batch.swap(held_);
+      lock.unlock();
+      deliver(batch);
+      lock.lock();
+      continue;
+    }
     // The first kill that is due, dropping those whose job ended meanwhile.
     std::erase_if(kills_, [this](const auto& kill) { return running(kill.first) == nullptr; });
-    const int64_t now = now_ns();
-    int64_t next_due = INT64_MAX;
+    int64_t next_due = held_.empty() ? INT64_MAX : held_since_ns_ + kMaxHoldNs;
     auto due = kills_.end();
     for (auto it = kills_.begin(); it != kills_.end(); ++it) {
       if (it->second <= now && due == kills_.end()) due = it;

@@ -173,6 +173,35 @@ TEST(Pool, ManyQueuedJobsEachGetTheirOwnResultThoughDeliveredInBatches) {
   EXPECT_EQ(pool.stats().queries, static_cast<uint64_t>(kJobs));
 }
 
+TEST(Pool, AResultHeldBackForABatchIsDeliveredThoughNoOtherJobFinishesForLong) {
+  // A short query finishes while four 3-second sleeps wait for the two
+  // threads: its result is held back for a batch. The other thread and then
+  // its own run sleeps, so no job finishes for 3 s; it must come before that
+  // (it came with the first sleep's, after 3 s: a sol's heartbeat, held so
+  // while every other connection waited on a market's lock, missed its
+  // deadline and the node left the cluster).
+  Pool pool(test_config(2));
+  pool.start();
+  std::vector<std::future<Result>> results;
+  std::vector<std::string> jobs = {"SELECT 1"};
+  for (int n = 0; n < 5; ++n) jobs.push_back("SELECT SLEEP(3)");
+  const auto submitted = std::chrono::steady_clock::now();
+  for (const std::string& sql : jobs) {
+    auto promise = std::make_shared<std::promise<Result>>();
+    results.push_back(promise->get_future());
+    auto job = make_job(Op::kQuery, sql);
+    job->done = [promise](Result r) { promise->set_value(std::move(r)); };
+    pool.submit(std::move(job));
+  }
+  ASSERT_EQ(results[0].wait_for(std::chrono::milliseconds(2500)), std::future_status::ready)
+      << "the short query's result waited for a sleep to end";
+  EXPECT_EQ(results[0].get().error, 0);
+  EXPECT_EQ(results[1].wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "a sleep ended within " << std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count()
+      << " s: the test proves nothing";
+  pool.stop();  // the sleeps are failed or end: nothing waits 15 s
+}
+
 TEST(Pool, AnAbandonedRunningQueryIsKilledOnTheServerAndItsConnectionServesAgain) {
   Pool pool(test_config(1));
   pool.start();

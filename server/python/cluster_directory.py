@@ -77,10 +77,11 @@ def heartbeat(node_id, timeout=None):
     """Records that this node is alive, now. Raises MarkedGone if it is not."""
     # Urgent: ahead of the client work waiting for a connection (a login
     # storm's reads), which would otherwise delay the beat past the timeout.
+    # The whole beat is (expire_late's statements too): the next beat waits for it.
     done = db.execute("UPDATE cluster_nodes SET heartbeat_at = NOW(6) WHERE id = ? AND gone_at IS NULL",
                       node_id, timeout=timeout or db.DEFAULT_TIMEOUT, urgent=True)
     if done.rowcount == 0:
-        (reason,) = db.query("SELECT gone_reason FROM cluster_nodes WHERE id = ?", node_id)[0]
+        (reason,) = db.query("SELECT gone_reason FROM cluster_nodes WHERE id = ?", node_id, urgent=True)[0]
         raise MarkedGone("node %d was marked gone (%s)" % (node_id, reason))
 
 
@@ -99,10 +100,10 @@ def expire_late(timeout, statement_timeout=None):
     expired = []
     for node in db.query("SELECT " + _NODE + " FROM cluster_nodes"
                          " WHERE gone_at IS NULL AND heartbeat_at < NOW(6) - INTERVAL ? MICROSECOND",
-                         late_us, named=True, timeout=wait):
+                         late_us, named=True, timeout=wait, urgent=True):
         if db.execute("UPDATE cluster_nodes SET gone_at = NOW(6), gone_reason = ?"
                       " WHERE id = ? AND gone_at IS NULL AND heartbeat_at < NOW(6) - INTERVAL ? MICROSECOND",
-                      TIMEOUT, node["id"], late_us, timeout=wait).rowcount:
+                      TIMEOUT, node["id"], late_us, timeout=wait, urgent=True).rowcount:
             expired.append(node)
     return expired
 

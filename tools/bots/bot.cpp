@@ -245,7 +245,9 @@ void Bot::on_rpc_error_(const net::Frame& frame) {
   const std::string kind = wire::RpcError_Kind_IsValid(error.kind())
                                ? wire::RpcError_Kind_Name(error.kind())
                                : "KIND_" + std::to_string(error.kind());
-  const bool retriable = error.kind() == wire::RpcError::TIMEOUT || error.kind() == wire::RpcError::UNAVAILABLE;
+  // No answer says whether it ran, or the market asks for it again later (market_turns.MarketBusy).
+  const bool retriable = error.kind() == wire::RpcError::TIMEOUT || error.kind() == wire::RpcError::UNAVAILABLE ||
+                         (error.kind() == wire::RpcError::APPLICATION && error.type() == "MarketBusy");
   call_failed_(step_, "RpcError: " + kind + (error.type().empty() ? "" : " " + error.type()) + ": " + error.message(),
                retriable);
 }
@@ -379,7 +381,8 @@ void Bot::call_failed_(Step step, const std::string& message, bool retriable) {
     case Step::kTrade:
       if (retriable && trade_sends_ < kTradeAttempts) return send_trade_();  // the same request id
       stats_.error(&PhaseStats::trade, message.substr(0, 200));
-      if (retriable) {
+      // A refusal says nothing of an earlier send that got no answer: it may have run.
+      if (retriable || trade_sends_ > 1) {
         trade_unanswered_(message);
       } else {
         swarm_.trades.refused(trade_, message);

@@ -42,6 +42,7 @@ STOP_GRACE_S = 20.0       # bots still running this long after the stop are kill
 LOGIN_ATTEMPTS = 4
 TRADE_ATTEMPTS = 3        # sends of one trade's request id while no answer comes
 RETRIED = ("TIMEOUT", "UNAVAILABLE")  # RpcError kinds that do not say whether the call ran
+MARKET_BUSY = "MarketBusy"  # the market's refusal to queue more for a book: sent again
 BUSY = re.compile(r"busy with other logins; retry in (\d+) s")  # the proxy's refusal in a login storm
 # The Python that draws the PNG: Debian's, where python3-matplotlib is (SWARM_PLOT_PYTHON overrides).
 PLOT_PYTHON = os.environ.get("SWARM_PLOT_PYTHON", "/usr/bin/python3.11")
@@ -342,10 +343,13 @@ class Bot:
                                           request["quantity"], request["price"], request["request_id"])
                 break
             except (game_client.CallTimeout, game_client.RpcError) as e:
-                retried = isinstance(e, game_client.CallTimeout) or e.kind in RETRIED
+                retried = (isinstance(e, game_client.CallTimeout) or e.kind in RETRIED
+                           or (e.kind == "APPLICATION" and e.type == MARKET_BUSY))
                 if retried and attempt + 1 < TRADE_ATTEMPTS:
                     continue
-                self.swarm.log_trade(request, "unknown" if retried else "refused", error=str(e)[:200])
+                # A refusal says nothing of an earlier send that got no answer: it may have run.
+                outcome = "unknown" if retried or attempt > 0 else "refused"
+                self.swarm.log_trade(request, outcome, error=str(e)[:200])
                 raise
             except game_client.ClientError as e:  # the connection is gone: the answer with it
                 self.swarm.log_trade(request, "unknown", error=str(e)[:200])

@@ -2,12 +2,14 @@
 fixture), in this process: matching in price-time priority, partial fills,
 money conserved, a request that cannot pay changing nothing, retried
 request_ids answered once, a killed tasklet's request rolled back,
-concurrent placers, deadlocks and lock waits retried, hostile arguments.
+concurrent placers, deadlocks and lock waits retried, one book's requests
+taking turns in this process (market_turns), hostile arguments.
 
 Races are made deterministic with a gate: a transaction of the test holds a
 row lock the market needs, the placers are seen waiting on it (the server's
 process list), and only then is the gate opened."""
 
+import contextlib
 import itertools
 import json
 import os
@@ -23,6 +25,7 @@ import db  # noqa: E402
 import market_ledger  # noqa: E402
 import market_matching  # noqa: E402
 import market_support  # noqa: E402
+import market_turns  # noqa: E402
 import stackless  # noqa: E402
 import uthread  # noqa: E402
 from cluster_support import Cluster  # noqa: E402
@@ -106,6 +109,13 @@ class MarketTestCase(StacklessTestCase):
         """Every market row there is, for "nothing changed"."""
         return [db.query("SELECT * FROM " + table + " ORDER BY 1") for table in
                 ("wallets", "market_orders", "market_trades", "wallet_transactions", "market_requests")]
+
+    def as_separate_nodes(self):
+        """From here on, this process's placers meet in the database as the
+        placers of different nodes do: market_turns no longer orders them."""
+        original = market_turns.turn
+        market_turns.turn = lambda region_id, type_id, wait_s=None: contextlib.nullcontext()
+        self.addCleanup(setattr, market_turns, "turn", original)
 
     def gate(self, sql, *params):
         """A transaction of the test holding the rows `sql` locks; rollback() opens it."""
@@ -292,6 +302,7 @@ class IdempotencyTest(MarketTestCase):
         self.assertEqual(self.snapshot(), before)
 
     def test_a_retry_racing_the_first_gets_its_answer_and_trades_once(self):
+        self.as_separate_nodes()  # the retry reached another sol
         seller, buyer = self.character(), self.character(1_000)
         order = self.place(seller, "sell", TRITANIUM, 5, 10)["order_id"]
         self.place(seller, "sell", TRITANIUM, 5, 10)
@@ -312,6 +323,7 @@ class IdempotencyTest(MarketTestCase):
 class ConcurrencyTest(MarketTestCase):
 
     def test_concurrent_placers_never_oversell(self):
+        self.as_separate_nodes()
         seller = self.character()
         self.place(seller, "sell", TRITANIUM, 10, 5)
         buyers = [self.character(100) for _ in range(6)]
@@ -374,6 +386,52 @@ class ConcurrencyTest(MarketTestCase):
             wait_until(lambda: after_others_ran(lambda: results), timeout=20, what="the placer")
         self.assertEqual(results[0]["filled"], 5)
         self.assertIn("lock wait timeout", "\n".join(logged.output))
+
+
+class TurnsTest(MarketTestCase):
+
+    def test_one_books_placers_wait_as_tasklets_and_leave_the_pool_to_other_work(self):
+        # The book's row held by "another node": this process sends one
+        # placer to wait on it in the database, the others wait their turn
+        # holding no connection, so the rest of the pool serves other work.
+        # (Each placer held a connection in that lock wait: eight took the
+        # whole pool, and a sol's heartbeat waited behind them.)
+        seller = self.character()
+        self.place(seller, "sell", TRITANIUM, 100, 5)  # the book's row exists
+        buyers = [self.character(100) for _ in range(8)]
+        gate = self.gate("SELECT type_id FROM market_books WHERE region_id = ? AND type_id = ? FOR UPDATE",
+                         REGION, TRITANIUM)
+        results = []
+        for buyer in buyers:
+            stackless.tasklet(lambda b=buyer: results.append(self.place(b, "buy", TRITANIUM, 1, 5)))()
+        wait_until(lambda: after_others_ran(lambda: market_turns.waiting().get((REGION, TRITANIUM)) == 8),
+                   timeout=20, what="eight placers at the book")
+        wait_for_waiters("INSERT INTO market_books", 1)
+        for _ in range(20):  # the others had every chance to reach the server
+            after_others_ran(lambda: None)
+        self.assertEqual(waiting("INSERT INTO market_books"), 1)
+        self.assertLessEqual(db.stats()["in_use"], 2, "the gate's connection and one placer's")
+        self.assertEqual(db.query("SELECT 1"), [(1,)])  # no wait behind the placers
+        gate.rollback()
+        wait_until(lambda: after_others_ran(lambda: len(results) == 8), timeout=30, what="the eight placers")
+        self.assertEqual(sorted(r["filled"] for r in results), [1] * 8)
+        self.assertEqual(market_turns.waiting(), {})
+
+    def test_a_request_that_waits_too_long_for_its_turn_is_refused_before_it_began(self):
+        turns = []
+
+        def holder():
+            with market_turns.turn(REGION, TRITANIUM):
+                turns.append("held")
+                uthread.Sleep(0.5)
+
+        stackless.tasklet(holder)()
+        wait_until(lambda: after_others_ran(lambda: turns), what="the holder's turn")
+        with self.assertRaisesRegex(market_turns.MarketBusy,
+                                    r"^the market of type 34 in region 10000001 is busy: 1 requests wait; "):
+            with market_turns.turn(REGION, TRITANIUM, wait_s=0.05):
+                self.fail("a turn while another holds it")
+        wait_until(lambda: after_others_ran(lambda: market_turns.waiting() == {}), what="the holder's end")
 
 
 class HostileArgumentsTest(MarketTestCase):

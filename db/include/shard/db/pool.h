@@ -18,7 +18,9 @@
 // or the caller was killed) is stopped on the server: the pool's killer
 // thread sends `KILL QUERY <connection id>` on a control connection of its
 // own, so the statement ends (error 1317) and its connection serves the next
-// job instead of running on to the statement's natural end.
+// job instead of running on to the statement's natural end. The same thread
+// delivers results held back for a batch (pool.cpp, finish()) that no
+// finishing job delivered within a millisecond.
 
 #include <condition_variable>
 #include <cstdint>
@@ -121,6 +123,7 @@ class Pool final {
   std::shared_ptr<Job> take(Worker& worker, int64_t& queued_ns);
   // Wakes one database thread asleep without work, if any (under mutex_).
   void wake_one_idle();
+  // The killer thread: due KILL QUERYs, and held results past kMaxHoldNs.
   void run_killer();
   // Calls each job's done() with its result, outside the mutex; empties `batch`.
   static void deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch);
@@ -146,8 +149,10 @@ class Pool final {
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> kills_;
   std::condition_variable kill_wake_;
   std::unique_ptr<Killer> killer_;
-  // Results of finished jobs held back to be delivered together (finish()).
+  // Results of finished jobs held back to be delivered together (finish()),
+  // since held_since_ns_; the killer thread delivers them after kMaxHoldNs.
   std::vector<std::pair<std::shared_ptr<Job>, Result>> held_;
+  int64_t held_since_ns_ = 0;
   uint64_t next_tx_ = 1;
   PoolStats counters_;
   engine::LatencyHistogram latency_;

@@ -10,6 +10,8 @@
 #   ping and trade; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
 #   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
 #   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 0.5, the nodes' own).
+#   TRADE_TYPES=N: the bots trade N item types (default 20: a market's many
+#   books; one book takes its requests one at a time, docs/market.md).
 #   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
 #   range of each, trading and chatting (MIX=move=1,ping=0.2,chat=0.05,trade=0.01
 #   by default), its sol saturated; the pings measure it.
@@ -127,7 +129,7 @@ done
 grep -q "ping over the link to sol" "$dir/logs/proxy-a.log" || { echo "swarm_bench: the proxy never linked to the sols" >&2; exit 1; }
 
 swarm=(python tools/client/swarm.py --port "$port" --ca "$certs/dev.crt" --prefix benchbot --bots "$bots"
-       --password bench-password --ramp "$ramp" --timeout 60)
+       --password bench-password --ramp "$ramp" --timeout 60 --trade-types "${TRADE_TYPES:-20}")
 # The accounts and characters, when some are missing (the database is kept between runs): the bots make
 # their characters at their first login.
 ready=$("$shard" python - "$bots" <<'PY'

@@ -509,7 +509,8 @@ void Bot::send_(Step op) {
   char id[33];
   std::snprintf(id, sizeof id, "%016llx%08x%08x", static_cast<unsigned long long>(swarm_.run_id),
                 static_cast<unsigned>(o.first + slot_), ++trades_started_);
-  trade_ = TradeRequest{character_, id, std::uniform_int_distribution<int>(0, 1)(rng_) == 0, o.trade_type,
+  const std::int64_t type = o.trade_type + std::uniform_int_distribution<std::int64_t>(0, o.trade_types - 1)(rng_);
+  trade_ = TradeRequest{character_, id, std::uniform_int_distribution<int>(0, 1)(rng_) == 0, type,
                         std::uniform_int_distribution<std::int64_t>(1, 5)(rng_),
                         std::max<std::int64_t>(1, o.trade_price +
                                                       std::uniform_int_distribution<std::int64_t>(-spread, spread)(rng_))};

@@ -63,7 +63,9 @@ std::optional<BotOptions> parse_options(const std::vector<std::string>& args, st
       ("ramp", po::value(&o.ramp)->default_value(o.ramp), "each bot starts at uniform[0, RAMP) s")
       ("sources", po::value(&o.sources)->default_value(o.sources), "loopback source addresses 127.1.x.y")
       ("mix", po::value(&mix)->default_value(mix), "move=R,ping=R,trade=R per bot per second")
-      ("trade-type", po::value(&o.trade_type)->default_value(o.trade_type), "the item type the bots trade")
+      ("trade-type", po::value(&o.trade_type)->default_value(o.trade_type), "the (first) item type the bots trade")
+      ("trade-types", po::value(&o.trade_types)->default_value(o.trade_types),
+       "how many item types, from --trade-type on, each trade picking one")
       ("trade-price", po::value(&o.trade_price)->default_value(o.trade_price),
        "around this price (+-10%), hundredths of ISK")
       ("trade-log", po::value(&o.trade_log), "append each trade's outcome to this file (JSON lines, trade_log.h)")
@@ -97,6 +99,7 @@ std::optional<BotOptions> parse_options(const std::vector<std::string>& args, st
   else if (!(o.ramp >= 0)) *error = "--ramp must not be negative";
   else if (!(o.speed >= 0)) *error = "--speed must not be negative";
   else if (o.trade_type < 1) *error = "--trade-type must be positive";
+  else if (o.trade_types < 1 || o.trade_types > 100000) *error = "--trade-types must be in [1, 100000]";
   else if (o.trade_price < 1) *error = "--trade-price must be positive";
   else if (!o.plain && o.ca.empty()) *error = "give --ca FILE (TLS) or --plain";
   if (!error->empty()) return std::nullopt;

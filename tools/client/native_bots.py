@@ -30,7 +30,8 @@ def command_line(path, options):
             "--bots", str(options.bots), "--password", options.password, "--ramp", repr(options.ramp),
             "--sources", str(options.sources), "--mix", mix, "--speed", repr(options.speed),
             "--timeout", repr(options.timeout), "--threads", str(options.native_threads),
-            "--trade-type", str(options.trade_type), "--trade-price", str(options.trade_price)]
+            "--trade-type", str(options.trade_type), "--trade-types", str(options.trade_types),
+            "--trade-price", str(options.trade_price)]
     if options.trade_log:
         args += ["--trade-log", options.trade_log]
     return args + (["--plain"] if options.plain else ["--ca", options.ca])

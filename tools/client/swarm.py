@@ -334,7 +334,8 @@ class Bot:
         safe); its outcome goes to the trade log."""
         o = self.swarm.options
         request = {"character_id": self.character, "request_id": uuid.uuid4().hex,
-                   "side": self.rng.choice(("buy", "sell")), "type_id": o.trade_type,
+                   "side": self.rng.choice(("buy", "sell")),
+                   "type_id": o.trade_type + self.rng.randrange(o.trade_types),
                    "quantity": self.rng.randint(1, 5),
                    "price": max(1, o.trade_price + self.rng.randint(-o.trade_price // 10, o.trade_price // 10))}
         for attempt in range(TRADE_ATTEMPTS):
@@ -637,7 +638,9 @@ def parse_args(argv):
                         "256 connections per address); default: bots/200 rounded up for a 127.* host, else 1")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per call and per connection")
     parser.add_argument("--speed", type=float, default=20.0, help="the bots' ship speed in m/s (default 20)")
-    parser.add_argument("--trade-type", type=int, default=34, help="the item type the bots trade (default 34)")
+    parser.add_argument("--trade-type", type=int, default=34, help="the (first) item type the bots trade (default 34)")
+    parser.add_argument("--trade-types", type=int, default=1,
+                        help="how many item types, from --trade-type on: each trade picks one (a market's many books)")
     parser.add_argument("--trade-price", type=int, default=500, help="around this price, hundredths of ISK")
     parser.add_argument("--trade-log", metavar="FILE",
                         help="append each trade's outcome here, one JSON object per line (for market_audit.py)")
@@ -663,6 +666,8 @@ def parse_args(argv):
         parser.error("--bots must be at least 1")
     if options.native is not None and options.mix.get("chat"):
         parser.error("--native bots move, ping and trade, they do not chat: give --mix move=R,ping=R,trade=R")
+    if not 1 <= options.trade_types <= 100000:
+        parser.error("--trade-types must be in [1, 100000]")
     if not 1 <= options.native_threads <= 256:
         parser.error("--native-threads must be in [1, 256]")
     if options.duration == 0 and options.strategies and len(options.strategies) > 1:

@@ -17,7 +17,7 @@ TEST(BotOptions, SwarmsNamesAreParsed) {
   const auto o = parse({"--host", "127.0.0.5", "--port", "26100", "--ca", "/tmp/ca.crt", "--bots", "5000", "--first",
                         "10", "--prefix", "benchbot", "--password", "pw", "--ramp", "50", "--sources", "25", "--mix",
                         "move=1,ping=0.2,trade=0.01", "--speed", "30", "--timeout", "60", "--threads", "2", "--trade-type",
-                        "35", "--trade-price", "700", "--trade-log", "/tmp/trades.jsonl"},
+                        "35", "--trade-types", "20", "--trade-price", "700", "--trade-log", "/tmp/trades.jsonl"},
                        &error);
   ASSERT_TRUE(o) << error;
   EXPECT_EQ(o->host, "127.0.0.5");
@@ -28,6 +28,7 @@ TEST(BotOptions, SwarmsNamesAreParsed) {
   EXPECT_DOUBLE_EQ(o->ping_rate, 0.2);
   EXPECT_DOUBLE_EQ(o->trade_rate, 0.01);
   EXPECT_EQ(o->trade_type, 35);
+  EXPECT_EQ(o->trade_types, 20);
   EXPECT_EQ(o->trade_price, 700);
   EXPECT_EQ(o->trade_log, "/tmp/trades.jsonl");
   EXPECT_EQ(o->threads, 2);

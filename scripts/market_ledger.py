@@ -96,7 +96,7 @@ def place(character_id, region_id, system_id, side, type_id, quantity, price, re
     is_buy, type_id, quantity, price = check_order(side, type_id, quantity, price)
     request_id = _request_id(request_id)
     request = json.dumps(["place", side, type_id, quantity, price])
-    with market_turns.turn(region_id, type_id):
+    with market_turns.sole_send(character_id, request_id), market_turns.turn(region_id, type_id):
         return _run(_place, character_id, region_id, system_id, is_buy, type_id, quantity, price, request_id,
                     request)
 

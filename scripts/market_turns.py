@@ -1,4 +1,5 @@
-"""One market request per book at a time in this process (market_ledger).
+"""One market request per book at a time in this process, and one send of
+a request id (market_ledger).
 
 A request's transaction holds its book's row lock (market_books) from its
 third statement to its commit. Requests for a hot book that began their
@@ -14,14 +15,25 @@ still meet on the book's row lock in the database, one request each.
 
 A request that waits longer than TURN_WAIT_S is refused with MarketBusy,
 before its transaction began: nothing of it is stored, and the client may
-send it again (with the same request id).
+send it again (with the same request id). TURN_WAIT_S is below the proxy's
+relay timeout (session_calls.RELAY_TIMEOUT): the client hears "busy", not
+"no answer".
+
+A client that heard nothing sends the request again with the same id; if
+the first send still waits here, the second would queue a second time for
+the same work (a queue of timed-out sends feeds on itself). `sole_send`
+makes it wait for the first to end instead, then go on: it is answered
+from the first's row like any retry.
+
+    with market_turns.sole_send(character_id, request_id), market_turns.turn(region_id, type_id):
+        ...
 """
 
 import contextlib
 
 import uthread
 
-TURN_WAIT_S = 10.0
+TURN_WAIT_S = 5.0
 
 
 class MarketBusy(RuntimeError):
@@ -29,6 +41,24 @@ class MarketBusy(RuntimeError):
 
 
 _books = {}  # (region_id, type_id) -> [CriticalSection, requests holding or waiting]
+_sends = {}  # (character_id, request_id) -> Event set when the send running here ended
+
+
+@contextlib.contextmanager
+def sole_send(character_id, request_id, wait_s=None):
+    """The only send of this request running in this process: an earlier one
+    is waited for (at most `wait_s`, TURN_WAIT_S: then MarketBusy)."""
+    key = (character_id, request_id)
+    while (earlier := _sends.get(key)) is not None:
+        if not earlier.wait(TURN_WAIT_S if wait_s is None else wait_s):
+            raise MarketBusy("request %.80r of character %d: an earlier send of it still waits for its turn; send it "
+                             "again later" % (request_id, character_id))
+    ended = _sends[key] = uthread.Event()
+    try:
+        yield
+    finally:
+        del _sends[key]
+        ended.set()
 
 
 @contextlib.contextmanager

@@ -9,6 +9,8 @@
 #   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move,
 #   ping and trade; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
 #   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
+#   STRATEGY=S: the nodes' configured dispatch strategy (loop.strategy), in
+#   force through the logins and until the first phase (default main_loop).
 #   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 0.5, the nodes' own).
 #   TRADE_TYPES=N: the bots trade N item types (default 20: a market's many
 #   books; one book takes its requests one at a time, docs/market.md).
@@ -98,6 +100,8 @@ cat >"$dir/prefs.ini" <<INI
 [node]
 log_level = info
 io_threads = 1
+[loop]
+strategy = ${STRATEGY:-main_loop}
 [cluster]
 heartbeat_interval = 1
 [sol]

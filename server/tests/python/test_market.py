@@ -113,9 +113,9 @@ class MarketTestCase(StacklessTestCase):
     def as_separate_nodes(self):
         """From here on, this process's placers meet in the database as the
         placers of different nodes do: market_turns no longer orders them."""
-        original = market_turns.turn
-        market_turns.turn = lambda region_id, type_id, wait_s=None: contextlib.nullcontext()
-        self.addCleanup(setattr, market_turns, "turn", original)
+        for name in ("turn", "sole_send"):
+            self.addCleanup(setattr, market_turns, name, getattr(market_turns, name))
+            setattr(market_turns, name, lambda *args, **kwargs: contextlib.nullcontext())
 
     def gate(self, sql, *params):
         """A transaction of the test holding the rows `sql` locks; rollback() opens it."""
@@ -416,6 +416,32 @@ class TurnsTest(MarketTestCase):
         wait_until(lambda: after_others_ran(lambda: len(results) == 8), timeout=30, what="the eight placers")
         self.assertEqual(sorted(r["filled"] for r in results), [1] * 8)
         self.assertEqual(market_turns.waiting(), {})
+
+    def test_a_send_again_while_the_first_waits_for_its_turn_waits_for_it_and_gets_its_answer(self):
+        # A client that heard nothing sends the same request again: the second
+        # send does not queue at the book beside the first (the queue of a busy
+        # book would fill with sends of the same requests).
+        seller, buyer = self.character(), self.character(100)
+        self.place(seller, "sell", TRITANIUM, 5, 10)
+        release, turns, answers = uthread.Event(), [], []
+
+        def holder():
+            with market_turns.turn(REGION, TRITANIUM):
+                turns.append("held")
+                release.wait()
+
+        stackless.tasklet(holder)()
+        wait_until(lambda: after_others_ran(lambda: turns), what="the holder's turn")
+        for _ in range(2):
+            stackless.tasklet(lambda: answers.append(self.place(buyer, "buy", TRITANIUM, 2, 10, "sent-twice")))()
+        for _ in range(20):
+            after_others_ran(lambda: None)
+        self.assertEqual(market_turns.waiting(), {(REGION, TRITANIUM): 2}, "the holder and the first send only")
+        release.set()
+        wait_until(lambda: after_others_ran(lambda: len(answers) == 2), timeout=20, what="both sends' answers")
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0]["filled"], 2)
+        self.assertEqual(db.query("SELECT COUNT(*) FROM market_requests WHERE request_id = 'sent-twice'"), [(1,)])
 
     def test_a_request_that_waits_too_long_for_its_turn_is_refused_before_it_began(self):
         turns = []

@@ -175,7 +175,8 @@ PY
 "$shard" python tools/bench/market_audit.py snapshot "$dir/market-before.json"
 rm -f "$dir/trades.jsonl"
 "$shard" "${swarm[@]}" "${native[@]}" --mix "$mix" --duration "$seconds" --strategies "$strategies" \
-  --watch "proxy=$pid_proxy_a,sol-a=$pid_sol_a,sol-b=$pid_sol_b" --json "$dir/swarm.json" --png "$dir/swarm.png" \
+  --watch "proxy=$pid_proxy_a,sol-a=$pid_sol_a,sol-b=$pid_sol_b,mariadb=$(cat "$dir/mariadb/mysqld.pid")" \
+  --json "$dir/swarm.json" --png "$dir/swarm.png" \
   --trade-log "$dir/trades.jsonl"
 # The books once the market is quiet: every session ended, then the trades the sols still ran settle.
 sessions_ended

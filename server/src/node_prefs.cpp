@@ -92,7 +92,7 @@ const std::vector<KeySpec>& key_specs() {
       {"sol.advertise", Kind::kText, "",
        "numeric IP registered for other nodes to reach this one (empty: sol.address; needed when that is 0.0.0.0 or ::)",
        kSolOnly},
-      {"sol.movement_update_interval", Kind::kReal, "0.5",
+      {"sol.movement_update_interval", Kind::kReal, "1",
        "seconds between a client's movement updates: each neighbour's latest state, back to back in one write "
        "(0: every tick)",
        kSolOnly, 0, 60},

@@ -11,7 +11,7 @@
 #   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
 #   STRATEGY=S: the nodes' configured dispatch strategy (loop.strategy), in
 #   force through the logins and until the first phase (default main_loop).
-#   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 0.5, the nodes' own).
+#   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 1, the nodes' own).
 #   TRADE_TYPES=N: the bots trade N item types (default 20: a market's many
 #   books; one book takes its requests one at a time, docs/market.md).
 #   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
@@ -123,8 +123,8 @@ start_node() {  # ROLE NAME ARGS...
   pids+=($!)
   eval "pid_${name//-/_}=$!"
 }
-start_node sol sol-a --sol.address 127.0.0.2 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-0.5}"
-start_node sol sol-b --sol.address 127.0.0.3 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-0.5}"
+start_node sol sol-a --sol.address 127.0.0.2 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-1}"
+start_node sol sol-b --sol.address 127.0.0.3 --sol.movement_update_interval "${MOVEMENT_INTERVAL:-1}"
 start_node proxy proxy-a --node.io_threads "${PROXY_IO_THREADS:-1}"
 for _ in $(seq 1 600); do
   (($(grep -c "ping over the link to sol" "$dir/logs/proxy-a.log" 2>/dev/null || true) >= 2)) && break

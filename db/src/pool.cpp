@@ -107,6 +107,14 @@ void Pool::deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch) 
   batch.clear();
 }
 
+void Pool::deliver_held(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
+  batch.swap(held_);
+  lock.unlock();
+  deliver(batch);
+  lock.lock();
+}
+
 void Pool::submit(std::shared_ptr<Job> job) {
   bool stopped;
   bool queued = false;
@@ -206,12 +214,7 @@ void Pool::run_worker(Worker& worker) {
       std::unique_lock lock(mutex_);
       while (!stopping_ && (job = take(worker, queued_ns)) == nullptr) {
         if (!held_.empty()) {
-          // Nothing to run here: the results held back go now, not after the next job.
-          std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
-          batch.swap(held_);
-          lock.unlock();
-          deliver(batch);
-          lock.lock();
+          deliver_held(lock);  // nothing to run here: they go now, not after the next job
           continue;
         }
         // A pinned thread waits for its transaction's jobs only: submit()
@@ -338,11 +341,7 @@ void Pool::run_killer() {
   while (!stopping_) {
     const int64_t now = now_ns();
     if (!held_.empty() && now >= held_since_ns_ + kMaxHoldNs) {
-      std::vector<std::pair<std::shared_ptr<Job>, Result>> batch;
-      batch.swap(held_);
-      lock.unlock();
-      deliver(batch);
-      lock.lock();
+      deliver_held(lock);
       continue;
     }
     // The first kill that is due, dropping those whose job ended meanwhile.

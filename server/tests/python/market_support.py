@@ -4,9 +4,16 @@ wallets the test funded: no money made or lost, and every request's wallet
 rows and trades exactly what its stored answer says — so a lost or a
 duplicated transaction shows."""
 
+import db
 import market_audit
 
 totals = market_audit.money
+
+
+def empty_market():
+    """No wallets, orders, trades or requests: each test starts from nothing."""
+    for table in ("market_trades", "wallet_transactions", "market_orders", "market_requests", "wallets"):
+        db.execute("DELETE FROM " + table)
 
 
 def audit(test, funded, trade_log=None):

@@ -80,8 +80,7 @@ class MarketTestCase(StacklessTestCase):
 
     def setUp(self):
         super().setUp()
-        for table in ("market_trades", "wallet_transactions", "market_orders", "market_requests", "wallets"):
-            db.execute("DELETE FROM " + table)
+        market_support.empty_market()
         self.funded = {}
         self.retries_before = market_ledger.stats["retries"]
 

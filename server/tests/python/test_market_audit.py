@@ -122,8 +122,7 @@ class AuditTest(StacklessTestCase):
 
     def setUp(self):
         super().setUp()
-        for table in ("market_trades", "wallet_transactions", "market_orders", "market_requests", "wallets"):
-            db.execute("DELETE FROM " + table)
+        market_support.empty_market()
         self.market = Run(self).trade()
 
     def assertProblems(self, result, *expected):

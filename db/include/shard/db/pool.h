@@ -127,6 +127,8 @@ class Pool final {
   void run_killer();
   // Calls each job's done() with its result, outside the mutex; empties `batch`.
   static void deliver(std::vector<std::pair<std::shared_ptr<Job>, Result>>& batch);
+  // The held results delivered, `lock` (of mutex_) let go meanwhile.
+  void deliver_held(std::unique_lock<std::mutex>& lock);
   // Worker running `job` (under mutex_), or null.
   Worker* running(const std::shared_ptr<Job>& job);
   // Books the job's end and delivers its result (or holds it back); returns

@@ -279,6 +279,7 @@ class StrategyTest(LoopTestCase):
         super().tearDown()
 
     def test_each_strategy_wakes_the_right_tasklets_in_completion_order_inside_the_loop(self):
+        gameloop.set_long_run_limit(60_000)  # the hold below is meant to be long
         for strategy in STRATEGIES:
             with self.subTest(strategy=strategy):
                 gameloop.set_dispatch_strategy(strategy)
@@ -336,21 +337,28 @@ class StrategyTest(LoopTestCase):
                 self.assertEqual(done, [tasklets.index(t) for t in completed])
                 self.assertEqual(gameloop.dispatch_stats()[strategy]["completions"], 3)
 
-    def dispatch_latency_in_a_slow_frame(self, strategy):
-        """An IO completion 50 ms into a 250 ms frame: completion -> runnable, in ms."""
+    def frame_that_resumed_it(self, strategy):
+        """An IO timer of 50 ms, started in a phase 4, ends during a later
+        frame's 250 ms phase-1 wait: the stats of the frame it resumed in.
+        Which phase dispatched it, not how fast: a loaded machine may end the
+        timer late or wake the main thread late, never in another phase."""
         gameloop.set_fps(4)
         gameloop.set_dispatch_strategy(strategy)
         gameloop.reset_dispatch_stats()
         t = self.spawn(_engine.io_timer, 0.05)
-        self.run_loop(lambda n: not t.alive)
-        return gameloop.dispatch_stats()[strategy]["dispatch_latency"]["max_us"] / 1e3
+        resumed_in = self.run_loop(lambda n: not t.alive)
+        self.assertEqual(gameloop.dispatch_stats()[strategy]["completions"], 1)
+        return self.stats[resumed_in]
 
     def test_phase_1_wakes_for_an_io_completion_under_main_thread_callback(self):
-        self.assertLess(self.dispatch_latency_in_a_slow_frame("main_thread_callback"), 50)
+        s = self.frame_that_resumed_it("main_thread_callback")
+        self.assertGreaterEqual(s["wait_runs"], 1, s)  # dispatched and run within the wait
+        self.assertEqual(s["dispatched"], 0, s)
 
     def test_phase_1_sleeps_through_an_io_completion_under_main_loop(self):
-        # Left for phase 2: the rest of the frame (~200 ms) passes first.
-        self.assertGreater(self.dispatch_latency_in_a_slow_frame("main_loop"), 100)
+        # Left for phase 2: the rest of the wait passes first.
+        s = self.frame_that_resumed_it("main_loop")
+        self.assertEqual((s["wait_runs"], s["dispatched"]), (0, 1), s)
 
     def test_an_idle_loop_sleeps_in_phase_1_while_io_is_in_flight(self):
         gameloop.set_fps(50)

@@ -5,29 +5,33 @@
 # scrypt hashes cost ~50 ms each, are made once).
 #
 #   bash tools/bench/swarm_bench.sh [BOTS [SECONDS [STRATEGIES]]]
-#   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2 by default)
-#   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move and
-#   ping only; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
+#   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2,trade=0.01 by default)
+#   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move,
+#   ping and trade; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
 #   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
 #   MOVEMENT_INTERVAL=S: the sols' sol.movement_update_interval (default 0.5, the nodes' own).
 #   SCENARIO=hub: the hot hub (EVE's Jita): every ship in one system, ~50 within
 #   range of each, trading and chatting (MIX=move=1,ping=0.2,chat=0.05,trade=0.01
 #   by default), its sol saturated; the pings measure it.
 #
-# Steps: migrate; two solar systems; the nodes (the proxy's login throttle
+# Steps: migrate; two solar systems in one market region; the nodes (the proxy's login throttle
 # raised for the swarm: proxy.logins_per_address); a first short swarm run
 # makes the accounts and the bots' characters (all at the starter system's
 # origin; always the Python bots, whose account creation is swarm.py's anyway); then the ships are split between the two systems (so each sol
 # hosts half) and scattered in a cube sized for about 10 ships within the
 # sols' interest radius (100 km) of each; the measured run: one phase per
-# dispatch strategy. Prints the swarm's report (BUILD/bench-swarm/swarm.json,
-# swarm.png) and the nodes' CPU and memory per connected bot.
+# dispatch strategy, the market's books snapshotted before it and audited
+# after it against the bots' trade log (tools/bench/market_audit.py: no
+# transaction lost or duplicated, no money made or lost). Prints the swarm's
+# report (BUILD/bench-swarm/swarm.json, swarm.png), the nodes' CPU and memory
+# per connected bot and the audit (BUILD/bench-swarm/audit.json); exits 1 if
+# the audit finds a problem.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 bots=${1:-1000} seconds=${2:-20} strategies=${3:-main_loop,pending_call} scenario=${SCENARIO:-spread}
 case $scenario in
-  spread) mix=${MIX:-move=1,ping=0.2} ;;
+  spread) mix=${MIX:-move=1,ping=0.2,trade=0.01} ;;
   hub) mix=${MIX:-move=1,ping=0.2,chat=0.05,trade=0.01} ;;
   *) echo "swarm_bench: SCENARIO is spread or hub, not '$scenario'" >&2; exit 2 ;;
 esac
@@ -51,6 +55,18 @@ set -a
 source "$dir/mariadb/client.env"
 set +a
 
+sessions_ended() {  # every client session gone (at most 60 s), then 2 s for what the sols still finish
+  "$shard" python - <<'PY'
+import time, db
+db.connect()
+end = time.monotonic() + 60
+while db.query("SELECT COUNT(*) FROM client_sessions")[0][0] and time.monotonic() < end:
+    time.sleep(0.2)
+db.close()
+PY
+  sleep 2
+}
+
 pids=()
 cleanup() {
   local pid
@@ -67,9 +83,12 @@ trap cleanup EXIT
 import db, db_migrate
 db.connect()
 db_migrate.migrate()
+# One region: the bots of both sols trade in the same books.
+db.execute("INSERT IGNORE INTO regions (id, name) VALUES (10000001, 'Bench')")
 for system, name, security in ((30000001, "Bench-A", 0.9), (30000002, "Bench-B", 0.5)):
-    db.execute("INSERT IGNORE INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, ?, 0, 0, 0)",
-               system, name, security)
+    db.execute("INSERT IGNORE INTO solar_systems (id, name, security, x, y, z, region_id)"
+               " VALUES (?, ?, ?, 0, 0, 0, 10000001)", system, name, security)
+    db.execute("UPDATE solar_systems SET region_id = 10000001 WHERE id = ?", system)
 db.close()
 PY
 
@@ -129,15 +148,12 @@ if ((ready < bots)); then
   "$shard" "${swarm[@]}" "${native[@]}" --create-accounts --create-parallel 4 --mix ping=0 --duration 0.1 --json /dev/null
 fi
 
+# The sols save a ship's position when its session leaves: let the first run's sessions end first.
+sessions_ended
 "$shard" python - "$bots" "$scenario" <<'PY'
-import sys, time, db
+import sys, db
 db.connect()
 bots, hub = int(sys.argv[1]), sys.argv[2] == "hub"
-# The sols save a ship's position when its session leaves: let the first run's sessions end first.
-end = time.monotonic() + 60
-while db.query("SELECT COUNT(*) FROM client_sessions")[0][0] and time.monotonic() < end:
-    time.sleep(0.2)
-time.sleep(2)
 # K ships within 100 km of each: n ships in a cube of side L, n * (4/3 pi r^3) / L^3 = K. Spread: half the
 # ships in each system (one per sol), K = 10; the hub: every ship in one system, K = 50.
 per_system, near = (bots, 50) if hub else (bots / 2, 10)
@@ -150,8 +166,16 @@ print("swarm_bench: ships in %s, scattered in a cube of %.0f km" % ("one system 
 db.close()
 PY
 
+"$shard" python tools/bench/market_audit.py snapshot "$dir/market-before.json"
+rm -f "$dir/trades.jsonl"
 "$shard" "${swarm[@]}" "${native[@]}" --mix "$mix" --duration "$seconds" --strategies "$strategies" \
-  --watch "proxy=$pid_proxy_a,sol-a=$pid_sol_a,sol-b=$pid_sol_b" --json "$dir/swarm.json" --png "$dir/swarm.png"
+  --watch "proxy=$pid_proxy_a,sol-a=$pid_sol_a,sol-b=$pid_sol_b" --json "$dir/swarm.json" --png "$dir/swarm.png" \
+  --trade-log "$dir/trades.jsonl"
+# The books once the market is quiet: every session ended, then the trades the sols still ran settle.
+sessions_ended
+audit=0
+"$shard" python tools/bench/market_audit.py check "$dir/market-before.json" --trade-log "$dir/trades.jsonl" \
+  --json "$dir/audit.json" || audit=$?
 
 python3 - "$dir/swarm.json" <<'PY'
 import json, sys
@@ -171,4 +195,5 @@ for phase in report["phases"]:
     summary["phases"].append(row)
 print(json.dumps(summary, indent=1))
 PY
-echo "swarm_bench: report $dir/swarm.json, plot $dir/swarm.png" >&2
+echo "swarm_bench: report $dir/swarm.json, plot $dir/swarm.png, market audit $dir/audit.json" >&2
+exit "$audit"

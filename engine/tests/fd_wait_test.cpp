@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -39,19 +40,29 @@ struct Pipe {
   int write_end() const { return fds[1]; }
 };
 
-std::size_t open_descriptors() {
+// How many descriptors of this process refer to the same file as `fd` (both
+// ends of a pipe share one inode). Counted per file, not over the whole
+// process: the copies of an earlier test's wait may still be open, closed by
+// an IO thread just after that wait ended, and would move a process-wide count.
+std::size_t descriptors_of(int fd) {
+  struct stat target {};
+  EXPECT_EQ(::fstat(fd, &target), 0);
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    struct stat seen {};
+    if (::stat(entry.path().c_str(), &seen) == 0 && seen.st_dev == target.st_dev && seen.st_ino == target.st_ino) ++n;
+  }
   return n;
 }
 
-// The copies are closed by the last handler, on an IO thread, just after the wait ends.
-void expect_descriptors_back_to(std::size_t expected) {
-  const auto give_up = Clock::now() + std::chrono::seconds(5);
-  while (open_descriptors() != expected && Clock::now() < give_up) {
+// The copies are closed by the last handler, on an IO thread, just after the
+// wait ends: give it until a deadline only a leak (or a hang) exceeds.
+void expect_descriptors_of_back_to(int fd, std::size_t expected) {
+  const auto give_up = Clock::now() + std::chrono::seconds(10);
+  while (descriptors_of(fd) != expected && Clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  EXPECT_EQ(open_descriptors(), expected);
+  EXPECT_EQ(descriptors_of(fd), expected);
 }
 
 TEST(FdWait, EndsWhenAnotherThreadMakesThePipeReadable) {
@@ -89,14 +100,14 @@ TEST(FdWait, AClosedWriteEndWakesTheReader) {
 
 TEST(FdWait, TheDeadlineEndsAWaitForNothingAndTheCopiesAreClosed) {
   Pipe pipe;
-  const std::size_t before = open_descriptors();
+  ASSERT_EQ(descriptors_of(pipe.read_end()), 2u);  // the read end and the write end
   const auto start = Clock::now();
   EXPECT_EQ(wait_ready({{pipe.read_end(), POLLIN | POLLPRI}}, in_ms(50)), WaitError::kTimedOut);
   EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(40));
-  expect_descriptors_back_to(before);
+  expect_descriptors_of_back_to(pipe.read_end(), 2);
   ASSERT_EQ(::write(pipe.write_end(), "x", 1), 1);
   EXPECT_FALSE(wait_ready({{pipe.read_end(), POLLIN}}, in_ms(5000)));  // the same descriptor, again
-  expect_descriptors_back_to(before);
+  expect_descriptors_of_back_to(pipe.read_end(), 2);
 }
 
 TEST(FdWait, ARegularFileIsAlwaysReady) {

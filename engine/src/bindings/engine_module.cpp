@@ -89,6 +89,47 @@ PyObject* sleep_in_worker(PyObject*, PyObject* const* args, Py_ssize_t nargs, Py
   return dispatcher->run_blocking([duration] { std::this_thread::sleep_for(duration); }, timeout);
 }
 
+// hold_for_completions(count, timeout=30): for tests that must know the
+// completion order itself, not guess it from delays (a loaded machine stalls
+// any thread for longer than the gaps between them). Holds the main thread
+// until `count` completions wait to be dispatched and returns the tasklets
+// they will wake, in completion order; nothing is dispatched meanwhile under
+// any strategy: no bytecode runs (no pending call), nothing waits (no wake of
+// phase 1 or the idle wait), and the interpreter lock stays here (no worker
+// drains). Under worker_acquires_gil a thread that completed one request
+// waits for the lock before it completes another: hold for completions of
+// distinct threads (one IO thread per operation). TimeoutError when fewer
+// have completed by `timeout`.
+PyObject* hold_for_completions(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* parsed[2] = {nullptr, nullptr};
+  if (!parse_arguments("hold_for_completions", args, nargs, kwnames, {"count", "timeout"}, 1, parsed)) return nullptr;
+  Py_ssize_t count = PyLong_AsSsize_t(parsed[0]);
+  if (count == -1 && PyErr_Occurred()) return nullptr;
+  double timeout = 30;
+  if (parsed[1] != nullptr && !parse_timeout(parsed[1], &timeout)) return nullptr;
+  Dispatcher* d = Dispatcher::get();
+  if (d == nullptr) return nullptr;
+  if (!d->on_main_thread()) {
+    return PyErr_Format(PyExc_RuntimeError, "hold_for_completions() on another thread than the dispatcher's");
+  }
+  const int64_t deadline = timeout >= 0 ? now_ns() + std::llround(timeout * 1e9) : 0;
+  std::vector<Tasklet*> waiters = d->queued_waiters();
+  while (static_cast<Py_ssize_t>(waiters.size()) < count) {
+    if (deadline != 0 && now_ns() >= deadline) {
+      return PyErr_Format(PyExc_TimeoutError, "hold_for_completions(): %zd of %zd completions within %f s",
+                          static_cast<Py_ssize_t>(waiters.size()), count, timeout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the lock held on purpose
+    waiters = d->queued_waiters();
+  }
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(waiters.size()));
+  if (list == nullptr) return nullptr;
+  for (std::size_t i = 0; i < waiters.size(); ++i) {
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), Py_NewRef(reinterpret_cast<PyObject*>(waiters[i])));
+  }
+  return list;
+}
+
 PyObject* set_dispatch_strategy(PyObject*, PyObject* name) {
   const char* text = PyUnicode_AsUTF8(name);
   if (text == nullptr) return nullptr;
@@ -288,6 +329,9 @@ PyMethodDef module_methods[] = {
      "call_in_thread(fn, *args, timeout=None): fn(*args) on a worker; only this tasklet waits"},
     {"sleep_in_worker", as_cfunction<sleep_in_worker>(), METH_FASTCALL | METH_KEYWORDS,
      "sleep_in_worker(seconds, timeout=None): a C++ request that blocks a worker that long"},
+    {"hold_for_completions", as_cfunction<hold_for_completions>(), METH_FASTCALL | METH_KEYWORDS,
+     "hold_for_completions(count, timeout=30) -> [tasklet, ...]: hold the main thread, dispatching nothing, until "
+     "count completions are queued; the tasklets they wake, in completion order (for tests)"},
     {"set_dispatch_strategy", as_cfunction<set_dispatch_strategy>(), METH_O,
      "set_dispatch_strategy(name) -> previous: how completions wake their tasklets"},
     {"dispatch_strategy", as_cfunction<dispatch_strategy>(), METH_NOARGS, "the dispatch strategy in force"},

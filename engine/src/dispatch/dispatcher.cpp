@@ -347,6 +347,19 @@ int Dispatcher::drain() {
   return dispatched;
 }
 
+std::vector<Tasklet*> Dispatcher::queued_waiters() const {
+  std::vector<Tasklet*> fresh;  // newest first, as the queue holds them
+  for (const Request* r = completions_.newest(); r != nullptr; r = r->next_completed) {
+    if (!r->cancelled.load()) fresh.push_back(r->waiter);
+  }
+  std::vector<Tasklet*> waiters;  // the deferred ones completed earlier
+  for (const Request* r = deferred_head_; r != nullptr; r = r->next_completed) {
+    if (!r->cancelled.load()) waiters.push_back(r->waiter);
+  }
+  waiters.insert(waiters.end(), fresh.rbegin(), fresh.rend());
+  return waiters;
+}
+
 int Dispatcher::drain_older_than(uint64_t seq) {
   Request* batch = take_batch();
   int dispatched = 0;

@@ -49,14 +49,15 @@ class ConcurrencyTest(StacklessTestCase):
             _engine.io_timer(0.2)
             done.append(i)
 
-        for i in range(100):
-            stackless.tasklet(waiter)(i)
         start = time.monotonic()
+        for i in range(100):
+            stackless.tasklet(waiter)(i).run()  # up to its wait
+        # All hundred in flight at once, not one after the other (which would
+        # take the sum, 20 s): counted, not timed, so a loaded machine passes.
+        self.assertEqual(io_count("waits"), 100)
         stackless.run()
-        elapsed = time.monotonic() - start
         self.assertEqual(sorted(done), list(range(100)))
-        self.assertGreaterEqual(elapsed, 0.19)
-        self.assertLess(elapsed, 1.5, "the waits ran one after the other (the sum is 20 s)")
+        self.assertGreaterEqual(time.monotonic() - start, 0.19)
 
     def test_run_waits_for_io_in_flight_like_for_sleepers(self):
         done = []
@@ -135,7 +136,8 @@ class CancellationTest(StacklessTestCase):
         self.assertEqual(io_count("waits"), 1)
         start = time.monotonic()
         t.kill()
-        self.assertLess(time.monotonic() - start, 0.5, "kill waited for the timer")
+        # Waiting for the timer would take 30 s; a loaded machine may stall us for seconds.
+        self.assertLess(time.monotonic() - start, 10, "kill waited for the timer")
         self.assertEqual(seen, ["TaskletExit"])
         self.assertEqual(io_count("cancellations"), cancellations + 1)
         wait_for_aborted(aborted, "the killed tasklet's timer cancelled")
@@ -147,7 +149,7 @@ class CancellationTest(StacklessTestCase):
         start = time.monotonic()
         with self.assertRaises(TimeoutError) as caught:
             _engine.io_timer(30, timeout=0.05)
-        self.assertLess(time.monotonic() - start, 1.0)
+        self.assertLess(time.monotonic() - start, 10, "the timeout waited for the 30 s timer")
         self.assertIn("io_timer", str(caught.exception))
         wait_for_aborted(aborted, "the timed-out timer cancelled")
 
@@ -193,7 +195,7 @@ class ShutdownTest(StacklessTestCase):
         self.assertEqual(io_count("waits"), 5)
         start = time.monotonic()
         _engine.io_stop()
-        self.assertLess(time.monotonic() - start, 1.5, "stop waited for the timers")
+        self.assertLess(time.monotonic() - start, 10, "stop waited for the 30 s timers")
         self.assertEqual(io_count("threads"), 0)
         stackless.run()
         self.assertEqual(errors, [errno.ECANCELED] * 5)
@@ -262,7 +264,22 @@ class StrategyTest(LoopTestCase):
     # Started in this order; they complete in the order of their delays.
     DELAYS = [0.20, 0.04, 0.16, 0.08, 0.12]
 
+    def setUp(self):
+        super().setUp()
+        # One IO thread per timer (they are handed out in turn): under
+        # worker_acquires_gil an IO thread waits for the interpreter lock after
+        # a completion, and hold_for_completions() keeps the lock until all
+        # have completed, so no thread may have a second timer to complete.
+        _engine.io_stop()
+        _engine.io_start(threads=len(self.DELAYS))
+
+    def tearDown(self):
+        _engine.io_stop()
+        _engine.io_start()
+        super().tearDown()
+
     def test_each_strategy_wakes_the_right_tasklets_in_completion_order_inside_the_loop(self):
+        gameloop.set_long_run_limit(60_000)  # the hold below is meant to be long
         for strategy in STRATEGIES:
             with self.subTest(strategy=strategy):
                 gameloop.set_dispatch_strategy(strategy)
@@ -275,9 +292,17 @@ class StrategyTest(LoopTestCase):
                     resumed.append(i)
 
                 tasklets = [self.spawn(waiter, i) for i in range(len(self.DELAYS))]
+                completed = []
+                # Spawned last: runs once every timer started, takes the
+                # completion order from the queue and lets them all be
+                # dispatched together (a loaded machine can stall a start or an
+                # IO thread past the gaps between the delays: they suggest an
+                # order, the queue holds the real one).
+                self.spawn(lambda: completed.extend(_engine.hold_for_completions(len(self.DELAYS))))
                 self.run_loop(lambda n: not any(t.alive for t in tasklets))
-                by_delay = sorted(range(len(self.DELAYS)), key=lambda i: self.DELAYS[i])
-                self.assertEqual(resumed, by_delay, "tasklets resumed out of completion order")
+                self.assertEqual(self.errors, [])
+                self.assertEqual(resumed, [tasklets.index(t) for t in completed],
+                                 "tasklets resumed out of completion order")
                 if strategy == "worker_acquires_gil":
                     # An IO thread counts an acquisition before it waits for
                     # the lock, the dispatcher once it holds it: one that
@@ -300,29 +325,40 @@ class StrategyTest(LoopTestCase):
                 gameloop.set_dispatch_strategy(strategy)
                 gameloop.reset_dispatch_stats()
                 done = []
-                # 50 ms apart: 10 ms let two timers of different IO threads
-                # end in the wrong order under the sanitizers on a loaded machine.
-                for i in range(3):
-                    self.spawn(lambda i=i: (_engine.io_timer(0.05 * (3 - i)), done.append(i)))
+                tasklets = [self.spawn(lambda i=i: (_engine.io_timer(0.05 * (3 - i)), done.append(i)))
+                            for i in range(3)]
+                # The order the timers really completed in, from the queue: a
+                # loaded machine can stall a start or an IO thread past the
+                # 50 ms between the delays ([2, 0, 1] under main_loop).
+                completed = []
+                self.spawn(lambda: completed.extend(_engine.hold_for_completions(3)))
                 stackless.run()
-                self.assertEqual(done, [2, 1, 0])
+                self.assertEqual(self.errors, [])
+                self.assertEqual(done, [tasklets.index(t) for t in completed])
                 self.assertEqual(gameloop.dispatch_stats()[strategy]["completions"], 3)
 
-    def dispatch_latency_in_a_slow_frame(self, strategy):
-        """An IO completion 50 ms into a 250 ms frame: completion -> runnable, in ms."""
+    def frame_that_resumed_it(self, strategy):
+        """An IO timer of 50 ms, started in a phase 4, ends during a later
+        frame's 250 ms phase-1 wait: the stats of the frame it resumed in.
+        Which phase dispatched it, not how fast: a loaded machine may end the
+        timer late or wake the main thread late, never in another phase."""
         gameloop.set_fps(4)
         gameloop.set_dispatch_strategy(strategy)
         gameloop.reset_dispatch_stats()
         t = self.spawn(_engine.io_timer, 0.05)
-        self.run_loop(lambda n: not t.alive)
-        return gameloop.dispatch_stats()[strategy]["dispatch_latency"]["max_us"] / 1e3
+        resumed_in = self.run_loop(lambda n: not t.alive)
+        self.assertEqual(gameloop.dispatch_stats()[strategy]["completions"], 1)
+        return self.stats[resumed_in]
 
     def test_phase_1_wakes_for_an_io_completion_under_main_thread_callback(self):
-        self.assertLess(self.dispatch_latency_in_a_slow_frame("main_thread_callback"), 50)
+        s = self.frame_that_resumed_it("main_thread_callback")
+        self.assertGreaterEqual(s["wait_runs"], 1, s)  # dispatched and run within the wait
+        self.assertEqual(s["dispatched"], 0, s)
 
     def test_phase_1_sleeps_through_an_io_completion_under_main_loop(self):
-        # Left for phase 2: the rest of the frame (~200 ms) passes first.
-        self.assertGreater(self.dispatch_latency_in_a_slow_frame("main_loop"), 100)
+        # Left for phase 2: the rest of the wait passes first.
+        s = self.frame_that_resumed_it("main_loop")
+        self.assertEqual((s["wait_runs"], s["dispatched"]), (0, 1), s)
 
     def test_an_idle_loop_sleeps_in_phase_1_while_io_is_in_flight(self):
         gameloop.set_fps(50)

@@ -23,6 +23,9 @@ class CompletionQueue final {
   // Unlinks the first node of such a list: the caller owns it now.
   static std::shared_ptr<Request> pop(Request** list);
   bool empty() const { return head_.load(std::memory_order_acquire) == nullptr; }
+  // The consumer only: the queued requests, newest first, left in the queue
+  // (nodes below the head change only in take_all, the consumer's own call).
+  const Request* newest() const { return head_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<Request*> head_{nullptr};  // newest first

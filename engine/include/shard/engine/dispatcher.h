@@ -39,6 +39,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "shard/engine/completion_queue.h"
 #include "shard/engine/latency_histogram.h"
@@ -46,6 +47,7 @@
 namespace shard::engine {
 
 class Scheduler;
+struct Tasklet;
 class WorkerPool;
 
 enum class Strategy : int { kMainLoop, kOnBlock, kMainThreadCallback, kWorkerAcquiresGil, kPendingCall };
@@ -120,6 +122,13 @@ class Dispatcher final {
   int drain();
   // on_block: only completions older than `seq` (GIL held, main thread).
   int drain_older_than(uint64_t seq);
+
+  // GIL held, main thread (the queue's consumer): the tasklets that the
+  // completions waiting to be dispatched will wake, in the order a drain would
+  // wake them (completion order), left queued. Cancelled ones wake nobody and
+  // are left out. For tests that must know the completion order itself.
+  std::vector<Tasklet*> queued_waiters() const;
+  bool on_main_thread() const { return std::this_thread::get_id() == main_thread_; }
 
   const StrategyStats& stats(Strategy s) const { return stats_[static_cast<int>(s)]; }
   void reset_stats();

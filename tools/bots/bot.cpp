@@ -41,9 +41,10 @@ Bot::Bot(asio::io_context& context, Swarm& swarm, ThreadStats& stats, int slot)
       timer_(context),
       call_timer_(context),
       move_timer_(context),
-      ping_timer_(context),
-      trade_timer_(context),
-      heartbeat_timer_(context) {
+      heartbeat_timer_(context),
+      ping_(context),
+      chat_(context),
+      trade_arrival_(context) {
   // Every kind: the ones a client receives go to their handler, the others
   // close the connection (an unhandled kind would sit in the receive queue).
   using K = net::MessageKind;
@@ -68,8 +69,9 @@ Bot::Bot(asio::io_context& context, Swarm& swarm, ThreadStats& stats, int slot)
   // Parsed (a payload that does not parse is a violation) and otherwise ignored.
   handlers_->set(K::kNotification, [this](net::Connection& connection, const net::Frame& frame) {
     wire::Notification note;
-    if (&connection != connection_.get() || !parse_(frame, note)) return;
-    if (stats_.recording && note.service() == "market" && note.event() == "trade") ++stats_.phase.trade_notifications;
+    if (&connection != connection_.get() || !parse_(frame, note) || !stats_.recording) return;
+    if (note.service() == "market" && note.event() == "trade") ++stats_.phase.trade_notifications;
+    if (note.service() == "chat" && note.event() == "message") ++stats_.phase.chat_deliveries;
   });
   handlers_->set(K::kSessionChange, [this](net::Connection& connection, const net::Frame& frame) {
     wire::SessionChange change;
@@ -191,8 +193,7 @@ void Bot::stop() {
   }
   state_ = State::kDone;
   move_timer_.cancel();
-  ping_timer_.cancel();
-  trade_timer_.cancel();
+  for (Arrival* a : {&ping_, &chat_, &trade_arrival_}) a->timer.cancel();
   waiting_.clear();
   drop_connection_();
 }
@@ -305,6 +306,7 @@ std::string Bot::call_name_(Step step) const {
     case Step::kList: return "characters.list";
     case Step::kCreate: return "characters.create";
     case Step::kSelect: return "characters.select";
+    case Step::kChat: return "chat.send";
     case Step::kTrade: return "market.place";
     default: return "ping.ping";
   }
@@ -363,6 +365,9 @@ void Bot::answered_(Step step, const wire::Value* result) {
       stats_.record_ping(std::chrono::duration<double>(now - call_sent_).count(), now);
       return next_waiting_();
     }
+    case Step::kChat:
+      if (stats_.recording) stats_.phase.chat.add(std::chrono::duration<double>(Clock::now() - call_sent_).count());
+      return next_waiting_();
     case Step::kTrade:
       trade_answered_(*result);
       return next_waiting_();
@@ -377,6 +382,9 @@ void Bot::call_failed_(Step step, const std::string& message, bool retriable) {
   switch (step) {
     case Step::kPing:
       stats_.error(&PhaseStats::ping, message.substr(0, 200));
+      return next_waiting_();
+    case Step::kChat:
+      stats_.error(&PhaseStats::chat, message.substr(0, 200));
       return next_waiting_();
     case Step::kTrade:
       if (retriable && trade_sends_ < kTradeAttempts) return send_trade_();  // the same request id
@@ -428,9 +436,10 @@ void Bot::play_() {
       if (!e) move_();
     });
   }
-  ping_at_ = trade_at_ = now;
-  if (o.ping_rate > 0) arm_(Step::kPing);
-  if (o.trade_rate > 0) arm_(Step::kTrade);
+  for (const Step op : {Step::kPing, Step::kChat, Step::kTrade}) {
+    arrival_(op).at = now;
+    if (rate_(op) > 0) arm_(op);
+  }
 }
 
 void Bot::move_() {
@@ -472,14 +481,18 @@ void Bot::move_() {
 
 // The next arrival after the last one, or after now for a bot that fell
 // behind: the missed ones are not fired in a burst (swarm.py's behave()).
+Bot::Arrival& Bot::arrival_(Step op) { return op == Step::kPing ? ping_ : op == Step::kChat ? chat_ : trade_arrival_; }
+
+double Bot::rate_(Step op) const {
+  const BotOptions& o = swarm_.options;
+  return op == Step::kPing ? o.ping_rate : op == Step::kChat ? o.chat_rate : o.trade_rate;
+}
+
 void Bot::arm_(Step op) {
-  const bool ping = op == Step::kPing;
-  Clock::time_point& at = ping ? ping_at_ : trade_at_;
-  auto& timer = ping ? ping_timer_ : trade_timer_;
-  const double rate = ping ? swarm_.options.ping_rate : swarm_.options.trade_rate;
-  at = std::max(at, Clock::now()) + duration_of(std::exponential_distribution<double>(rate)(rng_));
-  timer.expires_at(at);
-  timer.async_wait([this, op](const boost::system::error_code& e) {
+  Arrival& arrival = arrival_(op);
+  arrival.at = std::max(arrival.at, Clock::now()) + duration_of(std::exponential_distribution<double>(rate_(op))(rng_));
+  arrival.timer.expires_at(arrival.at);
+  arrival.timer.async_wait([this, op](const boost::system::error_code& e) {
     if (!e) due_(op);
   });
 }
@@ -502,6 +515,12 @@ void Bot::next_waiting_() {
 
 void Bot::send_(Step op) {
   if (op == Step::kPing) return call_(Step::kPing, "ping", "ping");
+  if (op == Step::kChat) {
+    std::vector<wire::Value> args(2);
+    set_string(args[0], "local");
+    set_string(args[1], name_ + " says hello");  // swarm.py's line
+    return call_(Step::kChat, "chat", "send", args);
+  }
   // A new request: a side, a quantity of 1-5 and a price within 10% of the
   // options', as swarm.py's Bot.trade, and an id no other request has.
   const BotOptions& o = swarm_.options;

@@ -1,9 +1,9 @@
 #pragma once
-// One bot: swarm.py's Bot for move, ping and trade (tools/client/swarm.py),
-// as a state machine on its IO thread's io_context. It connects (from its
-// source address), runs the handshake (TLS verified against the CA), logs in
-// with swarm.py's retries, lists, creates if need be and selects its
-// character, then moves at a fixed period and pings and trades as Poisson
+// One bot: swarm.py's Bot (tools/client/swarm.py), as a state machine on its
+// IO thread's io_context. It connects (from its source address), runs the
+// handshake (TLS verified against the CA), logs in with swarm.py's retries,
+// lists, creates if need be and selects its character, then moves at a fixed
+// period and pings, chats (a line in local chat) and trades as Poisson
 // arrivals, one call in flight: an op that falls due meanwhile waits its turn
 // (at most one of each kind, as the Python bot's loop). A trade carries its
 // own request id and is sent again with it when no answer came (timeout,
@@ -69,7 +69,13 @@ class Bot {
 
  private:
   enum class State { kIdle, kConnecting, kLoggingIn, kSetup, kPlaying, kDone };
-  enum class Step { kNone, kList, kCreate, kSelect, kPing, kTrade };
+  enum class Step { kNone, kList, kCreate, kSelect, kPing, kChat, kTrade };
+  // A Poisson op's next arrival, and the timer that waits for it.
+  struct Arrival {
+    explicit Arrival(boost::asio::io_context& context) : timer(context) {}
+    Clock::time_point at;
+    boost::asio::steady_timer timer;
+  };
 
   // Login: one attempt, its failure (retried as swarm.py's Bot.log_in), giving up.
   void connect_();
@@ -104,9 +110,11 @@ class Bot {
   // Playing.
   void play_();
   void move_();
-  // A Poisson op (ping or trade) fell due: sent now, or waits its turn.
+  // A Poisson op (ping, chat or trade) fell due: sent now, or waits its turn.
   void due_(Step op);
   void arm_(Step op);
+  Arrival& arrival_(Step op);
+  double rate_(Step op) const;
   void next_waiting_();
   void send_(Step op);
   void send_trade_();
@@ -151,8 +159,9 @@ class Bot {
   std::uint64_t ship_ = 0;
   std::array<double, 3> position_{}, velocity_{};
   std::uint32_t sequence_ = 0;
-  Clock::time_point last_move_, move_at_, ping_at_, trade_at_, last_send_;
-  boost::asio::steady_timer move_timer_, ping_timer_, trade_timer_, heartbeat_timer_;
+  Clock::time_point last_move_, move_at_, last_send_;
+  boost::asio::steady_timer move_timer_, heartbeat_timer_;
+  Arrival ping_, chat_, trade_arrival_;
   // The trade in flight (its sends, and when the first went).
   TradeRequest trade_;
   int trade_sends_ = 0;

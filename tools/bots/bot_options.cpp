@@ -9,7 +9,7 @@ namespace shard::bots {
 namespace po = boost::program_options;
 
 bool parse_mix(const std::string& text, BotOptions& options, std::string* error) {
-  options.move_rate = options.ping_rate = options.trade_rate = 0;
+  options.move_rate = options.ping_rate = options.chat_rate = options.trade_rate = 0;
   std::istringstream items(text);
   std::string item;
   while (std::getline(items, item, ',')) {
@@ -19,10 +19,11 @@ bool parse_mix(const std::string& text, BotOptions& options, std::string* error)
     const std::string rate_text = eq == std::string::npos ? "" : item.substr(eq + 1);
     double* target = op == "move" ? &options.move_rate
                      : op == "ping" ? &options.ping_rate
+                     : op == "chat" ? &options.chat_rate
                      : op == "trade" ? &options.trade_rate
                                      : nullptr;
     if (target == nullptr) {
-      *error = "--mix " + op + ": the native bots move, ping and trade (chat: swarm.py without --native)";
+      *error = "--mix " + op + ": unknown operation (known: move, ping, chat, trade)";
       return false;
     }
     double rate;
@@ -62,7 +63,7 @@ std::optional<BotOptions> parse_options(const std::vector<std::string>& args, st
       ("password", po::value(&o.password)->default_value(o.password), "the bots' password")
       ("ramp", po::value(&o.ramp)->default_value(o.ramp), "each bot starts at uniform[0, RAMP) s")
       ("sources", po::value(&o.sources)->default_value(o.sources), "loopback source addresses 127.1.x.y")
-      ("mix", po::value(&mix)->default_value(mix), "move=R,ping=R,trade=R per bot per second")
+      ("mix", po::value(&mix)->default_value(mix), "move=R,ping=R,chat=R,trade=R per bot per second")
       ("trade-type", po::value(&o.trade_type)->default_value(o.trade_type), "the (first) item type the bots trade")
       ("trade-types", po::value(&o.trade_types)->default_value(o.trade_types),
        "how many item types, from --trade-type on, each trade picking one")

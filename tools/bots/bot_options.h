@@ -20,7 +20,7 @@ struct BotOptions {
   std::string password = "bot-password";
   double ramp = 0;  // each bot starts at uniform[0, ramp) s
   int sources = 1;  // loopback source addresses 127.1.x.y
-  double move_rate = 0, ping_rate = 0, trade_rate = 0;  // per bot per second
+  double move_rate = 0, ping_rate = 0, chat_rate = 0, trade_rate = 0;  // per bot per second
   // The items traded, types trade_type .. trade_type + trade_types - 1 (a
   // market's many books), around that price (hundredths of ISK).
   std::int64_t trade_type = 34, trade_types = 1, trade_price = 500;

@@ -8,7 +8,8 @@
 //   (at start)  {"event":"started","connected":N,"setup":{"login":HIST,"login_retry":HIST}}
 //   phase NAME  recording starts (nothing is recorded outside a phase)
 //   end         {"event":"phase","strategy":NAME,"duration_s":..,"swarm_cpu_s":..,"counts":{..},
-//                "ops":{"ping":HIST,"trade":HIST,"move_delivery":HIST,"connection":HIST},"ping_series":[[t_s,ms],..]}
+//                "ops":{"ping":HIST,"chat":HIST,"trade":HIST,"move_delivery":HIST,"connection":HIST},
+//                "ping_series":[[t_s,ms],..]}
 //   progress    {"event":"progress","connected":N,"seconds":..,"counts":{..},"ops":{OP:{count,errors,p50_ms,p99_ms}}}
 //   quit / EOF  every bot stopped, {"event":"stopped","max_rss_kib":..}, exit 0
 //
@@ -83,6 +84,7 @@ std::string ms_or_null(double seconds) { return seconds < 0 ? "null" : bots::jso
 
 std::string counts_json(const bots::PhaseStats& p) {
   return "{\"moves_sent\":" + std::to_string(p.moves_sent) + ",\"move_updates\":" + std::to_string(p.move_updates) +
+         ",\"chat_deliveries\":" + std::to_string(p.chat_deliveries) +
          ",\"trade_notifications\":" + std::to_string(p.trade_notifications) + "}";
 }
 
@@ -163,13 +165,15 @@ class Driver {
       emit("{\"event\":\"phase\",\"strategy\":" + bots::json_string(phase_name_) +
            ",\"duration_s\":" + bots::json_number(seconds) +
            ",\"swarm_cpu_s\":" + bots::json_number(cpu_seconds() - phase_cpu_) + ",\"counts\":" + counts_json(p) +
-           ",\"ops\":{\"ping\":" + p.ping.to_json() + ",\"trade\":" + p.trade.to_json() +
+           ",\"ops\":{\"ping\":" + p.ping.to_json() + ",\"chat\":" + p.chat.to_json() +
+           ",\"trade\":" + p.trade.to_json() +
            ",\"move_delivery\":" + p.move_delivery.to_json() +
            ",\"connection\":" + p.connection.to_json() + "},\"ping_series\":" + series + "]}");
     } else if (line == "progress") {
       const bots::PhaseStats p = collect_(false);
       std::string ops;
       for (const auto& [name, h] : {std::pair<const char*, const bots::LatencyHistogram*>{"ping", &p.ping},
+                                    {"chat", &p.chat},
                                     {"trade", &p.trade},
                                     {"move_delivery", &p.move_delivery},
                                     {"connection", &p.connection}}) {

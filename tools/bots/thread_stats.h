@@ -16,8 +16,8 @@ namespace shard::bots {
 inline constexpr std::size_t kSeriesCap = 200'000;  // swarm.py's SERIES_CAP: ping samples per phase
 
 struct PhaseStats {
-  LatencyHistogram ping, trade, move_delivery, connection;
-  std::uint64_t moves_sent = 0, move_updates = 0, trade_notifications = 0;
+  LatencyHistogram ping, chat, trade, move_delivery, connection;
+  std::uint64_t moves_sent = 0, move_updates = 0, chat_deliveries = 0, trade_notifications = 0;
   std::vector<std::pair<double, double>> ping_series;  // (s since the phase start, ms)
 
   void merge(const PhaseStats& other);

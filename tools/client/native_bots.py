@@ -1,5 +1,5 @@
 """The child process of `swarm.py --native`: shard-bots (tools/bots), the
-swarm's move, ping and trade bots in C++. This side starts it with the swarm's
+swarm's bots in C++. This side starts it with the swarm's
 options, writes its commands (phase NAME, end, progress, quit) and reads its
 events, one JSON object per line on its stdout (its logs go to our stderr).
 The child is always reaped: `close` says quit, waits, then kills it."""
@@ -24,8 +24,8 @@ def default_path():
 
 
 def command_line(path, options):
-    """shard-bots with the swarm's options (no chat: parse_args checked)."""
-    mix = ",".join("%s=%r" % (op, options.mix.get(op, 0.0)) for op in ("move", "ping", "trade"))
+    """shard-bots with the swarm's options."""
+    mix = ",".join("%s=%r" % (op, options.mix.get(op, 0.0)) for op in ("move", "ping", "chat", "trade"))
     args = [path, "--host", options.host, "--port", str(options.port), "--prefix", options.prefix,
             "--bots", str(options.bots), "--password", options.password, "--ramp", repr(options.ramp),
             "--sources", str(options.sources), "--mix", mix, "--speed", repr(options.speed),

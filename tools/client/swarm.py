@@ -10,9 +10,9 @@ percentiles as JSON and a PNG with one line per dispatch strategy.
         --strategies main_loop,pending_call --json swarm.json --png swarm.png
 
 The CLI is documented in tools/client/README.md (ops/run.sh starts bots with
-`--duration 0`: until Ctrl-C). With --native the bots (move, ping and
-trade) are shard-bots, a C++ child process (tools/bots, native_bots.py), and
-this process keeps the accounts, the strategies and the report. With
+`--duration 0`: until Ctrl-C). With --native the bots are shard-bots, a
+C++ child process (tools/bots, native_bots.py), and this process keeps the
+accounts, the strategies and the report. With
 --trade-log FILE either kind of bot appends each trade's outcome there, for
 the market audit (tools/bench/market_audit.py) to hold against the database.
 """
@@ -650,7 +650,7 @@ def parse_args(argv):
     parser.add_argument("--progress", type=float, default=10.0,
                         help="seconds between progress lines on stderr (0: none; default 10)")
     parser.add_argument("--native", nargs="?", const="", default=None, metavar="PATH",
-                        help="the bots are shard-bots (C++: move, ping and trade), a child process; PATH default: "
+                        help="the bots are shard-bots (C++, the same behaviour), a child process; PATH default: "
                         "shard-bots next to the shard binary")
     parser.add_argument("--native-threads", type=int, default=1, help="shard-bots' IO threads (default 1)")
     parser.add_argument("--json", help="write the report here (default: standard output)")
@@ -664,8 +664,6 @@ def parse_args(argv):
         parser.error("--sources must be in [1, 62500]")
     if options.bots < 1:
         parser.error("--bots must be at least 1")
-    if options.native is not None and options.mix.get("chat"):
-        parser.error("--native bots move, ping and trade, they do not chat: give --mix move=R,ping=R,trade=R")
     if not 1 <= options.trade_types <= 100000:
         parser.error("--trade-types must be in [1, 100000]")
     if not 1 <= options.native_threads <= 256:

@@ -318,13 +318,13 @@ class GameClientTest(StacklessTestCase):
         # The strategy the run found is back in force.
         self.assertEqual(db.query("SELECT value FROM settings WHERE name = 'dispatch_strategy'"), [])
 
-    def test_a_native_swarm_of_five_bots_moves_pings_trades_and_reports_as_the_python_one(self):
+    def test_a_native_swarm_of_five_bots_moves_pings_chats_trades_and_reports_as_the_python_one(self):
         out = CLUSTER.dir.name
         path, trade_log = os.path.join(out, "native.json"), os.path.join(out, "native-trades.jsonl")
         books = market_audit.snapshot()
         done = subprocess.run([SHARD_BINARY, "python", SWARM, "--native", "--port", str(self.port), "--ca", CA,
                                "--bots", "5", "--prefix", "nativebot", "--create-accounts", "--ramp", "0.5",
-                               "--duration", "2", "--mix", "move=2,ping=2,trade=2", "--trade-type", str(SWARM_TYPE),
+                               "--duration", "2", "--mix", "move=2,ping=2,chat=1,trade=2", "--trade-type", str(SWARM_TYPE),
                                "--trade-log", trade_log, "--strategies", "main_loop,pending_call",
                                "--progress", "1", "--json", path, "--png", os.path.join(out, "native.png")],
                               env=self.swarm_env(), capture_output=True, text=True, timeout=180)
@@ -348,9 +348,10 @@ class GameClientTest(StacklessTestCase):
             self.assertGreater(phase["ops"]["move_delivery"]["count"], 0, phase)
             self.assertNotIn("connection", phase["ops"])  # no bot lost its connection
             self.assertGreater(phase["swarm_cpu_s"], 0)
-            trade = phase["ops"]["trade"]
-            self.assertGreater(trade["count"], 0, phase)
-            self.assertEqual(trade["errors"], 0, phase)
+            for op in ("chat", "trade"):
+                self.assertGreater(phase["ops"][op]["count"], 0, phase)
+                self.assertEqual(phase["ops"][op]["errors"], 0, phase)
+            self.assertGreater(phase["chat_deliveries"], 0)  # the five are in one system: each hears the others
         self.assertRegex(done.stderr, r"swarm: main_loop, \d+ s: 5 bots connected; ping n=\d+ errors=0 p50 ")
         # Every trade logged and answered (bots trade between phases too), each answer stored as given, and the
         # books balanced.

@@ -44,10 +44,11 @@ TEST(BotOptions, SourcesSpreadAsSwarmPyDoes) {
   EXPECT_EQ(source_address(o, 251), "127.1.1.2");
 }
 
-TEST(BotOptions, ChatIsRefusedClearly) {
+TEST(BotOptions, AnUnknownOperationIsRefusedClearly) {
   std::string error;
-  EXPECT_FALSE(parse({"--plain", "--mix", "move=1,chat=0.05"}, &error));
-  EXPECT_EQ(error, "--mix chat: the native bots move, ping and trade (chat: swarm.py without --native)");
+  EXPECT_FALSE(parse({"--plain", "--mix", "move=1,dance=0.05"}, &error));
+  EXPECT_EQ(error, "--mix dance: unknown operation (known: move, ping, chat, trade)");
+  ASSERT_TRUE(parse({"--plain", "--mix", "move=1,chat=0.05"}, &error)) << error;
 }
 
 TEST(BotOptions, BadValuesAreRefusedWithTheirReason) {

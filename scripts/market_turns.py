@@ -84,5 +84,5 @@ def turn(region_id, type_id, wait_s=None):
 
 
 def waiting():
-    """{(region_id, type_id): requests holding or waiting} (for tests and the console)."""
+    """{(region_id, type_id): requests holding or waiting its turn} (what waits in this process)."""
     return {key: entry[1] for key, entry in _books.items()}

@@ -6,8 +6,8 @@
 #
 #   bash tools/bench/swarm_bench.sh [BOTS [SECONDS [STRATEGIES]]]
 #   (defaults 1000, 20 s per phase, main_loop,pending_call; MIX=move=1,ping=0.2,trade=0.01 by default)
-#   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, move,
-#   ping and trade; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
+#   NATIVE=1: the measured run's bots are shard-bots (tools/bots: C++, the
+#   same behaviour; NATIVE_THREADS=T IO threads, default 1) driven by swarm.py --native.
 #   PROXY_IO_THREADS=N: the proxy's IO threads (default 1, as every node's here).
 #   STRATEGY=S: the nodes' configured dispatch strategy (loop.strategy), in
 #   force through the logins and until the first phase (default main_loop).
@@ -90,9 +90,8 @@ db_migrate.migrate()
 # One region: the bots of both sols trade in the same books.
 db.execute("INSERT IGNORE INTO regions (id, name) VALUES (10000001, 'Bench')")
 for system, name, security in ((30000001, "Bench-A", 0.9), (30000002, "Bench-B", 0.5)):
-    db.execute("INSERT IGNORE INTO solar_systems (id, name, security, x, y, z, region_id)"
-               " VALUES (?, ?, ?, 0, 0, 0, 10000001)", system, name, security)
-    db.execute("UPDATE solar_systems SET region_id = 10000001 WHERE id = ?", system)
+    db.execute("INSERT INTO solar_systems (id, name, security, x, y, z, region_id) VALUES (?, ?, ?, 0, 0, 0, 10000001)"
+               " ON DUPLICATE KEY UPDATE region_id = VALUES(region_id)", system, name, security)
 db.close()
 PY
 

@@ -479,8 +479,6 @@ void Bot::move_() {
   if (stats_.recording) ++stats_.phase.moves_sent;
 }
 
-// The next arrival after the last one, or after now for a bot that fell
-// behind: the missed ones are not fired in a burst (swarm.py's behave()).
 Bot::Arrival& Bot::arrival_(Step op) { return op == Step::kPing ? ping_ : op == Step::kChat ? chat_ : trade_arrival_; }
 
 double Bot::rate_(Step op) const {
@@ -488,6 +486,8 @@ double Bot::rate_(Step op) const {
   return op == Step::kPing ? o.ping_rate : op == Step::kChat ? o.chat_rate : o.trade_rate;
 }
 
+// The next arrival after the last one, or after now for a bot that fell
+// behind: the missed ones are not fired in a burst (swarm.py's behave()).
 void Bot::arm_(Step op) {
   Arrival& arrival = arrival_(op);
   arrival.at = std::max(arrival.at, Clock::now()) + duration_of(std::exponential_distribution<double>(rate_(op))(rng_));

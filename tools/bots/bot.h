@@ -6,13 +6,14 @@
 // period and pings, chats (a line in local chat) and trades as Poisson
 // arrivals, one call in flight: an op that falls due meanwhile waits its turn
 // (at most one of each kind, as the Python bot's loop). A trade carries its
-// own request id and is sent again with it when no answer came (timeout,
-// UNAVAILABLE), as a client must for the market's idempotency; its outcome
-// goes to the trade log for the market audit. Every frame from the server arrives through the connection's
-// native handlers on this same thread, so nothing here takes a lock; what it
-// measures goes to its thread's ThreadStats. A payload that does not parse,
-// or a kind a client never receives, closes its connection with a logged
-// reason.
+// own request id and is sent again with it when no answer says whether it
+// ran (timeout, UNAVAILABLE) or the market asks for it later (MarketBusy), as
+// a client must for the market's idempotency; its outcome goes to the trade
+// log for the market audit. Every frame from the server arrives through the
+// connection's native handlers on this same thread, so nothing here takes a
+// lock; what it measures goes to its thread's ThreadStats. A payload that
+// does not parse, or a kind a client never receives, closes its connection
+// with a logged reason.
 
 #include <utility>  // before Asio: Boost 1.74's Asio with GCC 12 in C++20 needs it
 
@@ -100,8 +101,9 @@ class Bot {
   template <class Message>
   bool parse_(const netproto::Frame& frame, Message& message);
 
-  // Calls: one in flight (the setup's, then one ping or trade at a time).
-  // `retriable`: no answer says whether it ran (a timeout, UNAVAILABLE).
+  // Calls: one in flight (the setup's, then one ping, chat or trade at a time).
+  // `retriable`: no answer says whether it ran (a timeout, UNAVAILABLE), or
+  // the market asks for it again later (MarketBusy).
   void call_(Step step, const char* service, const char* method, const std::vector<wire::Value>& args = {});
   void answered_(Step step, const wire::Value* result);
   void call_failed_(Step step, const std::string& message, bool retriable);

@@ -22,10 +22,10 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <random>
 #include <cstdio>
 #include <future>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>

@@ -12,9 +12,9 @@ percentiles as JSON and a PNG with one line per dispatch strategy.
 The CLI is documented in tools/client/README.md (ops/run.sh starts bots with
 `--duration 0`: until Ctrl-C). With --native the bots are shard-bots, a
 C++ child process (tools/bots, native_bots.py), and this process keeps the
-accounts, the strategies and the report. With
---trade-log FILE either kind of bot appends each trade's outcome there, for
-the market audit (tools/bench/market_audit.py) to hold against the database.
+accounts, the strategies and the report. With --trade-log FILE either kind
+of bot appends each trade's outcome there, for the market audit
+(tools/bench/market_audit.py) to hold against the database.
 """
 
 import argparse

@@ -50,9 +50,27 @@ def client_settings(server_dir):
                 env[name] = value
     with open(env["SHARD_DB_PASSWORD_FILE"], encoding="utf-8") as f:
         password = f.read().strip()
-    # TCP for every client: the production case, and the same for all.
-    return dict(host=env["SHARD_DB_HOST"], port=int(env["SHARD_DB_PORT"]), user=env["SHARD_DB_USER"],
-                password=password, database=env["SHARD_DB_DATABASE"])
+    # The same transport for every client: TCP (a database on its own host,
+    # the production case) unless SHARD_BENCH_DB_TRANSPORT=socket (the unix
+    # socket: the database on the node's own host).
+    settings = dict(user=env["SHARD_DB_USER"], password=password, database=env["SHARD_DB_DATABASE"])
+    if transport() == "socket":
+        return dict(settings, host="", port=0, socket=env["SHARD_DB_SOCKET"])
+    return dict(settings, host=env["SHARD_DB_HOST"], port=int(env["SHARD_DB_PORT"]), socket="")
+
+
+def transport():
+    value = os.environ.get("SHARD_BENCH_DB_TRANSPORT", "tcp")
+    if value not in ("tcp", "socket"):
+        raise SystemExit(f"db_bench: SHARD_BENCH_DB_TRANSPORT={value!r}: tcp or socket")
+    return value
+
+
+def peer_address(settings):
+    """The keyword arguments MySQLdb and aiomysql take for the transport."""
+    if settings["socket"]:
+        return dict(unix_socket=settings["socket"])
+    return dict(host=settings["host"], port=settings["port"])
 
 
 def server_cpu_s(server_dir):
@@ -85,7 +103,7 @@ class Window:
         emit("db_select", impl, seconds=round(self.elapsed, 3), queries=self.queries,
              value=round(self.queries / self.elapsed, 1), unit="queries/s",
              client_cpu_us_per_query=round(self.cpu * per, 2), server_cpu_us_per_query=round(self.server * per, 2),
-             **fields)
+             transport=transport(), **fields)
 
 
 def random_ids(seed, rows):
@@ -152,7 +170,7 @@ def select_mysqldb(options):
     sql = SELECT.replace("?", "%s")
 
     def worker(n):
-        connection = MySQLdb.connect(host=settings["host"], port=settings["port"], user=settings["user"],
+        connection = MySQLdb.connect(**peer_address(settings), user=settings["user"],
                                      passwd=settings["password"], db=settings["database"], charset="utf8mb4")
         cursor = connection.cursor()
         ids, k = random_ids(n, options.rows), 0
@@ -189,7 +207,7 @@ def select_aiomysql(options):
     sql = SELECT.replace("?", "%s")
 
     async def main():
-        pool = await aiomysql.create_pool(host=settings["host"], port=settings["port"], user=settings["user"],
+        pool = await aiomysql.create_pool(**peer_address(settings), user=settings["user"],
                                           password=settings["password"], db=settings["database"],
                                           charset="utf8mb4", minsize=options.connections,
                                           maxsize=options.connections)

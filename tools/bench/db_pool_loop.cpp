@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "db_bench_transport.h"
 #include "shard/db/pool.h"
 
 namespace {
@@ -83,8 +84,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   shard::db::Config config;
-  config.host = env["SHARD_DB_HOST"];
-  config.port = std::atoi(env["SHARD_DB_PORT"].c_str());
+  const std::string transport = bench_transport();
+  if (transport.empty()) return 2;
+  if (transport == "socket") {
+    config.socket = env["SHARD_DB_SOCKET"];
+  } else {
+    config.host = env["SHARD_DB_HOST"];
+    config.port = std::atoi(env["SHARD_DB_PORT"].c_str());
+  }
   config.user = env["SHARD_DB_USER"];
   config.password = first_line(env["SHARD_DB_PASSWORD_FILE"]);
   config.database = env["SHARD_DB_DATABASE"];
@@ -108,8 +115,8 @@ int main(int argc, char** argv) {
   pool.stop();
   std::printf(
       "{\"bench\": \"db_select\", \"impl\": \"pool_cpp\", \"seconds\": %.3f, \"queries\": %llu, \"value\": %.1f, "
-      "\"unit\": \"queries/s\", \"callers\": %d, \"connections\": %d, \"errors\": %llu}\n",
+      "\"unit\": \"queries/s\", \"callers\": %d, \"connections\": %d, \"transport\": \"%s\", \"errors\": %llu}\n",
       elapsed, static_cast<unsigned long long>(queries), static_cast<double>(queries) / elapsed, callers,
-      config.pool_size, static_cast<unsigned long long>(run.errors.load()));
+      config.pool_size, transport.c_str(), static_cast<unsigned long long>(run.errors.load()));
   return run.errors.load() == 0 ? 0 : 1;
 }

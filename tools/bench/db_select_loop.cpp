@@ -2,7 +2,8 @@
 // database"): THREADS threads, each with its own Connector/C++ connection and
 // one prepared primary-key SELECT, querying as fast as they can for SECONDS
 // (after one warm-up second). The same query, rows and server as the pool's
-// tasklets in tools/bench/db_bench.py, over TCP like them. Prints one JSON
+// tasklets in tools/bench/db_bench.py, over the same transport
+// (db_bench_transport.h). Prints one JSON
 // line: queries/s, and the client's and the server's CPU per query.
 //
 //   db_select_loop SERVER_DIR THREADS SECONDS ROWS    (SERVER_DIR: ops/mariadb.sh's)
@@ -29,6 +30,8 @@
 #include <vector>
 
 #include <unistd.h>
+
+#include "db_bench_transport.h"
 
 namespace {
 
@@ -119,8 +122,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   Shared shared;
-  shared.options["hostName"] = sql::SQLString("tcp://" + env["SHARD_DB_HOST"]);
-  shared.options["port"] = std::atoi(env["SHARD_DB_PORT"].c_str());
+  const std::string transport = bench_transport();
+  if (transport.empty()) return 2;
+  if (transport == "socket") {
+    shared.options["hostName"] = sql::SQLString("localhost");
+    shared.options["socket"] = sql::SQLString(env["SHARD_DB_SOCKET"]);
+  } else {
+    shared.options["hostName"] = sql::SQLString("tcp://" + env["SHARD_DB_HOST"]);
+    shared.options["port"] = std::atoi(env["SHARD_DB_PORT"].c_str());
+  }
   shared.options["userName"] = sql::SQLString(env["SHARD_DB_USER"]);
   shared.options["password"] = sql::SQLString(first_line(env["SHARD_DB_PASSWORD_FILE"]));
   shared.options["schema"] = sql::SQLString(env["SHARD_DB_DATABASE"]);
@@ -147,8 +157,8 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"bench\": \"db_select\", \"impl\": \"cpp_threads\", \"seconds\": %.3f, \"queries\": %.0f, \"value\": %.1f, "
       "\"unit\": \"queries/s\", \"client_cpu_us_per_query\": %.2f, \"server_cpu_us_per_query\": %.2f, "
-      "\"threads\": %d, \"connections\": %d, \"errors\": %llu}\n",
-      elapsed, queries, queries / elapsed, cpu * per_query_us, server * per_query_us, threads, threads,
+      "\"threads\": %d, \"connections\": %d, \"transport\": \"%s\", \"errors\": %llu}\n",
+      elapsed, queries, queries / elapsed, cpu * per_query_us, server * per_query_us, threads, threads, transport.c_str(),
       static_cast<unsigned long long>(shared.errors.load()));
   return shared.errors.load() == 0 ? 0 : 1;
 }

@@ -9,8 +9,10 @@
 # after the other; each pooled client's ratio is taken at its better pool
 # size of the round (the size a user would configure on this machine); then (b) 50 tasklets in SELECT SLEEP(0.1) loops inside `shard run`'s
 # game loop. Prints the JSON lines, then the tables. Stops the server on exit.
+# Every client goes over TCP, or over the server's unix socket with
+# SHARD_BENCH_DB_TRANSPORT=socket (db_bench_transport.h).
 #
-#   tools/bench/run_db_bench.sh [--quick] [--rounds N] [--no-sleep]
+#   [SHARD_BENCH_DB_TRANSPORT=socket] tools/bench/run_db_bench.sh [--quick] [--rounds N] [--no-sleep]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -79,7 +81,8 @@ for line in open(sys.argv[1]):
     elif r["bench"] == "db_sleep_loop":
         sleep.append(r)
 print()
-print("(a) primary-key SELECTs/s; CPU us per query, client / server")
+transport = next((x["transport"] for done in rounds for x in done.values() if "transport" in x), "tcp")
+print(f"(a) primary-key SELECTs/s over {transport}; CPU us per query, client / server")
 print("(pooled clients at each pool size; the ratios take each one's better size in the round)")
 print("| round | C++ 4 threads | shard, 100 tasklets, pool of 2 | shard, pool of 4 | pool of 4, 100 C++ callers | MySQLdb 4 threads | aiomysql 100 tasks, pool of 4 | aiomysql, pool of 8 | shard/C++ (>= 0.80) | shard/MySQLdb (>= 1.25) | shard/aiomysql (>= 5) | pool without Python/C++ |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -120,7 +120,8 @@ class TlsSocket final {
   int status_(int result) const { return result > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), result); }
   // SSL_read_ex, then more while whole records are already buffered.
   int read_(char* data, std::size_t size, std::size_t& n);
-  // SSL_write_ex into the buffer BIO, then its flush (retried alone).
+  // SSL_write_ex into the buffer BIO, a record at a time up to four, then its
+  // flush (retried alone).
   int write_(const char* data, std::size_t size, std::size_t& n);
 
   Socket socket_;

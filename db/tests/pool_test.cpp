@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <thread>
@@ -200,6 +201,46 @@ TEST(Pool, AResultHeldBackForABatchIsDeliveredThoughNoOtherJobFinishesForLong) {
       << "a sleep ended within " << std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count()
       << " s: the test proves nothing";
   pool.stop();  // the sleeps are failed or end: nothing waits 15 s
+}
+
+TEST(Pool, ABusyPoolDoesNotWakeItsKillerForEachBatchItHolds) {
+  // 100 callers, each submitting its next query from the last one's done():
+  // the queue stays long, so results are held back batch after batch. The
+  // killer, the backstop for a batch no finishing job delivers, must not be
+  // woken for each (it was: a wake and two context switches per batch, a
+  // quarter of the pool's queries/s on two vCPUs). Its own deadline may wake
+  // it, at most about once per hold deadline (5 ms).
+  Pool pool(test_config(2));
+  pool.start();
+  std::atomic<bool> stop{false};
+  std::atomic<int> outstanding{0};
+  std::function<void()> submit_next = [&] {
+    auto job = make_job(Op::kQuery, "SELECT 1");
+    job->done = [&](Result result) {
+      EXPECT_EQ(result.error, 0) << result.message;
+      if (!stop.load()) return submit_next();
+      --outstanding;
+    };
+    pool.submit(std::move(job));
+  };
+  for (int n = 0; n < 100; ++n) {
+    ++outstanding;
+    submit_next();
+  }
+  constexpr uint64_t kHolds = 500;  // enough batches to tell one wake per batch from the deadline's
+  const auto start = std::chrono::steady_clock::now();
+  while (pool.stats().holds < kHolds && std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const PoolStats stats = pool.stats();
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  stop = true;
+  while (outstanding.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pool.stop();
+  ASSERT_GE(stats.holds, kHolds) << "the pool held too few batches in " << elapsed_ms << " ms to tell";
+  EXPECT_LE(stats.killer_wakes, static_cast<uint64_t>(elapsed_ms / 5 * 2 + 10))
+      << stats.holds << " batches held, " << stats.queries << " queries in " << elapsed_ms << " ms";
 }
 
 TEST(Pool, AnAbandonedRunningQueryIsKilledOnTheServerAndItsConnectionServesAgain) {

@@ -88,6 +88,8 @@ struct PoolStats {
   uint64_t errors = 0;   // jobs that ended in an error
   uint64_t disconnects = 0;  // connections lost (made again on the next job)
   uint64_t kills = 0;        // KILL QUERY sent for abandoned running statements
+  uint64_t holds = 0;        // batches of results held back to be delivered together
+  uint64_t killer_wakes = 0; // the killer thread's wakes (its deadline, or woken)
   uint64_t latency_count = 0;
   int64_t latency_p50_ns = 0, latency_p99_ns = 0, latency_max_ns = 0;  // queue wait + run
 };
@@ -150,6 +152,9 @@ class Pool final {
   // Running jobs to stop on the server, each with when to try (again).
   std::deque<std::pair<std::shared_ptr<Job>, int64_t>> kills_;
   std::condition_variable kill_wake_;
+  // When the killer's wait ends by itself: INT64_MAX while it waits with no
+  // deadline, 0 while it is awake (it looks at everything before it waits).
+  int64_t killer_wait_until_ns_ = 0;
   std::unique_ptr<Killer> killer_;
   // Results of finished jobs held back to be delivered together (finish()),
   // since held_since_ns_; the killer thread delivers them after kMaxHoldNs.

@@ -3,8 +3,8 @@
 // one prepared primary-key SELECT, querying as fast as they can for SECONDS
 // (after one warm-up second). The same query, rows and server as the pool's
 // tasklets in tools/bench/db_bench.py, over the same transport
-// (db_bench_transport.h). Prints one JSON
-// line: queries/s, and the client's and the server's CPU per query.
+// (db_bench_transport.h). Prints one JSON line: queries/s, and the client's
+// and the server's CPU per query.
 //
 //   db_select_loop SERVER_DIR THREADS SECONDS ROWS    (SERVER_DIR: ops/mariadb.sh's)
 #include <cppconn/driver.h>

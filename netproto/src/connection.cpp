@@ -335,7 +335,7 @@ void Connection::read_() {
   if (shut_ || poller_ != nullptr) return;  // in the read set: it reads when there are bytes
   if (config_.poll_reads && !socket_.tls()) {
     ReadPoller& poller = asio::use_service<ReadPoller>(context_);
-    if (const std::error_code error = poller.add(socket_.socket().native_handle(), shared_from_this())) {
+    if (const std::error_code error = poller.add(socket_.socket().native_handle(), shared_from_this(), poll_slot_)) {
       return close(CloseReason::kIoError, "cannot watch the socket: " + error.message());
     }
     poller_ = &poller;
@@ -372,7 +372,7 @@ void Connection::stop_polling_() {
   if (poller_ == nullptr) return;
   ReadPoller* poller = poller_;
   poller_ = nullptr;
-  poller->remove(socket_.socket().native_handle(), this);  // may drop the set's reference: last
+  poller->remove(socket_.socket().native_handle(), this, poll_slot_);  // may drop the set's reference: last
 }
 
 void Connection::on_read_(const boost::system::error_code& error, std::size_t n) {

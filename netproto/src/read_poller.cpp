@@ -34,29 +34,52 @@ void ReadPoller::shutdown() {
   boost::system::error_code ignored;
   set_.close(ignored);
   readers_.clear();
+  free_.clear();
+  count_ = 0;
+  retired_.clear();
 }
 
-std::error_code ReadPoller::add(int fd, std::shared_ptr<Connection> connection) {
+std::error_code ReadPoller::add(int fd, std::shared_ptr<Connection> connection, std::uint32_t& slot) {
+  if (free_.empty()) {
+    slot = static_cast<std::uint32_t>(readers_.size());
+    readers_.emplace_back();
+  } else {
+    slot = free_.back();
+    free_.pop_back();
+  }
+  Reader& reader = readers_[slot];
   epoll_event event{};
   event.events = EPOLLIN;
-  event.data.ptr = connection.get();
-  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) return {errno, std::system_category()};
-  readers_.emplace(connection.get(), std::move(connection));
+  event.data.u64 = (static_cast<std::uint64_t>(reader.generation) << 32) | slot;
+  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    const int error = errno;
+    free_.push_back(slot);
+    return {error, std::system_category()};
+  }
+  reader.connection = std::move(connection);
+  ++count_;
   arm_();
   return {};
 }
 
-void ReadPoller::remove(int fd, Connection* connection) {
-  if (readers_.erase(connection) == 0) return;
+void ReadPoller::remove(int fd, Connection* connection, std::uint32_t slot) {
+  if (slot >= readers_.size() || readers_[slot].connection.get() != connection || connection == nullptr) return;
   epoll_event ignored{};
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, &ignored);  // fails only if fd is closed already: then it left the set
+  Reader& reader = readers_[slot];
+  std::shared_ptr<Connection> gone = std::move(reader.connection);
+  ++reader.generation;
+  free_.push_back(slot);
+  --count_;
+  if (polling_) retired_.push_back(std::move(gone));
   // An empty set waits for nothing: a pending wait would keep the IO
   // thread's run() from returning once its work is done.
-  if (readers_.empty() && waiting_) set_.cancel();
+  if (count_ == 0 && waiting_) set_.cancel();
+  // `gone` may be the connection's last reference, released here (outside a batch).
 }
 
 void ReadPoller::arm_() {
-  if (waiting_ || readers_.empty() || !set_.is_open()) return;
+  if (waiting_ || count_ == 0 || !set_.is_open()) return;
   waiting_ = true;
   set_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& error) {
     waiting_ = false;
@@ -69,14 +92,20 @@ void ReadPoller::arm_() {
 void ReadPoller::poll_() {
   std::array<epoll_event, kBatch> events;
   const int n = epoll_wait(epoll_, events.data(), kBatch, 0);
+  polling_ = true;
   for (int i = 0; i < n; ++i) {
-    // A connection removed earlier in this batch is skipped; one still in the
-    // set is held while it reads (it may remove itself).
-    auto it = readers_.find(static_cast<Connection*>(events[i].data.ptr));
-    if (it == readers_.end()) continue;
-    std::shared_ptr<Connection> reader = it->second;
-    reader->on_readable_();
+    const std::uint64_t key = events[i].data.u64;
+    const auto slot = static_cast<std::uint32_t>(key);
+    if (slot >= readers_.size()) continue;
+    const Reader& reader = readers_[slot];
+    if (reader.connection == nullptr || reader.generation != static_cast<std::uint32_t>(key >> 32)) continue;
+    // It may remove itself (kept in retired_ until the batch ends), and
+    // what it runs may add others (readers_ may move).
+    Connection* connection = reader.connection.get();
+    connection->on_readable_();
   }
+  polling_ = false;
+  retired_.clear();
 }
 
 }  // namespace shard::netproto

@@ -252,6 +252,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   // IO thread only.
   ReadPoller* poller_ = nullptr;  // the read set, while the socket is in it
+  std::uint32_t poll_slot_ = 0;   // its place there
   FrameDecoder decoder_;
   FrameEncoder encoder_;
   std::vector<std::uint8_t> taken_;            // the queue's frames being written (swapped with queued_)

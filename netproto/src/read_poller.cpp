@@ -35,7 +35,6 @@ void ReadPoller::shutdown() {
   set_.close(ignored);
   readers_.clear();
   free_.clear();
-  count_ = 0;
   retired_.clear();
 }
 
@@ -57,7 +56,6 @@ std::error_code ReadPoller::add(int fd, std::shared_ptr<Connection> connection, 
     return {error, std::system_category()};
   }
   reader.connection = std::move(connection);
-  ++count_;
   arm_();
   return {};
 }
@@ -70,16 +68,15 @@ void ReadPoller::remove(int fd, Connection* connection, std::uint32_t slot) {
   std::shared_ptr<Connection> gone = std::move(reader.connection);
   ++reader.generation;
   free_.push_back(slot);
-  --count_;
   if (polling_) retired_.push_back(std::move(gone));
   // An empty set waits for nothing: a pending wait would keep the IO
   // thread's run() from returning once its work is done.
-  if (count_ == 0 && waiting_) set_.cancel();
+  if (size_() == 0 && waiting_) set_.cancel();
   // `gone` may be the connection's last reference, released here (outside a batch).
 }
 
 void ReadPoller::arm_() {
-  if (waiting_ || count_ == 0 || !set_.is_open()) return;
+  if (waiting_ || size_() == 0 || !set_.is_open()) return;
   waiting_ = true;
   set_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& error) {
     waiting_ = false;

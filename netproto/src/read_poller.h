@@ -45,6 +45,8 @@ class ReadPoller final : public boost::asio::execution_context::service {
   void shutdown() override;
   void arm_();
   void poll_();
+  // Connections in the set: the slots not free.
+  std::size_t size_() const { return readers_.size() - free_.size(); }
 
   // A ready socket's event carries its slot and the slot's generation, so a
   // connection is found without a lookup (a hash map's node was a cache miss
@@ -59,7 +61,6 @@ class ReadPoller final : public boost::asio::execution_context::service {
   boost::asio::posix::stream_descriptor set_;  // epoll_, as Asio sees it
   std::vector<Reader> readers_;
   std::vector<std::uint32_t> free_;  // free slots of readers_
-  std::size_t count_ = 0;            // connections in the set
   // Removed while a batch runs (the one reading, perhaps): released after it.
   std::vector<std::shared_ptr<Connection>> retired_;
   bool polling_ = false;

@@ -186,6 +186,14 @@ void Bot::drop_connection_() {
   if (auto connection = std::move(connection_)) connection->close();
 }
 
+void Bot::finish() {
+  finishing_ = true;
+  move_timer_.cancel();
+  for (Arrival* a : {&ping_, &chat_, &trade_arrival_}) a->timer.cancel();
+  waiting_.clear();
+  if (state_ != State::kPlaying || call_id_ == 0) stop();
+}
+
 void Bot::stop() {
   if (state_ == State::kPlaying) {
     swarm_.connected.fetch_sub(1, std::memory_order_relaxed);
@@ -443,7 +451,7 @@ void Bot::play_() {
 }
 
 void Bot::move_() {
-  if (state_ != State::kPlaying) return;
+  if (state_ != State::kPlaying || finishing_) return;
   move_at_ += duration_of(1.0 / swarm_.options.move_rate);
   move_timer_.expires_at(move_at_);
   move_timer_.async_wait([this](const boost::system::error_code& e) {
@@ -498,7 +506,8 @@ void Bot::arm_(Step op) {
 }
 
 void Bot::due_(Step op) {
-  if (state_ != State::kPlaying) return;
+  // finishing_: a timer that fired just before finish() cancelled it.
+  if (state_ != State::kPlaying || finishing_) return;
   arm_(op);
   // One call in flight, as the Python bot's blocking calls: a due op waits
   // for the answer, and one already waiting is not doubled.
@@ -507,6 +516,7 @@ void Bot::due_(Step op) {
 }
 
 void Bot::next_waiting_() {
+  if (finishing_ && state_ == State::kPlaying) return stop();  // that call was the last
   if (waiting_.empty() || state_ != State::kPlaying) return;
   const Step op = waiting_.front();
   waiting_.pop_front();

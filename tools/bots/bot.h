@@ -65,8 +65,15 @@ class Bot {
 
   // On its thread: waits its share of the ramp, then logs in and plays.
   void start();
-  // On its thread: timers cancelled, the connection closed; nothing more happens.
+  // On its thread: the run is ending (swarm.py's stopping): no new op, and
+  // the call in flight, a trade with its further sends too, runs to its
+  // answer, then stop(); at once when none is in flight.
+  void finish();
+  // On its thread: timers cancelled, the connection closed; nothing more
+  // happens. A trade still in flight is logged unknown.
   void stop();
+  // On its thread: stopped, or gave up its login.
+  bool done() const { return state_ == State::kDone; }
 
  private:
   enum class State { kIdle, kConnecting, kLoggingIn, kSetup, kPlaying, kDone };
@@ -138,6 +145,7 @@ class Bot {
   std::mt19937_64 rng_;
   std::shared_ptr<netproto::NativeHandlers> handlers_;
   State state_ = State::kIdle;
+  bool finishing_ = false;  // finish(): the call in flight is the last
 
   // The login.
   std::uint64_t attempt_id_ = 0;  // the current attempt's (older callbacks are ignored)

@@ -11,7 +11,8 @@
 //                "ops":{"ping":HIST,"chat":HIST,"trade":HIST,"move_delivery":HIST,"connection":HIST},
 //                "ping_series":[[t_s,ms],..]}
 //   progress    {"event":"progress","connected":N,"seconds":..,"counts":{..},"ops":{OP:{count,errors,p50_ms,p99_ms}}}
-//   quit / EOF  every bot stopped, {"event":"stopped","max_rss_kib":..}, exit 0
+//   quit / EOF  no new op; each bot's call in flight answered (20 s at most),
+//               then every bot stopped, {"event":"stopped","max_rss_kib":..}, exit 0
 //
 // HIST is swarm_stats.Histogram's raw form (latency_histogram.h). With
 // --trade-log, each trade's outcome is appended there (trade_log.h).
@@ -41,6 +42,9 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// How long quit waits for the bots' calls in flight (swarm.py's STOP_GRACE_S).
+constexpr std::chrono::seconds kStopGrace{20};
 
 // One IO thread: its context, its bots and their statistics.
 struct IoThread {
@@ -215,9 +219,28 @@ class Driver {
          ",\"setup\":{\"login\":" + login.to_json() + ",\"login_retry\":" + retry.to_json() + "}}");
   }
 
-  // Every bot stopped on its thread (its connection closed), then the threads
-  // run out of work; one that does not within a few seconds is stopped.
+  // As swarm.py's stop: every bot finishes its call in flight (a trade with
+  // its further sends), kStopGrace at most, then stops on its thread (its
+  // connection closed; a trade still unanswered is logged unknown, "the run
+  // ended"), then the threads run out of work; one that does not within a
+  // few seconds is stopped.
   void stop_() {
+    for (auto& io : threads_) {
+      io->on_thread([&io](bots::ThreadStats&) {
+        for (auto& bot : io->bots) bot->finish();
+        return 0;
+      });
+    }
+    const auto grace = Clock::now() + kStopGrace;
+    int busy = running_();
+    while (busy > 0 && Clock::now() < grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      busy = running_();
+    }
+    if (busy > 0) {
+      std::fprintf(stderr, "shard-bots: %d bots still waiting for an answer %.0f s after quit: stopped\n", busy,
+                   std::chrono::duration<double>(kStopGrace).count());
+    }
     for (auto& io : threads_) {
       io->on_thread([&io](bots::ThreadStats&) {
         for (auto& bot : io->bots) bot->stop();
@@ -234,6 +257,19 @@ class Driver {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     emit("{\"event\":\"stopped\",\"max_rss_kib\":" + std::to_string(usage.ru_maxrss) + "}");
+  }
+
+  // Bots not stopped yet (their thread still runs: its work guard holds until stop_ ends).
+  int running_() {
+    int running = 0;
+    for (auto& io : threads_) {
+      running += io->on_thread([&io](bots::ThreadStats&) {
+        int n = 0;
+        for (const auto& bot : io->bots) n += bot->done() ? 0 : 1;
+        return n;
+      });
+    }
+    return running;
   }
 
   static std::uint64_t run_id() {

@@ -10,7 +10,7 @@ import select
 import subprocess
 import time
 
-STOP_GRACE_S = 20.0   # the child's bots close their connections; then it is killed
+STOP_WAIT_S = 30.0    # the child's bots finish their calls (its own 20 s grace) and close; then it is killed
 MAX_LINE = 64 << 20   # a phase line holds up to 200,000 ping samples
 
 
@@ -85,12 +85,12 @@ class NativeBots:
         try:
             if not self.quit:
                 self.command("quit")
-            stopped = self.event("stopped", until=time.monotonic() + STOP_GRACE_S)
+            stopped = self.event("stopped", until=time.monotonic() + STOP_WAIT_S)
         except NativeBotsDied:
             pass
         if self.proc.poll() is None:
             try:
-                self.proc.wait(STOP_GRACE_S if stopped is not None else 0.1)
+                self.proc.wait(STOP_WAIT_S if stopped is not None else 0.1)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.proc.wait()

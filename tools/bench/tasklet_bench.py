@@ -7,6 +7,10 @@ on stdout: {"bench", "impl", "value", "unit", ...details}.
 
   pingpong  ns per round trip of a message between two tasklets (best of --repeat)
   memory    resident bytes (and page-table bytes) per blocked tasklet, --n of them
+  ring      ns per switch while --tasklets of them take turns (stackless.schedule(),
+            greenlets switching round a ring, gevent.sleep(0), asyncio.sleep(0)),
+            --n switches in all: what each tasklet's own stack costs a switch
+            once there are many (under shard, SHARD_TASKLET_STACK_KB sizes them)
 """
 
 import argparse
@@ -141,6 +145,89 @@ def bench_pingpong(args):
              n=args.n, repeat=args.repeat, all_ns=[round(t, 1) for t in times])
 
 
+# --------------------------------------------------------------------- ring
+# Each function lets `tasklets` of them take `rounds` turns each and returns
+# (elapsed ns, switches).
+
+def ring_stackless(tasklets, rounds):
+    def body():
+        schedule = stackless.schedule
+        for _ in range(rounds):
+            schedule()
+
+    for _ in range(tasklets):
+        stackless.tasklet(body)()
+    t0 = time.perf_counter_ns()
+    stackless.run()  # returns when every tasklet has taken its turns
+    return time.perf_counter_ns() - t0, tasklets * rounds
+
+
+def ring_greenlet(tasklets, rounds):
+    import greenlet
+
+    main = greenlet.getcurrent()
+    ring = []
+    switches = [0]
+
+    def body(after):
+        main.switch()  # started: back until the ring begins (one started from another nests its depth)
+        for _ in range(rounds):
+            switches[0] += 1
+            ring[after].switch()
+
+    ring.extend(greenlet.greenlet(body) for _ in range(tasklets))
+    for i, g in enumerate(ring):
+        g.switch((i + 1) % tasklets)
+    t0 = time.perf_counter_ns()
+    ring[0].switch()  # back here when the first one has taken its turns (the rest are left suspended)
+    return time.perf_counter_ns() - t0, switches[0]
+
+
+def ring_gevent(tasklets, rounds):
+    import gevent
+
+    def body():
+        sleep = gevent.sleep
+        for _ in range(rounds):
+            sleep(0)
+
+    group = [gevent.spawn(body) for _ in range(tasklets)]
+    t0 = time.perf_counter_ns()
+    gevent.joinall(group)
+    return time.perf_counter_ns() - t0, tasklets * rounds
+
+
+def ring_asyncio(tasklets, rounds):
+    import asyncio
+
+    async def body():
+        sleep = asyncio.sleep
+        for _ in range(rounds):
+            await sleep(0)
+
+    async def main():
+        t0 = time.perf_counter_ns()
+        await asyncio.gather(*(body() for _ in range(tasklets)))
+        return time.perf_counter_ns() - t0
+
+    return asyncio.run(main()), tasklets * rounds
+
+
+RING = dict(stackless=ring_stackless, greenlet=ring_greenlet, gevent=ring_gevent, asyncio=ring_asyncio)
+
+
+def bench_ring(args):
+    rounds = max(1, args.n // args.tasklets)
+    for impl in args.impl:
+        fn = RING[impl]
+        fn(args.tasklets, 2)  # warm up: stacks from the pool, the allocator's arenas
+        runs = [fn(args.tasklets, rounds) for _ in range(args.repeat)]
+        times = [elapsed / switches for elapsed, switches in runs]
+        emit("ring", impl, round(min(times), 1), "ns/switch", tasklets=args.tasklets, switches=runs[0][1],
+             repeat=args.repeat, stack_kb=os.environ.get("SHARD_TASKLET_STACK_KB", "default") if impl == "stackless"
+             else None, all_ns=[round(t, 1) for t in times])
+
+
 # ------------------------------------------------------------------- memory
 # Each function creates n blocked items, calls `measure()` while they are all
 # blocked, releases them, and returns how many finished. Items wait on one shared
@@ -247,10 +334,12 @@ def bench_memory(args):
 def main():
     default_impls = ["stackless"] if stackless else ["greenlet", "gevent", "asyncio"]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("bench", choices=["pingpong", "memory"])
+    p.add_argument("bench", choices=["pingpong", "memory", "ring"])
     p.add_argument("--impl", action="append", choices=sorted(PINGPONG),
                    help="repeatable; default: %s" % ",".join(default_impls))
-    p.add_argument("--n", type=int, help="round trips (default 100000) / blocked tasklets (default 100000)")
+    p.add_argument("--n", type=int, help="round trips (default 100000) / blocked tasklets (default 100000)"
+                   " / switches (default 100000)")
+    p.add_argument("--tasklets", type=int, default=1000, help="ring: how many take turns (default 1000)")
     p.add_argument("--repeat", type=int, default=5, help="pingpong repetitions; the best is reported")
     args = p.parse_args()
     args.n = args.n or 100_000
@@ -258,7 +347,7 @@ def main():
         args.impl = default_impls[:1] if args.bench == "memory" else default_impls
     if "stackless" in args.impl and stackless is None:
         sys.exit("impl stackless needs `shard python`")
-    {"pingpong": bench_pingpong, "memory": bench_memory}[args.bench](args)
+    {"pingpong": bench_pingpong, "memory": bench_memory, "ring": bench_ring}[args.bench](args)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,22 @@ USERS = ("alice", "bob", "carol")
 WRONG_PASSWORD_BOTS = 2  # accounts wrongpw0, wrongpw1 (password wrongpwN-pw), which the swarm gets wrong
 
 # The swarm's five logins, the tests' and the terminal's come from one address.
-CLUSTER = cluster_support.Cluster("shard_test_game_client", {"proxy": {"logins_per_address": 1000}})
+# 200 fps: under the default dispatch strategy (main_loop) each database
+# statement's completion waits for the next frame, so at 30 fps a market
+# request (a dozen statements, the book serializing them) took ~0.4 s and a
+# swarm bot's trade ~2.3 s: waits, not checks.
+CLUSTER = cluster_support.Cluster("shard_test_game_client", {"proxy": {"logins_per_address": 1000},
+                                                             "loop": {"fps": 200}})
+# The nodes read the live settings this often: a swarm switching the dispatch
+# strategy waits two of these (swarm.py's set_strategy) instead of two of the
+# default 1 s, four times per module.
+SETTINGS_INTERVAL_S = 0.25
 _ships = {}
 
 
 def setUpModule():
     CLUSTER.set_up()
+    db.execute("INSERT INTO settings (name, value) VALUES ('settings_interval_s', ?)", str(SETTINGS_INTERVAL_S))
     for system in (SYSTEM, OTHER_SYSTEM):
         db.execute("INSERT INTO solar_systems (id, name, security, x, y, z) VALUES (?, ?, 0.5, 0, 0, 0)"
                    " ON DUPLICATE KEY UPDATE id = id", system, "S-%d" % system)

@@ -7,6 +7,12 @@ Times are short (heartbeat 0.25 s) but the node timeout is 5 s (20 beats),
 so a node stalled by a loaded 2-core machine is not taken for a dead one.
 Every wait is bounded but generous, and a failed one shows every node's log
 and the directory.
+
+Under the default dispatch strategy (main_loop) each database statement a
+node runs waits for its next frame (33 ms at the default 30 fps): a node's
+start is a dozen statements, a market request as many. A module whose nodes
+run many of them gives its Cluster {"loop": {"fps": 200}}, or its time goes
+to waiting for frames.
 """
 
 import os

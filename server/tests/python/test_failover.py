@@ -33,7 +33,11 @@ SYSTEM, OTHER_SYSTEM = 30000001, 30000002  # split over the two sols
 USERS = ("alice", "bob", "carol", "dave")
 SELECT = ("characters", "select")  # the call that plays a character (its system: its ship's)
 
-cluster = Cluster("shard_test_failover", {"proxy": {"tls": "off"}})
+# 200 fps: under the default dispatch strategy (main_loop) each database
+# statement's completion waits for the next frame; at 30 fps a node's start
+# (a dozen statements to register and take its systems) took ~0.5 s, and
+# these tests start three or four nodes each.
+cluster = Cluster("shard_test_failover", {"proxy": {"tls": "off"}, "loop": {"fps": 200}})
 _characters, _ships = {}, {}  # user -> its character's id, its ship's (in SYSTEM)
 
 

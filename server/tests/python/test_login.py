@@ -33,7 +33,8 @@ from support import SHARD_BINARY, StacklessTestCase, run_in_tasklet  # noqa: E40
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "dave": "dave-pw", "erin": "erin-pw", "frank": "frank-pw",
          "gina": "gina-pw", "hank": "hank-pw"}
 
-cluster = Cluster("shard_test_login", {"proxy": {"login_timeout": 2, "logins_per_address": 1000}})
+# 200 fps: the nodes' database statements each wait for a frame (cluster_support).
+cluster = Cluster("shard_test_login", {"proxy": {"login_timeout": 2, "logins_per_address": 1000}, "loop": {"fps": 200}})
 
 
 def setUpModule():

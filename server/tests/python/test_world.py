@@ -40,7 +40,8 @@ APP, BAD, UNAVAILABLE = rpc_pb2.RpcError.APPLICATION, rpc_pb2.RpcError.BAD_ARGUM
 # character: (system, x): alice and bob together far from HOME's gate, carol by NEIGHBOUR's, dave by HOME's.
 CHARACTERS = {"alice": (HOME, 50000.0), "bob": (HOME, 50100.0), "carol": (NEIGHBOUR, 1200.0), "dave": (HOME, 100.0)}
 
-cluster = Cluster("shard_test_world", {"proxy": {"tls": "off"}})
+# 200 fps: the nodes' database statements each wait for a frame (cluster_support).
+cluster = Cluster("shard_test_world", {"proxy": {"tls": "off"}, "loop": {"fps": 200}})
 _state = {}  # character name -> (character id, ship id)
 
 

@@ -29,7 +29,7 @@ TEST_F(TerminateHandlerDeathTest, ReportsTheActiveExceptionsTypeAndWhatWithTheBa
         install_terminate_handler();
         throw_through_noexcept();
       },
-      "active exception of type std::runtime_error: the widget is upside down\n.*" + std::string(kBacktrace));
+      std::string("active exception of type std::runtime_error: the widget is upside down\n.*").append(kBacktrace));
 }
 
 TEST_F(TerminateHandlerDeathTest, ReportsAJoinableThreadDestroyedWithTheBacktrace) {
@@ -38,7 +38,7 @@ TEST_F(TerminateHandlerDeathTest, ReportsAJoinableThreadDestroyedWithTheBacktrac
         install_terminate_handler();
         std::thread never_joined([] {});
       },
-      std::string("std::terminate called without an active exception\n.*") + kBacktrace);
+      std::string("std::terminate called without an active exception\n.*").append(kBacktrace));
 }
 
 TEST_F(TerminateHandlerDeathTest, ReportsAForcedUnwindThroughANoexceptFrame) {
@@ -50,7 +50,7 @@ TEST_F(TerminateHandlerDeathTest, ReportsAForcedUnwindThroughANoexceptFrame) {
         std::thread exits([]() noexcept { pthread_exit(nullptr); });
         exits.join();
       },
-      std::string("without an active exception\n.*") + kBacktrace);
+      std::string("without an active exception\n.*").append(kBacktrace));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <snappy.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 
@@ -17,11 +18,11 @@ namespace {
 using testing::accept_all;
 
 std::vector<std::uint8_t> frame_with(Codec codec, const std::vector<std::uint8_t>& raw_payload) {
-  std::vector<std::uint8_t> wire(kPrefixBytes);
+  std::vector<std::uint8_t> wire(kPrefixBytes + raw_payload.size());
   FrameHeader h;
   h.codec = codec;
   write_prefix(wire.data(), h, static_cast<std::uint32_t>(raw_payload.size()));
-  wire.insert(wire.end(), raw_payload.begin(), raw_payload.end());
+  std::copy(raw_payload.begin(), raw_payload.end(), wire.begin() + kPrefixBytes);
   return wire;
 }
 

@@ -1,9 +1,11 @@
 #include "bot.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <regex>
+#include <optional>
+#include <string_view>
 
 #include "shard/netproto/message_codec.h"
 #include "value_codec.h"
@@ -15,8 +17,22 @@ namespace net = shard::netproto;
 
 namespace {
 
-// The proxy's refusal in a login storm (swarm.py's BUSY).
-const std::regex kBusy(R"(busy with other logins; retry in (\d+) s)");
+// The wait, in seconds, that the proxy's refusal in a login storm asks for
+// ("... busy with other logins; retry in N s", swarm.py's BUSY); none for any
+// other reason, or for an N no int holds (the reason is the server's text).
+std::optional<int> busy_retry_s(std::string_view reason) {
+  constexpr std::string_view kBusy = "busy with other logins; retry in ";
+  const std::size_t at = reason.find(kBusy);
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string_view rest = reason.substr(at + kBusy.size());
+  if (rest.empty() || rest.front() < '0' || rest.front() > '9') return std::nullopt;
+  int seconds = 0;
+  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), seconds);
+  if (error != std::errc() || rest.substr(static_cast<std::size_t>(end - rest.data())).rfind(" s", 0) != 0) {
+    return std::nullopt;
+  }
+  return seconds;
+}
 
 std::string seconds_text(double s) {  // Python's %g
   char text[32];
@@ -232,10 +248,8 @@ void Bot::on_login_reply_(const net::Frame& frame) {
   if (state_ != State::kLoggingIn) return violation_("a LoginReply after the login");
   timer_.cancel();
   if (!reply.ok()) {
-    std::smatch busy;
-    const std::string& reason = reply.reason();
-    const std::string message = "LoginFailed: login refused: " + reason;
-    if (std::regex_search(reason, busy, kBusy)) return attempt_failed_(message, std::stod(busy[1].str()));
+    const std::string message = "LoginFailed: login refused: " + reply.reason();
+    if (const auto wait = busy_retry_s(reply.reason())) return attempt_failed_(message, *wait);
     return give_up_(message);
   }
   state_ = State::kSetup;

@@ -26,7 +26,7 @@ bool parse_mix(const std::string& text, BotOptions& options, std::string* error)
       *error = "--mix " + op + ": unknown operation (known: move, ping, chat, trade)";
       return false;
     }
-    double rate;
+    double rate = 0;
     std::size_t used = 0;
     try {
       rate = std::stod(rate_text, &used);

@@ -1,6 +1,7 @@
 #include "core/cxx_boundary.h"
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <system_error>
@@ -52,9 +53,11 @@ void capture_exception(const std::exception_ptr& failure) noexcept {
 
 void raise_captured_exception(const char* context) noexcept {
   if (context != nullptr) {
+    // Cut to the buffer (the context first); an encoding error leaves the message as it was.
     char text[sizeof captured.what];
-    std::snprintf(text, sizeof text, "%s: %s", context, captured.what);
-    std::snprintf(captured.what, sizeof captured.what, "%s", text);
+    if (std::snprintf(text, sizeof text, "%s: %s", context, captured.what) >= 0) {
+      std::memcpy(captured.what, text, sizeof text);
+    }
   }
   switch (captured.kind) {
     case Kind::kNoMemory:

@@ -202,11 +202,15 @@ void Bot::drop_connection_() {
   if (auto connection = std::move(connection_)) connection->close();
 }
 
-void Bot::finish() {
-  finishing_ = true;
+void Bot::start_nothing_new_() {
   move_timer_.cancel();
   for (Arrival* a : {&ping_, &chat_, &trade_arrival_}) a->timer.cancel();
   waiting_.clear();
+}
+
+void Bot::finish() {
+  finishing_ = true;
+  start_nothing_new_();
   if (state_ != State::kPlaying || call_id_ == 0) stop();
 }
 
@@ -216,9 +220,7 @@ void Bot::stop() {
     if (call_id_ != 0 && step_ == Step::kTrade) trade_unanswered_("the run ended before the answer");
   }
   state_ = State::kDone;
-  move_timer_.cancel();
-  for (Arrival* a : {&ping_, &chat_, &trade_arrival_}) a->timer.cancel();
-  waiting_.clear();
+  start_nothing_new_();
   drop_connection_();
 }
 

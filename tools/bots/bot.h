@@ -118,6 +118,8 @@ class Bot {
 
   // Playing.
   void play_();
+  // No move or Poisson op from now on (their timers cancelled), none waiting.
+  void start_nothing_new_();
   void move_();
   // A Poisson op (ping, chat or trade) fell due: sent now, or waits its turn.
   void due_(Step op);

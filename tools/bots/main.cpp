@@ -225,12 +225,7 @@ class Driver {
   // ended"), then the threads run out of work; one that does not within a
   // few seconds is stopped.
   void stop_() {
-    for (auto& io : threads_) {
-      io->on_thread([&io](bots::ThreadStats&) {
-        for (auto& bot : io->bots) bot->finish();
-        return 0;
-      });
-    }
+    each_bot_([](bots::Bot& bot) { bot.finish(); });
     const auto grace = Clock::now() + kStopGrace;
     int busy = running_();
     while (busy > 0 && Clock::now() < grace) {
@@ -241,13 +236,8 @@ class Driver {
       std::fprintf(stderr, "shard-bots: %d bots still waiting for an answer %.0f s after quit: stopped\n", busy,
                    std::chrono::duration<double>(kStopGrace).count());
     }
-    for (auto& io : threads_) {
-      io->on_thread([&io](bots::ThreadStats&) {
-        for (auto& bot : io->bots) bot->stop();
-        return 0;
-      });
-      io->work.reset();
-    }
+    each_bot_([](bots::Bot& bot) { bot.stop(); });
+    for (auto& io : threads_) io->work.reset();
     const auto deadline = Clock::now() + std::chrono::seconds(5);
     for (auto& io : threads_) {
       while (!io->ran_out && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -259,16 +249,22 @@ class Driver {
     emit("{\"event\":\"stopped\",\"max_rss_kib\":" + std::to_string(usage.ru_maxrss) + "}");
   }
 
-  // Bots not stopped yet (their thread still runs: its work guard holds until stop_ ends).
-  int running_() {
-    int running = 0;
+  // `f(bot)` for every bot, on its thread, waited for (their threads still
+  // run: the work guards hold until stop_ resets them).
+  template <class F>
+  void each_bot_(F f) {
     for (auto& io : threads_) {
-      running += io->on_thread([&io](bots::ThreadStats&) {
-        int n = 0;
-        for (const auto& bot : io->bots) n += bot->done() ? 0 : 1;
-        return n;
+      io->on_thread([&io, &f](bots::ThreadStats&) {
+        for (auto& bot : io->bots) f(*bot);
+        return 0;
       });
     }
+  }
+
+  // Bots not stopped yet.
+  int running_() {
+    int running = 0;
+    each_bot_([&running](const bots::Bot& bot) { running += bot.done() ? 0 : 1; });
     return running;
   }
 

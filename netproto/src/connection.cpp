@@ -155,7 +155,7 @@ Connection::SendResult Connection::send(const FrameHeader& header,
   const bool compress = size >= config_.encoder.compress_threshold &&
                         send_codec_.load(std::memory_order_relaxed) != Codec::kNone;
 
-  std::vector<Notify> due;
+  NotifyList::Due due;
   SendResult result = SendResult::kQueued;
   bool post = false;
   {
@@ -260,7 +260,7 @@ void Connection::cancel_notify_later(std::uint64_t token) {
 }
 
 void Connection::close(CloseReason reason, const std::string& detail) {
-  std::vector<Notify> due;
+  NotifyList::Due due;
   {
     std::lock_guard lock(mutex_);
     close_locked_(reason, detail, due);
@@ -302,7 +302,7 @@ Connection::Stats Connection::stats() const {
 
 // --- under the lock ----------------------------------------------------------
 
-void Connection::take_due_(std::vector<Notify>& due) {
+void Connection::take_due_(NotifyList::Due& due) {
   waiters_.take_due([&](std::uint64_t seq) { return due_locked_(seq); }, due);
 }
 
@@ -310,7 +310,7 @@ bool Connection::due_locked_(std::uint64_t seq) const {
   return reason_ != CloseReason::kOpen || (seq == 0 ? received_packets_ != 0 : written_seq_ >= seq);
 }
 
-void Connection::close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due) {
+void Connection::close_locked_(CloseReason reason, const std::string& detail, NotifyList::Due& due) {
   if (reason_ != CloseReason::kOpen) return;
   reason_ = reason;
   detail_ = std::string(to_string(reason));
@@ -353,19 +353,33 @@ void Connection::read_() {
                           });
 }
 
-void Connection::on_readable_() {
-  if (shut_ || poller_ == nullptr) return;
-  std::span<std::uint8_t> room;
-  try {
-    room = decoder_.prepare(config_.read_size);
-  } catch (const std::exception& e) {
-    stop_polling_();
-    return close(CloseReason::kIoError, std::string("no read buffer: ") + e.what());
+void Connection::on_readable_(bool ended) {
+  // The read set is edge-triggered: it reports the socket again only when
+  // more bytes arrive. A read that comes back short of its buffer took all
+  // the bytes the socket had (TCP fills a read from everything queued), so
+  // the next edge is the next news; a full one may have left bytes behind,
+  // read here. An end (or error) reported with the bytes is no further edge:
+  // then this reads on until it meets it.
+  // A sender that keeps the buffer full gets this many reads in a row, then
+  // the other handlers on this IO thread get their turn.
+  constexpr int kReadsInARow = 4;
+  for (int round = 0; round < kReadsInARow; ++round) {
+    if (shut_ || poller_ == nullptr) return;  // closed, or paused by a full receive queue
+    std::span<std::uint8_t> room;
+    try {
+      room = decoder_.prepare(config_.read_size);
+    } catch (const std::exception& e) {
+      stop_polling_();
+      return close(CloseReason::kIoError, std::string("no read buffer: ") + e.what());
+    }
+    boost::system::error_code error;
+    const std::size_t n = socket_.socket().read_some(asio::buffer(room.data(), room.size()), error);
+    if (error == asio::error::would_block) return;  // nothing after all: wait for the next edge
+    on_read_(error, n);
+    if (error || (n < room.size() && !ended)) return;
   }
-  boost::system::error_code error;
-  const std::size_t n = socket_.socket().read_some(asio::buffer(room.data(), room.size()), error);
-  if (error == asio::error::would_block) return;  // nothing after all: wait for the next report
-  on_read_(error, n);
+  // Still full: no edge may come for what is left, so this reads on after them.
+  asio::post(socket_.get_executor(), [self = shared_from_this(), ended] { self->on_readable_(ended); });
 }
 
 void Connection::stop_polling_() {
@@ -422,7 +436,7 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     close(CloseReason::kIoError, std::string("while framing: ") + e.what());
     return false;
   }
-  std::vector<Notify>& due = io_due_;  // kept: a wake allocates no list
+  NotifyList::Due due;  // on the stack: a wake allocates no list, and touches no cold one
   {
     std::lock_guard lock(mutex_);
     stats_.bytes_in += n;
@@ -525,7 +539,7 @@ std::span<const std::uint8_t> Connection::encode_taken_() {
 
 bool Connection::written_() {
   const std::size_t wire_bytes = taken_compress_.empty() ? taken_.size() : out_.size();
-  std::vector<Notify>& due = io_due_;
+  NotifyList::Due due;
   bool more;
   {
     std::lock_guard lock(mutex_);

@@ -124,7 +124,7 @@ void Listener::on_accept_(const boost::system::error_code& error, asio::ip::tcp:
 
 void Listener::admit_(std::shared_ptr<Connection> connection, const std::string& address,
                       std::shared_ptr<asio::io_context> context) {
-  std::vector<Notify> due;
+  NotifyList::Due due;
   bool closed;
   {
     std::lock_guard lock(mutex_);
@@ -187,7 +187,7 @@ void Listener::cancel_notify_later(std::uint64_t token) {
 void Listener::close() {
   std::deque<Accepted> pending;
   std::vector<std::weak_ptr<Handshake>> handshakes;
-  std::vector<Notify> due;
+  NotifyList::Due due;
   {
     std::lock_guard lock(mutex_);
     if (closed_) return;

@@ -13,7 +13,7 @@
 namespace shard::netproto {
 
 namespace {
-// Ready sockets taken per epoll_wait; more wait for the next round (level-triggered).
+// Ready sockets taken per epoll_wait; more stay on epoll's ready list for the next round.
 constexpr int kBatch = 256;
 
 int make_epoll() {
@@ -48,7 +48,11 @@ std::error_code ReadPoller::add(int fd, std::shared_ptr<Connection> connection, 
   }
   Reader& reader = readers_[slot];
   epoll_event event{};
-  event.events = EPOLLIN;
+  // Edge-triggered: a level-triggered socket goes back on epoll's ready list
+  // once reported and is polled again by the next epoll_wait only to be found
+  // empty, a second tcp_poll per packet; Connection::on_readable_ reads until a
+  // short read instead. Added while it has bytes (a resumed read), it is ready at once.
+  event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   event.data.u64 = (static_cast<std::uint64_t>(reader.generation) << 32) | slot;
   if (epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
     const int error = errno;
@@ -99,7 +103,7 @@ void ReadPoller::poll_() {
     // It may remove itself (kept in retired_ until the batch ends), and
     // what it runs may add others (readers_ may move).
     Connection* connection = reader.connection.get();
-    connection->on_readable_();
+    connection->on_readable_((events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   }
   polling_ = false;
   retired_.clear();

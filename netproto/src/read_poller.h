@@ -1,5 +1,5 @@
 #pragma once
-// One IO thread's plain TCP connections waiting to read, in a level-triggered
+// One IO thread's plain TCP connections waiting to read, in an edge-triggered
 // epoll set of their own that Asio watches as one descriptor.
 //
 // Why: Asio 1.74's reactor starts every async_read_some with an immediate
@@ -34,8 +34,9 @@ class ReadPoller final : public boost::asio::execution_context::service {
   explicit ReadPoller(boost::asio::execution_context& context);
   ~ReadPoller() override;
 
-  // Watches `fd` until remove(); `connection->on_readable_()` runs on each
-  // batch in which the socket has bytes (or its end, or an error). `slot`:
+  // Watches `fd` until remove(); `connection->on_readable_()` runs in the
+  // batch after bytes arrive (or its end, or an error), and once at once if
+  // it has bytes when added; it reads until a short read. `slot`:
   // where the set keeps it, for remove().
   std::error_code add(int fd, std::shared_ptr<Connection> connection, std::uint32_t& slot);
   // Stops watching; a no-op for a connection that is not in the set at `slot`.

@@ -33,7 +33,7 @@
 // (handshake.h) that ran on the socket before the Connection was made; only
 // the reads and write_() touch it, and TLS records are sealed and opened on
 // the IO thread. A TLS stream reads with async_read_some; a plain one waits in
-// its IO thread's level-triggered read set (read_poller.h: no recv() that
+// its IO thread's edge-triggered read set (read_poller.h: no recv() that
 // finds nothing) unless config.poll_reads is off.
 //
 // Thread-safe: every public member may be called from any thread.
@@ -225,7 +225,8 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   // IO thread only.
   void read_();
-  void on_readable_();  // the read set says the socket has bytes
+  // The read set says the socket has bytes; `ended`: its end or an error too.
+  void on_readable_(bool ended);
   void stop_polling_();
   void on_read_(const boost::system::error_code& error, std::size_t n);
   bool drain_frames_(std::size_t n, bool& paused);  // commits n read bytes  // false: failed and closed; paused: the queue is full
@@ -238,9 +239,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   void shutdown_();  // closes the socket and timer, runs on_close
 
   // Under mutex_: takes the waiters that are due; whether key `seq` is due.
-  void take_due_(std::vector<Notify>& due);
+  void take_due_(NotifyList::Due& due);
   bool due_locked_(std::uint64_t seq) const;
-  void close_locked_(CloseReason reason, const std::string& detail, std::vector<Notify>& due);
+  void close_locked_(CloseReason reason, const std::string& detail, NotifyList::Due& due);
 
   Stream socket_;  // TCP, or TLS over it
   boost::asio::io_context& context_;  // socket_'s
@@ -262,7 +263,6 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::atomic<Codec> send_codec_;              // what set_codec() last chose (read by send())
   static constexpr std::size_t kKeptPackets = 1024;  // a packet buffer's table kept between bursts
   PacketBuffer framed_;  // one read's packets, on their way to received_ (swapped in when it is empty)
-  std::vector<Notify> io_due_;  // the notifications a read or a write made due (run_all empties it)
   std::chrono::steady_clock::time_point last_read_;
   OnClose on_close_;
   bool shut_ = false;

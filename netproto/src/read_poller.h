@@ -35,7 +35,7 @@ class ReadPoller final : public boost::asio::execution_context::service {
   ~ReadPoller() override;
 
   // Watches `fd` until remove(); `connection->on_readable_()` runs in the
-  // batch after bytes arrive (or its end, or an error), and once at once if
+  // batch after bytes arrive (or its end, or an error), and at once if
   // it has bytes when added; it reads until a short read. `slot`:
   // where the set keeps it, for remove().
   std::error_code add(int fd, std::shared_ptr<Connection> connection, std::uint32_t& slot);

@@ -154,7 +154,8 @@ PyObject* receive(PyObject* py_self, PyObject* const* args, Py_ssize_t nargs, Py
   double timeout;
   if (!engine::parse_timeout(timeout_obj, &timeout)) return nullptr;
   const int64_t deadline = deadline_of(timeout);
-  auto conn = self->connection;
+  // No copy: the frame calling this holds `self`, which holds the connection.
+  const std::shared_ptr<Connection>& conn = self->connection;
   for (;;) {
     // The bytes are made straight from the receive queue's buffer (no copy
     // in between, nothing allocated but them).

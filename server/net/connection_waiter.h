@@ -68,10 +68,18 @@ std::error_code ConnectionWaiter::wait(std::shared_ptr<ConnectionWaiter>& slot,
   }
   ConnectionWaiter* self = waiter.get();
   netproto::Connection* source = connection.get();
-  auto start = [&](engine::Completer done) {
-    self->done_.emplace(std::move(done));
-    self->state_.subscribed(subscribe(*source, netproto::Notify(std::shared_ptr<netproto::Waiter>(waiter))),
-                            [source](std::uint64_t token) { source->cancel_notify_later(token); });
+  // The start function refers to this frame through one pointer, so the
+  // std::function holds it inline instead of a heap copy per wait.
+  struct Frame {
+    std::shared_ptr<ConnectionWaiter>& waiter;
+    netproto::Connection* source;
+    Subscribe& subscribe;
+  } frame{waiter, source, subscribe};
+  auto start = [f = &frame](engine::Completer done) {
+    f->waiter->done_.emplace(std::move(done));
+    netproto::Connection* source = f->source;
+    f->waiter->state_.subscribed(f->subscribe(*source, netproto::Notify(std::shared_ptr<netproto::Waiter>(f->waiter))),
+                                 [source](std::uint64_t token) { source->cancel_notify_later(token); });
   };
   // Called from the waiting thread or IoPool::stop() (under its lock: the
   // withdrawal is posted), only while await_completion() runs, when both

@@ -47,17 +47,21 @@ void FrameDecoder::feed(std::span<const std::uint8_t> bytes) {
   commit(bytes.size());
 }
 
-void FrameDecoder::check_length(std::uint32_t length) {
-  if (length > config_.limits.max_frame_bytes) {
-    failed_ = true;
-    throw ProtocolError(ErrorCode::kOversized, "frame length " + std::to_string(length) +
-                                                   " exceeds limit " +
-                                                   std::to_string(config_.limits.max_frame_bytes));
+namespace {
+// Out of line: check_length runs on every frame (see frame_header.cpp).
+[[noreturn, gnu::cold, gnu::noinline]] void throw_bad_length(std::uint32_t length, std::uint32_t limit) {
+  if (length > limit) {
+    throw ProtocolError(ErrorCode::kOversized,
+                        "frame length " + std::to_string(length) + " exceeds limit " + std::to_string(limit));
   }
-  if (length < kHeaderBytes) {
+  throw ProtocolError(ErrorCode::kBadHeader, "frame length " + std::to_string(length) + " is shorter than the header");
+}
+}  // namespace
+
+void FrameDecoder::check_length(std::uint32_t length) {
+  if (length > config_.limits.max_frame_bytes || length < kHeaderBytes) {
     failed_ = true;
-    throw ProtocolError(ErrorCode::kBadHeader,
-                        "frame length " + std::to_string(length) + " is shorter than the header");
+    throw_bad_length(length, config_.limits.max_frame_bytes);
   }
 }
 

@@ -216,7 +216,7 @@ const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std:
       taking_.swap(received_);
     }
     entry = &taking_.entry(taking_next_++);
-    --received_packets_;
+    received_packets_.fetch_sub(1, std::memory_order_relaxed);
     received_bytes_ -= entry->size;
     // Reading resumes at half the bounds, so a full queue does not cost one
     // read per packet taken.
@@ -313,6 +313,7 @@ bool Connection::due_locked_(std::uint64_t seq) const {
 void Connection::close_locked_(CloseReason reason, const std::string& detail, NotifyList::Due& due) {
   if (reason_ != CloseReason::kOpen) return;
   reason_ = reason;
+  closing_.store(true, std::memory_order_release);
   detail_ = std::string(to_string(reason));
   if (!detail.empty()) detail_ += ": " + detail;
   queued_.clear();
@@ -444,7 +445,7 @@ bool Connection::drain_frames_(std::size_t n, bool& paused) {
     stats_.packets_in += batch.packets();
     total_bytes_in_.fetch_add(n, std::memory_order_relaxed);
     total_packets_in_.fetch_add(batch.packets() + native, std::memory_order_relaxed);  // native ones too
-    received_packets_ += batch.packets();
+    received_packets_.fetch_add(batch.packets(), std::memory_order_release);
     received_bytes_ += batch.bytes();
     // The consumers usually took the queue's last buffer over: then this
     // read's buffer becomes the queue, no copy.

@@ -149,9 +149,21 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // whether the connection is closed too, so none will come.
   template <class Take>
   bool receive(Take&& take, bool* closed = nullptr) {
+    // Nothing queued on an open connection, what a consumer about to wait
+    // usually finds: known without either lock. A packet or a close that
+    // comes meanwhile is found by the wait's registration (notify_readable
+    // checks under the lock and notifies at once).
+    if (received_packets_.load(std::memory_order_acquire) == 0 && !closing_.load(std::memory_order_acquire)) {
+      if (closed != nullptr) *closed = false;
+      return false;
+    }
     std::lock_guard lock(take_mutex_);
     const PacketBuffer::Entry* entry = next_received_(lock, closed);
     if (entry == nullptr) return false;
+    struct ReleaseWhenTaken {  // also when `take` throws
+      Connection& self;
+      ~ReleaseWhenTaken() { self.release_taken_(); }
+    } release{*this};
     take(entry->header, taking_.payload(*entry));
     return true;
   }
@@ -222,6 +234,15 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   // The consumer's next packet, in taking_ (null: none); under take_mutex_.
   const PacketBuffer::Entry* next_received_(const std::lock_guard<std::mutex>& taking, bool* closed);
+  // After a take, under take_mutex_: once every packet of taking_ is taken,
+  // a burst's big buffers are let go (the lock-free empty check in receive()
+  // means an idle consumer may not come back to next_received_ to do it).
+  void release_taken_() {
+    if (taking_next_ != taking_.packets()) return;
+    taking_.clear();
+    taking_next_ = 0;
+    taking_.trim(config_.decoder.retain_buffer_bytes, kKeptPackets);
+  }
 
   // IO thread only.
   void read_();
@@ -275,7 +296,10 @@ class Connection final : public std::enable_shared_from_this<Connection> {
 
   mutable std::mutex mutex_;  // what follows
   PacketBuffer received_;           // queued packets the consumers have not taken over
-  std::size_t received_packets_ = 0, received_bytes_ = 0;  // queued in all (taking_'s not yet taken too)
+  // Queued in all (taking_'s not yet taken too); changed under mutex_, read
+  // without it by receive()'s empty check.
+  std::atomic<std::size_t> received_packets_{0};
+  std::size_t received_bytes_ = 0;
   std::vector<std::uint8_t> queued_;          // queued frames, framed as plain (codec none)
   std::vector<std::size_t> queued_compress_;  // offsets in queued_ of frames the IO thread compresses
   std::size_t queued_frames_ = 0;
@@ -287,6 +311,7 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   std::uint64_t next_seq_ = 1, written_seq_ = 0;
   NotifyList waiters_;  // key 0: readable; else sent up to that sequence number
   CloseReason reason_ = CloseReason::kOpen;
+  std::atomic<bool> closing_{false};  // reason_ is set (read by receive()'s empty check)
   std::string detail_;
   Stats stats_;
 };

@@ -203,13 +203,10 @@ const PacketBuffer::Entry* Connection::next_received_(const std::lock_guard<std:
   const PacketBuffer::Entry* entry;
   {
     std::lock_guard lock(mutex_);
+    // All of taking_ taken: release_taken_() emptied and trimmed it then.
     if (taking_next_ == taking_.packets()) {
-      taking_.clear();
-      taking_next_ = 0;
       if (received_.empty()) {
         if (closed != nullptr) *closed = reason_ != CloseReason::kOpen;
-        // Idle: a burst's buffers are not kept (this side keeps one pair).
-        taking_.trim(config_.decoder.retain_buffer_bytes, kKeptPackets);
         return nullptr;
       }
       // The emptied buffers go back for the IO thread to fill.

@@ -1,6 +1,7 @@
 // A connection's receive queue (one byte buffer per side, swapped whole,
 // packet_buffer.h): what it costs per packet, packets taken one by one while
-// the IO thread appends, and packets bigger than the buffers have grown to.
+// the IO thread appends, packets bigger than the buffers have grown to, and a
+// burst's buffers let go once it is taken.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -114,6 +115,30 @@ TEST_F(LoopbackTest, PacketsBiggerThanTheBuffersArriveWholeBetweenSmallOnes) {
     EXPECT_TRUE(same) << "packet " << i << " of " << payloads[i].size() << " bytes";
   }
   EXPECT_FALSE(s->closed()) << s->close_detail();
+}
+
+TEST_F(LoopbackTest, ABurstsReceiveBuffersAreLetGoOnceItsLastPacketIsTaken) {
+  listen();
+  auto c = client();
+  auto s = accepted();
+  // 4 MiB queued at once, far past the 256 KiB of buffers a connection keeps.
+  const std::string payload(16u << 10, 'b');
+  constexpr int kFrames = 256;
+  const std::size_t before = shard::testing::live_bytes();
+  for (int i = 0; i < kFrames; ++i) ASSERT_EQ(c->send(notification(), bytes_of(payload)), Connection::SendResult::kQueued);
+  ASSERT_TRUE(eventually([&] { return s->stats().recv_queued == kFrames; }));
+  int taken = 0;
+  while (s->receive([&](const FrameHeader&, std::span<const std::uint8_t> p) { taken += p.size() == payload.size(); })) {
+  }
+  ASSERT_EQ(taken, kFrames);
+  // The consumer comes back only to find the queue empty, which it learns
+  // without reaching the queue's buffers: taking the last packet let them go.
+  bool closed = true;
+  EXPECT_FALSE(s->receive([](const FrameHeader&, std::span<const std::uint8_t>) {}, &closed));
+  EXPECT_FALSE(closed);
+  constexpr std::size_t kSlack = 1u << 20;  // the buffers kept, and the sender's until its write is done
+  EXPECT_TRUE(eventually([&] { return shard::testing::live_bytes() < before + kSlack; }))
+      << shard::testing::live_bytes() - before << " bytes more in use than before the burst";
 }
 
 TEST_F(LoopbackTest, AnEmptyQueueSaysWhetherTheConnectionIsClosedAndQueuedPacketsStayReadable) {

@@ -235,8 +235,9 @@ class Connection final : public std::enable_shared_from_this<Connection> {
   // The consumer's next packet, in taking_ (null: none); under take_mutex_.
   const PacketBuffer::Entry* next_received_(const std::lock_guard<std::mutex>& taking, bool* closed);
   // After a take, under take_mutex_: once every packet of taking_ is taken,
-  // a burst's big buffers are let go (the lock-free empty check in receive()
-  // means an idle consumer may not come back to next_received_ to do it).
+  // it is emptied and a burst's big buffers are let go. Here, not when a
+  // consumer next finds the queue empty: that answer comes from receive()'s
+  // lock-free check, which never reaches the buffers.
   void release_taken_() {
     if (taking_next_ != taking_.packets()) return;
     taking_.clear();
